@@ -1,0 +1,298 @@
+//! The surface syntax tree, as the parser builds it. Every node carries the
+//! [`Span`] (byte offsets into its file) that diagnostics point at.
+
+/// Byte range `start..end` in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// The span from `start` to `end`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A possibly qualified name: `x`, `List.map`, `Some`, `Server.Continue`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name {
+    /// `Some("List")` for `List.map`.
+    pub module: Option<String>,
+    /// The name itself.
+    pub name: String,
+}
+
+impl Name {
+    /// An unqualified name.
+    pub fn local(name: impl Into<String>) -> Name {
+        Name {
+            module: None,
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.module {
+            Some(m) => write!(f, "{m}.{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// A literal constant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    /// `42`
+    Int(i64),
+    /// `1.5`
+    Float(f64),
+    /// `"text"`
+    Str(String),
+    /// `'c'`
+    Char(u8),
+    /// `true` / `false`
+    Bool(bool),
+    /// `()`
+    Unit,
+}
+
+/// A type expression as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeExpr {
+    /// `'a`
+    Var(String, Span),
+    /// `int`, `'a list`, `(int, string) result`, `Supervisor.child`
+    Con(Name, Vec<TypeExpr>, Span),
+    /// `a -> b`
+    Arrow(Box<TypeExpr>, Box<TypeExpr>, Span),
+    /// `a * b`
+    Tuple(Vec<TypeExpr>, Span),
+}
+
+impl TypeExpr {
+    /// Where it was written.
+    pub fn span(&self) -> Span {
+        match self {
+            TypeExpr::Var(_, s)
+            | TypeExpr::Con(_, _, s)
+            | TypeExpr::Arrow(_, _, s)
+            | TypeExpr::Tuple(_, s) => *s,
+        }
+    }
+}
+
+/// A pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pat {
+    /// `_`
+    Wild(Span),
+    /// `x`
+    Var(String, Span),
+    /// A literal (ints may be negative: `-1`).
+    Lit(Lit, Span),
+    /// `(a, b)`
+    Tuple(Vec<Pat>, Span),
+    /// `C`, `C p`, `C (p, q)` — the argument as written (a tuple pattern for
+    /// several fields).
+    Ctor(Name, Option<Box<Pat>>, Span),
+    /// `p :: ps`
+    Cons(Box<Pat>, Box<Pat>, Span),
+    /// `[p; q]` (desugared by the checker)
+    List(Vec<Pat>, Span),
+    /// `{ x; y = p; _ }` — fields and whether `; _` closed it.
+    Record(Vec<(String, Pat, Span)>, bool, Span),
+    /// `p | q`
+    Or(Box<Pat>, Box<Pat>, Span),
+    /// `p as x`
+    Alias(Box<Pat>, String, Span),
+    /// `(p : t)`
+    Annot(Box<Pat>, TypeExpr, Span),
+}
+
+impl Pat {
+    /// Where it was written.
+    pub fn span(&self) -> Span {
+        match self {
+            Pat::Wild(s)
+            | Pat::Var(_, s)
+            | Pat::Lit(_, s)
+            | Pat::Tuple(_, s)
+            | Pat::Ctor(_, _, s)
+            | Pat::Cons(_, _, s)
+            | Pat::List(_, s)
+            | Pat::Record(_, _, s)
+            | Pat::Or(_, _, s)
+            | Pat::Alias(_, _, s)
+            | Pat::Annot(_, _, s) => *s,
+        }
+    }
+}
+
+/// One arm of `match`, `function` or `receive`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    /// The pattern.
+    pub pat: Pat,
+    /// `when` guard.
+    pub guard: Option<Expr>,
+    /// The body.
+    pub body: Expr,
+}
+
+/// One binding of `let` / `let rec ... and ...`: `f p1 p2 : t = body` is
+/// stored with the parameters already turned into `fun p1 p2 -> (body : t)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    /// The left-hand side (a variable for function bindings).
+    pub pat: Pat,
+    /// The right-hand side.
+    pub expr: Expr,
+    /// The whole binding.
+    pub span: Span,
+}
+
+/// Binary operators with a fixed meaning (the rest are applications of the
+/// operator's function value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    /// `&&` (short-circuit)
+    And,
+    /// `||` (short-circuit)
+    Or,
+}
+
+/// An expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A literal.
+    Lit(Lit, Span),
+    /// A variable or a qualified value `List.map`; operators as functions
+    /// are variables named by their symbol (`+`).
+    Var(Name, Span),
+    /// A constructor, with its argument as written.
+    Ctor(Name, Option<Box<Expr>>, Span),
+    /// `f a b`
+    App(Box<Expr>, Vec<Expr>, Span),
+    /// `fun p1 p2 -> e`
+    Fun(Vec<Pat>, Box<Expr>, Span),
+    /// `function | ...`
+    Function(Vec<Arm>, Span),
+    /// `let [rec] b1 and b2 in e`
+    Let(bool, Vec<Binding>, Box<Expr>, Span),
+    /// `match e with ...`
+    Match(Box<Expr>, Vec<Arm>, Span),
+    /// `if c then a [else b]`
+    If(Box<Expr>, Box<Expr>, Option<Box<Expr>>, Span),
+    /// `a; b`
+    Seq(Box<Expr>, Box<Expr>, Span),
+    /// `(a, b)`
+    Tuple(Vec<Expr>, Span),
+    /// `[a; b]`
+    List(Vec<Expr>, Span),
+    /// `x :: xs`
+    Cons(Box<Expr>, Box<Expr>, Span),
+    /// `&&`, `||`
+    BinOp(BinOp, Box<Expr>, Box<Expr>, Span),
+    /// `{ x = 1; y = 2 }`, `{ r with x = 1 }`
+    Record(Option<Box<Expr>>, Vec<(String, Expr, Span)>, Span),
+    /// `r.x`
+    Field(Box<Expr>, String, Span),
+    /// `(e : t)`
+    Annot(Box<Expr>, TypeExpr, Span),
+    /// `assert e`
+    Assert(Box<Expr>, Span),
+    /// `receive self with arms [| after t -> e]`
+    Receive(Box<Expr>, Vec<Arm>, Option<(Box<Expr>, Box<Expr>)>, Span),
+}
+
+impl Expr {
+    /// Where it was written.
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Lit(_, s)
+            | Expr::Var(_, s)
+            | Expr::Ctor(_, _, s)
+            | Expr::App(_, _, s)
+            | Expr::Fun(_, _, s)
+            | Expr::Function(_, s)
+            | Expr::Let(_, _, _, s)
+            | Expr::Match(_, _, s)
+            | Expr::If(_, _, _, s)
+            | Expr::Seq(_, _, s)
+            | Expr::Tuple(_, s)
+            | Expr::List(_, s)
+            | Expr::Cons(_, _, s)
+            | Expr::BinOp(_, _, _, s)
+            | Expr::Record(_, _, s)
+            | Expr::Field(_, _, s)
+            | Expr::Annot(_, _, s)
+            | Expr::Assert(_, s)
+            | Expr::Receive(_, _, _, s) => *s,
+        }
+    }
+}
+
+/// The right-hand side of a type definition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeBody {
+    /// `| A | B of t * u`: constructors with their field types.
+    Variant(Vec<(String, Vec<TypeExpr>, Span)>),
+    /// `{ x : int; y : int }`
+    Record(Vec<(String, TypeExpr, Span)>),
+    /// `= t` (an abbreviation)
+    Alias(TypeExpr),
+    /// No body: an abstract type (stdlib handles such as `pid`).
+    Abstract,
+}
+
+/// One type definition of a `type ... and ...` group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeDef {
+    /// The type's name.
+    pub name: String,
+    /// Its parameters, `'a`.
+    pub params: Vec<String>,
+    /// What it is.
+    pub body: TypeBody,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// A top-level item of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `let [rec] ... [and ...]` without `in`.
+    Let(bool, Vec<Binding>, Span),
+    /// `type ... [and ...]`
+    Type(Vec<TypeDef>, Span),
+    /// `external name : type = "symbol"` (stdlib only: a runtime builtin)
+    External(String, TypeExpr, String, Span),
+    /// A bare expression (REPL phrases, or after `;;`).
+    Expr(Expr),
+}
+
+/// A parsed file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Module {
+    /// Its items in order.
+    pub items: Vec<Item>,
+}
+
+/// `a op b` as the application of the operator's function value.
+pub fn binop(op: &str, op_span: Span, a: Expr, b: Expr, span: Span) -> Expr {
+    Expr::App(
+        Box::new(Expr::Var(Name::local(op), op_span)),
+        vec![a, b],
+        span,
+    )
+}

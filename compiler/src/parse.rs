@@ -1,0 +1,279 @@
+//! Parsing entry points: source text to [`ast::Module`] or REPL phrases,
+//! with lexical and syntax errors as [`Diagnostic`]s.
+
+use crate::ast;
+use crate::diagnostic::{Diagnostic, FileId};
+use crate::lexer::{self, LexError, Tok};
+use crate::parser;
+use lalrpop_util::ParseError;
+
+/// Why a parse failed.
+#[derive(Debug, Clone)]
+pub struct ParseFailure {
+    /// The rendered-once error.
+    pub diagnostic: Diagnostic,
+    /// True when the input ended before the phrase was complete (the REPL
+    /// then asks for another line).
+    pub incomplete: bool,
+}
+
+/// Parses a whole file.
+pub fn parse_module(file: FileId, src: &str) -> Result<ast::Module, ParseFailure> {
+    let toks = lexer::tokenize(src);
+    parser::ModuleParser::new()
+        .parse(toks)
+        .map_err(|e| failure(file, src, e))
+}
+
+/// Parses one REPL phrase: definitions, or a single expression.
+pub fn parse_phrase(file: FileId, src: &str) -> Result<Vec<ast::Item>, ParseFailure> {
+    let toks = lexer::tokenize(src);
+    parser::PhraseParser::new()
+        .parse(toks)
+        .map_err(|e| failure(file, src, e))
+}
+
+fn describe(tok: &Tok) -> String {
+    match tok {
+        Tok::LIdent(s) | Tok::UIdent(s) => format!("`{s}`"),
+        Tok::QLIdent((m, n)) | Tok::QUIdent((m, n)) => format!("`{m}.{n}`"),
+        Tok::TyVar(v) => format!("`'{v}`"),
+        Tok::Int(n) => format!("`{n}`"),
+        Tok::Float(f) => format!("`{f}`"),
+        Tok::Char(_) => "a char literal".into(),
+        Tok::Str(_) => "a string literal".into(),
+        other => {
+            let s = format!("{other:?}");
+            format!("`{}`", token_text(other).unwrap_or(&s))
+        }
+    }
+}
+
+fn token_text(t: &Tok) -> Option<&'static str> {
+    Some(match t {
+        Tok::Let => "let",
+        Tok::Rec => "rec",
+        Tok::And => "and",
+        Tok::In => "in",
+        Tok::Fun => "fun",
+        Tok::Function => "function",
+        Tok::Match => "match",
+        Tok::With => "with",
+        Tok::When => "when",
+        Tok::If => "if",
+        Tok::Then => "then",
+        Tok::Else => "else",
+        Tok::Type => "type",
+        Tok::Of => "of",
+        Tok::Begin => "begin",
+        Tok::End => "end",
+        Tok::Receive => "receive",
+        Tok::After => "after",
+        Tok::RParen => ")",
+        Tok::LParen => "(",
+        Tok::RBracket => "]",
+        Tok::LBracket => "[",
+        Tok::RBrace => "}",
+        Tok::LBrace => "{",
+        Tok::Semi => ";",
+        Tok::SemiSemi => ";;",
+        Tok::Comma => ",",
+        Tok::Bar => "|",
+        Tok::Arrow => "->",
+        Tok::Eq => "=",
+        Tok::Colon => ":",
+        Tok::Dot => ".",
+        _ => return None,
+    })
+}
+
+fn expected_list(expected: &[String]) -> Option<String> {
+    // lalrpop lists terminals as written in the grammar (`"in"`, `LIDENT`).
+    let nice: Vec<String> = expected
+        .iter()
+        .filter_map(|e| match e.as_str() {
+            "LIDENT" => Some("a name".to_string()),
+            "UIDENT" => Some("a constructor".to_string()),
+            "QLIDENT" | "QUIDENT" | "TYVAR" | "INT" | "FLOAT" | "CHAR" | "STRING" => None,
+            s => Some(format!("`{}`", s.trim_matches('"'))),
+        })
+        .collect();
+    if nice.is_empty() || nice.len() > 8 {
+        return None;
+    }
+    Some(nice.join(", "))
+}
+
+fn failure(file: FileId, src: &str, e: ParseError<usize, Tok, LexError>) -> ParseFailure {
+    let mut incomplete = false;
+    let diagnostic = match e {
+        ParseError::User { error } => {
+            // An unterminated comment or string at the end means more input
+            // may complete it.
+            incomplete = error.message.starts_with("unterminated");
+            Diagnostic::error(
+                "E0001",
+                format!("lexical error: {}", error.message),
+                file,
+                ast::Span::new(error.start, error.end),
+                error.message.clone(),
+            )
+        }
+        ParseError::InvalidToken { location } => Diagnostic::error(
+            "E0001",
+            "lexical error: invalid token",
+            file,
+            ast::Span::new(location, location + 1),
+            "this token is not valid here",
+        ),
+        ParseError::UnrecognizedEof { location, expected } => {
+            incomplete = true;
+            let mut d = Diagnostic::error(
+                "E0003",
+                "syntax error: unexpected end of input",
+                file,
+                ast::Span::new(location, location),
+                "the phrase is incomplete here",
+            );
+            if let Some(list) = expected_list(&expected) {
+                d = d.with_hint(format!("expected one of {list}"));
+            }
+            d
+        }
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
+            let mut d = Diagnostic::error(
+                "E0002",
+                format!("syntax error: unexpected {}", describe(&tok)),
+                file,
+                ast::Span::new(l, r),
+                "unexpected here",
+            );
+            if let Some(list) = expected_list(&expected) {
+                d = d.with_hint(format!("expected one of {list}"));
+            }
+            if matches!(tok, Tok::Else) {
+                d = d.with_hint(
+                    "an `if ... then` branch that ends in `match`, `function` or `receive` must be parenthesised before `else`",
+                );
+            }
+            d
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::error(
+            "E0002",
+            format!("syntax error: unexpected {}", describe(&tok)),
+            file,
+            ast::Span::new(l, r),
+            "unexpected here",
+        ),
+    };
+    let _ = src;
+    ParseFailure {
+        diagnostic,
+        incomplete,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(src: &str) -> ast::Module {
+        match parse_module(0, src) {
+            Ok(m) => m,
+            Err(e) => panic!("{src}\n{:?}", e.diagnostic),
+        }
+    }
+
+    #[test]
+    fn language_md_section_1() {
+        let m = ok(r#"
+(* comments nest (* like this *) *)
+type shape =
+  | Circle of float
+  | Rect of float * float
+
+type point = { x : int; y : int }
+
+type 'a tree = Leaf | Node of 'a tree * 'a * 'a tree
+
+let area s =
+  match s with
+  | Circle r -> 3.14159 *. r *. r
+  | Rect (w, h) -> w *. h
+
+let rec fib n = if n < 2 then n else fib (n - 1) + fib (n - 2)
+
+let rec insert x t =
+  match t with
+  | Leaf -> Node (Leaf, x, Leaf)
+  | Node (l, y, r) when x < y -> Node (insert x l, y, r)
+  | Node (l, y, r) -> Node (l, y, insert x r)
+
+let moved p = { p with x = p.x + 1 }
+
+let () =
+  print_endline (string_of_int (fib 30));
+  [3; 1; 2] |> List.map (fun x -> x * 2) |> List.iter (fun x -> print_int x)
+"#);
+        assert_eq!(m.items.len(), 8);
+    }
+
+    #[test]
+    fn language_md_section_2() {
+        ok(r#"
+type msg =
+  | Ping of msg pid
+  | Pong
+  | Stop
+
+let rec ponger self =
+  receive self with
+  | Ping from -> send from Pong; ponger self
+  | Stop -> ()
+  | after 5000 -> print_endline "idle for 5 s"; ponger self
+
+let rec pinger self peer n =
+  if n = 0 then send peer Stop
+  else begin
+    send peer (Ping self);
+    receive self with
+    | Pong -> pinger self peer (n - 1)
+  end
+
+let () =
+  let p = spawn ponger in
+  let q = spawn (fun self -> pinger self p 100_000) in
+  let _ = Process.join q in
+  print_endline "done"
+"#);
+    }
+
+    #[test]
+    fn nested_match_takes_following_arms() {
+        let m = ok("let f x y = match x with A -> 1 | B -> match y with C -> 2 | D -> 3");
+        let ast::Item::Let(_, b, _) = &m.items[0] else { panic!() };
+        let ast::Expr::Fun(_, body, _) = &b[0].expr else { panic!() };
+        let ast::Expr::Match(_, arms, _) = &**body else { panic!() };
+        assert_eq!(arms.len(), 2);
+    }
+
+    #[test]
+    fn incomplete_input_is_flagged() {
+        let e = parse_phrase(0, "let x = ").unwrap_err();
+        assert!(e.incomplete);
+        let e = parse_phrase(0, "let x = )").unwrap_err();
+        assert!(!e.incomplete);
+        assert_eq!(e.diagnostic.code, "E0002");
+    }
+
+    #[test]
+    fn precedence() {
+        let m = ok("let x = 1 + 2 * 3 :: [] @ [4]\nlet y = f @@ fun x -> x; 2\nlet z = if a then b; c");
+        assert_eq!(m.items.len(), 3);
+        let ast::Item::Let(_, b, _) = &m.items[2] else { panic!() };
+        assert!(matches!(b[0].expr, ast::Expr::Seq(..)));
+    }
+}
