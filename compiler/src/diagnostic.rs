@@ -138,8 +138,14 @@ impl Diagnostic {
             Severity::Warning => ReportKind::Warning,
         };
         let primary = self.labels.first();
-        let (pfile, pspan) = primary.map_or((0, 0..0), |l| (l.file, clamp(sources, l.file, l.span)));
-        let path = |f: FileId| sources.files.get(f).map_or("<unknown>".to_string(), |s| s.path.clone());
+        let (pfile, pspan) =
+            primary.map_or((0, 0..0), |l| (l.file, clamp(sources, l.file, l.span)));
+        let path = |f: FileId| {
+            sources
+                .files
+                .get(f)
+                .map_or("<unknown>".to_string(), |s| s.path.clone())
+        };
         let mut report = Report::build(kind, (path(pfile), pspan))
             .with_code(self.code)
             .with_message(&self.message)

@@ -110,6 +110,10 @@ pub enum Tok {
     SlashDot,
     #[token("**")]
     StarStar,
+    #[token("~-")]
+    TildeMinus,
+    #[token("~-.")]
+    TildeMinusDot,
     #[token("=")]
     Eq,
     #[token("<>")]
@@ -191,7 +195,10 @@ pub enum Tok {
     #[regex(r"[0-9][0-9_]*\.[0-9_]*([eE][+-]?[0-9][0-9_]*)?", parse_float)]
     #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9][0-9_]*", parse_float)]
     Float(f64),
-    #[regex(r"'([^'\\\n]|\\[\\'ntrb \x22]|\\[0-9][0-9][0-9]|\\x[0-9a-fA-F][0-9a-fA-F])'", parse_char)]
+    #[regex(
+        r"'([^'\\\n]|\\[\\'ntrb \x22]|\\[0-9][0-9][0-9]|\\x[0-9a-fA-F][0-9a-fA-F])'",
+        parse_char
+    )]
     Char(u8),
     #[token("\"", lex_string)]
     Str(String),
@@ -425,7 +432,10 @@ mod tests {
             vec![Tok::Int(1), Tok::Int(2)]
         );
         let r = tokenize("1 (* open");
-        assert_eq!(r.last().unwrap().as_ref().unwrap_err().message, "unterminated comment");
+        assert_eq!(
+            r.last().unwrap().as_ref().unwrap_err().message,
+            "unterminated comment"
+        );
     }
 
     #[test]

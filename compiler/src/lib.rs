@@ -2,9 +2,14 @@
 //! generator, as a library with one entry point per tool.
 
 pub mod ast;
+pub mod check;
 pub mod diagnostic;
+pub mod driver;
+pub mod error;
 pub mod lexer;
 pub mod parse;
+pub mod typed;
+pub mod types;
 
 #[allow(clippy::all, unused)]
 mod grammar {

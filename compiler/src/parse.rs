@@ -254,9 +254,15 @@ let () =
     #[test]
     fn nested_match_takes_following_arms() {
         let m = ok("let f x y = match x with A -> 1 | B -> match y with C -> 2 | D -> 3");
-        let ast::Item::Let(_, b, _) = &m.items[0] else { panic!() };
-        let ast::Expr::Fun(_, body, _) = &b[0].expr else { panic!() };
-        let ast::Expr::Match(_, arms, _) = &**body else { panic!() };
+        let ast::Item::Let(_, b, _) = &m.items[0] else {
+            panic!()
+        };
+        let ast::Expr::Fun(_, body, _) = &b[0].expr else {
+            panic!()
+        };
+        let ast::Expr::Match(_, arms, _) = &**body else {
+            panic!()
+        };
         assert_eq!(arms.len(), 2);
     }
 
@@ -271,9 +277,12 @@ let () =
 
     #[test]
     fn precedence() {
-        let m = ok("let x = 1 + 2 * 3 :: [] @ [4]\nlet y = f @@ fun x -> x; 2\nlet z = if a then b; c");
+        let m =
+            ok("let x = 1 + 2 * 3 :: [] @ [4]\nlet y = f @@ fun x -> x; 2\nlet z = if a then b; c");
         assert_eq!(m.items.len(), 3);
-        let ast::Item::Let(_, b, _) = &m.items[2] else { panic!() };
+        let ast::Item::Let(_, b, _) = &m.items[2] else {
+            panic!()
+        };
         assert!(matches!(b[0].expr, ast::Expr::Seq(..)));
     }
 }

@@ -1,0 +1,29 @@
+//! Caravan's standard library: the modules written in Caravan (embedded
+//! here as source, checked with every program for now) and, in
+//! [`builtins`], the Rust functions their `external` declarations name.
+
+/// The standard modules, in initialisation order: `(module name, source)`.
+/// `Prelude` is opened in every module; the others are used qualified
+/// (`List.map`). A module may use only those before it.
+pub const MODULES: &[(&str, &str)] = &[
+    ("Prelude", include_str!("cvn/prelude.cvn")),
+    ("List", include_str!("cvn/list.cvn")),
+    ("Option", include_str!("cvn/option.cvn")),
+    ("Result", include_str!("cvn/result.cvn")),
+    ("Char", include_str!("cvn/char.cvn")),
+    ("String", include_str!("cvn/string.cvn")),
+    ("Int", include_str!("cvn/int.cvn")),
+    ("Float", include_str!("cvn/float.cvn")),
+    ("Map", include_str!("cvn/map.cvn")),
+    ("Process", include_str!("cvn/process.cvn")),
+    ("Sys", include_str!("cvn/sys.cvn")),
+    ("File", include_str!("cvn/file.cvn")),
+    ("IO", include_str!("cvn/io.cvn")),
+    ("Time", include_str!("cvn/time.cvn")),
+    ("Random", include_str!("cvn/random.cvn")),
+];
+
+/// The source file name shown in diagnostics for a standard module.
+pub fn file_name(module: &str) -> String {
+    format!("<stdlib>/{}.cvn", module.to_lowercase())
+}

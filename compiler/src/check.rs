@@ -1,0 +1,1660 @@
+//! Name resolution and type inference: [`ast`] to [`typed`].
+//!
+//! Algorithm W (Damas & Milner 1982) with level-based generalisation and
+//! the syntactic value restriction (Wright 1995, as OCaml: only syntactic
+//! values are generalised, so `spawn f` gets a weak, monomorphic type).
+//! Errors are collected as data ([`TypeError`]) and checking goes on with a
+//! fresh type variable in place of the faulty expression, so several
+//! independent errors in one file are all reported.
+
+use crate::ast::{self, Expr, Lit, Name, Pat, Span, TypeBody, TypeExpr};
+use crate::diagnostic::{Diagnostic, FileId};
+use crate::error::TypeError;
+use crate::typed::*;
+use crate::types::env::*;
+use crate::types::{builtin, printer::Printer, Ty, TyNode, TypeId, Types, UnifyError};
+use std::collections::HashMap;
+
+/// The checker for one program (all its modules).
+pub struct Checker {
+    /// The type arena.
+    pub types: Types,
+    /// Type declarations by [`TypeId`].
+    pub decls: Vec<TypeDecl>,
+    /// Constructors.
+    pub ctors: Vec<CtorInfo>,
+    /// Finished modules by name.
+    pub modules: HashMap<String, ModuleEnv>,
+    /// The opened prelude.
+    pub prelude: ModuleEnv,
+    /// The module being checked.
+    pub current: ModuleEnv,
+    /// Its name (`None` for the main file).
+    pub current_name: Option<String>,
+    /// Output program.
+    pub program: TProgram,
+    /// Errors so far.
+    pub errors: Vec<TypeError>,
+    locals: Vec<(String, ValueInfo)>,
+    level: u32,
+    file: FileId,
+    /// Type variables named in annotations of the current top-level item.
+    annot_vars: HashMap<String, Ty>,
+    /// Extra type ids for tuples of types printed.
+    type_error_budget: usize,
+}
+
+/// What a value in scope resolves to, after lookup.
+struct Resolved {
+    ty: Ty,
+    kind: ValueKind,
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn imm_of_lit(l: &Lit) -> Option<i64> {
+    match l {
+        Lit::Int(n) => Some(*n),
+        Lit::Char(c) => Some(*c as i64),
+        Lit::Bool(b) => Some(*b as i64),
+        Lit::Unit => Some(0),
+        _ => None,
+    }
+}
+
+impl Checker {
+    /// A checker knowing only the builtin types.
+    pub fn new() -> Checker {
+        let mut c = Checker {
+            types: Types::default(),
+            decls: vec![],
+            ctors: vec![],
+            modules: HashMap::new(),
+            prelude: ModuleEnv::default(),
+            current: ModuleEnv::default(),
+            current_name: None,
+            program: TProgram::default(),
+            errors: vec![],
+            locals: vec![],
+            level: 0,
+            file: 0,
+            annot_vars: HashMap::new(),
+            type_error_budget: 200,
+        };
+        for (i, name) in builtin::NAMES.iter().enumerate() {
+            let params = if i as u32 == builtin::LIST {
+                vec![c.types.var(crate::types::GENERIC)]
+            } else {
+                vec![]
+            };
+            c.decls.push(TypeDecl {
+                name: name.to_string(),
+                module: None,
+                params,
+                kind: TypeKind::Builtin,
+                def: None,
+            });
+            c.prelude.types.insert(name.to_string(), i as TypeId);
+        }
+        c
+    }
+
+    /// The display name of a type (qualified when it comes from another
+    /// module than the one being checked).
+    pub fn type_name(&self, id: TypeId) -> String {
+        let d = &self.decls[id as usize];
+        match &d.module {
+            Some(m) if Some(m) != self.current_name.as_ref() && m != "Prelude" => {
+                format!("{m}.{}", d.name)
+            }
+            _ => d.name.clone(),
+        }
+    }
+
+    /// Renders a type with a fresh printer.
+    pub fn show(&mut self, t: Ty) -> String {
+        let mut p = Printer::new();
+        self.show_with(&mut p, t)
+    }
+
+    /// Renders a type with a shared printer.
+    pub fn show_with(&mut self, p: &mut Printer, t: Ty) -> String {
+        let names: Vec<String> = (0..self.decls.len() as u32)
+            .map(|i| self.type_name(i))
+            .collect();
+        p.print(&mut self.types, t, &|id| names[id as usize].clone())
+    }
+
+    fn error(&mut self, e: TypeError) {
+        if self.errors.len() < self.type_error_budget {
+            self.errors.push(e);
+        }
+    }
+
+    /// Renders collected errors as diagnostics.
+    pub fn diagnostics(&mut self) -> Vec<Diagnostic> {
+        let errors = std::mem::take(&mut self.errors);
+        errors.iter().map(|e| e.to_diagnostic(self)).collect()
+    }
+
+    fn fresh(&mut self) -> Ty {
+        self.types.var(self.level)
+    }
+
+    fn con(&mut self, id: TypeId, args: Vec<Ty>) -> Ty {
+        self.types.mk(TyNode::Con(id, args))
+    }
+
+    fn new_var(&mut self) -> VarId {
+        self.program.num_vars += 1;
+        self.program.num_vars - 1
+    }
+
+    fn loc(&self, span: Span) -> Loc {
+        Loc {
+            file: self.file,
+            span,
+        }
+    }
+
+    /// Unifies `actual` (the type of the expression at `span`) with
+    /// `expected`; on failure records a mismatch.
+    fn expect(&mut self, span: Span, actual: Ty, expected: Ty) -> bool {
+        match self.types.unify(actual, expected) {
+            Ok(()) => true,
+            Err(e) => {
+                let (occurs, _) = match e {
+                    UnifyError::Mismatch(a, b) => (false, (a, b)),
+                    UnifyError::Occurs(a, b) => (true, (a, b)),
+                };
+                self.error(TypeError::Mismatch {
+                    file: self.file,
+                    span,
+                    expected,
+                    actual,
+                    occurs,
+                    hint: None,
+                });
+                false
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ lookup
+
+    fn module_env(&self, m: &str) -> Option<&ModuleEnv> {
+        if Some(m) == self.current_name.as_deref() {
+            return Some(&self.current);
+        }
+        self.modules.get(m)
+    }
+
+    fn lookup_value(&mut self, name: &Name, span: Span) -> Option<Resolved> {
+        let info = match &name.module {
+            None => self
+                .locals
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name.name)
+                .map(|(_, i)| i.clone())
+                .or_else(|| self.current.values.get(&name.name).cloned())
+                .or_else(|| self.prelude.values.get(&name.name).cloned()),
+            Some(m) => match self.module_env(m) {
+                None => {
+                    self.error(TypeError::UnknownModule {
+                        file: self.file,
+                        span,
+                        name: m.clone(),
+                    });
+                    return None;
+                }
+                Some(env) => env.values.get(&name.name).cloned(),
+            },
+        };
+        match info {
+            Some(i) => {
+                let ty = self.types.instantiate(self.level, i.ty);
+                Some(Resolved { ty, kind: i.kind })
+            }
+            None => {
+                let candidates = self.value_names_in_scope(name.module.as_deref());
+                self.error(TypeError::UnboundValue {
+                    file: self.file,
+                    span,
+                    name: name.clone(),
+                    suggestion: closest(&name.name, &candidates),
+                });
+                None
+            }
+        }
+    }
+
+    /// Every value name visible unqualified, or in module `m`.
+    pub fn value_names_in_scope(&self, m: Option<&str>) -> Vec<String> {
+        match m {
+            Some(m) => self
+                .module_env(m)
+                .map(|e| e.values.keys().cloned().collect())
+                .unwrap_or_default(),
+            None => self
+                .locals
+                .iter()
+                .map(|(n, _)| n.clone())
+                .chain(self.current.values.keys().cloned())
+                .chain(self.prelude.values.keys().cloned())
+                .collect(),
+        }
+    }
+
+    fn lookup_ctor(&mut self, name: &Name, span: Span) -> Option<usize> {
+        let found = match &name.module {
+            None => self
+                .current
+                .ctors
+                .get(&name.name)
+                .or_else(|| self.prelude.ctors.get(&name.name))
+                .copied(),
+            Some(m) => match self.module_env(m) {
+                None => {
+                    self.error(TypeError::UnknownModule {
+                        file: self.file,
+                        span,
+                        name: m.clone(),
+                    });
+                    return None;
+                }
+                Some(env) => env.ctors.get(&name.name).copied(),
+            },
+        };
+        if found.is_none() {
+            let candidates: Vec<String> = match &name.module {
+                Some(m) => self
+                    .module_env(m)
+                    .map(|e| e.ctors.keys().cloned().collect())
+                    .unwrap_or_default(),
+                None => self
+                    .current
+                    .ctors
+                    .keys()
+                    .chain(self.prelude.ctors.keys())
+                    .cloned()
+                    .collect(),
+            };
+            self.error(TypeError::UnboundCtor {
+                file: self.file,
+                span,
+                name: name.clone(),
+                suggestion: closest(&name.name, &candidates),
+            });
+        }
+        found
+    }
+
+    fn lookup_type(&mut self, name: &Name, span: Span) -> Option<TypeId> {
+        let found = match &name.module {
+            None => self
+                .current
+                .types
+                .get(&name.name)
+                .or_else(|| self.prelude.types.get(&name.name))
+                .copied(),
+            Some(m) => self
+                .module_env(m)
+                .and_then(|e| e.types.get(&name.name))
+                .copied(),
+        };
+        if found.is_none() {
+            let candidates: Vec<String> = self
+                .current
+                .types
+                .keys()
+                .chain(self.prelude.types.keys())
+                .cloned()
+                .collect();
+            self.error(TypeError::UnboundType {
+                file: self.file,
+                span,
+                name: name.clone(),
+                suggestion: closest(&name.name, &candidates),
+            });
+        }
+        found
+    }
+
+    fn lookup_field(&mut self, name: &str, span: Span) -> Option<(TypeId, usize)> {
+        let found = self
+            .current
+            .fields
+            .get(name)
+            .or_else(|| self.prelude.fields.get(name))
+            .copied()
+            .or_else(|| {
+                // Fields of records defined in other modules are found by
+                // name too (type-directed disambiguation is a later step).
+                self.modules
+                    .values()
+                    .find_map(|m| m.fields.get(name).copied())
+            });
+        if found.is_none() {
+            self.error(TypeError::UnboundField {
+                file: self.file,
+                span,
+                name: name.to_string(),
+            });
+        }
+        found
+    }
+
+    // ------------------------------------------------------------ types
+
+    /// Converts a type expression. `params` maps the declaration's own
+    /// parameters (in type definitions, where other variables are errors);
+    /// otherwise variables are the item's flexible annotation variables.
+    fn type_of(&mut self, te: &TypeExpr, params: Option<&HashMap<String, Ty>>) -> Ty {
+        match te {
+            TypeExpr::Var(v, span) => match params {
+                Some(ps) => match ps.get(v) {
+                    Some(&t) => t,
+                    None => {
+                        self.error(TypeError::UnboundTypeVar {
+                            file: self.file,
+                            span: *span,
+                            name: v.clone(),
+                        });
+                        self.fresh()
+                    }
+                },
+                None => {
+                    if let Some(&t) = self.annot_vars.get(v) {
+                        t
+                    } else {
+                        let t = self.fresh();
+                        self.annot_vars.insert(v.clone(), t);
+                        t
+                    }
+                }
+            },
+            TypeExpr::Arrow(a, b, _) => {
+                let a = self.type_of(a, params);
+                let b = self.type_of(b, params);
+                self.types.arrow(a, b)
+            }
+            TypeExpr::Tuple(xs, _) => {
+                let xs = xs.iter().map(|x| self.type_of(x, params)).collect();
+                self.types.mk(TyNode::Tuple(xs))
+            }
+            TypeExpr::Con(name, args, span) => {
+                let args: Vec<Ty> = args.iter().map(|x| self.type_of(x, params)).collect();
+                let Some(id) = self.lookup_type(name, *span) else {
+                    return self.fresh();
+                };
+                let decl = self.decls[id as usize].clone();
+                if decl.params.len() != args.len() {
+                    self.error(TypeError::TypeArity {
+                        file: self.file,
+                        span: *span,
+                        name: name.to_string(),
+                        expected: decl.params.len(),
+                        found: args.len(),
+                    });
+                    return self.fresh();
+                }
+                match decl.kind {
+                    TypeKind::Alias(body) => self.types.subst(body, &decl.params, &args),
+                    _ => self.con(id, args),
+                }
+            }
+        }
+    }
+
+    /// Declares a group of (possibly mutually recursive) types.
+    pub fn declare_types(&mut self, defs: &[ast::TypeDef]) {
+        // First give every name an id so the bodies can refer to each other.
+        let mut ids = vec![];
+        for d in defs {
+            let params: Vec<Ty> = d
+                .params
+                .iter()
+                .map(|_| self.types.var(crate::types::GENERIC))
+                .collect();
+            let id = self.decls.len() as TypeId;
+            self.decls.push(TypeDecl {
+                name: d.name.clone(),
+                module: self.current_name.clone(),
+                params,
+                kind: TypeKind::Abstract,
+                def: Some((self.file, d.span)),
+            });
+            self.current.types.insert(d.name.clone(), id);
+            ids.push(id);
+        }
+        for (d, &id) in defs.iter().zip(&ids) {
+            let params: HashMap<String, Ty> = d
+                .params
+                .iter()
+                .cloned()
+                .zip(self.decls[id as usize].params.clone())
+                .collect();
+            let kind = match &d.body {
+                TypeBody::Abstract => TypeKind::Abstract,
+                TypeBody::Alias(t) => TypeKind::Alias(self.type_of(t, Some(&params))),
+                TypeBody::Record(fields) => {
+                    let mut out = vec![];
+                    for (i, (name, t, span)) in fields.iter().enumerate() {
+                        if out.iter().any(|(n, _): &(String, Ty)| n == name) {
+                            self.error(TypeError::DuplicateDefinition {
+                                file: self.file,
+                                span: *span,
+                                what: "field",
+                                name: name.clone(),
+                            });
+                        }
+                        let ty = self.type_of(t, Some(&params));
+                        out.push((name.clone(), ty));
+                        self.current.fields.insert(name.clone(), (id, i));
+                    }
+                    TypeKind::Record(out)
+                }
+                TypeBody::Variant(ctors) => {
+                    let mut consts = 0;
+                    let mut blocks = 0;
+                    let mut list = vec![];
+                    for (name, args, span) in ctors {
+                        if ctors.iter().filter(|c| c.0 == *name).count() > 1
+                            && !list.iter().any(|&c: &usize| self.ctors[c].name == *name)
+                        {
+                            self.error(TypeError::DuplicateDefinition {
+                                file: self.file,
+                                span: *span,
+                                what: "constructor",
+                                name: name.clone(),
+                            });
+                        }
+                        let args: Vec<Ty> = args
+                            .iter()
+                            .map(|t| self.type_of(t, Some(&params)))
+                            .collect();
+                        let repr = if args.is_empty() {
+                            consts += 1;
+                            CtorRepr::Constant(consts - 1)
+                        } else {
+                            blocks += 1;
+                            CtorRepr::Block(blocks - 1, args.len() as u32)
+                        };
+                        let ci = self.ctors.len();
+                        self.ctors.push(CtorInfo {
+                            name: name.clone(),
+                            type_id: id,
+                            repr,
+                            args,
+                        });
+                        self.current.ctors.insert(name.clone(), ci);
+                        list.push(ci);
+                    }
+                    TypeKind::Variant(list)
+                }
+            };
+            self.decls[id as usize].kind = kind;
+        }
+    }
+
+    // ------------------------------------------------------------ patterns
+
+    /// Checks a pattern against `expected`, appending the variables it binds.
+    fn pattern(
+        &mut self,
+        p: &Pat,
+        expected: Ty,
+        bound: &mut Vec<(String, VarId, Ty, Span)>,
+        reuse: Option<&[(String, VarId, Ty, Span)]>,
+    ) -> TPat {
+        match p {
+            Pat::Wild(_) => TPat::Wild,
+            Pat::Var(name, span) => {
+                if bound.iter().any(|(n, ..)| n == name) {
+                    self.error(TypeError::DuplicateBinding {
+                        file: self.file,
+                        span: *span,
+                        name: name.clone(),
+                    });
+                    return TPat::Wild;
+                }
+                let v = match reuse.and_then(|r| r.iter().find(|(n, ..)| n == name)) {
+                    Some((_, v, t, _)) => {
+                        self.expect(*span, expected, *t);
+                        *v
+                    }
+                    None => self.new_var(),
+                };
+                bound.push((name.clone(), v, expected, *span));
+                TPat::Var(v)
+            }
+            Pat::Lit(l, span) => {
+                let t = self.lit_type(l);
+                self.expect(*span, t, expected);
+                match l {
+                    Lit::Str(s) => TPat::Str(s.clone()),
+                    Lit::Float(f) => TPat::Float(*f),
+                    l => TPat::Imm(imm_of_lit(l).unwrap_or(0)),
+                }
+            }
+            Pat::Tuple(ps, span) => {
+                let ts: Vec<Ty> = ps.iter().map(|_| self.fresh()).collect();
+                let tt = self.types.mk(TyNode::Tuple(ts.clone()));
+                self.expect(*span, tt, expected);
+                let fields = ps
+                    .iter()
+                    .zip(ts)
+                    .map(|(p, t)| self.pattern(p, t, bound, reuse))
+                    .collect();
+                TPat::Ctor(CtorRepr::Block(0, ps.len() as u32), fields)
+            }
+            Pat::List(ps, span) => {
+                let elem = self.fresh();
+                let lt = self.con(builtin::LIST, vec![elem]);
+                self.expect(*span, lt, expected);
+                let mut out = TPat::Ctor(CtorRepr::Constant(0), vec![]);
+                let items: Vec<TPat> = ps
+                    .iter()
+                    .map(|p| self.pattern(p, elem, bound, reuse))
+                    .collect();
+                for item in items.into_iter().rev() {
+                    out = TPat::Ctor(CtorRepr::Block(0, 2), vec![item, out]);
+                }
+                out
+            }
+            Pat::Cons(h, t, span) => {
+                let elem = self.fresh();
+                let lt = self.con(builtin::LIST, vec![elem]);
+                self.expect(*span, lt, expected);
+                let h = self.pattern(h, elem, bound, reuse);
+                let t = self.pattern(t, lt, bound, reuse);
+                TPat::Ctor(CtorRepr::Block(0, 2), vec![h, t])
+            }
+            Pat::Ctor(name, arg, span) => {
+                let Some(ci) = self.lookup_ctor(name, *span) else {
+                    return TPat::Wild;
+                };
+                let (result, args) = self.instantiate_ctor(ci);
+                self.expect(*span, result, expected);
+                let repr = self.ctors[ci].repr;
+                let sub: Vec<&Pat> = match (arg.as_deref(), args.len()) {
+                    (None, 0) => vec![],
+                    (Some(Pat::Wild(_)), n) if n > 0 => {
+                        return TPat::Ctor(repr, (0..n).map(|_| TPat::Wild).collect())
+                    }
+                    (Some(Pat::Tuple(ps, _)), n) if n > 1 && ps.len() == n => ps.iter().collect(),
+                    (Some(p), 1) => vec![p],
+                    (a, n) => {
+                        let found = match a {
+                            None => 0,
+                            Some(Pat::Tuple(ps, _)) => ps.len(),
+                            Some(_) => 1,
+                        };
+                        self.error(TypeError::CtorArity {
+                            file: self.file,
+                            span: *span,
+                            name: name.to_string(),
+                            expected: n,
+                            found,
+                        });
+                        return TPat::Wild;
+                    }
+                };
+                let fields = sub
+                    .into_iter()
+                    .zip(args)
+                    .map(|(p, t)| self.pattern(p, t, bound, reuse))
+                    .collect();
+                TPat::Ctor(repr, fields)
+            }
+            Pat::Record(fields, _open, span) => {
+                let Some((first, _)) = fields.first().map(|(n, _, s)| (n.clone(), *s)) else {
+                    return TPat::Wild;
+                };
+                let Some((tid, _)) = self.lookup_field(&first, *span) else {
+                    return TPat::Wild;
+                };
+                let (rt, ftys) = self.instantiate_record(tid);
+                self.expect(*span, rt, expected);
+                let mut pats: Vec<TPat> = ftys.iter().map(|_| TPat::Wild).collect();
+                for (fname, fp, fspan) in fields {
+                    match self.field_index(tid, fname) {
+                        Some(i) => pats[i] = self.pattern(fp, ftys[i], bound, reuse),
+                        None => self.error(TypeError::FieldNotInRecord {
+                            file: self.file,
+                            span: *fspan,
+                            field: fname.clone(),
+                            record: self.decls[tid as usize].name.clone(),
+                        }),
+                    }
+                }
+                let n = pats.len() as u32;
+                TPat::Ctor(CtorRepr::Block(0, n), pats)
+            }
+            Pat::Or(a, b, span) => {
+                let before = bound.len();
+                let ta = self.pattern(a, expected, bound, reuse);
+                let left: Vec<_> = bound[before..].to_vec();
+                let mut right = vec![];
+                let tb = self.pattern(b, expected, &mut right, Some(&left));
+                let mut ln: Vec<&String> = left.iter().map(|x| &x.0).collect();
+                let mut rn: Vec<&String> = right.iter().map(|x| &x.0).collect();
+                ln.sort();
+                rn.sort();
+                if ln != rn {
+                    let missing = left
+                        .iter()
+                        .map(|x| &x.0)
+                        .find(|n| !rn.contains(n))
+                        .or_else(|| right.iter().map(|x| &x.0).find(|n| !ln.contains(n)))
+                        .cloned()
+                        .unwrap_or_default();
+                    self.error(TypeError::OrPatternVars {
+                        file: self.file,
+                        span: *span,
+                        name: missing,
+                    });
+                }
+                TPat::Or(Box::new(ta), Box::new(tb))
+            }
+            Pat::Alias(p, name, span) => {
+                let tp = self.pattern(p, expected, bound, reuse);
+                let v = match reuse.and_then(|r| r.iter().find(|(n, ..)| n == name)) {
+                    Some((_, v, _, _)) => *v,
+                    None => self.new_var(),
+                };
+                bound.push((name.clone(), v, expected, *span));
+                TPat::Alias(Box::new(tp), v)
+            }
+            Pat::Annot(p, t, span) => {
+                let t = self.type_of(t, None);
+                self.expect(*span, t, expected);
+                self.pattern(p, expected, bound, reuse)
+            }
+        }
+    }
+
+    fn field_index(&self, tid: TypeId, name: &str) -> Option<usize> {
+        match &self.decls[tid as usize].kind {
+            TypeKind::Record(fs) => fs.iter().position(|(n, _)| n == name),
+            _ => None,
+        }
+    }
+
+    fn instantiate_ctor(&mut self, ci: usize) -> (Ty, Vec<Ty>) {
+        let info = self.ctors[ci].clone();
+        let params = self.decls[info.type_id as usize].params.clone();
+        let fresh: Vec<Ty> = params.iter().map(|_| self.fresh()).collect();
+        let args = info
+            .args
+            .iter()
+            .map(|&a| self.types.subst(a, &params, &fresh))
+            .collect();
+        (self.con(info.type_id, fresh), args)
+    }
+
+    fn instantiate_record(&mut self, tid: TypeId) -> (Ty, Vec<Ty>) {
+        let decl = self.decls[tid as usize].clone();
+        let fresh: Vec<Ty> = decl.params.iter().map(|_| self.fresh()).collect();
+        let fields = match &decl.kind {
+            TypeKind::Record(fs) => fs
+                .iter()
+                .map(|(_, t)| self.types.subst(*t, &decl.params, &fresh))
+                .collect(),
+            _ => vec![],
+        };
+        (self.con(tid, fresh), fields)
+    }
+
+    fn lit_type(&mut self, l: &Lit) -> Ty {
+        let id = match l {
+            Lit::Int(_) => builtin::INT,
+            Lit::Float(_) => builtin::FLOAT,
+            Lit::Str(_) => builtin::STRING,
+            Lit::Char(_) => builtin::CHAR,
+            Lit::Bool(_) => builtin::BOOL,
+            Lit::Unit => builtin::UNIT,
+        };
+        self.con(id, vec![])
+    }
+
+    fn push_bound(&mut self, bound: &[(String, VarId, Ty, Span)]) {
+        for (name, v, t, span) in bound {
+            self.locals.push((
+                name.clone(),
+                ValueInfo {
+                    ty: *t,
+                    kind: ValueKind::Local(*v),
+                    def: Some((self.file, *span)),
+                },
+            ));
+        }
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    /// Infers the type of `e`, returning the resolved expression.
+    pub fn infer(&mut self, e: &Expr) -> (TExpr, Ty) {
+        match e {
+            Expr::Lit(l, _) => {
+                let t = self.lit_type(l);
+                let te = match l {
+                    Lit::Str(s) => TExpr::Str(s.clone()),
+                    Lit::Float(f) => TExpr::Float(*f),
+                    l => TExpr::Imm(imm_of_lit(l).unwrap_or(0)),
+                };
+                (te, t)
+            }
+            Expr::Var(name, span) => match self.lookup_value(name, *span) {
+                None => (TExpr::Imm(0), self.fresh()),
+                Some(r) => (self.value_ref(r.kind, *span, r.ty), r.ty),
+            },
+            Expr::Ctor(name, arg, span) => self.infer_ctor(name, arg.as_deref(), *span),
+            Expr::App(f, args, span) => self.infer_app(f, args, *span),
+            Expr::Fun(params, body, span) => {
+                let (lam, t) = self.infer_lambda(params, body, *span, "fun");
+                (TExpr::Lambda(lam), t)
+            }
+            Expr::Function(arms, span) => {
+                let arg = self.fresh();
+                let res = self.fresh();
+                let v = self.new_var();
+                let tarms = self.infer_arms(arms, arg, res);
+                let t = self.types.arrow(arg, res);
+                let body = TExpr::Match(Box::new(TExpr::Local(v)), tarms, self.loc(*span));
+                (
+                    TExpr::Lambda(TLambda {
+                        params: vec![v],
+                        body: Box::new(body),
+                        name: "function".into(),
+                        span: *span,
+                    }),
+                    t,
+                )
+            }
+            Expr::Let(rec, bindings, body, _) => {
+                let depth = self.locals.len();
+                let wrap = self.infer_let(*rec, bindings);
+                let (tb, t) = self.infer(body);
+                self.locals.truncate(depth);
+                (wrap(tb), t)
+            }
+            Expr::Match(scrut, arms, span) => {
+                let (ts, st) = self.infer(scrut);
+                let res = self.fresh();
+                let tarms = self.infer_arms(arms, st, res);
+                (TExpr::Match(Box::new(ts), tarms, self.loc(*span)), res)
+            }
+            Expr::If(c, a, b, _) => {
+                let (tc, ct) = self.infer(c);
+                let bool_t = self.con(builtin::BOOL, vec![]);
+                self.expect(c.span(), ct, bool_t);
+                let (ta, at) = self.infer(a);
+                match b {
+                    Some(b) => {
+                        let (tb, bt) = self.infer(b);
+                        self.expect(b.span(), bt, at);
+                        (TExpr::If(Box::new(tc), Box::new(ta), Box::new(tb)), at)
+                    }
+                    None => {
+                        let unit = self.con(builtin::UNIT, vec![]);
+                        self.expect(a.span(), at, unit);
+                        (
+                            TExpr::If(Box::new(tc), Box::new(ta), Box::new(TExpr::Imm(0))),
+                            unit,
+                        )
+                    }
+                }
+            }
+            Expr::Seq(a, b, _) => {
+                let (ta, _) = self.infer(a);
+                let (tb, bt) = self.infer(b);
+                (TExpr::Seq(Box::new(ta), Box::new(tb)), bt)
+            }
+            Expr::Tuple(es, _) => {
+                let (tes, ts): (Vec<_>, Vec<_>) = es.iter().map(|e| self.infer(e)).unzip();
+                let t = self.types.mk(TyNode::Tuple(ts));
+                (TExpr::Block(0, tes), t)
+            }
+            Expr::List(es, _) => {
+                let elem = self.fresh();
+                let lt = self.con(builtin::LIST, vec![elem]);
+                let mut items = vec![];
+                for e in es {
+                    let (te, t) = self.infer(e);
+                    self.expect(e.span(), t, elem);
+                    items.push(te);
+                }
+                let mut out = TExpr::Imm(0);
+                for item in items.into_iter().rev() {
+                    out = TExpr::Block(0, vec![item, out]);
+                }
+                (out, lt)
+            }
+            Expr::Cons(h, t, _) => {
+                let (th, ht) = self.infer(h);
+                let lt = self.con(builtin::LIST, vec![ht]);
+                let (tt, tt_ty) = self.infer(t);
+                self.expect(t.span(), tt_ty, lt);
+                (TExpr::Block(0, vec![th, tt]), lt)
+            }
+            Expr::BinOp(op, a, b, _) => {
+                let bool_t = self.con(builtin::BOOL, vec![]);
+                let (ta, at) = self.infer(a);
+                self.expect(a.span(), at, bool_t);
+                let (tb, bt) = self.infer(b);
+                self.expect(b.span(), bt, bool_t);
+                let e = match op {
+                    ast::BinOp::And => TExpr::And(Box::new(ta), Box::new(tb)),
+                    ast::BinOp::Or => TExpr::Or(Box::new(ta), Box::new(tb)),
+                };
+                (e, bool_t)
+            }
+            Expr::Record(base, fields, span) => self.infer_record(base.as_deref(), fields, *span),
+            Expr::Field(r, name, span) => {
+                let (tr, rt) = self.infer(r);
+                let Some((tid, _)) = self.lookup_field(name, *span) else {
+                    return (TExpr::Imm(0), self.fresh());
+                };
+                let (rec_t, ftys) = self.instantiate_record(tid);
+                self.expect(r.span(), rt, rec_t);
+                let i = self.field_index(tid, name).unwrap_or(0);
+                (TExpr::Field(Box::new(tr), i as u32), ftys[i])
+            }
+            Expr::Annot(e, t, _) => {
+                let (te, et) = self.infer(e);
+                let t = self.type_of(t, None);
+                self.expect(e.span(), et, t);
+                (te, t)
+            }
+            Expr::Assert(e, span) => {
+                let (te, t) = self.infer(e);
+                let bool_t = self.con(builtin::BOOL, vec![]);
+                self.expect(e.span(), t, bool_t);
+                let unit = self.con(builtin::UNIT, vec![]);
+                (TExpr::Assert(Box::new(te), self.loc(*span)), unit)
+            }
+            Expr::Receive(mailbox, arms, after, _) => {
+                let (tm, mt) = self.infer(mailbox);
+                let msg = self.fresh();
+                let pid_id = self.prelude.types.get("pid").copied();
+                if let Some(pid_id) = pid_id {
+                    let pt = self.con(pid_id, vec![msg]);
+                    self.expect(mailbox.span(), mt, pt);
+                }
+                let res = self.fresh();
+                let tarms = self.infer_arms(arms, msg, res);
+                let after = after.as_ref().map(|(t, e)| {
+                    let (tt, tty) = self.infer(t);
+                    let int_t = self.con(builtin::INT, vec![]);
+                    self.expect(t.span(), tty, int_t);
+                    let (te, ety) = self.infer(e);
+                    self.expect(e.span(), ety, res);
+                    (Box::new(tt), Box::new(te))
+                });
+                (
+                    TExpr::Receive {
+                        mailbox: Box::new(tm),
+                        arms: tarms,
+                        after,
+                    },
+                    res,
+                )
+            }
+        }
+    }
+
+    fn value_ref(&mut self, kind: ValueKind, span: Span, ty: Ty) -> TExpr {
+        match kind {
+            ValueKind::Local(v) => TExpr::Local(v),
+            ValueKind::Global(g) => TExpr::Global(g),
+            ValueKind::Extern(x) => {
+                // A primitive used as a value still needs its type (for
+                // `inspect` and comparisons); the code generator wraps it.
+                let _ = (span, ty);
+                TExpr::Extern(x)
+            }
+        }
+    }
+
+    fn infer_ctor(&mut self, name: &Name, arg: Option<&Expr>, span: Span) -> (TExpr, Ty) {
+        let Some(ci) = self.lookup_ctor(name, span) else {
+            if let Some(a) = arg {
+                self.infer(a);
+            }
+            return (TExpr::Imm(0), self.fresh());
+        };
+        let (result, args) = self.instantiate_ctor(ci);
+        let repr = self.ctors[ci].repr;
+        let sub: Vec<&Expr> = match (arg, args.len()) {
+            (None, 0) => vec![],
+            (Some(Expr::Tuple(es, _)), n) if n > 1 && es.len() == n => es.iter().collect(),
+            (Some(e), 1) => vec![e],
+            (a, n) => {
+                let found = match a {
+                    None => 0,
+                    Some(Expr::Tuple(es, _)) => es.len(),
+                    Some(_) => 1,
+                };
+                self.error(TypeError::CtorArity {
+                    file: self.file,
+                    span,
+                    name: name.to_string(),
+                    expected: n,
+                    found,
+                });
+                if let Some(a) = a {
+                    self.infer(a);
+                }
+                return (TExpr::Imm(0), result);
+            }
+        };
+        let mut fields = vec![];
+        for (e, t) in sub.into_iter().zip(args) {
+            let (te, et) = self.infer(e);
+            self.expect(e.span(), et, t);
+            fields.push(te);
+        }
+        let te = match repr {
+            CtorRepr::Constant(n) => TExpr::Imm(n as i64),
+            CtorRepr::Block(tag, _) => TExpr::Block(tag, fields),
+        };
+        (te, result)
+    }
+
+    fn infer_app(&mut self, f: &Expr, args: &[Expr], span: Span) -> (TExpr, Ty) {
+        let (tf, ft) = self.infer(f);
+        let mut targs = vec![];
+        let mut cur = ft;
+        let arith_op = match f {
+            Expr::Var(n, _) if n.module.is_none() => {
+                matches!(n.name.as_str(), "+" | "-" | "*" | "/" | "~-" | "mod")
+            }
+            _ => false,
+        };
+        let float_op = match f {
+            Expr::Var(n, _) if n.module.is_none() => {
+                matches!(n.name.as_str(), "+." | "-." | "*." | "/." | "~-.")
+            }
+            _ => false,
+        };
+        let mut first_arg_ty = None;
+        for (i, a) in args.iter().enumerate() {
+            let (ta, at) = self.infer(a);
+            if i == 0 {
+                first_arg_ty = Some(at);
+            }
+            let res = self.fresh();
+            match self.types.node(cur) {
+                TyNode::Arrow(p, r) => {
+                    if let Err(e) = self.types.unify(at, p) {
+                        let occurs = matches!(e, UnifyError::Occurs(..));
+                        let hint = self.operator_hint(arith_op, float_op, at);
+                        self.error(TypeError::Mismatch {
+                            file: self.file,
+                            span: a.span(),
+                            expected: p,
+                            actual: at,
+                            occurs,
+                            hint,
+                        });
+                    }
+                    let _ = res;
+                    cur = r;
+                }
+                TyNode::Var { .. } => {
+                    let arrow = self.types.arrow(at, res);
+                    self.types.unify(cur, arrow).ok();
+                    cur = res;
+                }
+                _ => {
+                    self.error(TypeError::NotAFunction {
+                        file: self.file,
+                        span: f.span(),
+                        ty: ft,
+                        args: args.len(),
+                        applied_span: a.span(),
+                    });
+                    return (TExpr::Imm(0), self.fresh());
+                }
+            }
+            targs.push(ta);
+        }
+        let loc = self.loc(span);
+        // Fully applied builtins become direct calls or intrinsics.
+        if let TExpr::Extern(x) = tf {
+            let info = self.program.externs[x as usize].clone();
+            if targs.len() >= info.arity && info.arity > 0 {
+                let rest = targs.split_off(info.arity);
+                let call =
+                    if let Some(p) = info.symbol.strip_prefix('%').and_then(Prim::from_symbol) {
+                        let t = first_arg_ty.unwrap_or_else(|| self.fresh());
+                        TExpr::Prim(p, targs, t, loc)
+                    } else {
+                        TExpr::CallExtern(x, targs, loc)
+                    };
+                if rest.is_empty() {
+                    return (call, cur);
+                }
+                return (TExpr::App(Box::new(call), rest, loc), cur);
+            }
+        }
+        (TExpr::App(Box::new(tf), targs, loc), cur)
+    }
+
+    fn operator_hint(&mut self, arith_op: bool, float_op: bool, at: Ty) -> Option<String> {
+        let head = self.types.head(at);
+        if arith_op && head == Some(builtin::FLOAT) {
+            Some("`+ - * /` work on ints; use `+. -. *. /.` for floats".into())
+        } else if float_op && head == Some(builtin::INT) {
+            Some("`+. -. *. /.` work on floats; use `+ - * /` for ints, or convert with `float_of_int`".into())
+        } else {
+            None
+        }
+    }
+
+    /// `fun p1 ... pn -> body`
+    fn infer_lambda(
+        &mut self,
+        params: &[Pat],
+        body: &Expr,
+        span: Span,
+        name: &str,
+    ) -> (TLambda, Ty) {
+        let depth = self.locals.len();
+        let mut vars = vec![];
+        let mut ptys = vec![];
+        let mut destructure = vec![];
+        for p in params {
+            let t = self.fresh();
+            ptys.push(t);
+            match p {
+                Pat::Var(n, s) => {
+                    let v = self.new_var();
+                    vars.push(v);
+                    self.push_bound(&[(n.clone(), v, t, *s)]);
+                }
+                Pat::Wild(_) => vars.push(self.new_var()),
+                p => {
+                    let v = self.new_var();
+                    vars.push(v);
+                    let mut bound = vec![];
+                    let tp = self.pattern(p, t, &mut bound, None);
+                    self.push_bound(&bound);
+                    destructure.push((v, tp, p.span()));
+                }
+            }
+        }
+        let (mut tb, bt) = self.infer(body);
+        self.locals.truncate(depth);
+        for (v, tp, pspan) in destructure.into_iter().rev() {
+            tb = TExpr::Match(
+                Box::new(TExpr::Local(v)),
+                vec![TArm {
+                    pat: tp,
+                    guard: None,
+                    body: tb,
+                }],
+                self.loc(pspan),
+            );
+        }
+        let t = self.types.arrows(&ptys, bt);
+        (
+            TLambda {
+                params: vars,
+                body: Box::new(tb),
+                name: name.to_string(),
+                span,
+            },
+            t,
+        )
+    }
+
+    fn infer_arms(&mut self, arms: &[ast::Arm], scrut: Ty, res: Ty) -> Vec<TArm> {
+        let mut out = vec![];
+        for arm in arms {
+            let depth = self.locals.len();
+            let mut bound = vec![];
+            let pat = self.pattern(&arm.pat, scrut, &mut bound, None);
+            self.push_bound(&bound);
+            let guard = arm.guard.as_ref().map(|g| {
+                let (tg, gt) = self.infer(g);
+                let bool_t = self.con(builtin::BOOL, vec![]);
+                self.expect(g.span(), gt, bool_t);
+                tg
+            });
+            let (tb, bt) = self.infer(&arm.body);
+            self.expect(arm.body.span(), bt, res);
+            self.locals.truncate(depth);
+            out.push(TArm {
+                pat,
+                guard,
+                body: tb,
+            });
+        }
+        out
+    }
+
+    fn infer_record(
+        &mut self,
+        base: Option<&Expr>,
+        fields: &[(String, Expr, Span)],
+        span: Span,
+    ) -> (TExpr, Ty) {
+        let Some((first, fspan)) = fields.first().map(|(n, _, s)| (n.clone(), *s)) else {
+            return (TExpr::Imm(0), self.fresh());
+        };
+        let Some((tid, _)) = self.lookup_field(&first, fspan) else {
+            for (_, e, _) in fields {
+                self.infer(e);
+            }
+            return (TExpr::Imm(0), self.fresh());
+        };
+        let (rt, ftys) = self.instantiate_record(tid);
+        let mut given: Vec<Option<TExpr>> = ftys.iter().map(|_| None).collect();
+        for (name, e, fs) in fields {
+            let (te, et) = self.infer(e);
+            match self.field_index(tid, name) {
+                Some(i) => {
+                    if given[i].is_some() {
+                        self.error(TypeError::DuplicateDefinition {
+                            file: self.file,
+                            span: *fs,
+                            what: "field",
+                            name: name.clone(),
+                        });
+                    }
+                    self.expect(e.span(), et, ftys[i]);
+                    given[i] = Some(te);
+                }
+                None => self.error(TypeError::FieldNotInRecord {
+                    file: self.file,
+                    span: *fs,
+                    field: name.clone(),
+                    record: self.decls[tid as usize].name.clone(),
+                }),
+            }
+        }
+        match base {
+            Some(b) => {
+                let (tb, bt) = self.infer(b);
+                self.expect(b.span(), bt, rt);
+                let n = ftys.len() as u32;
+                let updates = given
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, g)| g.map(|g| (i as u32, g)))
+                    .collect();
+                (TExpr::Update(Box::new(tb), n, updates), rt)
+            }
+            None => {
+                let names: Vec<String> = match &self.decls[tid as usize].kind {
+                    TypeKind::Record(fs) => fs.iter().map(|f| f.0.clone()).collect(),
+                    _ => vec![],
+                };
+                let missing: Vec<String> = given
+                    .iter()
+                    .zip(&names)
+                    .filter(|(g, _)| g.is_none())
+                    .map(|(_, n)| n.clone())
+                    .collect();
+                if !missing.is_empty() {
+                    self.error(TypeError::MissingFields {
+                        file: self.file,
+                        span,
+                        record: self.decls[tid as usize].name.clone(),
+                        fields: missing,
+                    });
+                    return (TExpr::Imm(0), rt);
+                }
+                (
+                    TExpr::Block(
+                        0,
+                        given
+                            .into_iter()
+                            .map(|g| g.unwrap_or(TExpr::Imm(0)))
+                            .collect(),
+                    ),
+                    rt,
+                )
+            }
+        }
+    }
+
+    /// Checks the bindings of a local `let`, pushes their names, and returns
+    /// how to wrap the body.
+    fn infer_let(
+        &mut self,
+        rec: bool,
+        bindings: &[ast::Binding],
+    ) -> Box<dyn FnOnce(TExpr) -> TExpr> {
+        if rec {
+            let lams = self.infer_rec_group(bindings);
+            let mut group = vec![];
+            for (name, v, lam, t, span) in lams {
+                self.locals.push((
+                    name,
+                    ValueInfo {
+                        ty: t,
+                        kind: ValueKind::Local(v),
+                        def: Some((self.file, span)),
+                    },
+                ));
+                group.push((v, lam));
+            }
+            return Box::new(move |body| TExpr::LetRec(group, Box::new(body)));
+        }
+        // Non-recursive: every right-hand side sees the outer scope.
+        let mut wraps: Vec<Box<dyn FnOnce(TExpr) -> TExpr>> = vec![];
+        let mut all_bound = vec![];
+        for b in bindings {
+            self.level += 1;
+            let (te, t) = self.infer(&b.expr);
+            self.level -= 1;
+            if is_value(&b.expr) {
+                self.types.generalize(self.level, t);
+            }
+            match &b.pat {
+                Pat::Var(n, s) => {
+                    let v = self.new_var();
+                    all_bound.push((n.clone(), v, t, *s));
+                    wraps.push(Box::new(move |body| {
+                        TExpr::Let(v, Box::new(te), Box::new(body))
+                    }));
+                }
+                p => {
+                    let mut bound = vec![];
+                    let tp = self.pattern(p, t, &mut bound, None);
+                    let loc = self.loc(p.span());
+                    all_bound.extend(bound);
+                    wraps.push(Box::new(move |body| {
+                        TExpr::Match(
+                            Box::new(te),
+                            vec![TArm {
+                                pat: tp,
+                                guard: None,
+                                body,
+                            }],
+                            loc,
+                        )
+                    }));
+                }
+            }
+        }
+        self.push_bound(&all_bound);
+        Box::new(move |body| wraps.into_iter().rev().fold(body, |acc, w| w(acc)))
+    }
+
+    /// Checks a `let rec` group; every right-hand side must be a function.
+    #[allow(clippy::type_complexity)]
+    fn infer_rec_group(
+        &mut self,
+        bindings: &[ast::Binding],
+    ) -> Vec<(String, VarId, TLambda, Ty, Span)> {
+        self.level += 1;
+        let mut pre = vec![];
+        for b in bindings {
+            let t = self.fresh();
+            let (name, span) = match &b.pat {
+                Pat::Var(n, s) => (n.clone(), *s),
+                p => {
+                    self.error(TypeError::BadLetRec {
+                        file: self.file,
+                        span: p.span(),
+                    });
+                    ("_".to_string(), p.span())
+                }
+            };
+            let v = self.new_var();
+            pre.push((name.clone(), v, t, span));
+            self.locals.push((
+                name,
+                ValueInfo {
+                    ty: t,
+                    kind: ValueKind::Local(v),
+                    def: Some((self.file, span)),
+                },
+            ));
+        }
+        let mut out = vec![];
+        for (b, (name, v, t, span)) in bindings.iter().zip(pre.clone()) {
+            let lam = match &b.expr {
+                Expr::Fun(ps, body, fspan) => {
+                    let (mut lam, lt) = self.infer_lambda(ps, body, *fspan, &name);
+                    lam.name = name.clone();
+                    self.expect(b.expr.span(), lt, t);
+                    lam
+                }
+                Expr::Function(..) | Expr::Annot(..) => {
+                    let (te, et) = self.infer(&b.expr);
+                    self.expect(b.expr.span(), et, t);
+                    match te {
+                        TExpr::Lambda(mut l) => {
+                            l.name = name.clone();
+                            l
+                        }
+                        _ => {
+                            self.error(TypeError::BadLetRec {
+                                file: self.file,
+                                span: b.expr.span(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                other => {
+                    self.infer(other);
+                    self.error(TypeError::BadLetRec {
+                        file: self.file,
+                        span: other.span(),
+                    });
+                    continue;
+                }
+            };
+            out.push((name, v, lam, t, span));
+        }
+        // Remove the provisional monomorphic bindings; the caller pushes
+        // the generalised ones.
+        let n = pre.len();
+        let len = self.locals.len();
+        self.locals.truncate(len - n);
+        self.level -= 1;
+        for (_, _, _, t, _) in &out {
+            self.types.generalize(self.level, *t);
+        }
+        out
+    }
+
+    // ------------------------------------------------------------ items
+
+    /// Checks the items of one module (file) and appends them to the
+    /// program. `name` is the module name (`None` for the main file).
+    pub fn check_module(&mut self, file: FileId, name: Option<&str>, module: &ast::Module) {
+        self.file = file;
+        self.current_name = name.map(str::to_string);
+        self.current = ModuleEnv::default();
+        for item in &module.items {
+            self.annot_vars.clear();
+            self.check_item(item);
+        }
+        let env = std::mem::take(&mut self.current);
+        match name {
+            Some("Prelude") => {
+                self.prelude = merge(std::mem::take(&mut self.prelude), env.clone());
+                self.modules.insert("Prelude".into(), env);
+            }
+            Some(n) => {
+                self.modules.insert(n.to_string(), env);
+            }
+            None => self.current = env,
+        }
+    }
+
+    fn qualified(&self, n: &str) -> String {
+        match &self.current_name {
+            Some(m) => format!("{m}.{n}"),
+            None => n.to_string(),
+        }
+    }
+
+    fn define_global(&mut self, name: &str, ty: Ty, span: Span) -> GlobalId {
+        let g = self.program.globals.len() as GlobalId;
+        self.program.globals.push(GlobalInfo {
+            name: self.qualified(name),
+            ty,
+        });
+        self.current.values.insert(
+            name.to_string(),
+            ValueInfo {
+                ty,
+                kind: ValueKind::Global(g),
+                def: Some((self.file, span)),
+            },
+        );
+        g
+    }
+
+    /// Checks one top-level item.
+    pub fn check_item(&mut self, item: &ast::Item) {
+        match item {
+            ast::Item::Type(defs, _) => self.declare_types(defs),
+            ast::Item::External(name, te, sym, span) => {
+                self.level += 1;
+                let t = self.type_of(te, None);
+                self.level -= 1;
+                self.types.generalize(self.level, t);
+                let mut arity = 0;
+                let mut cur = t;
+                while let TyNode::Arrow(_, r) = self.types.node(cur) {
+                    arity += 1;
+                    cur = r;
+                }
+                let x = self.program.externs.len() as ExternId;
+                self.program.externs.push(ExternInfo {
+                    name: self.qualified(name),
+                    symbol: sym.clone(),
+                    arity,
+                    ty: t,
+                });
+                self.current.values.insert(
+                    name.clone(),
+                    ValueInfo {
+                        ty: t,
+                        kind: ValueKind::Extern(x),
+                        def: Some((self.file, *span)),
+                    },
+                );
+            }
+            ast::Item::Expr(e) => {
+                self.level += 1;
+                let (te, _) = self.infer(e);
+                self.level -= 1;
+                self.program.items.push(TItem::Effect(te));
+            }
+            ast::Item::Let(true, bindings, _) => {
+                let group = self.infer_rec_group(bindings);
+                let mut fns = vec![];
+                for (name, v, lam, t, span) in group {
+                    let g = self.define_global(&name, t, span);
+                    fns.push((g, v, lam));
+                }
+                // The lambdas refer to each other through their local
+                // variables; map those to the globals.
+                let map: HashMap<VarId, GlobalId> = fns.iter().map(|(g, v, _)| (*v, *g)).collect();
+                let fns = fns
+                    .into_iter()
+                    .map(|(g, _, mut lam)| {
+                        subst_locals(&mut lam.body, &map);
+                        (g, lam)
+                    })
+                    .collect();
+                self.program.items.push(TItem::Functions(fns));
+            }
+            ast::Item::Let(false, bindings, _) => {
+                let mut pending = vec![];
+                for b in bindings {
+                    self.level += 1;
+                    let (te, t) = self.infer(&b.expr);
+                    self.level -= 1;
+                    if is_value(&b.expr) {
+                        self.types.generalize(self.level, t);
+                    }
+                    pending.push((b, te, t));
+                }
+                for (b, te, t) in pending {
+                    match &b.pat {
+                        Pat::Var(n, s) => {
+                            let g = self.define_global(n, t, *s);
+                            match te {
+                                TExpr::Lambda(mut l) => {
+                                    l.name = self.qualified(n);
+                                    self.program.items.push(TItem::Functions(vec![(g, l)]));
+                                }
+                                te => self.program.items.push(TItem::Value(g, te)),
+                            }
+                        }
+                        Pat::Lit(Lit::Unit, _) | Pat::Wild(_) => {
+                            let unit = self.con(builtin::UNIT, vec![]);
+                            if matches!(b.pat, Pat::Lit(..)) {
+                                self.expect(b.expr.span(), t, unit);
+                            }
+                            self.program.items.push(TItem::Effect(te));
+                        }
+                        p => {
+                            let mut bound = vec![];
+                            let tp = self.pattern(p, t, &mut bound, None);
+                            let mut outs = vec![];
+                            for (n, v, vt, s) in bound {
+                                let g = self.define_global(&n, vt, s);
+                                outs.push((v, g));
+                            }
+                            let loc = self.loc(p.span());
+                            self.program
+                                .items
+                                .push(TItem::Destructure(te, tp, outs, loc));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn merge(mut a: ModuleEnv, b: ModuleEnv) -> ModuleEnv {
+    a.values.extend(b.values);
+    a.types.extend(b.types);
+    a.ctors.extend(b.ctors);
+    a.fields.extend(b.fields);
+    a
+}
+
+/// Replaces references to the given locals with globals (top-level
+/// `let rec` groups are checked as local groups first).
+fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
+    let mut stack: Vec<&mut TExpr> = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            TExpr::Local(v) => {
+                if let Some(&g) = map.get(v) {
+                    *e = TExpr::Global(g);
+                }
+            }
+            TExpr::Imm(_)
+            | TExpr::Float(_)
+            | TExpr::Str(_)
+            | TExpr::Global(_)
+            | TExpr::Extern(_) => {}
+            TExpr::App(f, args, _) => {
+                stack.push(f);
+                stack.extend(args.iter_mut());
+            }
+            TExpr::CallExtern(_, args, _) | TExpr::Prim(_, args, _, _) | TExpr::Block(_, args) => {
+                stack.extend(args.iter_mut())
+            }
+            TExpr::Lambda(l) => stack.push(&mut l.body),
+            TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            TExpr::LetRec(group, body) => {
+                stack.push(body);
+                for (_, l) in group {
+                    stack.push(&mut l.body);
+                }
+            }
+            TExpr::Match(s, arms, _) => {
+                stack.push(s);
+                for a in arms {
+                    if let Some(g) = &mut a.guard {
+                        stack.push(g);
+                    }
+                    stack.push(&mut a.body);
+                }
+            }
+            TExpr::Field(a, _) | TExpr::Assert(a, _) => stack.push(a),
+            TExpr::Update(a, _, fs) => {
+                stack.push(a);
+                for (_, f) in fs {
+                    stack.push(f);
+                }
+            }
+            TExpr::If(a, b, c) => {
+                stack.push(a);
+                stack.push(b);
+                stack.push(c);
+            }
+            TExpr::Receive {
+                mailbox,
+                arms,
+                after,
+            } => {
+                stack.push(mailbox);
+                for a in arms {
+                    if let Some(g) = &mut a.guard {
+                        stack.push(g);
+                    }
+                    stack.push(&mut a.body);
+                }
+                if let Some((t, b)) = after {
+                    stack.push(t);
+                    stack.push(b);
+                }
+            }
+        }
+    }
+}
+
+/// Syntactic values (generalisable under the value restriction).
+pub fn is_value(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => true,
+        Expr::Ctor(_, a, _) => a.as_deref().is_none_or(is_value),
+        Expr::Tuple(es, _) | Expr::List(es, _) => es.iter().all(is_value),
+        Expr::Cons(a, b, _) => is_value(a) && is_value(b),
+        Expr::Record(None, fs, _) => fs.iter().all(|(_, e, _)| is_value(e)),
+        Expr::Annot(e, _, _) => is_value(e),
+        Expr::Let(_, bs, body, _) => bs.iter().all(|b| is_value(&b.expr)) && is_value(body),
+        _ => false,
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if close enough to be
+/// a plausible typo.
+pub fn closest(name: &str, candidates: &[String]) -> Option<String> {
+    if !name.starts_with(|ch: char| ch.is_alphanumeric() || ch == '_') {
+        return None;
+    }
+    let mut best: Option<(usize, &String)> = None;
+    for c in candidates {
+        if c == name || c.starts_with(|ch: char| !ch.is_alphanumeric() && ch != '_') {
+            continue;
+        }
+        let d = levenshtein(name, c);
+        if d <= (name.len().max(2) / 3).max(1)
+            && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc))
+        {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c.clone())
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

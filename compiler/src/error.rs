@@ -1,0 +1,417 @@
+//! Type errors as data, rendered once into [`Diagnostic`]s. Each variant has
+//! a stable code; `docs/errors.md` lists them all.
+
+use crate::ast::{Name, Span};
+use crate::check::Checker;
+use crate::diagnostic::{Diagnostic, FileId};
+use crate::types::printer::Printer;
+use crate::types::Ty;
+
+/// An error found while resolving names or inferring types.
+#[derive(Debug, Clone)]
+pub enum TypeError {
+    /// E0100 / E0101: the expression at `span` has type `actual` where
+    /// `expected` was required (or unifying them builds an infinite type).
+    Mismatch {
+        /// File.
+        file: FileId,
+        /// The offending expression.
+        span: Span,
+        /// What the context requires.
+        expected: Ty,
+        /// What the expression has.
+        actual: Ty,
+        /// Occurs-check failure rather than a clash.
+        occurs: bool,
+        /// A fix to suggest.
+        hint: Option<String>,
+    },
+    /// E0102: unknown value name.
+    UnboundValue {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The name.
+        name: Name,
+        /// Closest name in scope.
+        suggestion: Option<String>,
+    },
+    /// E0103: unknown constructor.
+    UnboundCtor {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The name.
+        name: Name,
+        /// Closest constructor in scope.
+        suggestion: Option<String>,
+    },
+    /// E0104: unknown type name.
+    UnboundType {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The name.
+        name: Name,
+        /// Closest type in scope.
+        suggestion: Option<String>,
+    },
+    /// E0105: unknown module.
+    UnknownModule {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The module.
+        name: String,
+    },
+    /// E0106: constructor applied to the wrong number of arguments.
+    CtorArity {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The constructor.
+        name: String,
+        /// Declared arity.
+        expected: usize,
+        /// Given.
+        found: usize,
+    },
+    /// E0107: type constructor given the wrong number of parameters.
+    TypeArity {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The type.
+        name: String,
+        /// Declared.
+        expected: usize,
+        /// Given.
+        found: usize,
+    },
+    /// E0108: unknown record field.
+    UnboundField {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The field.
+        name: String,
+    },
+    /// E0109: record expression without some fields.
+    MissingFields {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The record type.
+        record: String,
+        /// Missing field names.
+        fields: Vec<String>,
+    },
+    /// E0110: a variable bound twice in one pattern.
+    DuplicateBinding {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The variable.
+        name: String,
+    },
+    /// E0111: the sides of an or-pattern bind different variables.
+    OrPatternVars {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// A variable bound on one side only.
+        name: String,
+    },
+    /// E0112: `let rec` of something other than a function.
+    BadLetRec {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+    },
+    /// E0113: applying a value that is not a function.
+    NotAFunction {
+        /// File.
+        file: FileId,
+        /// The function expression.
+        span: Span,
+        /// Its type.
+        ty: Ty,
+        /// How many arguments were given.
+        args: usize,
+        /// The first argument too many.
+        applied_span: Span,
+    },
+    /// E0114: a type variable not among the declaration's parameters.
+    UnboundTypeVar {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The variable.
+        name: String,
+    },
+    /// E0115: a name defined twice where it must be unique.
+    DuplicateDefinition {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// "field" or "constructor".
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// E0116: a field that the record type does not have.
+    FieldNotInRecord {
+        /// File.
+        file: FileId,
+        /// Where.
+        span: Span,
+        /// The field.
+        field: String,
+        /// The record type.
+        record: String,
+    },
+}
+
+impl TypeError {
+    /// Renders the error, printing types with the user's names.
+    pub fn to_diagnostic(&self, c: &mut Checker) -> Diagnostic {
+        use TypeError::*;
+        match self {
+            Mismatch {
+                file,
+                span,
+                expected,
+                actual,
+                occurs,
+                hint,
+            } => {
+                let mut p = Printer::new();
+                let exp = c.show_with(&mut p, *expected);
+                let act = c.show_with(&mut p, *actual);
+                let mut d = if *occurs {
+                    Diagnostic::error(
+                        "E0101",
+                        "Infinite type",
+                        *file,
+                        *span,
+                        format!("this has type `{act}`, which would have to contain itself as `{exp}`"),
+                    )
+                } else {
+                    Diagnostic::error(
+                        "E0100",
+                        "Type mismatch",
+                        *file,
+                        *span,
+                        format!("expected `{exp}`, found `{act}`"),
+                    )
+                };
+                if let Some(h) = hint {
+                    d = d.with_hint(h.clone());
+                }
+                d
+            }
+            UnboundValue {
+                file,
+                span,
+                name,
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0102",
+                    format!("Unknown variable `{name}`"),
+                    *file,
+                    *span,
+                    "not found in this scope",
+                );
+                match suggestion {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            }
+            UnboundCtor {
+                file,
+                span,
+                name,
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0103",
+                    format!("Unknown constructor `{name}`"),
+                    *file,
+                    *span,
+                    "no type defines this constructor",
+                );
+                match suggestion {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            }
+            UnboundType {
+                file,
+                span,
+                name,
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0104",
+                    format!("Unknown type `{name}`"),
+                    *file,
+                    *span,
+                    "no such type",
+                );
+                match suggestion {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            }
+            UnknownModule { file, span, name } => Diagnostic::error(
+                "E0105",
+                format!("Unknown module `{name}`"),
+                *file,
+                *span,
+                "no such module",
+            )
+            .with_hint(format!(
+                "a module `{name}` is a file `{}.cvn` beside the program, or a standard module",
+                name.to_lowercase()
+            )),
+            CtorArity {
+                file,
+                span,
+                name,
+                expected,
+                found,
+            } => Diagnostic::error(
+                "E0106",
+                format!("Constructor `{name}` expects {expected} argument(s), but is applied to {found}"),
+                *file,
+                *span,
+                format!("{found} given here"),
+            )
+            .with_hint(if *expected > 1 {
+                format!("write the arguments as a tuple: `{name} ({})`", vec!["_"; *expected].join(", "))
+            } else if *expected == 1 {
+                format!("`{name}` takes one argument: `{name} x`")
+            } else {
+                format!("`{name}` is a constant: write it alone")
+            }),
+            TypeArity {
+                file,
+                span,
+                name,
+                expected,
+                found,
+            } => Diagnostic::error(
+                "E0107",
+                format!("Type `{name}` expects {expected} parameter(s), but is given {found}"),
+                *file,
+                *span,
+                "wrong number of type parameters",
+            ),
+            UnboundField { file, span, name } => Diagnostic::error(
+                "E0108",
+                format!("Unknown record field `{name}`"),
+                *file,
+                *span,
+                "no record type has this field",
+            ),
+            MissingFields {
+                file,
+                span,
+                record,
+                fields,
+            } => Diagnostic::error(
+                "E0109",
+                format!("Missing fields in a record of type `{record}`"),
+                *file,
+                *span,
+                format!("missing {}", fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")),
+            )
+            .with_hint("every field must be given, or copy the others with `{ r with ... }`"),
+            DuplicateBinding { file, span, name } => Diagnostic::error(
+                "E0110",
+                format!("Variable `{name}` is bound several times in this pattern"),
+                *file,
+                *span,
+                "bound again here",
+            ),
+            OrPatternVars { file, span, name } => Diagnostic::error(
+                "E0111",
+                format!("Variable `{name}` must occur on both sides of this `|` pattern"),
+                *file,
+                *span,
+                "the alternatives bind different variables",
+            ),
+            BadLetRec { file, span } => Diagnostic::error(
+                "E0112",
+                "This kind of expression is not allowed as right-hand side of `let rec`",
+                *file,
+                *span,
+                "`let rec` defines functions",
+            )
+            .with_hint("write `let rec f x = ...`; values that are not functions need no `rec`"),
+            NotAFunction {
+                file,
+                span,
+                ty,
+                args,
+                applied_span,
+            } => {
+                let t = c.show(*ty);
+                Diagnostic::error(
+                    "E0113",
+                    "This is not a function; it cannot be applied",
+                    *file,
+                    *span,
+                    format!("this has type `{t}`"),
+                )
+                .with_label(*file, *applied_span, format!("applied to {args} argument(s)"))
+            }
+            UnboundTypeVar { file, span, name } => Diagnostic::error(
+                "E0114",
+                format!("The type variable `'{name}` is unbound in this type declaration"),
+                *file,
+                *span,
+                "not a parameter of the type",
+            )
+            .with_hint(format!("add it to the parameters: `type '{name} t = ...`")),
+            DuplicateDefinition {
+                file,
+                span,
+                what,
+                name,
+            } => Diagnostic::error(
+                "E0115",
+                format!("The {what} `{name}` is defined twice"),
+                *file,
+                *span,
+                "defined again here",
+            ),
+            FieldNotInRecord {
+                file,
+                span,
+                field,
+                record,
+            } => Diagnostic::error(
+                "E0116",
+                format!("The record type `{record}` has no field `{field}`"),
+                *file,
+                *span,
+                "not a field of this record",
+            ),
+        }
+    }
+}

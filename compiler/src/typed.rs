@@ -1,0 +1,322 @@
+//! The typed, name-resolved program the checker produces and code
+//! generation consumes. Names are resolved to [`VarId`]s (locals),
+//! [`GlobalId`]s (top-level values) and [`ExternId`]s (runtime builtins);
+//! constructors and record fields to their run-time representation (tag,
+//! constant or block, field index). Types stay attached where code
+//! generation needs them (`inspect`, specialised comparisons).
+
+use crate::ast::Span;
+use crate::diagnostic::FileId;
+use crate::types::Ty;
+
+/// A local variable, unique within a program.
+pub type VarId = u32;
+/// A top-level value.
+pub type GlobalId = u32;
+/// A builtin declared with `external`.
+pub type ExternId = u32;
+
+/// How a constructor is represented at run time (as OCaml: constant
+/// constructors are immediates numbered in order, the others are blocks
+/// tagged in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtorRepr {
+    /// An immediate int.
+    Constant(u32),
+    /// A block with this tag and this many fields.
+    Block(u32, u32),
+}
+
+/// A resolved pattern.
+#[derive(Debug, Clone)]
+pub enum TPat {
+    /// `_`
+    Wild,
+    /// Binds a variable.
+    Var(VarId),
+    /// An int, char, bool or unit literal (compared as an immediate).
+    Imm(i64),
+    /// A string literal.
+    Str(String),
+    /// A float literal.
+    Float(f64),
+    /// A constant constructor, `[]`, or a block with its fields (tuples,
+    /// records and `::` are blocks with tag 0). `Block(tag, None)` never
+    /// occurs; records in patterns list every field (`Wild` where omitted).
+    Ctor(CtorRepr, Vec<TPat>),
+    /// `p | q` (both bind the same variables).
+    Or(Box<TPat>, Box<TPat>),
+    /// `p as x`
+    Alias(Box<TPat>, VarId),
+}
+
+impl TPat {
+    /// Variables bound, in order of first appearance.
+    pub fn vars(&self, out: &mut Vec<VarId>) {
+        match self {
+            TPat::Var(v) => out.push(*v),
+            TPat::Ctor(_, ps) => ps.iter().for_each(|p| p.vars(out)),
+            TPat::Or(a, _) => a.vars(out),
+            TPat::Alias(p, v) => {
+                p.vars(out);
+                out.push(*v);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One arm.
+#[derive(Debug, Clone)]
+pub struct TArm {
+    /// The pattern.
+    pub pat: TPat,
+    /// `when` guard.
+    pub guard: Option<TExpr>,
+    /// The body.
+    pub body: TExpr,
+}
+
+/// A resolved function literal: `fun p1 ... pn -> body` with the
+/// parameters already bound to variables (destructuring patterns become a
+/// `Match` in the body).
+#[derive(Debug, Clone)]
+pub struct TLambda {
+    /// Parameters.
+    pub params: Vec<VarId>,
+    /// Body.
+    pub body: Box<TExpr>,
+    /// A name for stack traces and symbols.
+    pub name: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A source location for run-time crash messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    /// The file.
+    pub file: FileId,
+    /// The span.
+    pub span: Span,
+}
+
+/// A resolved expression.
+#[derive(Debug, Clone)]
+pub enum TExpr {
+    /// An immediate: int, char, bool, unit, constant constructor (already
+    /// the untagged number, e.g. `true` = 1).
+    Imm(i64),
+    /// A float literal.
+    Float(f64),
+    /// A string literal.
+    Str(String),
+    /// A local variable.
+    Local(VarId),
+    /// A top-level value.
+    Global(GlobalId),
+    /// A builtin used as a value (wrapped in a closure).
+    Extern(ExternId),
+    /// Application `f a1 ... an`.
+    App(Box<TExpr>, Vec<TExpr>, Loc),
+    /// A fully applied builtin (arity matches).
+    CallExtern(ExternId, Vec<TExpr>, Loc),
+    /// A function literal.
+    Lambda(TLambda),
+    /// `let x = e in body` (patterns become `Match`).
+    Let(VarId, Box<TExpr>, Box<TExpr>),
+    /// `let rec f = fun ... and g = fun ... in body`.
+    LetRec(Vec<(VarId, TLambda)>, Box<TExpr>),
+    /// `match e with arms`; `loc` is where a match failure is reported.
+    Match(Box<TExpr>, Vec<TArm>, Loc),
+    /// A block (constructor, tuple, record, `::`).
+    Block(u32, Vec<TExpr>),
+    /// Field `i` of a block.
+    Field(Box<TExpr>, u32),
+    /// `{ r with i = e; ... }`: copy of `r` with some fields replaced.
+    Update(Box<TExpr>, u32, Vec<(u32, TExpr)>),
+    /// `if c then a else b`
+    If(Box<TExpr>, Box<TExpr>, Box<TExpr>),
+    /// `a; b`
+    Seq(Box<TExpr>, Box<TExpr>),
+    /// `a && b`
+    And(Box<TExpr>, Box<TExpr>),
+    /// `a || b`
+    Or(Box<TExpr>, Box<TExpr>),
+    /// `assert e`
+    Assert(Box<TExpr>, Loc),
+    /// `receive self with arms | after t -> e`
+    Receive {
+        /// The receiving process's own pid.
+        mailbox: Box<TExpr>,
+        /// Arms (not necessarily exhaustive).
+        arms: Vec<TArm>,
+        /// `after ms -> e`
+        after: Option<(Box<TExpr>, Box<TExpr>)>,
+    },
+    /// A compiler intrinsic applied to its arguments (`%addint`, …), with the
+    /// type of its first argument (for specialising comparisons and for
+    /// `inspect`).
+    Prim(Prim, Vec<TExpr>, Ty, Loc),
+}
+
+/// Compiler intrinsics: externals whose symbol starts with `%`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prim {
+    /// `%addint`
+    AddInt,
+    /// `%subint`
+    SubInt,
+    /// `%mulint`
+    MulInt,
+    /// `%divint` (crashes on zero)
+    DivInt,
+    /// `%modint` (crashes on zero)
+    ModInt,
+    /// `%negint`
+    NegInt,
+    /// `%andint`
+    AndInt,
+    /// `%orint`
+    OrInt,
+    /// `%xorint`
+    XorInt,
+    /// `%lslint`
+    LslInt,
+    /// `%lsrint`
+    LsrInt,
+    /// `%asrint`
+    AsrInt,
+    /// `%addfloat`
+    AddFloat,
+    /// `%subfloat`
+    SubFloat,
+    /// `%mulfloat`
+    MulFloat,
+    /// `%divfloat`
+    DivFloat,
+    /// `%negfloat`
+    NegFloat,
+    /// `%equal`
+    Equal,
+    /// `%notequal`
+    NotEqual,
+    /// `%lessthan`
+    Lt,
+    /// `%greaterthan`
+    Gt,
+    /// `%lessequal`
+    Le,
+    /// `%greaterequal`
+    Ge,
+    /// `%compare`
+    Compare,
+    /// `%eq` (physical equality)
+    PhysEq,
+    /// `%noteq`
+    PhysNe,
+    /// `%not`
+    Not,
+    /// `%identity` (type-level conversions such as `Char.code`)
+    Identity,
+    /// `%failwith`
+    Failwith,
+    /// `%inspect`: the type travels with the call.
+    Inspect,
+    /// `%float_of_int`
+    FloatOfInt,
+    /// `%int_of_float`
+    IntOfFloat,
+}
+
+impl Prim {
+    /// The intrinsic named by an `external`'s symbol (without the `%`).
+    pub fn from_symbol(s: &str) -> Option<Prim> {
+        use Prim::*;
+        Some(match s {
+            "addint" => AddInt,
+            "subint" => SubInt,
+            "mulint" => MulInt,
+            "divint" => DivInt,
+            "modint" => ModInt,
+            "negint" => NegInt,
+            "andint" => AndInt,
+            "orint" => OrInt,
+            "xorint" => XorInt,
+            "lslint" => LslInt,
+            "lsrint" => LsrInt,
+            "asrint" => AsrInt,
+            "addfloat" => AddFloat,
+            "subfloat" => SubFloat,
+            "mulfloat" => MulFloat,
+            "divfloat" => DivFloat,
+            "negfloat" => NegFloat,
+            "equal" => Equal,
+            "notequal" => NotEqual,
+            "lessthan" => Lt,
+            "greaterthan" => Gt,
+            "lessequal" => Le,
+            "greaterequal" => Ge,
+            "compare" => Compare,
+            "eq" => PhysEq,
+            "noteq" => PhysNe,
+            "not" => Not,
+            "identity" => Identity,
+            "failwith" => Failwith,
+            "inspect" => Inspect,
+            "float_of_int" => FloatOfInt,
+            "int_of_float" => IntOfFloat,
+            _ => return None,
+        })
+    }
+}
+
+/// A builtin declared by `external`.
+#[derive(Debug, Clone)]
+pub struct ExternInfo {
+    /// Qualified name, for messages.
+    pub name: String,
+    /// The runtime symbol (`caravan_rt_send`) or intrinsic (`%addint`).
+    pub symbol: String,
+    /// Number of arguments (from its declared type).
+    pub arity: usize,
+    /// Its declared type (generic).
+    pub ty: Ty,
+}
+
+/// A top-level value binding.
+#[derive(Debug, Clone)]
+pub struct GlobalInfo {
+    /// Qualified name (`List.map`).
+    pub name: String,
+    /// Its type scheme.
+    pub ty: Ty,
+}
+
+/// One top-level definition, in evaluation order.
+#[derive(Debug, Clone)]
+pub enum TItem {
+    /// `let rec f = fun ... and g = ...` (or a single non-recursive function):
+    /// top-level functions, compiled to code with static closures.
+    Functions(Vec<(GlobalId, TLambda)>),
+    /// `let x = e`: evaluated at start-up, stored in the global's slot.
+    Value(GlobalId, TExpr),
+    /// `let p = e` with a destructuring pattern: evaluated, matched, and
+    /// each bound variable stored in its global.
+    Destructure(TExpr, TPat, Vec<(VarId, GlobalId)>, Loc),
+    /// `let () = e` / a bare expression: evaluated for its effects.
+    Effect(TExpr),
+}
+
+/// A whole checked program.
+#[derive(Debug, Clone, Default)]
+pub struct TProgram {
+    /// Items of every module in initialisation order.
+    pub items: Vec<TItem>,
+    /// Top-level values.
+    pub globals: Vec<GlobalInfo>,
+    /// Builtins.
+    pub externs: Vec<ExternInfo>,
+    /// Number of local variables (ids are `0..num_vars`).
+    pub num_vars: u32,
+}

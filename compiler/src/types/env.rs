@@ -1,0 +1,87 @@
+//! The checker's environment: type declarations, constructors, record
+//! fields, and the values visible in each module.
+
+use super::{Ty, TypeId};
+use crate::ast::Span;
+use crate::diagnostic::FileId;
+use crate::typed::{CtorRepr, ExternId, GlobalId, VarId};
+use std::collections::HashMap;
+
+/// What a type name stands for.
+#[derive(Debug, Clone)]
+pub enum TypeKind {
+    /// `int`, `list`, …: known to the compiler.
+    Builtin,
+    /// Declared without a body (`type 'm pid`): a runtime handle.
+    Abstract,
+    /// A variant type: its constructors (indices into `Env::ctors`).
+    Variant(Vec<usize>),
+    /// A record type: field names and types (over the declaration's
+    /// parameters).
+    Record(Vec<(String, Ty)>),
+    /// An abbreviation, expanded where it is used.
+    Alias(Ty),
+}
+
+/// A declared type.
+#[derive(Debug, Clone)]
+pub struct TypeDecl {
+    /// Its name as written.
+    pub name: String,
+    /// Defining module (`None` for builtins and the main file's own types).
+    pub module: Option<String>,
+    /// Generic variables standing for its parameters.
+    pub params: Vec<Ty>,
+    /// What it is.
+    pub kind: TypeKind,
+    /// Where it was defined.
+    pub def: Option<(FileId, Span)>,
+}
+
+/// A constructor.
+#[derive(Debug, Clone)]
+pub struct CtorInfo {
+    /// Its name.
+    pub name: String,
+    /// The variant type it builds.
+    pub type_id: TypeId,
+    /// Run-time representation.
+    pub repr: CtorRepr,
+    /// Argument types, over the type's generic parameters.
+    pub args: Vec<Ty>,
+}
+
+/// How a value name is implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A local variable.
+    Local(VarId),
+    /// A top-level value of some module.
+    Global(GlobalId),
+    /// A builtin.
+    Extern(ExternId),
+}
+
+/// A value in scope: its type scheme and implementation.
+#[derive(Debug, Clone)]
+pub struct ValueInfo {
+    /// Type (generic variables are quantified).
+    pub ty: Ty,
+    /// Implementation.
+    pub kind: ValueKind,
+    /// Where it was defined.
+    pub def: Option<(FileId, Span)>,
+}
+
+/// What a module exports (also used for the module being checked).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleEnv {
+    /// Values by name (later definitions replace earlier ones).
+    pub values: HashMap<String, ValueInfo>,
+    /// Types by name.
+    pub types: HashMap<String, TypeId>,
+    /// Constructors by name.
+    pub ctors: HashMap<String, usize>,
+    /// Record fields by name: (record type, field index).
+    pub fields: HashMap<String, (TypeId, usize)>,
+}

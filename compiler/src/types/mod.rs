@@ -1,0 +1,337 @@
+//! Types, unification and generalisation (Hindley–Milner, Algorithm W as
+//! in Damas & Milner 1982, with level-based generalisation as in Rémy 1992
+//! and OCaml's checker).
+//!
+//! Types live in an arena ([`Types`]); a [`Ty`] is an index. Type variables
+//! are union–find nodes: unifying a variable links it to a type. Each unbound
+//! variable carries the let-nesting level at which it was created; on
+//! generalisation the variables whose level is deeper than the current one
+//! become generic (level [`GENERIC`]), and instantiation copies them fresh.
+
+pub mod env;
+pub mod printer;
+
+/// A type: an index into [`Types`].
+pub type Ty = u32;
+
+/// Identifies a type constructor (`int`, `list`, a user type). A
+/// redefinition of a type name gets a new id, as in OCaml's toplevel.
+pub type TypeId = u32;
+
+/// The level of generic (quantified) variables.
+pub const GENERIC: u32 = u32::MAX;
+
+/// One node of the type arena.
+#[derive(Debug, Clone)]
+pub enum TyNode {
+    /// A variable: unbound (`link == None`) at `level`, or an alias of `link`.
+    Var {
+        /// Union–find link once unified.
+        link: Option<Ty>,
+        /// Let-level for generalisation; [`GENERIC`] when quantified.
+        level: u32,
+        /// Stable number used to name it when printed.
+        id: u32,
+    },
+    /// `(args) name`
+    Con(TypeId, Vec<Ty>),
+    /// `a -> b`
+    Arrow(Ty, Ty),
+    /// `a * b * ...` (at least two components)
+    Tuple(Vec<Ty>),
+}
+
+/// The built-in type constructors, in their fixed id order.
+pub mod builtin {
+    use super::TypeId;
+    /// `int`
+    pub const INT: TypeId = 0;
+    /// `float`
+    pub const FLOAT: TypeId = 1;
+    /// `bool`
+    pub const BOOL: TypeId = 2;
+    /// `char`
+    pub const CHAR: TypeId = 3;
+    /// `string`
+    pub const STRING: TypeId = 4;
+    /// `unit`
+    pub const UNIT: TypeId = 5;
+    /// `'a list`
+    pub const LIST: TypeId = 6;
+    /// Names of the above, by id.
+    pub const NAMES: [&str; 7] = ["int", "float", "bool", "char", "string", "unit", "list"];
+}
+
+/// The type arena.
+#[derive(Debug, Clone, Default)]
+pub struct Types {
+    nodes: Vec<TyNode>,
+    next_var: u32,
+}
+
+/// Unification failed: the two (resolved) types that clashed, or an
+/// occurs-check failure.
+#[derive(Debug, Clone, Copy)]
+pub enum UnifyError {
+    /// Different constructors.
+    Mismatch(Ty, Ty),
+    /// A variable would contain itself (infinite type).
+    Occurs(Ty, Ty),
+}
+
+impl Types {
+    /// Adds a node.
+    pub fn mk(&mut self, node: TyNode) -> Ty {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as Ty
+    }
+
+    /// A fresh unbound variable at `level`.
+    pub fn var(&mut self, level: u32) -> Ty {
+        self.next_var += 1;
+        let id = self.next_var;
+        self.mk(TyNode::Var {
+            link: None,
+            level,
+            id,
+        })
+    }
+
+    /// `name` with no arguments.
+    pub fn con0(&mut self, id: TypeId) -> Ty {
+        self.mk(TyNode::Con(id, vec![]))
+    }
+
+    /// `a -> b`
+    pub fn arrow(&mut self, a: Ty, b: Ty) -> Ty {
+        self.mk(TyNode::Arrow(a, b))
+    }
+
+    /// `a1 -> a2 -> ... -> r`
+    pub fn arrows(&mut self, args: &[Ty], r: Ty) -> Ty {
+        args.iter().rev().fold(r, |acc, &a| self.arrow(a, acc))
+    }
+
+    /// Follows variable links to the representative (path-compressing).
+    pub fn repr(&mut self, t: Ty) -> Ty {
+        let mut cur = t;
+        while let TyNode::Var { link: Some(n), .. } = self.nodes[cur as usize] {
+            cur = n;
+        }
+        // Path compression.
+        let mut x = t;
+        while let TyNode::Var { link: Some(n), .. } = self.nodes[x as usize] {
+            if n == cur {
+                break;
+            }
+            if let TyNode::Var { link, .. } = &mut self.nodes[x as usize] {
+                *link = Some(cur);
+            }
+            x = n;
+        }
+        cur
+    }
+
+    /// The node of the representative.
+    pub fn node(&mut self, t: Ty) -> TyNode {
+        let r = self.repr(t);
+        self.nodes[r as usize].clone()
+    }
+
+    /// Unifies `a` and `b` (Robinson unification with an occurs check that
+    /// also lowers levels, so generalisation stays sound).
+    pub fn unify(&mut self, a: Ty, b: Ty) -> Result<(), UnifyError> {
+        let mut work = vec![(a, b)];
+        while let Some((a, b)) = work.pop() {
+            let a = self.repr(a);
+            let b = self.repr(b);
+            if a == b {
+                continue;
+            }
+            match (
+                self.nodes[a as usize].clone(),
+                self.nodes[b as usize].clone(),
+            ) {
+                (TyNode::Var { level, .. }, _) => self.bind(a, level, b)?,
+                (_, TyNode::Var { level, .. }) => self.bind(b, level, a)?,
+                (TyNode::Con(x, xs), TyNode::Con(y, ys)) if x == y && xs.len() == ys.len() => {
+                    work.extend(xs.into_iter().zip(ys));
+                }
+                (TyNode::Arrow(a1, r1), TyNode::Arrow(a2, r2)) => {
+                    work.push((r1, r2));
+                    work.push((a1, a2));
+                }
+                (TyNode::Tuple(xs), TyNode::Tuple(ys)) if xs.len() == ys.len() => {
+                    work.extend(xs.into_iter().zip(ys));
+                }
+                _ => return Err(UnifyError::Mismatch(a, b)),
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(&mut self, var: Ty, level: u32, t: Ty) -> Result<(), UnifyError> {
+        // Occurs check + level adjustment, iteratively.
+        let mut stack = vec![t];
+        while let Some(x) = stack.pop() {
+            let x = self.repr(x);
+            if x == var {
+                return Err(UnifyError::Occurs(var, t));
+            }
+            match &mut self.nodes[x as usize] {
+                TyNode::Var { level: l, .. } => {
+                    if *l > level {
+                        *l = level;
+                    }
+                }
+                TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
+                TyNode::Arrow(a, b) => {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+        if let TyNode::Var { link, .. } = &mut self.nodes[var as usize] {
+            *link = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Generalises the variables of `t` created deeper than `level`: they
+    /// become [`GENERIC`] (in place, so every use of `t` sees it).
+    pub fn generalize(&mut self, level: u32, t: Ty) {
+        let mut stack = vec![t];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(x) = stack.pop() {
+            let x = self.repr(x);
+            if !seen.insert(x) {
+                continue;
+            }
+            match &mut self.nodes[x as usize] {
+                TyNode::Var { level: l, .. } => {
+                    if *l > level && *l != GENERIC {
+                        *l = GENERIC;
+                    }
+                }
+                TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
+                TyNode::Arrow(a, b) => {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+    }
+
+    /// A copy of `t` with every generic variable replaced by a fresh one at
+    /// `level` (shared variables stay shared).
+    pub fn instantiate(&mut self, level: u32, t: Ty) -> Ty {
+        let mut map = std::collections::HashMap::new();
+        self.copy_generic(t, level, &mut map)
+    }
+
+    fn copy_generic(
+        &mut self,
+        t: Ty,
+        level: u32,
+        map: &mut std::collections::HashMap<Ty, Ty>,
+    ) -> Ty {
+        let t = self.repr(t);
+        if !self.has_generic(t) {
+            return t;
+        }
+        if let Some(&n) = map.get(&t) {
+            return n;
+        }
+        let n = match self.nodes[t as usize].clone() {
+            TyNode::Var { .. } => self.var(level),
+            TyNode::Con(id, args) => {
+                let args = args
+                    .into_iter()
+                    .map(|a| self.copy_generic(a, level, map))
+                    .collect();
+                self.mk(TyNode::Con(id, args))
+            }
+            TyNode::Arrow(a, b) => {
+                let a = self.copy_generic(a, level, map);
+                let b = self.copy_generic(b, level, map);
+                self.arrow(a, b)
+            }
+            TyNode::Tuple(xs) => {
+                let xs = xs
+                    .into_iter()
+                    .map(|a| self.copy_generic(a, level, map))
+                    .collect();
+                self.mk(TyNode::Tuple(xs))
+            }
+        };
+        map.insert(t, n);
+        n
+    }
+
+    /// Whether `t` mentions a generic variable.
+    pub fn has_generic(&mut self, t: Ty) -> bool {
+        let mut stack = vec![t];
+        while let Some(x) = stack.pop() {
+            let x = self.repr(x);
+            match &self.nodes[x as usize] {
+                TyNode::Var { level, .. } => {
+                    if *level == GENERIC {
+                        return true;
+                    }
+                }
+                TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
+                TyNode::Arrow(a, b) => {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+        false
+    }
+
+    /// Substitutes `params[i]` for the generic variables `vars[i]` in `t`
+    /// (used for constructor argument types and aliases declared with
+    /// parameters).
+    pub fn subst(&mut self, t: Ty, vars: &[Ty], params: &[Ty]) -> Ty {
+        let mut map: std::collections::HashMap<Ty, Ty> = std::collections::HashMap::new();
+        for (&v, &p) in vars.iter().zip(params) {
+            let v = self.repr(v);
+            map.insert(v, p);
+        }
+        self.subst_map(t, &map)
+    }
+
+    fn subst_map(&mut self, t: Ty, map: &std::collections::HashMap<Ty, Ty>) -> Ty {
+        let t = self.repr(t);
+        if let Some(&p) = map.get(&t) {
+            return p;
+        }
+        match self.nodes[t as usize].clone() {
+            TyNode::Var { .. } => t,
+            TyNode::Con(id, args) => {
+                if args.is_empty() {
+                    return t;
+                }
+                let args = args.into_iter().map(|a| self.subst_map(a, map)).collect();
+                self.mk(TyNode::Con(id, args))
+            }
+            TyNode::Arrow(a, b) => {
+                let a = self.subst_map(a, map);
+                let b = self.subst_map(b, map);
+                self.arrow(a, b)
+            }
+            TyNode::Tuple(xs) => {
+                let xs = xs.into_iter().map(|a| self.subst_map(a, map)).collect();
+                self.mk(TyNode::Tuple(xs))
+            }
+        }
+    }
+
+    /// The constructor at the head of `t`, if any.
+    pub fn head(&mut self, t: Ty) -> Option<TypeId> {
+        match self.node(t) {
+            TyNode::Con(id, _) => Some(id),
+            _ => None,
+        }
+    }
+}
