@@ -1,0 +1,351 @@
+//! Process heaps, message fragments and the immortal literal area.
+//!
+//! * A [`Heap`] is a list of chunks with bump allocation. The bump pointer
+//!   and limit of the current chunk live in the `Process` struct
+//!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code can
+//!   allocate inline later. The first chunk is small (256 words, about the
+//!   BEAM's `min_heap_size` of 233 words) and each next one doubles, up to
+//!   [`MAX_CHUNK_WORDS`]. The whole heap is freed when the process exits
+//!   (there is no GC yet).
+//! * A [`Fragment`] is one exactly-sized chunk a sender copies a message
+//!   into (the BEAM's "heap fragments"): the sender never touches the
+//!   receiver's heap. When the receiver takes the message, the fragment is
+//!   *adopted*: linked into its heap's chunk list.
+//! * The literal area holds values copied by `caravan_rt_global`: top-level
+//!   values shared read-only by all processes, never freed. It is one large
+//!   `MAP_NORESERVE` reservation, so "is this a literal" is a range check;
+//!   copies share literals instead of copying them.
+//!
+//! Nothing outside a process points into its heap except its own mailbox
+//! entries (adopted messages) and its own stack/roots, so a later precise,
+//! moving, per-process collector stays possible.
+
+use crate::value::{make_header, Value, WORD};
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Words of a heap's first chunk.
+pub const FIRST_CHUNK_WORDS: usize = 256;
+/// Largest size a heap chunk grows to by doubling (bigger single blocks get
+/// a chunk of their own size).
+pub const MAX_CHUNK_WORDS: usize = 1 << 20;
+
+/// Header of every chunk (heap chunk or fragment); the payload follows.
+#[repr(C)]
+struct ChunkHeader {
+    next: *mut ChunkHeader,
+    /// Payload size in words.
+    words: usize,
+}
+
+const CHUNK_HEADER_WORDS: usize = size_of::<ChunkHeader>() / WORD;
+
+fn chunk_layout(words: usize) -> Layout {
+    Layout::from_size_align((words + CHUNK_HEADER_WORDS) * WORD, WORD).expect("chunk size overflow")
+}
+
+/// Allocates a chunk with `words` payload words.
+fn chunk_alloc(words: usize) -> NonNull<ChunkHeader> {
+    let layout = chunk_layout(words);
+    // SAFETY: the layout has a non-zero size (at least the header).
+    let p = unsafe { alloc(layout) } as *mut ChunkHeader;
+    let Some(p) = NonNull::new(p) else {
+        handle_alloc_error(layout)
+    };
+    // SAFETY: `p` is a fresh allocation large enough for the header.
+    unsafe {
+        p.as_ptr().write(ChunkHeader {
+            next: ptr::null_mut(),
+            words,
+        })
+    };
+    p
+}
+
+/// # Safety
+/// `c` came from `chunk_alloc` and is not used afterwards.
+unsafe fn chunk_free(c: *mut ChunkHeader) {
+    // SAFETY: caller's guarantee; the layout is rebuilt from the header.
+    unsafe {
+        let words = (*c).words;
+        dealloc(c as *mut u8, chunk_layout(words));
+    }
+}
+
+/// # Safety
+/// `c` is a live chunk.
+#[inline]
+unsafe fn chunk_data(c: *mut ChunkHeader) -> *mut u64 {
+    // SAFETY: the payload follows the header inside the same allocation.
+    unsafe { (c as *mut u64).add(CHUNK_HEADER_WORDS) }
+}
+
+/// A per-process heap: a singly linked list of chunks. The bump region of
+/// the current chunk is kept by the owner (`Process::heap_ptr/heap_limit`).
+pub struct Heap {
+    chunks: *mut ChunkHeader,
+    next_words: usize,
+    /// Total payload words of all chunks (bump chunks and fragments).
+    words: usize,
+}
+
+// SAFETY: a heap is owned by exactly one process at a time and moves
+// between scheduler threads with it; chunks are plain memory.
+unsafe impl Send for Heap {}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Heap {
+    /// An empty heap: no chunk is allocated until the first allocation.
+    pub const fn new() -> Self {
+        Heap {
+            chunks: ptr::null_mut(),
+            next_words: FIRST_CHUNK_WORDS,
+            words: 0,
+        }
+    }
+
+    /// Total words held (chunks and adopted fragments), for statistics.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Starts a new bump chunk able to hold at least `need` words; returns
+    /// its `(start, end)` addresses. The rest of the previous chunk is
+    /// abandoned (until a GC exists).
+    pub fn grow(&mut self, need: usize) -> (u64, u64) {
+        let words = self.next_words.max(need);
+        if self.next_words < MAX_CHUNK_WORDS {
+            self.next_words *= 2;
+        }
+        let c = chunk_alloc(words).as_ptr();
+        // SAFETY: `c` is a fresh chunk; linking it transfers ownership.
+        unsafe {
+            (*c).next = self.chunks;
+            self.chunks = c;
+            self.words += words;
+            let start = chunk_data(c) as u64;
+            (start, start + (words * WORD) as u64)
+        }
+    }
+
+    /// Links a message fragment into this heap (the receiver "adopts" it).
+    pub fn adopt(&mut self, frag: Fragment) {
+        let c = frag.0.as_ptr();
+        std::mem::forget(frag);
+        // SAFETY: the fragment's chunk is owned by us from now on.
+        unsafe {
+            (*c).next = self.chunks;
+            self.words += (*c).words;
+        }
+        self.chunks = c;
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        let mut c = self.chunks;
+        while !c.is_null() {
+            // SAFETY: every chunk in the list is owned by this heap.
+            unsafe {
+                let next = (*c).next;
+                chunk_free(c);
+                c = next;
+            }
+        }
+    }
+}
+
+/// An exactly-sized chunk holding a copied message (or a spawned closure)
+/// until a heap adopts it. Dropping it frees it (a message to a dead
+/// process, a late reply).
+pub struct Fragment(NonNull<ChunkHeader>);
+
+// SAFETY: a fragment is plain memory owned by exactly one message.
+unsafe impl Send for Fragment {}
+
+impl Fragment {
+    /// A fragment of `words` words (must be non-zero).
+    pub fn new(words: usize) -> Self {
+        debug_assert!(words > 0);
+        Fragment(chunk_alloc(words))
+    }
+
+    /// Start of the payload (8-byte aligned, `words` words).
+    pub fn data(&self) -> *mut u64 {
+        // SAFETY: the chunk is live while the fragment exists.
+        unsafe { chunk_data(self.0.as_ptr()) }
+    }
+
+    /// Payload size in words.
+    pub fn words(&self) -> usize {
+        // SAFETY: the chunk is live while the fragment exists.
+        unsafe { (*self.0.as_ptr()).words }
+    }
+}
+
+impl Drop for Fragment {
+    fn drop(&mut self) {
+        // SAFETY: we own the chunk and nobody uses it after us.
+        unsafe { chunk_free(self.0.as_ptr()) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Literal area
+// ---------------------------------------------------------------------------
+
+/// Virtual size reserved for the literal area (`MAP_NORESERVE`: only pages
+/// actually written cost memory).
+pub const LITERAL_AREA_BYTES: usize = 4 << 30;
+
+static LIT_BASE: AtomicU64 = AtomicU64::new(0);
+static LIT_SIZE: AtomicU64 = AtomicU64::new(0);
+
+struct LiteralArea {
+    base: u64,
+    used: usize,
+}
+
+static LITERALS: Mutex<LiteralArea> = Mutex::new(LiteralArea { base: 0, used: 0 });
+
+/// True if `p` points into the immortal literal area (shared, never freed,
+/// never copied).
+#[inline]
+pub fn is_literal(p: u64) -> bool {
+    p.wrapping_sub(LIT_BASE.load(Ordering::Acquire)) < LIT_SIZE.load(Ordering::Relaxed)
+}
+
+fn lock_literals() -> std::sync::MutexGuard<'static, LiteralArea> {
+    LITERALS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` with `(destination, words)` allocated in the literal area,
+/// holding its lock. Returns `None` if the area is exhausted.
+pub(crate) fn with_literal_space<R>(words: usize, f: impl FnOnce(*mut u64) -> R) -> Option<R> {
+    let mut area = lock_literals();
+    if area.base == 0 {
+        // SAFETY: a fresh anonymous private mapping; no existing memory is
+        // affected.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                LITERAL_AREA_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        area.base = p as u64;
+        LIT_SIZE.store(LITERAL_AREA_BYTES as u64, Ordering::Relaxed);
+        LIT_BASE.store(p as u64, Ordering::Release);
+    }
+    let bytes = words * WORD;
+    if area.used + bytes > LITERAL_AREA_BYTES {
+        return None;
+    }
+    let dst = (area.base + area.used as u64) as *mut u64;
+    area.used += bytes;
+    Some(f(dst))
+}
+
+/// Allocates a block of `wosize` words with `tag` in the literal area (for
+/// the host: e.g. the main closure, or constants built before any process
+/// runs). Fields are zeroed (0 is not a value: fill them in). Returns a
+/// pointer to field 0. Panics if the area is exhausted
+/// ([`LITERAL_AREA_BYTES`]).
+pub fn literal_block(tag: u8, wosize: usize) -> *mut u64 {
+    with_literal_space(wosize + 1, |dst| {
+        // SAFETY: `dst` has `wosize + 1` fresh (zeroed) words.
+        unsafe {
+            *dst = make_header(wosize as u64, tag);
+            dst.add(1)
+        }
+    })
+    .expect("literal area exhausted")
+}
+
+/// A string in the literal area.
+pub fn literal_string(bytes: &[u8]) -> Value {
+    let ws = crate::value::string_wosize(bytes.len());
+    let p = literal_block(crate::value::TAG_STRING, ws);
+    // SAFETY: `p` has `ws` zeroed words: the length, then room for the
+    // bytes (padding stays zero).
+    unsafe {
+        *p = bytes.len() as u64;
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(1) as *mut u8, bytes.len());
+    }
+    p as Value
+}
+
+/// Deep-copies `v` into the literal area (what `caravan_rt_global` does),
+/// using `scratch`. Returns `None` if the area is exhausted.
+///
+/// # Safety
+/// `v` must be a valid value whose blocks nobody mutates during the copy.
+pub(crate) unsafe fn literal_copy(
+    scratch: &mut crate::value::CopyScratch,
+    v: Value,
+) -> Option<Value> {
+    // SAFETY: caller's guarantee on `v`.
+    let words = unsafe { scratch.plan(v, is_literal) };
+    if words == 0 {
+        return Some(v);
+    }
+    // SAFETY: `dst` has exactly `words` words, as planned.
+    with_literal_space(words, |dst| unsafe { scratch.emit(dst, is_literal) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::*;
+
+    #[test]
+    fn heap_grows_and_adopts() {
+        let mut h = Heap::new();
+        let (s, e) = h.grow(10);
+        assert_eq!((e - s) as usize, FIRST_CHUNK_WORDS * 8);
+        let (s2, e2) = h.grow(1);
+        assert_eq!((e2 - s2) as usize, FIRST_CHUNK_WORDS * 16);
+        let f = Fragment::new(3);
+        assert_eq!(f.words(), 3);
+        // SAFETY: the fragment has 3 words.
+        unsafe { *f.data() = 7 };
+        h.adopt(f);
+        assert_eq!(h.words(), FIRST_CHUNK_WORDS * 3 + 3);
+    }
+
+    #[test]
+    fn literals() {
+        let s = literal_string(b"hello literal");
+        assert!(is_literal(s));
+        // SAFETY: `s` is a string block.
+        assert_eq!(unsafe { string_bytes(s) }, b"hello literal");
+        let b = literal_block(0, 2);
+        // SAFETY: two fields.
+        unsafe {
+            *b = s;
+            *b.add(1) = of_int(3);
+        }
+        let mut sc = CopyScratch::default();
+        // A literal is shared, not copied.
+        // SAFETY: valid value.
+        assert_eq!(
+            unsafe { literal_copy(&mut sc, b as Value) },
+            Some(b as Value)
+        );
+        let x = 0u64;
+        assert!(!is_literal(&x as *const u64 as u64));
+    }
+}

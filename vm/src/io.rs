@@ -1,0 +1,76 @@
+//! Standard output and error for all schedulers.
+//!
+//! stdout is one buffer shared by every scheduler behind a lock: block
+//! buffered (flushed at 8 KiB) when stdout is a file or pipe, flushed at
+//! each newline when it is a terminal, and always flushed by [`crate::run`]
+//! before it returns. stderr is unbuffered; writing to it flushes stdout
+//! first so the two streams interleave in program order.
+//!
+//! Writes are synchronous `write(2)` calls on the scheduler thread; a full
+//! pipe blocks that scheduler (acceptable for now). Errors such as `EPIPE`
+//! are ignored: printing never crashes a process or the VM.
+
+use std::sync::{Mutex, MutexGuard};
+
+const FLUSH_AT: usize = 8 << 10;
+
+struct Out {
+    buf: Vec<u8>,
+    /// Whether fd 1 is a terminal (looked up once).
+    tty: Option<bool>,
+}
+
+static OUT: Mutex<Out> = Mutex::new(Out {
+    buf: Vec::new(),
+    tty: None,
+});
+
+fn lock_out() -> MutexGuard<'static, Out> {
+    OUT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_fd(fd: libc::c_int, mut b: &[u8]) {
+    while !b.is_empty() {
+        // SAFETY: `b` is a valid readable buffer of `b.len()` bytes.
+        let n = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// Appends `bytes` to the shared stdout buffer.
+pub fn stdout_write(bytes: &[u8]) {
+    let mut o = lock_out();
+    o.buf.extend_from_slice(bytes);
+    let tty = *o.tty.get_or_insert_with(|| {
+        // SAFETY: isatty only inspects the descriptor.
+        unsafe { libc::isatty(1) == 1 }
+    });
+    if o.buf.len() >= FLUSH_AT || (tty && bytes.contains(&b'\n')) {
+        write_fd(1, &o.buf);
+        o.buf.clear();
+    }
+}
+
+/// Writes out the stdout buffer.
+pub fn stdout_flush() {
+    let mut o = lock_out();
+    if !o.buf.is_empty() {
+        write_fd(1, &o.buf);
+        o.buf.clear();
+    }
+    if o.buf.capacity() > 4 * FLUSH_AT {
+        o.buf.shrink_to(FLUSH_AT);
+    }
+}
+
+/// Writes `bytes` to stderr at once (after flushing stdout).
+pub fn stderr_write(bytes: &[u8]) {
+    stdout_flush();
+    write_fd(2, bytes);
+}

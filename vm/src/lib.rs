@@ -1,0 +1,124 @@
+//! `caravan-vm`: processes, scheduling, memory, mailboxes, timers and the
+//! runtime functions that Caravan's generated code calls.
+//!
+//! The contract with generated code is `docs/vm-abi.md`: value layout
+//! ([`value`]), the [`Process`] struct's fixed fields, the `caravan_rt_*`
+//! functions ([`runtime`], listed by [`symbols`]) and the entry trampoline
+//! ([`EntryFn`]). The host (the CLI) calls [`run`].
+//!
+//! The model is the BEAM's: isolated processes with private heaps
+//! ([`heap`]), messages deep-copied into heap fragments, selective receive,
+//! preemption by reduction counting ([`CONTEXT_REDS`] = 4000 per slice),
+//! on a multicore work-stealing scheduler ([`scheduler`]) with Go's
+//! `runnext`. Processes are stackful, on native stacks carved from large
+//! reservations ([`stack`]), switched by a six-register context switch.
+
+pub mod context;
+pub mod heap;
+pub mod io;
+pub mod process;
+pub mod runtime;
+pub mod scheduler;
+pub mod stack;
+pub mod value;
+
+pub use heap::{literal_block, literal_string};
+pub use io::{stderr_write, stdout_flush, stdout_write};
+pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
+pub use runtime::*;
+pub use value::{alloc_block, alloc_float, alloc_string, Value};
+
+use std::sync::Arc;
+
+/// The compiled entry trampoline: `entry(proc, closure, arg)` applies
+/// `closure` to `arg` (docs/vm-abi.md, "Entering generated code"). Every
+/// process runs `entry(proc, closure, self_pid)`; the main process runs
+/// `entry(proc, main_closure, unit)`. When it returns the process exits
+/// `Normal`.
+pub type EntryFn = unsafe extern "C" fn(*mut Process, Value, Value) -> Value;
+
+/// Exit status when the VM itself failed (a scheduler thread panicked or
+/// could not start): `EX_SOFTWARE`.
+pub const EXIT_VM_FAILURE: i32 = 70;
+
+/// VM configuration.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Scheduler threads (`--schedulers N`); at least 1. Default: the
+    /// number of available cores.
+    pub schedulers: usize,
+    /// Bytes per process stack slot, guard page included (rounded up to
+    /// pages, at least [`stack::MIN_STACK_SIZE`]). Default 1 MiB.
+    pub stack_size: usize,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            stack_size: stack::DEFAULT_STACK_SIZE,
+        }
+    }
+}
+
+/// Runs a program: starts the schedulers, runs `entry(main, main_closure,
+/// ())` as the main process, and returns the exit status when the program
+/// ends: 0 when the main process returns, 1 when it crashes (after its
+/// crash line), or the status given to `caravan_rt_exit`. Other processes
+/// are stopped and freed; stdout is flushed.
+///
+/// `main_closure` is passed as is (not copied): it must stay valid until
+/// `run` returns — typically a static block or one made with
+/// [`literal_block`].
+pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
+    use crossbeam_deque::Worker;
+    let n = config.schedulers.max(1);
+    let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
+    let stealers = workers.iter().map(|w| w.stealer()).collect();
+    let vm = Arc::new(scheduler::Vm::new(entry, stealers, config.stack_size));
+    let main = vm.new_process();
+    // SAFETY: a fresh process nobody else knows of yet.
+    unsafe {
+        (*main).init_closure = main_closure;
+        (*main).init_arg = value::UNIT;
+        (*main).is_main = true;
+    }
+    vm.push_injector(main);
+    let mut threads = Vec::with_capacity(n);
+    let mut failed = false;
+    for (i, w) in workers.into_iter().enumerate() {
+        let vm2 = vm.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("caravan-sched-{i}"))
+            .spawn(move || scheduler::scheduler_main(vm2, i, w));
+        match t {
+            Ok(t) => threads.push(t),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    if failed {
+        vm.request_exit(EXIT_VM_FAILURE);
+    }
+    for t in threads {
+        if t.join().is_err() {
+            failed = true;
+            vm.request_exit(EXIT_VM_FAILURE);
+        }
+    }
+    vm.cleanup();
+    let status = vm
+        .exit_status()
+        .unwrap_or(if failed { EXIT_VM_FAILURE } else { 0 });
+    drop(vm);
+    io::stdout_flush();
+    status
+}
+
+/// `(name, address)` of every `caravan_rt_*` runtime function, for the
+/// JIT's symbol lookup.
+pub fn symbols() -> Vec<(&'static str, *const u8)> {
+    runtime::symbol_table()
+}

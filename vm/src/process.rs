@@ -1,0 +1,329 @@
+//! The process: its ABI struct, its shared part (mailbox, state, watchers),
+//! messages and exit reasons.
+//!
+//! A process is split in two:
+//! * [`Process`] (`#[repr(C)]`, fixed ABI fields first) holds what only the
+//!   process itself touches: heap, stack slot, saved stack pointer, the
+//!   private part of the mailbox (messages already taken from the inbox,
+//!   scanned by selective receive). It is owned by whoever runs it: a
+//!   scheduler while running, a run queue while runnable, and — while it
+//!   waits — the shared part's `proc` pointer, handed over under the lock
+//!   to whoever wakes it.
+//! * [`Shared`] (in an `Arc`, found through the process table by pid)
+//!   holds what other processes touch, behind one mutex: the inbox, call
+//!   replies, the state, the watchers (`join`, `call`) and the exit reason.
+//!   Holding the `Arc` keeps it valid after the process exits, so lookups
+//!   are safe against a concurrent exit.
+
+use crate::heap::{Fragment, Heap};
+use crate::value::{Value, UNIT};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Reductions per time slice (BEAM's `CONTEXT_REDS` = 4000).
+pub const CONTEXT_REDS: i64 = 4000;
+
+/// The process struct. The first four fields are read and written by
+/// generated code at fixed offsets (`docs/vm-abi.md`, "The process
+/// struct"); the rest is private to the VM.
+#[repr(C)]
+pub struct Process {
+    /// Offset 0: decremented at every function entry; below 0 the code calls
+    /// `caravan_rt_yield`. Runtime calls (send, receive, spawn, allocation)
+    /// subtract their cost too.
+    pub reductions: i64,
+    /// Offset 8: the lowest stack address generated code may use (slot low
+    /// end + guard page + 64 KiB for runtime functions).
+    pub stack_limit: u64,
+    /// Offset 16: heap bump pointer (next free byte of the current chunk).
+    pub heap_ptr: u64,
+    /// Offset 24: end of the current heap chunk.
+    pub heap_limit: u64,
+
+    pub(crate) serial: u64,
+    pub(crate) vm: *const crate::scheduler::Vm,
+    /// The scheduler currently running this process (set at each switch-in;
+    /// a process migrates between schedulers when stolen).
+    pub(crate) sched: *const crate::scheduler::Scheduler,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) heap: Heap,
+    /// Low address of the stack slot, 0 until the process first runs.
+    pub(crate) stack_low: usize,
+    /// Saved stack pointer while switched out.
+    pub(crate) saved_sp: usize,
+    /// What the process asks of its scheduler when it switches out.
+    pub(crate) request: Request,
+    /// Private mailbox: messages moved from the inbox, in arrival order.
+    pub(crate) queue: VecDeque<Msg>,
+    /// Selective receive: index in `queue` of the next message to return.
+    pub(crate) cursor: usize,
+    /// Index in `queue` of the message last returned by `recv_next`.
+    pub(crate) last: Option<usize>,
+    /// The current receive's deadline: `None` until its first `recv_next`,
+    /// then `Some(None)` for no deadline.
+    pub(crate) recv_deadline: Option<Option<Instant>>,
+    pub(crate) init_closure: Value,
+    pub(crate) init_arg: Value,
+    pub(crate) next_call_ref: u64,
+    /// Calls in progress: (reference, callee's shared part) to demonitor.
+    pub(crate) call_watches: Vec<(u64, Arc<Shared>)>,
+    pub(crate) exit_reason: Option<ExitReason>,
+    /// True when the process ended through a crash (stderr line printed).
+    pub(crate) crashed: bool,
+    pub(crate) is_main: bool,
+}
+
+// Fixed ABI offsets (docs/vm-abi.md).
+const _: () = {
+    assert!(std::mem::offset_of!(Process, reductions) == 0);
+    assert!(std::mem::offset_of!(Process, stack_limit) == 8);
+    assert!(std::mem::offset_of!(Process, heap_ptr) == 16);
+    assert!(std::mem::offset_of!(Process, heap_limit) == 24);
+};
+
+impl Process {
+    pub(crate) fn new(serial: u64, vm: *const crate::scheduler::Vm, shared: Arc<Shared>) -> Self {
+        Process {
+            reductions: CONTEXT_REDS,
+            stack_limit: 0,
+            heap_ptr: 0,
+            heap_limit: 0,
+            serial,
+            vm,
+            sched: std::ptr::null(),
+            shared,
+            heap: Heap::new(),
+            stack_low: 0,
+            saved_sp: 0,
+            request: Request::None,
+            queue: VecDeque::new(),
+            cursor: 0,
+            last: None,
+            recv_deadline: None,
+            init_closure: UNIT,
+            init_arg: UNIT,
+            next_call_ref: 1,
+            call_watches: Vec::new(),
+            exit_reason: None,
+            crashed: false,
+            is_main: false,
+        }
+    }
+
+    /// This process's serial number (`<0.SERIAL>`).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// This process's pid value (the tagged serial).
+    pub fn pid(&self) -> Value {
+        pid_of_serial(self.serial)
+    }
+
+    /// Words held by this process's heap (chunks and adopted messages).
+    pub fn heap_words(&self) -> usize {
+        self.heap.words()
+    }
+
+    /// Number of messages in the mailbox not yet taken from the inbox plus
+    /// those in the private queue (takes the mailbox lock).
+    pub fn mailbox_len(&self) -> usize {
+        self.queue.len() + self.shared.lock().inbox.len()
+    }
+}
+
+/// The pid value of a serial number.
+#[inline]
+pub const fn pid_of_serial(serial: u64) -> Value {
+    (serial << 1) | 1
+}
+
+/// The serial number of a pid value.
+#[inline]
+pub const fn serial_of_pid(pid: Value) -> u64 {
+    pid >> 1
+}
+
+/// What a process asks its scheduler when it switches out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Request {
+    #[default]
+    None,
+    /// Slice over (or `Process.yield ()`): back of the run queue.
+    Yield,
+    /// Block until `kind` is satisfied or `deadline` passes. The scheduler
+    /// takes the decision to wait after the switch, under the mailbox lock.
+    Wait {
+        kind: WaitKind,
+        deadline: Option<Instant>,
+    },
+    /// The process is over (`exit_reason` is set).
+    Exit,
+}
+
+/// What a waiting process waits for (decides which events wake it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitKind {
+    /// A new message in the inbox.
+    Receive,
+    /// The reply (or the callee's death) for this call reference.
+    Reply(u64),
+    /// The exit of the joined process.
+    Join(u64),
+    /// Only the deadline.
+    Sleep,
+}
+
+/// Process states (kept in `Shared::state`, changed under the mailbox lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ProcState {
+    /// In a run queue (or about to be).
+    Runnable = 0,
+    /// On a scheduler right now.
+    Running = 1,
+    /// Blocked; its `Process` is parked in `Inner::proc`.
+    Waiting = 2,
+    /// Over; the exit reason is in `Inner::exit_reason`.
+    Exited = 3,
+}
+
+/// A message: a value and the fragment holding its blocks (none for an
+/// immediate, a literal, or once the receiver's heap adopted it).
+pub(crate) struct Msg {
+    pub value: Value,
+    pub frag: Option<Fragment>,
+}
+
+/// How a process ended. `Crashed` carries the message bytes.
+///
+/// As a value (`docs/vm-abi.md`): `Normal` = imm 0, `Shutdown` = 1,
+/// `Killed` = 2, `Timeout` = 3, `Noproc` = 4, `Crashed s` = block tag 0 with
+/// the string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    Normal,
+    Shutdown,
+    Killed,
+    Timeout,
+    Noproc,
+    Crashed(Arc<[u8]>),
+}
+
+impl ExitReason {
+    /// `Crashed msg`.
+    pub fn crashed(msg: impl AsRef<[u8]>) -> Self {
+        ExitReason::Crashed(Arc::from(msg.as_ref()))
+    }
+
+    /// The text printed in the crash line.
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ExitReason::Normal => "Normal".into(),
+            ExitReason::Shutdown => "Shutdown".into(),
+            ExitReason::Killed => "Killed".into(),
+            ExitReason::Timeout => "Timeout".into(),
+            ExitReason::Noproc => "Noproc".into(),
+            ExitReason::Crashed(m) => String::from_utf8_lossy(m),
+        }
+    }
+
+    /// True for `Normal`.
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal)
+    }
+}
+
+/// Who watches a process's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watcher {
+    /// A `join` in progress by this serial.
+    Join { serial: u64 },
+    /// A `call` in progress by this serial with this reference.
+    Call { serial: u64, reference: u64 },
+}
+
+/// The part of a process other processes touch (behind `Shared::inner`).
+pub(crate) struct Inner {
+    pub state: ProcState,
+    pub waiting_for: WaitKind,
+    /// The parked process while `state == Waiting`, else null.
+    pub proc: *mut Process,
+    /// Messages sent and not yet moved to the private queue, in order.
+    pub inbox: Vec<Msg>,
+    /// Call references this process is waiting on or about to (replies to
+    /// anything else are dropped).
+    pub calls: Vec<u64>,
+    /// Replies received for active calls.
+    pub replies: Vec<(u64, Msg)>,
+    /// Callees that died during an active call: (reference, reason).
+    pub downs: Vec<(u64, ExitReason)>,
+    /// Result of the `join` in progress: (joined serial, reason).
+    pub join_result: Option<(u64, ExitReason)>,
+    pub watchers: Vec<Watcher>,
+    pub exit_reason: Option<ExitReason>,
+}
+
+// SAFETY: `proc` is only dereferenced by whoever takes it out under the
+// lock (ownership transfer); everything else is plain data.
+unsafe impl Send for Inner {}
+
+/// The shared part of a process (see the module docs).
+pub(crate) struct Shared {
+    /// A mirror of `Inner::state` for lock-free reads (written under the lock).
+    pub state: AtomicU8,
+    /// Bumped at every wake-up; a timer only fires for the wait it was set for.
+    pub wait_seq: AtomicU64,
+    pub inner: Mutex<Inner>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            state: AtomicU8::new(ProcState::Runnable as u8),
+            wait_seq: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                state: ProcState::Runnable,
+                waiting_for: WaitKind::Sleep,
+                proc: std::ptr::null_mut(),
+                inbox: Vec::new(),
+                calls: Vec::new(),
+                replies: Vec::new(),
+                downs: Vec::new(),
+                join_result: None,
+                watchers: Vec::new(),
+                exit_reason: None,
+            }),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    pub(crate) fn set_state(&self, g: &mut Inner, s: ProcState) {
+        g.state = s;
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    pub(crate) fn is_exited(&self) -> bool {
+        self.state.load(Ordering::Acquire) == ProcState::Exited as u8
+    }
+
+    /// If the process waits for something `event` satisfies, marks it
+    /// runnable and returns it for the caller to enqueue (after unlocking).
+    #[inline]
+    pub(crate) fn wake_if(&self, g: &mut Inner, event: impl Fn(WaitKind) -> bool) -> *mut Process {
+        if g.state == ProcState::Waiting && event(g.waiting_for) {
+            self.set_state(g, ProcState::Runnable);
+            self.wait_seq.fetch_add(1, Ordering::Relaxed);
+            std::mem::replace(&mut g.proc, std::ptr::null_mut())
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+}

@@ -1,0 +1,860 @@
+//! Schedulers, run queues, parking, timers and the process table
+//! (architecture decision 6).
+//!
+//! * One OS thread per scheduler, each with a `crossbeam_deque::Worker`
+//!   (FIFO: a yielding process goes to the back), a global `Injector`, and
+//!   stealing between schedulers (`steal_batch_and_pop`, random victim).
+//! * A `runnext` slot per scheduler (Go's `runnext`): a process woken or
+//!   spawned by the running process runs next on the same thread, and
+//!   inherits the rest of the time slice, so two processes ping-ponging
+//!   cannot starve the local queue (Go does the same).
+//! * Idle schedulers steal, spin briefly, then park on a condvar; pushing
+//!   stealable work wakes one parked scheduler (SeqCst fences on both
+//!   sides, so a push racing with a park is never missed).
+//! * Timers (receive `after`, `sleep`, call timeouts): a binary heap per
+//!   scheduler with lazy cancellation (each entry names the wait it was set
+//!   for, `Shared::wait_seq`); a parked scheduler sleeps until its next
+//!   deadline at most.
+//! * The wake-up protocol: a process that must block switches to its
+//!   scheduler with a `Request::Wait`; the scheduler — off the process's
+//!   stack — locks the mailbox, re-checks the condition, and only then marks
+//!   it `Waiting` and parks the `Process` pointer in the shared part. A
+//!   sender pushes under the same lock and takes the process out if it was
+//!   waiting for that event, so no message is lost between "mailbox empty"
+//!   and "park".
+
+use crate::context;
+use crate::heap::Fragment;
+use crate::io::stderr_write;
+use crate::process::{
+    ExitReason, Msg, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
+};
+use crate::stack::StackPool;
+use crate::value::{CopyScratch, Value, WordMap};
+use crate::EntryFn;
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use std::cell::UnsafeCell;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// A process pointer in a run queue (the queue owns the process).
+pub(crate) struct ProcPtr(pub *mut Process);
+// SAFETY: a queued process is owned by the queue and moves between threads
+// with it; nobody else touches it meanwhile.
+unsafe impl Send for ProcPtr {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Process table
+// ---------------------------------------------------------------------------
+
+const TABLE_SHARDS: usize = 64;
+
+/// Live processes by serial. Sharded by the low bits of the serial (serials
+/// are sequential, so shards fill evenly). A dead process's entry is
+/// removed when it exits; holders of its `Arc<Shared>` still see it as
+/// `Exited`.
+pub(crate) struct ProcTable {
+    shards: Box<[Mutex<WordMap<Arc<Shared>>>]>,
+}
+
+impl ProcTable {
+    fn new() -> Self {
+        ProcTable {
+            shards: (0..TABLE_SHARDS)
+                .map(|_| Mutex::new(WordMap::default()))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn shard(&self, serial: u64) -> &Mutex<WordMap<Arc<Shared>>> {
+        &self.shards[serial as usize % TABLE_SHARDS]
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, serial: u64) -> Option<Arc<Shared>> {
+        lock(self.shard(serial)).get(&serial).cloned()
+    }
+
+    fn insert(&self, serial: u64, s: Arc<Shared>) {
+        lock(self.shard(serial)).insert(serial, s);
+    }
+
+    fn remove(&self, serial: u64) {
+        let old = lock(self.shard(serial)).remove(&serial);
+        drop(old);
+    }
+
+    fn drain(&self) -> Vec<Arc<Shared>> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            out.extend(lock(s).drain().map(|(_, v)| v));
+        }
+        out
+    }
+}
+
+const DEAD_SHARDS: usize = 16;
+
+/// Exit reasons of dead processes, for `join` on a pid whose process is
+/// gone. Only abnormal reasons are stored: a serial that was allocated and
+/// is neither live nor here exited `Normal`. Never shrinks: each crashed
+/// process costs one entry (about 64 bytes plus its message) for the life
+/// of the VM.
+struct DeadTable {
+    shards: Box<[Mutex<WordMap<ExitReason>>]>,
+}
+
+impl DeadTable {
+    fn new() -> Self {
+        DeadTable {
+            shards: (0..DEAD_SHARDS)
+                .map(|_| Mutex::new(WordMap::default()))
+                .collect(),
+        }
+    }
+    fn insert(&self, serial: u64, r: ExitReason) {
+        lock(&self.shards[serial as usize % DEAD_SHARDS]).insert(serial, r);
+    }
+    fn get(&self, serial: u64) -> Option<ExitReason> {
+        lock(&self.shards[serial as usize % DEAD_SHARDS])
+            .get(&serial)
+            .cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parking
+// ---------------------------------------------------------------------------
+
+struct Parker {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Parker {
+    fn new() -> Self {
+        Parker {
+            flag: Mutex::new(false),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn park(&self, deadline: Option<Instant>) {
+        let mut g = lock(&self.flag);
+        while !*g {
+            match deadline {
+                None => g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    g = self
+                        .cv
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        *g = false;
+    }
+
+    fn unpark(&self) {
+        *lock(&self.flag) = true;
+        self.cv.notify_one();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The VM
+// ---------------------------------------------------------------------------
+
+/// The state shared by all schedulers of one [`crate::run`].
+pub struct Vm {
+    pub(crate) entry: EntryFn,
+    injector: Injector<ProcPtr>,
+    stealers: Vec<Stealer<ProcPtr>>,
+    parkers: Vec<Parker>,
+    sleepers: Mutex<Vec<usize>>,
+    num_sleeping: AtomicUsize,
+    shutdown: AtomicBool,
+    exit_status: Mutex<Option<i32>>,
+    pub(crate) table: ProcTable,
+    dead: DeadTable,
+    next_serial: AtomicU64,
+    pub(crate) stacks: StackPool,
+    live: AtomicUsize,
+}
+
+impl Vm {
+    pub(crate) fn new(entry: EntryFn, stealers: Vec<Stealer<ProcPtr>>, stack_size: usize) -> Self {
+        let n = stealers.len();
+        Vm {
+            entry,
+            injector: Injector::new(),
+            stealers,
+            parkers: (0..n).map(|_| Parker::new()).collect(),
+            sleepers: Mutex::new(Vec::with_capacity(n)),
+            num_sleeping: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            exit_status: Mutex::new(None),
+            table: ProcTable::new(),
+            dead: DeadTable::new(),
+            next_serial: AtomicU64::new(1),
+            stacks: StackPool::new(stack_size),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of live processes.
+    pub fn live_processes(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Creates a process (not yet queued) and registers it in the table.
+    pub(crate) fn new_process(&self) -> *mut Process {
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared::new());
+        self.table.insert(serial, shared.clone());
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Box::into_raw(Box::new(Process::new(serial, self, shared)))
+    }
+
+    pub(crate) fn push_injector(&self, p: *mut Process) {
+        self.injector.push(ProcPtr(p));
+        self.notify_one();
+    }
+
+    /// Wakes one parked scheduler if any (after new stealable work).
+    #[inline]
+    fn notify_one(&self) {
+        fence(Ordering::SeqCst);
+        if self.num_sleeping.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let idx = {
+            let mut s = lock(&self.sleepers);
+            let i = s.pop();
+            if i.is_some() {
+                self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+            }
+            i
+        };
+        if let Some(i) = idx {
+            self.parkers[i].unpark();
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Ends the program with `status` (the first request wins): every
+    /// scheduler stops at its next scheduling point.
+    pub(crate) fn request_exit(&self, status: i32) {
+        {
+            let mut st = lock(&self.exit_status);
+            if st.is_none() {
+                *st = Some(status);
+            }
+        }
+        self.shutdown.store(true, Ordering::SeqCst);
+        for p in &self.parkers {
+            p.unpark();
+        }
+    }
+
+    pub(crate) fn exit_status(&self) -> Option<i32> {
+        *lock(&self.exit_status)
+    }
+
+    /// The exit reason of a process that is not in the table.
+    pub(crate) fn dead_reason(&self, serial: u64) -> ExitReason {
+        if serial == 0 || serial >= self.next_serial.load(Ordering::Relaxed) {
+            return ExitReason::Noproc;
+        }
+        self.dead.get(serial).unwrap_or(ExitReason::Normal)
+    }
+
+    /// After all schedulers stopped: frees every process still alive.
+    pub(crate) fn cleanup(&self) {
+        loop {
+            match self.injector.steal() {
+                // SAFETY: the queue owned it; no scheduler runs any more.
+                Steal::Success(ProcPtr(p)) => drop(unsafe { Box::from_raw(p) }),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        for sh in self.table.drain() {
+            let p = {
+                let mut g = sh.lock();
+                std::mem::replace(&mut g.proc, std::ptr::null_mut())
+            };
+            if !p.is_null() {
+                // SAFETY: a waiting process is owned by its shared part.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+// ---------------------------------------------------------------------------
+
+struct Timer {
+    deadline: Instant,
+    seq: u64,
+    shared: Arc<Shared>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        self.deadline == o.deadline
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    // Reversed: BinaryHeap is a max-heap, we want the earliest deadline.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.deadline.cmp(&self.deadline)
+    }
+}
+
+impl Timer {
+    fn is_stale(&self) -> bool {
+        self.shared.wait_seq.load(Ordering::Relaxed) != self.seq
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Schedulers
+// ---------------------------------------------------------------------------
+
+/// Stack slots a scheduler keeps for itself before returning them to the
+/// pool.
+const STACK_CACHE_MAX: usize = 64;
+const STACK_BATCH: usize = 16;
+/// Idle rounds spent spinning (then yielding) before parking.
+const SPIN_ROUNDS: u32 = 8;
+const YIELD_ROUNDS: u32 = 4;
+
+/// Scheduler-local state. Only the owning thread touches it: the scheduler
+/// loop, or a runtime function of the process it is running.
+pub(crate) struct Local {
+    worker: Worker<ProcPtr>,
+    runnext: *mut Process,
+    /// Reductions left in the current slice, inherited by `runnext`.
+    slice_left: i64,
+    timers: BinaryHeap<Timer>,
+    timer_purge_at: usize,
+    stack_cache: Vec<usize>,
+    /// Reusable buffers of the deep copy.
+    pub(crate) copy: CopyScratch,
+    /// Reusable work list of compare.
+    pub(crate) cmp_work: Vec<(Value, Value)>,
+    rng: u64,
+}
+
+/// One scheduler (one OS thread).
+pub struct Scheduler {
+    index: usize,
+    vm: *const Vm,
+    /// The scheduler's own saved stack pointer while a process runs.
+    pub(crate) sp: UnsafeCell<usize>,
+    local: UnsafeCell<Local>,
+}
+
+impl Scheduler {
+    #[inline]
+    pub(crate) fn vm(&self) -> &Vm {
+        // SAFETY: the VM outlives its schedulers (it is in an `Arc` held by
+        // every scheduler thread).
+        unsafe { &*self.vm }
+    }
+
+    /// The scheduler-local state.
+    ///
+    /// # Safety
+    /// Only from the owning thread, and the returned reference must not
+    /// overlap another one (keep it short; never across a switch).
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut Local {
+        // SAFETY: caller's guarantee (single thread, no overlap).
+        unsafe { &mut *self.local.get() }
+    }
+
+    /// Makes `p` run next on this scheduler (Go's `runnext`); a process
+    /// already there moves to the back of the local queue, where other
+    /// schedulers may steal it.
+    pub(crate) fn push_runnext(&self, p: *mut Process) {
+        // SAFETY: called on the owning thread, no other `Local` borrow live.
+        let l = unsafe { self.local() };
+        let old = std::mem::replace(&mut l.runnext, p);
+        if !old.is_null() {
+            l.worker.push(ProcPtr(old));
+            self.vm().notify_one();
+        }
+    }
+
+    /// Puts `p` at the back of the local queue.
+    fn push_local(&self, p: *mut Process) {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        let busy = !l.worker.is_empty();
+        l.worker.push(ProcPtr(p));
+        if busy {
+            self.vm().notify_one();
+        }
+    }
+
+    /// Fires due timers; returns the next deadline.
+    fn fire_timers(&self) -> Option<Instant> {
+        // SAFETY: owning thread; the borrow ends before `push_local`.
+        let l = unsafe { self.local() };
+        if l.timers.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(t) = l.timers.peek() {
+            if t.deadline > now {
+                break;
+            }
+            let t = l.timers.pop().expect("peeked");
+            if !t.is_stale() {
+                due.push(t);
+            }
+        }
+        let next = l.timers.peek().map(|t| t.deadline);
+        for t in due {
+            let p = {
+                let mut g = t.shared.lock();
+                if t.shared.wait_seq.load(Ordering::Relaxed) == t.seq {
+                    t.shared.wake_if(&mut g, |_| true)
+                } else {
+                    std::ptr::null_mut()
+                }
+            };
+            if !p.is_null() {
+                self.push_local(p);
+            }
+        }
+        next
+    }
+
+    fn add_timer(&self, deadline: Instant, seq: u64, shared: Arc<Shared>) {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        l.timers.push(Timer {
+            deadline,
+            seq,
+            shared,
+        });
+        if l.timers.len() >= l.timer_purge_at {
+            // Lazy cancellation: drop entries for waits already over.
+            l.timers.retain(|t| !t.is_stale());
+            l.timer_purge_at = (l.timers.len() * 2).max(256);
+        }
+    }
+
+    fn steal(&self) -> Option<*mut Process> {
+        let vm = self.vm();
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        for _ in 0..4 {
+            let mut retry = false;
+            match vm.injector.steal_batch_and_pop(&l.worker) {
+                Steal::Success(p) => return Some(p.0),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = vm.stealers.len();
+            l.rng ^= l.rng << 13;
+            l.rng ^= l.rng >> 7;
+            l.rng ^= l.rng << 17;
+            let start = (l.rng % n as u64) as usize;
+            for i in 0..n {
+                let v = (start + i) % n;
+                if v == self.index {
+                    continue;
+                }
+                match vm.stealers[v].steal_batch_and_pop(&l.worker) {
+                    Steal::Success(p) => return Some(p.0),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                break;
+            }
+        }
+        None
+    }
+
+    fn unregister_sleeper(&self) {
+        let vm = self.vm();
+        let mut s = lock(&vm.sleepers);
+        if let Some(i) = s.iter().position(|&x| x == self.index) {
+            s.swap_remove(i);
+            vm.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn park(&self, deadline: Option<Instant>) {
+        let vm = self.vm();
+        {
+            let mut s = lock(&vm.sleepers);
+            s.push(self.index);
+            vm.num_sleeping.fetch_add(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if !vm.has_work() && !vm.shutdown.load(Ordering::SeqCst) {
+            vm.parkers[self.index].park(deadline);
+        }
+        self.unregister_sleeper();
+    }
+
+    /// The next process to run, and whether it comes from `runnext`.
+    /// `None` when the VM shuts down.
+    fn find_work(&self) -> Option<(*mut Process, bool)> {
+        let vm = self.vm();
+        let mut idle = 0u32;
+        loop {
+            if vm.shutdown.load(Ordering::Relaxed) {
+                return None;
+            }
+            let next_deadline = self.fire_timers();
+            {
+                // SAFETY: owning thread, no overlapping borrow.
+                let l = unsafe { self.local() };
+                let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
+                if !rn.is_null() {
+                    if l.slice_left > 0 {
+                        return Some((rn, true));
+                    }
+                    l.worker.push(ProcPtr(rn));
+                }
+                if let Some(p) = l.worker.pop() {
+                    return Some((p.0, false));
+                }
+            }
+            if let Some(p) = self.steal() {
+                return Some((p, false));
+            }
+            idle += 1;
+            if idle <= SPIN_ROUNDS {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            } else if idle <= SPIN_ROUNDS + YIELD_ROUNDS {
+                std::thread::yield_now();
+            } else {
+                self.park(next_deadline);
+                idle = 0;
+            }
+        }
+    }
+
+    fn take_stack(&self) -> Result<usize, &'static str> {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        if let Some(s) = l.stack_cache.pop() {
+            return Ok(s);
+        }
+        self.vm()
+            .stacks
+            .acquire_batch(&mut l.stack_cache, STACK_BATCH)
+            .map_err(|e| e.0)?;
+        l.stack_cache.pop().ok_or("out of stack slots")
+    }
+
+    fn release_stack(&self, low: usize) {
+        let vm = self.vm();
+        vm.stacks.scrub(low);
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        l.stack_cache.push(low);
+        if l.stack_cache.len() > STACK_CACHE_MAX {
+            let mut rest = l.stack_cache.split_off(STACK_CACHE_MAX / 2);
+            vm.stacks.release_batch(&mut rest);
+        }
+    }
+
+    /// Runs `p` until it switches back, then carries out its request.
+    fn run(&self, p: *mut Process, from_runnext: bool) {
+        let sp_to = {
+            // SAFETY: we own `p` (taken from a queue); nothing else aliases it.
+            let proc = unsafe { &mut *p };
+            if proc.stack_low == 0 {
+                match self.take_stack() {
+                    Ok(low) => {
+                        proc.stack_low = low;
+                        proc.stack_limit = self.vm().stacks.limit(low) as u64;
+                        let top = self.vm().stacks.top(low);
+                        // SAFETY: the slot is ours and unused; its top is
+                        // page aligned.
+                        proc.saved_sp = unsafe { context::init_stack(top, p as usize) };
+                    }
+                    Err(msg) => {
+                        report_crash(proc.serial, msg.as_bytes(), None);
+                        proc.exit_reason = Some(ExitReason::crashed(msg));
+                        proc.crashed = true;
+                        self.finish(p);
+                        return;
+                    }
+                }
+            }
+            proc.sched = self;
+            proc.reductions = if from_runnext {
+                // SAFETY: owning thread, short borrow.
+                unsafe { self.local() }.slice_left
+            } else {
+                CONTEXT_REDS
+            };
+            proc.shared
+                .state
+                .store(ProcState::Running as u8, Ordering::Relaxed);
+            proc.saved_sp
+        };
+        // SAFETY: `sp_to` is the process's suspended context on its own
+        // stack; we save ours in `self.sp`, where the process switches back.
+        unsafe { context::switch(self.sp.get(), sp_to) };
+        // SAFETY: the process switched back to us: we own it again.
+        let proc = unsafe { &mut *p };
+        // SAFETY: owning thread, short borrow.
+        unsafe { self.local() }.slice_left = proc.reductions;
+        match std::mem::take(&mut proc.request) {
+            Request::Wait { kind, deadline } => self.park_process(p, kind, deadline),
+            Request::Exit => self.finish(p),
+            Request::Yield | Request::None => {
+                proc.shared
+                    .state
+                    .store(ProcState::Runnable as u8, Ordering::Relaxed);
+                self.push_local(p);
+            }
+        }
+    }
+
+    /// The scheduler's half of the wake-up protocol: off the process's
+    /// stack, under its mailbox lock, re-check and only then wait.
+    fn park_process(&self, p: *mut Process, kind: WaitKind, deadline: Option<Instant>) {
+        // SAFETY: we own `p` until it is parked below.
+        let sh = unsafe { (*p).shared.clone() };
+        let mut g = sh.lock();
+        let ready = match kind {
+            WaitKind::Receive => !g.inbox.is_empty(),
+            WaitKind::Reply(r) => {
+                g.replies.iter().any(|x| x.0 == r) || g.downs.iter().any(|x| x.0 == r)
+            }
+            WaitKind::Join(t) => g.join_result.as_ref().is_some_and(|x| x.0 == t),
+            WaitKind::Sleep => false,
+        };
+        if ready {
+            drop(g);
+            sh.state.store(ProcState::Runnable as u8, Ordering::Relaxed);
+            self.push_local(p);
+            return;
+        }
+        sh.set_state(&mut g, ProcState::Waiting);
+        g.waiting_for = kind;
+        g.proc = p;
+        let seq = sh.wait_seq.load(Ordering::Relaxed);
+        drop(g);
+        // From here on `p` may already run elsewhere: do not touch it.
+        if let Some(d) = deadline {
+            self.add_timer(d, seq, sh);
+        }
+    }
+
+    /// A process is over: record its exit, notify watchers, free it.
+    fn finish(&self, p: *mut Process) {
+        let vm = self.vm();
+        // SAFETY: the process switched away for good; we own it.
+        let mut proc = unsafe { Box::from_raw(p) };
+        let reason = proc.exit_reason.take().unwrap_or(ExitReason::Normal);
+        let serial = proc.serial;
+        // Record the reason before leaving the table, so that a `join`
+        // that misses the table finds it.
+        if !reason.is_normal() {
+            vm.dead.insert(serial, reason.clone());
+        }
+        let (watchers, inbox, replies) = {
+            let mut g = proc.shared.lock();
+            proc.shared.set_state(&mut g, ProcState::Exited);
+            g.exit_reason = Some(reason.clone());
+            g.calls.clear();
+            g.downs.clear();
+            (
+                std::mem::take(&mut g.watchers),
+                std::mem::take(&mut g.inbox),
+                std::mem::take(&mut g.replies),
+            )
+        };
+        vm.table.remove(serial);
+        drop(inbox);
+        drop(replies);
+        for w in watchers {
+            match w {
+                Watcher::Join { serial: j } => {
+                    let Some(sh) = vm.table.get(j) else { continue };
+                    let woken = {
+                        let mut g = sh.lock();
+                        if g.state == ProcState::Exited {
+                            std::ptr::null_mut()
+                        } else {
+                            g.join_result = Some((serial, reason.clone()));
+                            sh.wake_if(&mut g, |k| k == WaitKind::Join(serial))
+                        }
+                    };
+                    if !woken.is_null() {
+                        self.push_runnext(woken);
+                    }
+                }
+                Watcher::Call {
+                    serial: c,
+                    reference: r,
+                } => {
+                    let Some(sh) = vm.table.get(c) else { continue };
+                    let woken = {
+                        let mut g = sh.lock();
+                        if g.state != ProcState::Exited && g.calls.contains(&r) {
+                            g.downs.push((r, reason.clone()));
+                            sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
+                        } else {
+                            std::ptr::null_mut()
+                        }
+                    };
+                    if !woken.is_null() {
+                        self.push_runnext(woken);
+                    }
+                }
+            }
+        }
+        // Calls this process had in progress: stop watching the callees.
+        for (r, callee) in std::mem::take(&mut proc.call_watches) {
+            let w = Watcher::Call {
+                serial,
+                reference: r,
+            };
+            let mut g = callee.lock();
+            if let Some(i) = g.watchers.iter().position(|x| *x == w) {
+                g.watchers.swap_remove(i);
+            }
+        }
+        if proc.stack_low != 0 {
+            self.release_stack(proc.stack_low);
+            proc.stack_low = 0;
+        }
+        let is_main = proc.is_main;
+        let crashed = proc.crashed;
+        drop(proc);
+        vm.live.fetch_sub(1, Ordering::Relaxed);
+        if is_main {
+            vm.request_exit(if crashed { 1 } else { 0 });
+        }
+    }
+
+    /// At shutdown: frees the processes still queued here.
+    fn drain(&self) {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
+        if !rn.is_null() {
+            // SAFETY: the slot owned it.
+            drop(unsafe { Box::from_raw(rn) });
+        }
+        while let Some(ProcPtr(p)) = l.worker.pop() {
+            // SAFETY: the queue owned it.
+            drop(unsafe { Box::from_raw(p) });
+        }
+        l.timers.clear();
+    }
+}
+
+/// Body of a scheduler thread.
+pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>) {
+    let sched = Box::new(Scheduler {
+        index,
+        vm: Arc::as_ptr(&vm),
+        sp: UnsafeCell::new(0),
+        local: UnsafeCell::new(Local {
+            worker,
+            runnext: std::ptr::null_mut(),
+            slice_left: 0,
+            timers: BinaryHeap::new(),
+            timer_purge_at: 256,
+            stack_cache: Vec::new(),
+            copy: CopyScratch::default(),
+            cmp_work: Vec::new(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D),
+        }),
+    });
+    while let Some((p, from_runnext)) = sched.find_work() {
+        sched.run(p, from_runnext);
+    }
+    sched.drain();
+    // SAFETY: owning thread, no overlapping borrow.
+    let cache = std::mem::take(&mut unsafe { sched.local() }.stack_cache);
+    let mut cache = cache;
+    vm.stacks.release_batch(&mut cache);
+}
+
+/// Prints `process <0.SERIAL> crashed: MSG at LOC` on stderr.
+pub(crate) fn report_crash(serial: u64, msg: &[u8], loc: Option<&[u8]>) {
+    let mut line = Vec::with_capacity(msg.len() + 48);
+    line.extend_from_slice(format!("process <0.{serial}> crashed: ").as_bytes());
+    line.extend_from_slice(msg);
+    if let Some(loc) = loc {
+        line.extend_from_slice(b" at ");
+        line.extend_from_slice(loc);
+    }
+    line.push(b'\n');
+    stderr_write(&line);
+}
+
+/// Copies `v` into a fresh fragment (nothing for immediates and literals).
+/// Returns the message and the words copied.
+///
+/// # Safety
+/// `v` must be a valid value of the calling process.
+pub(crate) unsafe fn make_msg(scratch: &mut CopyScratch, v: Value) -> (Msg, usize) {
+    use crate::heap::is_literal;
+    // SAFETY: caller's guarantee on `v`.
+    let words = unsafe { scratch.plan(v, is_literal) };
+    if words == 0 {
+        return (
+            Msg {
+                value: v,
+                frag: None,
+            },
+            0,
+        );
+    }
+    let f = Fragment::new(words);
+    // SAFETY: the fragment has exactly the planned number of words.
+    let value = unsafe { scratch.emit(f.data(), is_literal) };
+    scratch.trim();
+    (
+        Msg {
+            value,
+            frag: Some(f),
+        },
+        words,
+    )
+}

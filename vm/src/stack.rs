@@ -1,0 +1,230 @@
+//! Process stacks: fixed-size slots carved from large `MAP_NORESERVE`
+//! regions (architecture decision 3).
+//!
+//! * A region reserves [`SLOTS_PER_REGION`] slots with one `mmap`, never one
+//!   mmap per process (`vm.max_map_count` = 65530 would stop us near 32k
+//!   processes). `MADV_NOHUGEPAGE` is set on it so a touched stack costs
+//!   4 KiB pages, not 2 MiB.
+//! * The lowest page of every slot is a guard page, installed with
+//!   `MADV_GUARD_INSTALL` (Linux >= 6.13; it does not split the mapping),
+//!   falling back to `mprotect(PROT_NONE)`. Generated code checks
+//!   `stack_limit` in its prologue, so the guard is only a backstop.
+//! * A process takes a slot when it first runs; on exit the slot goes back
+//!   to a free list (LIFO, so the next process reuses resident pages) after
+//!   `MADV_DONTNEED` on everything but the top [`KEEP_RESIDENT`] bytes.
+//! * `stack_limit` = slot low end + guard page + [`RUNTIME_MARGIN`].
+
+use std::ptr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+/// Page size assumed for guards and rounding (x86_64 Linux).
+pub const PAGE: usize = 4096;
+/// Default slot size: 1 MiB (including the guard page).
+pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
+/// Stack kept usable below `stack_limit` for runtime functions (ABI: at
+/// least 64 KiB above the guard page).
+pub const RUNTIME_MARGIN: usize = 64 << 10;
+/// Smallest accepted slot size.
+pub const MIN_STACK_SIZE: usize = RUNTIME_MARGIN + PAGE + (64 << 10);
+/// Slots reserved per `mmap`.
+pub const SLOTS_PER_REGION: usize = 1024;
+/// Bytes at the top of a slot left resident when it is recycled (the next
+/// process's first frames land there without page faults).
+pub const KEEP_RESIDENT: usize = 16 << 10;
+
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+static GUARD_MODE: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+
+struct Pool {
+    regions: Vec<(usize, usize)>,
+    /// Next never-used slot in the last region, and that region's end.
+    carve_next: usize,
+    carve_end: usize,
+    free: Vec<usize>,
+}
+
+/// A pool of stack slots of one size (one per VM).
+pub struct StackPool {
+    slot_size: usize,
+    inner: Mutex<Pool>,
+}
+
+/// Why a slot could not be had.
+#[derive(Debug)]
+pub struct StackError(pub &'static str);
+
+impl StackPool {
+    /// A pool of slots of `slot_size` bytes (rounded up to pages, at least
+    /// [`MIN_STACK_SIZE`]). Reserves nothing until the first slot.
+    pub fn new(slot_size: usize) -> Self {
+        let slot_size = slot_size.max(MIN_STACK_SIZE).next_multiple_of(PAGE);
+        StackPool {
+            slot_size,
+            inner: Mutex::new(Pool {
+                regions: Vec::new(),
+                carve_next: 0,
+                carve_end: 0,
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    /// Slot size in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Highest address of a slot (the initial stack pointer, 16-aligned).
+    #[inline]
+    pub fn top(&self, low: usize) -> usize {
+        low + self.slot_size
+    }
+
+    /// `stack_limit` for a slot: low end + guard + runtime margin.
+    #[inline]
+    pub fn limit(&self, low: usize) -> usize {
+        low + PAGE + RUNTIME_MARGIN
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes up to `n` slots, appending their low addresses to `out`.
+    pub fn acquire_batch(&self, out: &mut Vec<usize>, n: usize) -> Result<(), StackError> {
+        let mut p = self.lock();
+        while out.len() < n {
+            if let Some(s) = p.free.pop() {
+                out.push(s);
+                continue;
+            }
+            if p.carve_next == p.carve_end {
+                let len = self.slot_size * SLOTS_PER_REGION;
+                // SAFETY: a fresh anonymous private mapping.
+                let base = unsafe {
+                    libc::mmap(
+                        ptr::null_mut(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                        -1,
+                        0,
+                    )
+                };
+                if base == libc::MAP_FAILED {
+                    if out.is_empty() {
+                        return Err(StackError("cannot reserve process stacks (mmap failed)"));
+                    }
+                    return Ok(());
+                }
+                // SAFETY: advice on our own fresh mapping; failure is harmless.
+                unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
+                let base = base as usize;
+                p.regions.push((base, len));
+                p.carve_next = base;
+                p.carve_end = base + len;
+            }
+            let low = p.carve_next;
+            p.carve_next += self.slot_size;
+            install_guard(low)?;
+            out.push(low);
+        }
+        Ok(())
+    }
+
+    /// Returns slots (already [`StackPool::scrub`]bed) to the pool.
+    pub fn release_batch(&self, slots: &mut Vec<usize>) {
+        let mut p = self.lock();
+        p.free.append(slots);
+    }
+
+    /// Releases the pages of a slot except the top [`KEEP_RESIDENT`] bytes
+    /// (which the next process reuses) and the guard page (whose marker
+    /// stays in place across `MADV_DONTNEED`).
+    pub fn scrub(&self, low: usize) {
+        let start = low + PAGE;
+        let end = self.top(low) - KEEP_RESIDENT;
+        // SAFETY: the range is inside one of our slots, which no process is
+        // using (the caller's guarantee); its contents are dead.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+fn install_guard(low: usize) -> Result<(), StackError> {
+    let mode = GUARD_MODE.load(Ordering::Relaxed);
+    if mode != GUARD_MPROTECT {
+        // SAFETY: the page belongs to a slot of our own mapping that no one
+        // uses yet.
+        let r = unsafe { libc::madvise(low as *mut libc::c_void, PAGE, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
+            return Ok(());
+        }
+        GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
+    }
+    // SAFETY: as above; PROT_NONE on one page of our own mapping.
+    let r = unsafe { libc::mprotect(low as *mut libc::c_void, PAGE, libc::PROT_NONE) };
+    if r != 0 {
+        return Err(StackError("cannot install a stack guard page"));
+    }
+    Ok(())
+}
+
+/// True if the guard pages are `MADV_GUARD_INSTALL` markers (false: the
+/// `mprotect` fallback, or no slot made yet).
+pub fn guard_uses_madvise() -> bool {
+    GUARD_MODE.load(Ordering::Relaxed) == GUARD_MADVISE
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        let p = self.lock();
+        for &(base, len) in &p.regions {
+            // SAFETY: the VM is gone: no process runs on these stacks.
+            unsafe { libc::munmap(base as *mut libc::c_void, len) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_distinct_and_recycled() {
+        let pool = StackPool::new(256 << 10);
+        let mut v = Vec::new();
+        pool.acquire_batch(&mut v, 10).unwrap();
+        assert_eq!(v.len(), 10);
+        let mut sorted = v.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10);
+        for &low in &v {
+            // The usable part is writable.
+            // SAFETY: inside the slot, above the guard.
+            unsafe {
+                let top = pool.top(low) as *mut u8;
+                *top.sub(1) = 1;
+                *((low + PAGE) as *mut u8) = 2;
+            }
+            assert_eq!(pool.limit(low), low + PAGE + RUNTIME_MARGIN);
+        }
+        let first = v.clone();
+        for &low in &v {
+            pool.scrub(low);
+        }
+        pool.release_batch(&mut v);
+        assert!(v.is_empty());
+        pool.acquire_batch(&mut v, 10).unwrap();
+        v.sort();
+        let mut f = first;
+        f.sort();
+        assert_eq!(v, f);
+    }
+}
