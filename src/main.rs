@@ -82,17 +82,53 @@ fn check(file: PathBuf) -> ExitCode {
     )
 }
 
+fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode {
+    let text = match read_source(&file) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let path = file.display().to_string();
+    let opts = caravan_compiler::codegen::Options {
+        no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
+    };
+    let compiled = with_big_stack(move || {
+        caravan_compiler::driver::compile_source(&path, &text, opts).map(|(_, c)| SendCompiled(c))
+    });
+    let compiled = match compiled {
+        Ok(SendCompiled(c)) => c,
+        Err((sources, diags)) => {
+            report(&sources, &diags);
+            return ExitCode::from(1);
+        }
+    };
+    caravan_stdlib::builtins::set_args(args);
+    let config = caravan_vm::VmConfig {
+        schedulers: schedulers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+        ..Default::default()
+    };
+    let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
+    drop(compiled);
+    ExitCode::from(status.clamp(0, 255) as u8)
+}
+
+/// The JIT module holds raw pointers; it is built on the compiler thread and
+/// only moved to the main thread, never shared.
+struct SendCompiled(caravan_compiler::codegen::Compiled);
+// SAFETY: the compiled code and data are immutable once finalised, and the
+// module is only moved between threads, not used concurrently.
+unsafe impl Send for SendCompiled {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
-        Some(Command::Run { file, .. }) => {
-            eprintln!(
-                "error: `caravan run {}`: code generation is not built yet",
-                file.display()
-            );
-            ExitCode::from(2)
-        }
+        Some(Command::Run {
+            schedulers,
+            file,
+            args,
+        }) => run(file, schedulers, args),
         None => {
             eprintln!("usage: caravan <run|check> FILE (see --help)");
             ExitCode::from(2)

@@ -551,7 +551,7 @@ impl Checker {
                     .zip(ts)
                     .map(|(p, t)| self.pattern(p, t, bound, reuse))
                     .collect();
-                TPat::Ctor(CtorRepr::Block(0, ps.len() as u32), fields)
+                TPat::Tuple(fields)
             }
             Pat::List(ps, span) => {
                 let elem = self.fresh();
@@ -633,8 +633,7 @@ impl Checker {
                         }),
                     }
                 }
-                let n = pats.len() as u32;
-                TPat::Ctor(CtorRepr::Block(0, n), pats)
+                TPat::Tuple(pats)
             }
             Pat::Or(a, b, span) => {
                 let before = bound.len();

@@ -49,3 +49,40 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         main_file,
     })
 }
+
+/// Every runtime symbol generated code may call: the VM's and the stdlib
+/// builtins'.
+pub fn runtime_symbols() -> Vec<(&'static str, *const u8)> {
+    let mut s = caravan_vm::symbols();
+    s.extend(caravan_stdlib::builtins::symbols());
+    s
+}
+
+/// Checks and compiles a program to native code.
+pub fn compile_source(
+    path: &str,
+    text: &str,
+    opts: crate::codegen::Options,
+) -> Result<(Checked, crate::codegen::Compiled), (SourceMap, Vec<Diagnostic>)> {
+    let mut checked = check_source(path, text)?;
+    let symbols = runtime_symbols();
+    match crate::codegen::compile(
+        &checked.program,
+        &mut checked.checker.types,
+        &checked.sources,
+        &symbols,
+        opts,
+    ) {
+        Ok(c) => Ok((checked, c)),
+        Err(e) => Err((
+            checked.sources.clone(),
+            vec![Diagnostic::error(
+                "E0900",
+                e.to_string(),
+                checked.main_file,
+                Default::default(),
+                "while compiling this program",
+            )],
+        )),
+    }
+}

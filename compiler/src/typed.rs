@@ -44,6 +44,9 @@ pub enum TPat {
     /// records and `::` are blocks with tag 0). `Block(tag, None)` never
     /// occurs; records in patterns list every field (`Wild` where omitted).
     Ctor(CtorRepr, Vec<TPat>),
+    /// A tuple or record: a block that always matches (tag 0); only its
+    /// fields are tested.
+    Tuple(Vec<TPat>),
     /// `p | q` (both bind the same variables).
     Or(Box<TPat>, Box<TPat>),
     /// `p as x`
@@ -55,7 +58,7 @@ impl TPat {
     pub fn vars(&self, out: &mut Vec<VarId>) {
         match self {
             TPat::Var(v) => out.push(*v),
-            TPat::Ctor(_, ps) => ps.iter().for_each(|p| p.vars(out)),
+            TPat::Ctor(_, ps) | TPat::Tuple(ps) => ps.iter().for_each(|p| p.vars(out)),
             TPat::Or(a, _) => a.vars(out),
             TPat::Alias(p, v) => {
                 p.vars(out);

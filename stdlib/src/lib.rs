@@ -2,6 +2,8 @@
 //! here as source, checked with every program for now) and, in
 //! [`builtins`], the Rust functions their `external` declarations name.
 
+pub mod builtins;
+
 /// The standard modules, in initialisation order: `(module name, source)`.
 /// `Prelude` is opened in every module; the others are used qualified
 /// (`List.map`). A module may use only those before it.

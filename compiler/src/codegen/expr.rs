@@ -1,0 +1,1261 @@
+//! Lowering of expressions and patterns to Cranelift IR, one function at a
+//! time.
+
+use super::{caravan_sig, CodegenError, Gen, PendingFn, MAX_ARITY};
+use crate::typed::*;
+use caravan_vm::value as v;
+use cranelift_codegen::ir::{
+    condcodes::{FloatCC, IntCC},
+    types::{F64, I64},
+    Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Value,
+};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_module::{DataId, FuncId, Module};
+use std::collections::{HashMap, HashSet};
+
+/// What a variable is bound to in the function being compiled.
+#[derive(Clone, Copy)]
+struct Var {
+    value: Value,
+    /// A closure whose code is known: direct calls with this arity.
+    known: Option<(FuncId, usize)>,
+}
+
+/// Per-function lowering state.
+struct Fx<'a, 'g, 'p> {
+    g: &'g mut Gen<'p>,
+    b: FunctionBuilder<'a>,
+    proc_: Value,
+    vars: HashMap<VarId, Var>,
+    funcs: HashMap<FuncId, FuncRef>,
+    sigs: HashMap<usize, SigRef>,
+}
+
+fn args(vals: &[Value]) -> Vec<BlockArg> {
+    vals.iter().map(|&v| BlockArg::Value(v)).collect()
+}
+
+const TRUSTED: MemFlagsData = MemFlagsData::trusted();
+
+/// Compiles `lambda` into `func`. `free` lists its free variables in env
+/// order. With `init`, the body is the program's top-level items instead.
+pub(crate) fn compile_function(
+    g: &mut Gen,
+    func: FuncId,
+    lambda: &TLambda,
+    free: &[(VarId, Option<(FuncId, usize)>)],
+    self_var: Option<(VarId, FuncId, usize)>,
+    init: bool,
+) -> Result<(), CodegenError> {
+    let arity = lambda.params.len().min(MAX_ARITY);
+    let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
+    ctx.func.signature = caravan_sig(arity);
+    let mut fctx = std::mem::take(&mut g.fctx);
+    let fconfig = g.module.isa().frontend_config();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let proc_ = params[0];
+        let env = params[1];
+        let mut fx = Fx {
+            g,
+            b,
+            proc_,
+            vars: HashMap::new(),
+            funcs: HashMap::new(),
+            sigs: HashMap::new(),
+        };
+        fx.prologue()?;
+        for (i, (var, known)) in free.iter().enumerate() {
+            let val = fx.b.ins().load(I64, TRUSTED, env, (8 * (2 + i)) as i32);
+            fx.vars.insert(
+                *var,
+                Var {
+                    value: val,
+                    known: *known,
+                },
+            );
+        }
+        if let Some((var, f, arity)) = self_var {
+            fx.vars.insert(
+                var,
+                Var {
+                    value: env,
+                    known: Some((f, arity)),
+                },
+            );
+        }
+        // Parameters beyond MAX_ARITY arrive through a nested closure.
+        let direct = &lambda.params[..arity];
+        for (i, p) in direct.iter().enumerate() {
+            fx.vars.insert(
+                *p,
+                Var {
+                    value: params[2 + i],
+                    known: None,
+                },
+            );
+        }
+        if init {
+            fx.init_items()?;
+        } else if lambda.params.len() > MAX_ARITY {
+            let rest = TLambda {
+                params: lambda.params[MAX_ARITY..].to_vec(),
+                body: lambda.body.clone(),
+                name: lambda.name.clone(),
+                span: lambda.span,
+            };
+            let clo = fx.lambda(&rest)?;
+            fx.b.ins().return_(&[clo]);
+        } else {
+            fx.tail(&lambda.body)?;
+        }
+        fx.b.seal_all_blocks();
+        fx.b.finalize(fconfig);
+    }
+    g.fctx = fctx;
+    g.module
+        .define_function(func, &mut ctx)
+        .map_err(|e| CodegenError(format!("{}: {e:?}", lambda.name)))?;
+    g.compiled += 1;
+    g.module.clear_context(&mut ctx);
+    g.ctx = ctx;
+    Ok(())
+}
+
+impl Fx<'_, '_, '_> {
+    fn func_ref(&mut self, f: FuncId) -> FuncRef {
+        if let Some(&r) = self.funcs.get(&f) {
+            return r;
+        }
+        let r = self.g.module.declare_func_in_func(f, self.b.func);
+        self.funcs.insert(f, r);
+        r
+    }
+
+    fn sig(&mut self, arity: usize) -> SigRef {
+        if let Some(&s) = self.sigs.get(&arity) {
+            return s;
+        }
+        let s = self.b.import_signature(caravan_sig(arity));
+        self.sigs.insert(arity, s);
+        s
+    }
+
+    fn rt(&mut self, symbol: &str, args: &[Value]) -> Result<Value, CodegenError> {
+        let f = self.g.import(symbol, args.len())?;
+        let r = self.func_ref(f);
+        let call = self.b.ins().call(r, args);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    fn data_addr(&mut self, d: DataId) -> Value {
+        let gv = self.g.module.declare_data_in_func(d, self.b.func);
+        self.b.ins().symbol_value(I64, gv)
+    }
+
+    /// A value pointing at the first field of a static block.
+    fn static_value(&mut self, d: DataId) -> Value {
+        let a = self.data_addr(d);
+        self.b.ins().iadd_imm_s(a, 8)
+    }
+
+    fn imm(&mut self, n: i64) -> Value {
+        self.b.ins().iconst(I64, n.wrapping_shl(1) | 1)
+    }
+
+    fn untag(&mut self, x: Value) -> Value {
+        self.b.ins().sshr_imm_s(x, 1)
+    }
+
+    fn tag(&mut self, x: Value) -> Value {
+        let s = self.b.ins().ishl_imm_s(x, 1);
+        self.b.ins().bor_imm_s(s, 1)
+    }
+
+    fn bool_of(&mut self, c: Value) -> Value {
+        let e = self.b.ins().uextend(I64, c);
+        let s = self.b.ins().ishl_imm_s(e, 1);
+        self.b.ins().bor_imm_s(s, 1)
+    }
+
+    /// Reduction count and stack check; yields or crashes in a cold block.
+    fn prologue(&mut self) -> Result<(), CodegenError> {
+        let p = self.proc_;
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self.b.ins().load(I64, TRUSTED, p, 8);
+        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let cond = if self.g.opts.no_reductions {
+            low
+        } else {
+            let r = self.b.ins().load(I64, TRUSTED, p, 0);
+            let r1 = self.b.ins().iadd_imm_s(r, -1);
+            self.b.ins().store(TRUSTED, r1, p, 0);
+            let out = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r1, 0);
+            self.b.ins().bor(low, out)
+        };
+        let cold = self.b.create_block();
+        let body = self.b.create_block();
+        self.b.ins().brif(cond, cold, &[], body, &[]);
+        self.b.set_cold_block(cold);
+        self.b.switch_to_block(cold);
+        let overflow = self.b.create_block();
+        let yield_ = self.b.create_block();
+        self.b.set_cold_block(overflow);
+        self.b.set_cold_block(yield_);
+        self.b.ins().brif(low, overflow, &[], yield_, &[]);
+        self.b.switch_to_block(overflow);
+        self.rt("caravan_rt_stack_overflow", &[p])?;
+        self.b.ins().jump(body, &[]);
+        self.b.switch_to_block(yield_);
+        self.rt("caravan_rt_yield", &[p])?;
+        self.b.ins().jump(body, &[]);
+        self.b.switch_to_block(body);
+        Ok(())
+    }
+
+    fn alloc(&mut self, tag: u32, fields: &[Value]) -> Result<Value, CodegenError> {
+        let t = self.b.ins().iconst(I64, tag as i64);
+        let n = self.b.ins().iconst(I64, fields.len() as i64);
+        let p = self.proc_;
+        let blk = self.rt("caravan_rt_alloc", &[p, t, n])?;
+        for (i, f) in fields.iter().enumerate() {
+            self.b.ins().store(TRUSTED, *f, blk, (8 * i) as i32);
+        }
+        Ok(blk)
+    }
+
+    fn box_float(&mut self, f: Value) -> Result<Value, CodegenError> {
+        let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), f);
+        self.alloc(v::TAG_FLOAT as u32, &[bits])
+    }
+
+    fn unbox_float(&mut self, x: Value) -> Value {
+        self.b.ins().load(F64, TRUSTED, x, 0)
+    }
+
+    fn crash(&mut self, msg: &str, loc: Loc) -> Result<Value, CodegenError> {
+        let s = self.g.string_data(msg)?;
+        let sv = self.static_value(s);
+        let l = self.g.loc_data(loc)?;
+        let lv = self.data_addr(l);
+        let p = self.proc_;
+        self.rt("caravan_rt_fail", &[p, sv, lv])
+    }
+
+    fn init_items(&mut self) -> Result<(), CodegenError> {
+        let items = self.g.program.items.clone();
+        for item in &items {
+            match item {
+                TItem::Functions(_) => {}
+                TItem::Value(gid, e) => {
+                    let val = self.expr(e)?;
+                    let p = self.proc_;
+                    let imm = self.rt("caravan_rt_global", &[p, val])?;
+                    let slot = self.g.global_slots[gid];
+                    let a = self.data_addr(slot);
+                    self.b.ins().store(TRUSTED, imm, a, 0);
+                }
+                TItem::Destructure(e, pat, outs, loc) => {
+                    let val = self.expr(e)?;
+                    let fail = self.b.create_block();
+                    self.b.set_cold_block(fail);
+                    self.pattern(pat, val, fail)?;
+                    for (var, gid) in outs {
+                        let x = self.vars[var].value;
+                        let p = self.proc_;
+                        let imm = self.rt("caravan_rt_global", &[p, x])?;
+                        let slot = self.g.global_slots[gid];
+                        let a = self.data_addr(slot);
+                        self.b.ins().store(TRUSTED, imm, a, 0);
+                    }
+                    let cont = self.b.create_block();
+                    self.b.ins().jump(cont, &[]);
+                    self.b.switch_to_block(fail);
+                    self.crash("match failure", *loc)?;
+                    self.b.ins().jump(cont, &[]);
+                    self.b.switch_to_block(cont);
+                }
+                TItem::Effect(e) => {
+                    self.expr(e)?;
+                }
+            }
+        }
+        let unit = self.imm(0);
+        self.b.ins().return_(&[unit]);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- tail
+
+    /// Emits `e` in tail position: the block ends with a return or a tail
+    /// call.
+    fn tail(&mut self, e: &TExpr) -> Result<(), CodegenError> {
+        match e {
+            TExpr::App(f, a, _) => self.apply(f, a, true).map(|_| ()),
+            TExpr::Let(var, rhs, body) => {
+                self.bind_let(*var, rhs)?;
+                self.tail(body)
+            }
+            TExpr::LetRec(group, body) => {
+                self.letrec(group)?;
+                self.tail(body)
+            }
+            TExpr::Seq(a, b) => {
+                self.expr(a)?;
+                self.tail(b)
+            }
+            TExpr::If(c, a, b) => {
+                let cv = self.expr(c)?;
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
+                let tb = self.b.create_block();
+                let eb = self.b.create_block();
+                self.b.ins().brif(cond, tb, &[], eb, &[]);
+                self.b.switch_to_block(tb);
+                self.tail(a)?;
+                self.b.switch_to_block(eb);
+                self.tail(b)
+            }
+            TExpr::Match(s, arms, loc) => {
+                let sv = self.expr(s)?;
+                self.match_arms(sv, arms, *loc, None)?;
+                Ok(())
+            }
+            TExpr::Receive {
+                mailbox,
+                arms,
+                after,
+            } => {
+                self.receive(mailbox, arms, after.as_ref(), None)?;
+                Ok(())
+            }
+            e => {
+                let val = self.expr(e)?;
+                self.b.ins().return_(&[val]);
+                Ok(())
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- values
+
+    fn expr(&mut self, e: &TExpr) -> Result<Value, CodegenError> {
+        Ok(match e {
+            TExpr::Imm(n) => self.imm(*n),
+            TExpr::Float(f) => {
+                let d = self.g.float_data(*f)?;
+                self.static_value(d)
+            }
+            TExpr::Str(s) => {
+                let d = self.g.string_data(s)?;
+                self.static_value(d)
+            }
+            TExpr::Local(var) => match self.vars.get(var) {
+                Some(x) => x.value,
+                None => return Err(CodegenError(format!("unbound local {var}"))),
+            },
+            TExpr::Global(gid) => self.global(*gid)?,
+            TExpr::Extern(x) => {
+                let d = self.g.extern_wrapper(*x)?;
+                self.static_value(d)
+            }
+            TExpr::App(f, a, _) => self.apply(f, a, false)?.expect("non-tail call returns"),
+            TExpr::CallExtern(x, a, _) => {
+                let mut vals = vec![self.proc_];
+                for e in a {
+                    vals.push(self.expr(e)?);
+                }
+                let sym = self.g.program.externs[*x as usize].symbol.clone();
+                let r = self.rt(&sym, &vals)?;
+                if self.g.extern_returns_unit(*x) {
+                    self.imm(0)
+                } else {
+                    r
+                }
+            }
+            TExpr::Lambda(l) => self.lambda(l)?,
+            TExpr::Let(var, rhs, body) => {
+                self.bind_let(*var, rhs)?;
+                self.expr(body)?
+            }
+            TExpr::LetRec(group, body) => {
+                self.letrec(group)?;
+                self.expr(body)?
+            }
+            TExpr::Match(s, arms, loc) => {
+                let sv = self.expr(s)?;
+                let join = self.b.create_block();
+                let res = self.b.append_block_param(join, I64);
+                self.match_arms(sv, arms, *loc, Some(join))?;
+                self.b.switch_to_block(join);
+                res
+            }
+            TExpr::Block(tag, fields) => {
+                let mut vals = vec![];
+                for f in fields {
+                    vals.push(self.expr(f)?);
+                }
+                if vals.is_empty() {
+                    self.imm(0)
+                } else {
+                    self.alloc(*tag, &vals)?
+                }
+            }
+            TExpr::Field(r, i) => {
+                let rv = self.expr(r)?;
+                self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32)
+            }
+            TExpr::Update(r, n, updates) => {
+                let rv = self.expr(r)?;
+                let mut vals = vec![];
+                for i in 0..*n {
+                    vals.push(self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32));
+                }
+                for (i, e) in updates {
+                    vals[*i as usize] = self.expr(e)?;
+                }
+                self.alloc(0, &vals)?
+            }
+            TExpr::If(c, a, b) => {
+                let cv = self.expr(c)?;
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
+                let tb = self.b.create_block();
+                let eb = self.b.create_block();
+                let join = self.b.create_block();
+                let res = self.b.append_block_param(join, I64);
+                self.b.ins().brif(cond, tb, &[], eb, &[]);
+                self.b.switch_to_block(tb);
+                let av = self.expr(a)?;
+                self.b.ins().jump(join, &args(&[av]));
+                self.b.switch_to_block(eb);
+                let bv = self.expr(b)?;
+                self.b.ins().jump(join, &args(&[bv]));
+                self.b.switch_to_block(join);
+                res
+            }
+            TExpr::Seq(a, b) => {
+                self.expr(a)?;
+                self.expr(b)?
+            }
+            TExpr::And(a, b) | TExpr::Or(a, b) => {
+                let is_and = matches!(e, TExpr::And(..));
+                let av = self.expr(a)?;
+                let rhs = self.b.create_block();
+                let join = self.b.create_block();
+                let res = self.b.append_block_param(join, I64);
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, av, 1);
+                if is_and {
+                    self.b.ins().brif(cond, rhs, &[], join, &args(&[av]));
+                } else {
+                    self.b.ins().brif(cond, join, &args(&[av]), rhs, &[]);
+                }
+                self.b.switch_to_block(rhs);
+                let bv = self.expr(b)?;
+                self.b.ins().jump(join, &args(&[bv]));
+                self.b.switch_to_block(join);
+                res
+            }
+            TExpr::Assert(c, loc) => {
+                let cv = self.expr(c)?;
+                let ok = self.b.create_block();
+                let fail = self.b.create_block();
+                self.b.set_cold_block(fail);
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
+                self.b.ins().brif(cond, ok, &[], fail, &[]);
+                self.b.switch_to_block(fail);
+                self.crash("assertion failed", *loc)?;
+                self.b.ins().jump(ok, &[]);
+                self.b.switch_to_block(ok);
+                self.imm(0)
+            }
+            TExpr::Receive {
+                mailbox,
+                arms,
+                after,
+            } => {
+                let join = self.b.create_block();
+                let res = self.b.append_block_param(join, I64);
+                self.receive(mailbox, arms, after.as_ref(), Some(join))?;
+                self.b.switch_to_block(join);
+                res
+            }
+            TExpr::Prim(p, a, t, loc) => self.prim(*p, a, *t, *loc)?,
+        })
+    }
+
+    fn global(&mut self, gid: GlobalId) -> Result<Value, CodegenError> {
+        if self.g.global_fns.contains_key(&gid) {
+            let clo = self.g.global_closure(gid)?;
+            return Ok(self.static_value(clo));
+        }
+        let slot = self.g.global_slots[&gid];
+        let a = self.data_addr(slot);
+        Ok(self.b.ins().load(I64, TRUSTED, a, 0))
+    }
+
+    fn bind_let(&mut self, var: VarId, rhs: &TExpr) -> Result<(), CodegenError> {
+        let known = match rhs {
+            TExpr::Lambda(l) if l.params.len() <= MAX_ARITY => Some(l.params.len()),
+            _ => None,
+        };
+        if let (Some(arity), TExpr::Lambda(l)) = (known, rhs) {
+            let (val, func) = self.lambda_with_id(l)?;
+            self.vars.insert(
+                var,
+                Var {
+                    value: val,
+                    known: Some((func, arity)),
+                },
+            );
+            return Ok(());
+        }
+        let val = self.expr(rhs)?;
+        self.vars.insert(
+            var,
+            Var {
+                value: val,
+                known: None,
+            },
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- closures
+
+    fn lambda(&mut self, l: &TLambda) -> Result<Value, CodegenError> {
+        Ok(self.lambda_with_id(l)?.0)
+    }
+
+    /// Builds the closure of a function literal (queueing its body).
+    fn lambda_with_id(&mut self, l: &TLambda) -> Result<(Value, FuncId), CodegenError> {
+        let fv = free_vars(l);
+        let arity = l.params.len().min(MAX_ARITY);
+        let func = self.g.declare_fn(&l.name, arity)?;
+        let free: Vec<(VarId, Option<(FuncId, usize)>)> = fv
+            .iter()
+            .map(|x| (*x, self.vars.get(x).and_then(|b| b.known)))
+            .collect();
+        let val = if fv.is_empty() {
+            let d = self.g.static_closure(func, arity)?;
+            self.static_value(d)
+        } else {
+            let fref = self.func_ref(func);
+            let code = self.b.ins().func_addr(I64, fref);
+            let ar = self.imm(arity as i64);
+            let mut fields = vec![code, ar];
+            for x in &fv {
+                fields.push(self.vars[x].value);
+            }
+            self.alloc(v::TAG_CLOSURE as u32, &fields)?
+        };
+        self.g.queue.push_back(PendingFn {
+            func,
+            lambda: l.clone(),
+            free,
+            self_var: None,
+        });
+        Ok((val, func))
+    }
+
+    /// `let rec` of local functions: closures are allocated first, then
+    /// their environments filled in (they may refer to each other).
+    fn letrec(&mut self, group: &[(VarId, TLambda)]) -> Result<(), CodegenError> {
+        let bound: HashSet<VarId> = group.iter().map(|(x, _)| *x).collect();
+        let mut made = vec![];
+        for (var, l) in group {
+            let arity = l.params.len().min(MAX_ARITY);
+            let func = self.g.declare_fn(&l.name, arity)?;
+            let mut fv = free_vars(l);
+            fv.retain(|x| *x != *var);
+            // Order: other group members may appear among the free variables.
+            let fref = self.func_ref(func);
+            let code = self.b.ins().func_addr(I64, fref);
+            let ar = self.imm(arity as i64);
+            let mut fields = vec![code, ar];
+            let placeholder = self.imm(0);
+            for x in &fv {
+                fields.push(if bound.contains(x) {
+                    placeholder
+                } else {
+                    self.vars[x].value
+                });
+            }
+            let clo = self.alloc(v::TAG_CLOSURE as u32, &fields)?;
+            self.vars.insert(
+                *var,
+                Var {
+                    value: clo,
+                    known: Some((func, arity)),
+                },
+            );
+            made.push((*var, func, fv, clo, l));
+        }
+        for (var, func, fv, clo, l) in made {
+            for (i, x) in fv.iter().enumerate() {
+                if bound.contains(x) {
+                    let other = self.vars[x].value;
+                    self.b
+                        .ins()
+                        .store(TRUSTED, other, clo, (8 * (2 + i)) as i32);
+                }
+            }
+            // Inside its own body the function refers to itself via `env`.
+            let free: Vec<(VarId, Option<(FuncId, usize)>)> = fv
+                .iter()
+                .map(|x| (*x, self.vars.get(x).and_then(|b| b.known)))
+                .collect();
+            self.g.queue.push_back(PendingFn {
+                func,
+                lambda: l.clone(),
+                free,
+                self_var: Some((var, func, l.params.len().min(MAX_ARITY))),
+            });
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    /// Applies `f` to `a`. In tail position the block is terminated and
+    /// `None` returned.
+    fn apply(&mut self, f: &TExpr, a: &[TExpr], tail: bool) -> Result<Option<Value>, CodegenError> {
+        // Known callee?
+        let known: Option<(FuncId, usize, Value)> = match f {
+            TExpr::Global(gid) => match self.g.global_fns.get(gid).copied() {
+                Some((func, arity)) => {
+                    let clo = self.g.global_closure(*gid)?;
+                    let cv = self.static_value(clo);
+                    Some((func, arity, cv))
+                }
+                None => None,
+            },
+            TExpr::Local(var) => match self.vars.get(var).copied() {
+                Some(Var {
+                    value,
+                    known: Some((func, arity)),
+                }) => Some((func, arity, value)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let fv = match known {
+            Some((_, _, cv)) => cv,
+            None => self.expr(f)?,
+        };
+        let mut vals = vec![];
+        for e in a {
+            vals.push(self.expr(e)?);
+        }
+        if let Some((func, arity, _)) = known {
+            if arity == vals.len() {
+                let fref = self.func_ref(func);
+                let mut call_args = vec![self.proc_, fv];
+                call_args.extend(&vals);
+                if tail {
+                    self.b.ins().return_call(fref, &call_args);
+                    return Ok(None);
+                }
+                let c = self.b.ins().call(fref, &call_args);
+                return Ok(Some(self.b.inst_results(c)[0]));
+            }
+        }
+        self.apply_values(fv, &vals, tail)
+    }
+
+    /// Applies a closure value to arguments (generic path).
+    fn apply_values(
+        &mut self,
+        fv: Value,
+        vals: &[Value],
+        tail: bool,
+    ) -> Result<Option<Value>, CodegenError> {
+        if vals.len() > MAX_ARITY {
+            let r = self
+                .apply_values(fv, &vals[..MAX_ARITY], false)?
+                .expect("non-tail");
+            return self.apply_values(r, &vals[MAX_ARITY..], tail);
+        }
+        let n = vals.len();
+        let arity = self.b.ins().load(I64, TRUSTED, fv, 8);
+        let exact = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, arity, ((n as i64) << 1) | 1);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.ins().brif(exact, fast, &[], slow, &[]);
+        let mut call_args = vec![self.proc_, fv];
+        call_args.extend(vals);
+        let sig = self.sig(n);
+        let apply = self.g.apply_fn(n)?;
+        let aref = self.func_ref(apply);
+        if tail {
+            self.b.switch_to_block(fast);
+            let code = self.b.ins().load(I64, TRUSTED, fv, 0);
+            self.b.ins().return_call_indirect(sig, code, &call_args);
+            self.b.switch_to_block(slow);
+            self.b.ins().return_call(aref, &call_args);
+            return Ok(None);
+        }
+        let join = self.b.create_block();
+        let res = self.b.append_block_param(join, I64);
+        self.b.switch_to_block(fast);
+        let code = self.b.ins().load(I64, TRUSTED, fv, 0);
+        let c = self.b.ins().call_indirect(sig, code, &call_args);
+        let r = self.b.inst_results(c)[0];
+        self.b.ins().jump(join, &args(&[r]));
+        self.b.switch_to_block(slow);
+        let c = self.b.ins().call(aref, &call_args);
+        let r = self.b.inst_results(c)[0];
+        self.b.ins().jump(join, &args(&[r]));
+        self.b.switch_to_block(join);
+        Ok(Some(res))
+    }
+
+    // ---------------------------------------------------------------- patterns
+
+    /// Emits the tests of `pat` against `val`, jumping to `fail` on a
+    /// mismatch and binding the pattern's variables on the fall-through
+    /// path.
+    fn pattern(&mut self, pat: &TPat, val: Value, fail: Block) -> Result<(), CodegenError> {
+        match pat {
+            TPat::Wild => {}
+            TPat::Var(x) => {
+                self.vars.insert(
+                    *x,
+                    Var {
+                        value: val,
+                        known: None,
+                    },
+                );
+            }
+            TPat::Imm(n) => {
+                let c = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, val, n.wrapping_shl(1) | 1);
+                self.cont_if(c, fail);
+            }
+            TPat::Str(s) => {
+                let d = self.g.string_data(s)?;
+                let sv = self.static_value(d);
+                let p = self.proc_;
+                let eq = self.rt("caravan_rt_equal", &[p, val, sv])?;
+                let c = self.b.ins().icmp_imm_s(IntCC::Equal, eq, 3);
+                self.cont_if(c, fail);
+            }
+            TPat::Float(f) => {
+                let x = self.unbox_float(val);
+                let k = self.b.ins().f64const(*f);
+                let c = self.b.ins().fcmp(FloatCC::Equal, x, k);
+                self.cont_if(c, fail);
+            }
+            TPat::Ctor(CtorRepr::Constant(n), _) => {
+                let c = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, val, ((*n as i64) << 1) | 1);
+                self.cont_if(c, fail);
+            }
+            TPat::Ctor(CtorRepr::Block(tag, _), fields) => {
+                let low = self.b.ins().band_imm_s(val, 1);
+                let is_ptr = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+                self.cont_if(is_ptr, fail);
+                let hdr = self.b.ins().load(I64, TRUSTED, val, -8);
+                let t = self.b.ins().band_imm_s(hdr, 0xff);
+                let c = self.b.ins().icmp_imm_s(IntCC::Equal, t, *tag as i64);
+                self.cont_if(c, fail);
+                self.fields(fields, val, fail)?;
+            }
+            TPat::Tuple(fields) => self.fields(fields, val, fail)?,
+            TPat::Alias(p, x) => {
+                self.pattern(p, val, fail)?;
+                self.vars.insert(
+                    *x,
+                    Var {
+                        value: val,
+                        known: None,
+                    },
+                );
+            }
+            TPat::Or(a, b) => {
+                let mut names = vec![];
+                a.vars(&mut names);
+                let ok = self.b.create_block();
+                let params: Vec<Value> = names
+                    .iter()
+                    .map(|_| self.b.append_block_param(ok, I64))
+                    .collect();
+                let try_b = self.b.create_block();
+                self.pattern(a, val, try_b)?;
+                let av: Vec<Value> = names.iter().map(|x| self.vars[x].value).collect();
+                self.b.ins().jump(ok, &args(&av));
+                self.b.switch_to_block(try_b);
+                self.pattern(b, val, fail)?;
+                let bv: Vec<Value> = names.iter().map(|x| self.vars[x].value).collect();
+                self.b.ins().jump(ok, &args(&bv));
+                self.b.switch_to_block(ok);
+                for (x, p) in names.iter().zip(params) {
+                    self.vars.insert(
+                        *x,
+                        Var {
+                            value: p,
+                            known: None,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fields(&mut self, fields: &[TPat], val: Value, fail: Block) -> Result<(), CodegenError> {
+        for (i, p) in fields.iter().enumerate() {
+            if matches!(p, TPat::Wild) {
+                continue;
+            }
+            let f = self.b.ins().load(I64, TRUSTED, val, (8 * i) as i32);
+            self.pattern(p, f, fail)?;
+        }
+        Ok(())
+    }
+
+    /// Continues in a new block when `c` holds, else jumps to `fail`.
+    fn cont_if(&mut self, c: Value, fail: Block) {
+        let next = self.b.create_block();
+        self.b.ins().brif(c, next, &[], fail, &[]);
+        self.b.switch_to_block(next);
+    }
+
+    /// Arms of a `match`: each arm's tests, guard and body; bodies jump to
+    /// `join` (or are in tail position when `join` is `None`).
+    fn match_arms(
+        &mut self,
+        sv: Value,
+        arms: &[TArm],
+        loc: Loc,
+        join: Option<Block>,
+    ) -> Result<(), CodegenError> {
+        for arm in arms {
+            let next = self.b.create_block();
+            self.pattern(&arm.pat, sv, next)?;
+            if let Some(gd) = &arm.guard {
+                let gv = self.expr(gd)?;
+                let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, gv, 1);
+                self.cont_if(c, next);
+            }
+            self.arm_body(&arm.body, join)?;
+            self.b.switch_to_block(next);
+        }
+        let r = self.crash("match failure", loc)?;
+        match join {
+            Some(j) => {
+                self.b.ins().jump(j, &args(&[r]));
+            }
+            None => {
+                self.b.ins().return_(&[r]);
+            }
+        }
+        Ok(())
+    }
+
+    fn arm_body(&mut self, body: &TExpr, join: Option<Block>) -> Result<(), CodegenError> {
+        match join {
+            Some(j) => {
+                let bv = self.expr(body)?;
+                self.b.ins().jump(j, &args(&[bv]));
+            }
+            None => self.tail(body)?,
+        }
+        Ok(())
+    }
+
+    /// Selective receive (BEAM's loop_rec / remove_message / wait_timeout).
+    fn receive(
+        &mut self,
+        _mailbox: &TExpr,
+        arms: &[TArm],
+        after: Option<&(Box<TExpr>, Box<TExpr>)>,
+        join: Option<Block>,
+    ) -> Result<(), CodegenError> {
+        let timeout = match after {
+            Some((t, _)) => {
+                let tv = self.expr(t)?;
+                self.untag(tv)
+            }
+            None => self.b.ins().iconst(I64, -1),
+        };
+        let p = self.proc_;
+        self.rt("caravan_rt_recv_start", &[p])?;
+        let lp = self.b.create_block();
+        self.b.ins().jump(lp, &[]);
+        self.b.switch_to_block(lp);
+        let m = self.rt("caravan_rt_recv_next", &[p, timeout])?;
+        let got = self.b.create_block();
+        let timed_out = self.b.create_block();
+        self.b.ins().brif(m, got, &[], timed_out, &[]);
+        self.b.switch_to_block(got);
+        for arm in arms {
+            let next = self.b.create_block();
+            self.pattern(&arm.pat, m, next)?;
+            if let Some(gd) = &arm.guard {
+                let gv = self.expr(gd)?;
+                let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, gv, 1);
+                self.cont_if(c, next);
+            }
+            self.rt("caravan_rt_recv_accept", &[p])?;
+            self.arm_body(&arm.body, join)?;
+            self.b.switch_to_block(next);
+        }
+        self.b.ins().jump(lp, &[]);
+        self.b.switch_to_block(timed_out);
+        match after {
+            Some((_, body)) => self.arm_body(body, join)?,
+            None => {
+                let u = self.imm(0);
+                match join {
+                    Some(j) => {
+                        self.b.ins().jump(j, &args(&[u]));
+                    }
+                    None => {
+                        self.b.ins().return_(&[u]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- prims
+
+    fn prim(
+        &mut self,
+        p: Prim,
+        a: &[TExpr],
+        t: crate::types::Ty,
+        loc: Loc,
+    ) -> Result<Value, CodegenError> {
+        let mut vals = vec![];
+        for e in a {
+            vals.push(self.expr(e)?);
+        }
+        prim_op(self, p, &vals, t, loc)
+    }
+}
+
+/// Emits intrinsic `p` on already evaluated arguments (`t` is the type of
+/// the first argument, for specialising comparisons).
+fn prim_op(
+    fx: &mut Fx,
+    p: Prim,
+    vals: &[Value],
+    t: crate::types::Ty,
+    loc: Loc,
+) -> Result<Value, CodegenError> {
+    use Prim::*;
+    let x = vals[0];
+    let y = vals.get(1).copied().unwrap_or(x);
+    let b = &mut fx.b;
+    Ok(match p {
+        AddInt => {
+            let s = b.ins().iadd(x, y);
+            b.ins().iadd_imm_s(s, -1)
+        }
+        SubInt => {
+            let s = b.ins().isub(x, y);
+            b.ins().iadd_imm_s(s, 1)
+        }
+        MulInt => {
+            let a = b.ins().sshr_imm_s(x, 1);
+            let c = b.ins().iadd_imm_s(y, -1);
+            let m = b.ins().imul(a, c);
+            b.ins().iadd_imm_s(m, 1)
+        }
+        DivInt | ModInt => {
+            let zero = b.ins().icmp_imm_s(IntCC::Equal, y, 1);
+            let bad = b.create_block();
+            let ok = b.create_block();
+            b.set_cold_block(bad);
+            b.ins().brif(zero, bad, &[], ok, &[]);
+            b.switch_to_block(bad);
+            let l = fx.g.loc_data(loc)?;
+            let lv = fx.data_addr(l);
+            let pr = fx.proc_;
+            fx.rt("caravan_rt_div_by_zero", &[pr, lv])?;
+            fx.b.ins().jump(ok, &[]);
+            fx.b.switch_to_block(ok);
+            let a = fx.untag(x);
+            let c = fx.untag(y);
+            let r = if p == DivInt {
+                fx.b.ins().sdiv(a, c)
+            } else {
+                fx.b.ins().srem(a, c)
+            };
+            fx.tag(r)
+        }
+        NegInt => {
+            let two = b.ins().iconst(I64, 2);
+            b.ins().isub(two, x)
+        }
+        AndInt => b.ins().band(x, y),
+        OrInt => b.ins().bor(x, y),
+        XorInt => {
+            let r = b.ins().bxor(x, y);
+            b.ins().bor_imm_s(r, 1)
+        }
+        LslInt => {
+            let n = b.ins().sshr_imm_s(y, 1);
+            let a = b.ins().iadd_imm_s(x, -1);
+            let r = b.ins().ishl(a, n);
+            b.ins().bor_imm_s(r, 1)
+        }
+        LsrInt => {
+            let n = b.ins().sshr_imm_s(y, 1);
+            let r = b.ins().ushr(x, n);
+            b.ins().bor_imm_s(r, 1)
+        }
+        AsrInt => {
+            let n = b.ins().sshr_imm_s(y, 1);
+            let r = b.ins().sshr(x, n);
+            b.ins().bor_imm_s(r, 1)
+        }
+        AddFloat | SubFloat | MulFloat | DivFloat => {
+            let a = fx.unbox_float(x);
+            let c = fx.unbox_float(y);
+            let r = match p {
+                AddFloat => fx.b.ins().fadd(a, c),
+                SubFloat => fx.b.ins().fsub(a, c),
+                MulFloat => fx.b.ins().fmul(a, c),
+                _ => fx.b.ins().fdiv(a, c),
+            };
+            fx.box_float(r)?
+        }
+        NegFloat => {
+            let a = fx.unbox_float(x);
+            let r = fx.b.ins().fneg(a);
+            fx.box_float(r)?
+        }
+        FloatOfInt => {
+            let a = fx.untag(x);
+            let f = fx.b.ins().fcvt_from_sint(F64, a);
+            fx.box_float(f)?
+        }
+        IntOfFloat => {
+            let a = fx.unbox_float(x);
+            let i = fx.b.ins().fcvt_to_sint_sat(I64, a);
+            fx.tag(i)
+        }
+        Equal | NotEqual | Lt | Gt | Le | Ge | Compare => {
+            if fx.g.is_immediate_type(t) {
+                if p == Compare {
+                    let gt = fx.b.ins().icmp(IntCC::SignedGreaterThan, x, y);
+                    let lt = fx.b.ins().icmp(IntCC::SignedLessThan, x, y);
+                    let gt = fx.b.ins().uextend(I64, gt);
+                    let lt = fx.b.ins().uextend(I64, lt);
+                    let d = fx.b.ins().isub(gt, lt);
+                    return Ok(fx.tag(d));
+                }
+                let cc = match p {
+                    Equal => IntCC::Equal,
+                    NotEqual => IntCC::NotEqual,
+                    Lt => IntCC::SignedLessThan,
+                    Gt => IntCC::SignedGreaterThan,
+                    Le => IntCC::SignedLessThanOrEqual,
+                    _ => IntCC::SignedGreaterThanOrEqual,
+                };
+                let c = fx.b.ins().icmp(cc, x, y);
+                return Ok(fx.bool_of(c));
+            }
+            if fx.g.is_float_type(t) && p != Compare {
+                let a = fx.unbox_float(x);
+                let c = fx.unbox_float(y);
+                let cc = match p {
+                    Equal => FloatCC::Equal,
+                    NotEqual => FloatCC::NotEqual,
+                    Lt => FloatCC::LessThan,
+                    Gt => FloatCC::GreaterThan,
+                    Le => FloatCC::LessThanOrEqual,
+                    _ => FloatCC::GreaterThanOrEqual,
+                };
+                let r = fx.b.ins().fcmp(cc, a, c);
+                return Ok(fx.bool_of(r));
+            }
+            let pr = fx.proc_;
+            match p {
+                Equal => fx.rt("caravan_rt_equal", &[pr, x, y])?,
+                NotEqual => {
+                    let e = fx.rt("caravan_rt_equal", &[pr, x, y])?;
+                    let four = fx.b.ins().iconst(I64, 4);
+                    fx.b.ins().isub(four, e)
+                }
+                _ => {
+                    let c = fx.rt("caravan_rt_compare", &[pr, x, y])?;
+                    if p == Compare {
+                        fx.tag(c)
+                    } else {
+                        let cc = match p {
+                            Lt => IntCC::SignedLessThan,
+                            Gt => IntCC::SignedGreaterThan,
+                            Le => IntCC::SignedLessThanOrEqual,
+                            _ => IntCC::SignedGreaterThanOrEqual,
+                        };
+                        let r = fx.b.ins().icmp_imm_s(cc, c, 0);
+                        fx.bool_of(r)
+                    }
+                }
+            }
+        }
+        PhysEq => {
+            let c = b.ins().icmp(IntCC::Equal, x, y);
+            fx.bool_of(c)
+        }
+        PhysNe => {
+            let c = b.ins().icmp(IntCC::NotEqual, x, y);
+            fx.bool_of(c)
+        }
+        Not => {
+            let four = b.ins().iconst(I64, 4);
+            b.ins().isub(four, x)
+        }
+        Identity => x,
+        Failwith => {
+            let l = fx.g.loc_data(loc)?;
+            let lv = fx.data_addr(l);
+            let pr = fx.proc_;
+            fx.rt("caravan_rt_fail", &[pr, x, lv])?
+        }
+        Inspect => return Err(CodegenError("inspect is not supported yet".into())),
+    })
+}
+
+/// Emits a prim inside a generated wrapper function (no static type info).
+pub(crate) fn wrapper_body(g: &mut Gen, func: FuncId, x: ExternId) -> Result<(), CodegenError> {
+    let info = g.program.externs[x as usize].clone();
+    let params: Vec<VarId> = (0..info.arity.max(1))
+        .map(|i| u32::MAX - i as u32)
+        .collect();
+    let args_e: Vec<TExpr> = params
+        .iter()
+        .take(info.arity)
+        .map(|p| TExpr::Local(*p))
+        .collect();
+    let loc = Loc {
+        file: usize::MAX,
+        span: Default::default(),
+    };
+    let body = match info.symbol.strip_prefix('%').and_then(Prim::from_symbol) {
+        // The type variable of a generic wrapper: use a fresh one, so
+        // comparisons go through the polymorphic runtime function.
+        Some(p) => TExpr::Prim(p, args_e, g.types.var(crate::types::GENERIC), loc),
+        None => TExpr::CallExtern(x, args_e, loc),
+    };
+    let lam = TLambda {
+        params,
+        body: Box::new(body),
+        name: info.name.clone(),
+        span: Default::default(),
+    };
+    compile_function(g, func, &lam, &[], None, false)
+}
+
+/// The free variables of a lambda, in first-occurrence order.
+fn free_vars(l: &TLambda) -> Vec<VarId> {
+    let mut bound: HashSet<VarId> = l.params.iter().copied().collect();
+    let mut out = vec![];
+    let mut seen = HashSet::new();
+    fv_expr(&l.body, &mut bound, &mut out, &mut seen);
+    out
+}
+
+fn fv_pat(p: &TPat, bound: &mut HashSet<VarId>) {
+    let mut vs = vec![];
+    p.vars(&mut vs);
+    bound.extend(vs);
+}
+
+fn fv_expr(e: &TExpr, bound: &mut HashSet<VarId>, out: &mut Vec<VarId>, seen: &mut HashSet<VarId>) {
+    // Variable ids are unique per program, so one `bound` set suffices.
+    match e {
+        TExpr::Local(x) => {
+            if !bound.contains(x) && seen.insert(*x) {
+                out.push(*x);
+            }
+        }
+        TExpr::Imm(_) | TExpr::Float(_) | TExpr::Str(_) | TExpr::Global(_) | TExpr::Extern(_) => {}
+        TExpr::App(f, a, _) => {
+            fv_expr(f, bound, out, seen);
+            a.iter().for_each(|x| fv_expr(x, bound, out, seen));
+        }
+        TExpr::CallExtern(_, a, _) | TExpr::Prim(_, a, _, _) | TExpr::Block(_, a) => {
+            a.iter().for_each(|x| fv_expr(x, bound, out, seen))
+        }
+        TExpr::Lambda(l) => {
+            bound.extend(l.params.iter().copied());
+            fv_expr(&l.body, bound, out, seen);
+        }
+        TExpr::Let(x, a, b) => {
+            fv_expr(a, bound, out, seen);
+            bound.insert(*x);
+            fv_expr(b, bound, out, seen);
+        }
+        TExpr::LetRec(group, body) => {
+            for (x, _) in group {
+                bound.insert(*x);
+            }
+            for (_, l) in group {
+                bound.extend(l.params.iter().copied());
+                fv_expr(&l.body, bound, out, seen);
+            }
+            fv_expr(body, bound, out, seen);
+        }
+        TExpr::Match(s, arms, _) => {
+            fv_expr(s, bound, out, seen);
+            fv_arms(arms, bound, out, seen);
+        }
+        TExpr::Field(a, _) | TExpr::Assert(a, _) => fv_expr(a, bound, out, seen),
+        TExpr::Update(a, _, fs) => {
+            fv_expr(a, bound, out, seen);
+            fs.iter().for_each(|(_, x)| fv_expr(x, bound, out, seen));
+        }
+        TExpr::If(a, b, c) => {
+            fv_expr(a, bound, out, seen);
+            fv_expr(b, bound, out, seen);
+            fv_expr(c, bound, out, seen);
+        }
+        TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
+            fv_expr(a, bound, out, seen);
+            fv_expr(b, bound, out, seen);
+        }
+        TExpr::Receive {
+            mailbox,
+            arms,
+            after,
+        } => {
+            fv_expr(mailbox, bound, out, seen);
+            fv_arms(arms, bound, out, seen);
+            if let Some((t, b)) = after {
+                fv_expr(t, bound, out, seen);
+                fv_expr(b, bound, out, seen);
+            }
+        }
+    }
+}
+
+fn fv_arms(
+    arms: &[TArm],
+    bound: &mut HashSet<VarId>,
+    out: &mut Vec<VarId>,
+    seen: &mut HashSet<VarId>,
+) {
+    for a in arms {
+        fv_pat(&a.pat, bound);
+        if let Some(gd) = &a.guard {
+            fv_expr(gd, bound, out, seen);
+        }
+        fv_expr(&a.body, bound, out, seen);
+    }
+}

@@ -1,0 +1,526 @@
+//! Code generation: the typed program to native code with Cranelift's JIT.
+//!
+//! - Every Caravan function is a Cranelift function with the tail calling
+//!   convention (`CallConv::Tail`), signature `(proc, env, a1..an) -> value`
+//!   (all `i64`), so tail calls — direct, mutual and through closures — use
+//!   `return_call` and never grow the stack.
+//! - Closure conversion: a closure is a heap block `[code, arity, free
+//!   variables...]` (tag 247, see `docs/vm-abi.md`); a function reads its
+//!   free variables from `env`. Top-level functions have no free variables
+//!   and a static closure in the data section.
+//! - Calls: a known function applied to exactly its arity is a direct call;
+//!   otherwise the call site checks the closure's arity inline and falls
+//!   back to a generated `apply_n` helper that builds partial applications
+//!   or applies over-saturated calls (OCaml's `caml_applyN` / `caml_curryN`
+//!   scheme, Leroy 1990, "The ZINC experiment").
+//! - Every function entry decrements the process's reduction counter and
+//!   compares the stack pointer with the process's stack limit; either
+//!   condition branches to a cold block that yields (BEAM `CONTEXT_REDS`)
+//!   or crashes the process with a stack overflow.
+//! - Pattern matching is compiled arm by arm into tests on tags and
+//!   immediates (a backtracking automaton, Augustsson 1985).
+//!
+//! Only the functions the program reaches are compiled.
+
+mod expr;
+mod runtime;
+
+use crate::diagnostic::SourceMap;
+use crate::typed::*;
+use crate::types::{TyNode, Types};
+use caravan_vm::value as v;
+use cranelift_codegen::ir::{types::I64, AbiParam, Signature};
+use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+pub use runtime::RUNTIME_FUNCTIONS;
+
+/// Functions take at most this many parameters directly; longer
+/// `fun a b c ...` chains are split into nested closures.
+pub const MAX_ARITY: usize = 12;
+
+/// A compiled program in JIT memory. Keep it alive while code runs.
+pub struct Compiled {
+    /// Owns the code and data.
+    pub module: JITModule,
+    /// The System V trampoline the VM enters processes through.
+    pub entry: caravan_vm::EntryFn,
+    /// The static closure of the program's initialisation function.
+    pub main_closure: u64,
+    /// Number of Cranelift functions compiled.
+    pub functions_compiled: usize,
+}
+
+/// A compilation error (a bug or a resource limit, never a user error:
+/// those are reported by the checker).
+#[derive(Debug)]
+pub struct CodegenError(pub String);
+
+impl std::fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "code generation failed: {}", self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CodegenError {
+    fn from(e: E) -> Self {
+        CodegenError(format!("{e:?}"))
+    }
+}
+
+/// Options for code generation.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Omit the reduction check in function prologues (only for measuring
+    /// the cost of preemption; such code cannot be preempted).
+    pub no_reductions: bool,
+}
+
+/// What the code generator knows about a lambda it must compile.
+pub(crate) struct PendingFn {
+    pub func: FuncId,
+    pub lambda: TLambda,
+    /// Free variables in env order, with what is known about each.
+    pub free: Vec<(VarId, Option<(FuncId, usize)>)>,
+    /// For `let rec` members: the variable naming the function itself,
+    /// bound to `env`.
+    pub self_var: Option<(VarId, FuncId, usize)>,
+}
+
+/// Program-wide code generation state.
+pub(crate) struct Gen<'p> {
+    pub module: JITModule,
+    pub program: &'p TProgram,
+    pub sources: &'p SourceMap,
+    pub types: &'p mut Types,
+    pub opts: Options,
+    /// Imported runtime functions by symbol.
+    pub imports: HashMap<String, FuncId>,
+    /// Top-level functions: global -> (func, arity).
+    pub global_fns: HashMap<GlobalId, (FuncId, usize)>,
+    /// Their static closures, made when first needed.
+    pub global_closures: HashMap<GlobalId, DataId>,
+    /// Their lambdas, compiled when first referenced.
+    pub global_lambdas: HashMap<GlobalId, TLambda>,
+    /// Global value slots.
+    pub global_slots: HashMap<GlobalId, DataId>,
+    /// Wrappers for externs used as values: extern -> (func, static closure).
+    pub extern_wrappers: HashMap<ExternId, (FuncId, DataId)>,
+    /// `apply_n` helpers.
+    pub apply_fns: HashMap<usize, FuncId>,
+    /// Partial-application entry points `(stored, remaining)`.
+    pub pap_fns: HashMap<(usize, usize), FuncId>,
+    /// Interned string literals.
+    pub strings: HashMap<String, DataId>,
+    /// Interned float literals (by bits).
+    pub floats: HashMap<u64, DataId>,
+    /// Interned location strings.
+    pub locs: HashMap<String, DataId>,
+    /// Work list of lambdas to compile.
+    pub queue: VecDeque<PendingFn>,
+    /// Which globals' lambdas are already queued.
+    pub queued_globals: HashSet<GlobalId>,
+    /// Helpers requested but not yet generated.
+    pub pending_apply: Vec<usize>,
+    pub pending_pap: Vec<(usize, usize)>,
+    pub pending_wrappers: Vec<ExternId>,
+    pub ctx: cranelift_codegen::Context,
+    pub fctx: cranelift_frontend::FunctionBuilderContext,
+    pub compiled: usize,
+    pub next_name: usize,
+}
+
+/// The signature of a Caravan function of `arity` parameters.
+pub(crate) fn caravan_sig(arity: usize) -> Signature {
+    let mut s = Signature::new(CallConv::Tail);
+    for _ in 0..arity + 2 {
+        s.params.push(AbiParam::new(I64));
+    }
+    s.returns.push(AbiParam::new(I64));
+    s
+}
+
+/// A System V signature of `n` `i64` parameters returning one `i64`.
+pub(crate) fn sysv_sig(n: usize) -> Signature {
+    let mut s = Signature::new(CallConv::SystemV);
+    for _ in 0..n {
+        s.params.push(AbiParam::new(I64));
+    }
+    s.returns.push(AbiParam::new(I64));
+    s
+}
+
+/// Block header word (see `docs/vm-abi.md`).
+pub(crate) fn header(tag: u8, wosize: usize) -> u64 {
+    ((wosize as u64) << 10) | tag as u64
+}
+
+/// Compiles a checked program. `symbols` maps runtime symbol names to
+/// their addresses (the VM's and the stdlib builtins').
+pub fn compile(
+    program: &TProgram,
+    types: &mut Types,
+    sources: &SourceMap,
+    symbols: &[(&'static str, *const u8)],
+    opts: Options,
+) -> Result<Compiled, CodegenError> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed")?;
+    flags.set("preserve_frame_pointers", "true")?;
+    flags.set("use_colocated_libcalls", "false")?;
+    flags.set("is_pic", "false")?;
+    let isa = cranelift_native::builder()
+        .map_err(|m| CodegenError(m.to_string()))?
+        .finish(settings::Flags::new(flags))?;
+    let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    for (name, ptr) in symbols {
+        jb.symbol(*name, *ptr);
+    }
+    // One arena keeps every call relocation within +-2 GiB.
+    jb.memory_provider(Box::new(
+        ArenaMemoryProvider::new_with_size(1 << 30).map_err(|e| CodegenError(e.to_string()))?,
+    ));
+    let module = JITModule::new(jb);
+    let ctx = module.make_context();
+    let mut g = Gen {
+        module,
+        program,
+        sources,
+        types,
+        opts,
+        imports: HashMap::new(),
+        global_fns: HashMap::new(),
+        global_closures: HashMap::new(),
+        global_lambdas: HashMap::new(),
+        global_slots: HashMap::new(),
+        extern_wrappers: HashMap::new(),
+        apply_fns: HashMap::new(),
+        pap_fns: HashMap::new(),
+        strings: HashMap::new(),
+        floats: HashMap::new(),
+        locs: HashMap::new(),
+        queue: VecDeque::new(),
+        queued_globals: HashSet::new(),
+        pending_apply: vec![],
+        pending_pap: vec![],
+        pending_wrappers: vec![],
+        ctx,
+        fctx: cranelift_frontend::FunctionBuilderContext::new(),
+        compiled: 0,
+        next_name: 0,
+    };
+    g.declare_globals()?;
+    let init = g.compile_init()?;
+    g.drain()?;
+    let entry = g.compile_entry()?;
+    g.drain()?;
+    g.module.finalize_definitions()?;
+    let entry_ptr = g.module.get_finalized_function(entry);
+    let (init_closure, _) = g.module.get_finalized_data(init);
+    let compiled = g.compiled;
+    // SAFETY: `entry` was compiled with the System V signature
+    // `(i64, i64, i64) -> i64` that `EntryFn` describes.
+    let entry: caravan_vm::EntryFn = unsafe { std::mem::transmute(entry_ptr) };
+    Ok(Compiled {
+        module: g.module,
+        entry,
+        main_closure: init_closure as u64 + 8,
+        functions_compiled: compiled,
+    })
+}
+
+impl<'p> Gen<'p> {
+    pub(crate) fn fresh_name(&mut self, base: &str) -> String {
+        self.next_name += 1;
+        let clean: String = base
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("cvn{}_{clean}", self.next_name)
+    }
+
+    /// Declares a Caravan function.
+    pub(crate) fn declare_fn(&mut self, name: &str, arity: usize) -> Result<FuncId, CodegenError> {
+        let n = self.fresh_name(name);
+        Ok(self
+            .module
+            .declare_function(&n, Linkage::Local, &caravan_sig(arity))?)
+    }
+
+    /// A static closure `[header, code, arity]` for a function without
+    /// free variables.
+    pub(crate) fn static_closure(
+        &mut self,
+        func: FuncId,
+        arity: usize,
+    ) -> Result<DataId, CodegenError> {
+        let id = self.module.declare_anonymous_data(false, false)?;
+        let mut d = DataDescription::new();
+        let mut bytes = Vec::with_capacity(24);
+        bytes.extend_from_slice(&header(v::TAG_CLOSURE, 2).to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        bytes.extend_from_slice(&(((arity as u64) << 1) | 1).to_le_bytes());
+        d.define(bytes.into_boxed_slice());
+        d.set_align(8);
+        let fref = self.module.declare_func_in_data(func, &mut d);
+        d.write_function_addr(8, fref);
+        self.module.define_data(id, &d)?;
+        Ok(id)
+    }
+
+    fn declare_globals(&mut self) -> Result<(), CodegenError> {
+        for item in &self.program.items {
+            match item {
+                TItem::Functions(fns) => {
+                    for (g, lam) in fns {
+                        let arity = lam.params.len().min(MAX_ARITY);
+                        let func = self.declare_fn(&lam.name, arity)?;
+                        self.global_fns.insert(*g, (func, arity));
+                        self.global_lambdas.insert(*g, lam.clone());
+                    }
+                }
+                TItem::Value(g, _) => {
+                    self.global_slot(*g)?;
+                }
+                TItem::Destructure(_, _, outs, _) => {
+                    for (_, g) in outs {
+                        self.global_slot(*g)?;
+                    }
+                }
+                TItem::Effect(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn global_slot(&mut self, g: GlobalId) -> Result<DataId, CodegenError> {
+        if let Some(&d) = self.global_slots.get(&g) {
+            return Ok(d);
+        }
+        let id = self.module.declare_anonymous_data(true, false)?;
+        let mut d = DataDescription::new();
+        d.define_zeroinit(8);
+        d.set_align(8);
+        self.module.define_data(id, &d)?;
+        self.global_slots.insert(g, id);
+        Ok(id)
+    }
+
+    /// Ensures a top-level function's body is queued for compilation.
+    /// The static closure of a top-level function (queueing its body).
+    pub(crate) fn global_closure(&mut self, g: GlobalId) -> Result<DataId, CodegenError> {
+        self.want_global_fn(g);
+        if let Some(&d) = self.global_closures.get(&g) {
+            return Ok(d);
+        }
+        let (func, arity) = self.global_fns[&g];
+        let d = self.static_closure(func, arity)?;
+        self.global_closures.insert(g, d);
+        Ok(d)
+    }
+
+    pub(crate) fn want_global_fn(&mut self, g: GlobalId) {
+        if self.queued_globals.insert(g) {
+            let (func, _) = self.global_fns[&g];
+            let lambda = self.global_lambdas[&g].clone();
+            self.queue.push_back(PendingFn {
+                func,
+                lambda,
+                free: vec![],
+                self_var: None,
+            });
+        }
+    }
+
+    /// The program's initialisation function: evaluates every top-level
+    /// item in order. Returns its static closure.
+    fn compile_init(&mut self) -> Result<DataId, CodegenError> {
+        let func = self.declare_fn("init", 1)?;
+        let clo = self.static_closure(func, 1)?;
+        let unit_param = self.program.num_vars; // a var id no item uses
+        let body = TExpr::Imm(0);
+        let lambda = TLambda {
+            params: vec![unit_param],
+            body: Box::new(body),
+            name: "init".into(),
+            span: Default::default(),
+        };
+        expr::compile_function(self, func, &lambda, &[], None, true)?;
+        Ok(clo)
+    }
+
+    /// Compiles queued lambdas and helpers until none is left.
+    fn drain(&mut self) -> Result<(), CodegenError> {
+        loop {
+            if let Some(p) = self.queue.pop_front() {
+                expr::compile_function(self, p.func, &p.lambda, &p.free, p.self_var, false)?;
+                continue;
+            }
+            if let Some(n) = self.pending_apply.pop() {
+                runtime::compile_apply(self, n)?;
+                continue;
+            }
+            if let Some((k, m)) = self.pending_pap.pop() {
+                runtime::compile_pap(self, k, m)?;
+                continue;
+            }
+            if let Some(x) = self.pending_wrappers.pop() {
+                runtime::compile_extern_wrapper(self, x)?;
+                continue;
+            }
+            return Ok(());
+        }
+    }
+
+    fn compile_entry(&mut self) -> Result<FuncId, CodegenError> {
+        runtime::compile_entry(self)
+    }
+
+    /// The `apply_n` helper.
+    pub(crate) fn apply_fn(&mut self, n: usize) -> Result<FuncId, CodegenError> {
+        if let Some(&f) = self.apply_fns.get(&n) {
+            return Ok(f);
+        }
+        let f = self.declare_fn(&format!("apply{n}"), n)?;
+        self.apply_fns.insert(n, f);
+        self.pending_apply.push(n);
+        Ok(f)
+    }
+
+    /// The entry point of a partial application storing `k` arguments and
+    /// waiting for `m` more.
+    pub(crate) fn pap_fn(&mut self, k: usize, m: usize) -> Result<FuncId, CodegenError> {
+        if let Some(&f) = self.pap_fns.get(&(k, m)) {
+            return Ok(f);
+        }
+        let f = self.declare_fn(&format!("pap{k}_{m}"), m)?;
+        self.pap_fns.insert((k, m), f);
+        self.pending_pap.push((k, m));
+        Ok(f)
+    }
+
+    /// The static closure wrapping an extern used as a value.
+    pub(crate) fn extern_wrapper(&mut self, x: ExternId) -> Result<DataId, CodegenError> {
+        if let Some(&(_, d)) = self.extern_wrappers.get(&x) {
+            return Ok(d);
+        }
+        let info = &self.program.externs[x as usize];
+        let arity = info.arity.clamp(1, MAX_ARITY);
+        let name = info.name.clone();
+        let f = self.declare_fn(&format!("ext_{name}"), arity)?;
+        let d = self.static_closure(f, arity)?;
+        self.extern_wrappers.insert(x, (f, d));
+        self.pending_wrappers.push(x);
+        Ok(d)
+    }
+
+    /// A runtime function imported by symbol (System V).
+    pub(crate) fn import(&mut self, symbol: &str, nparams: usize) -> Result<FuncId, CodegenError> {
+        if let Some(&f) = self.imports.get(symbol) {
+            return Ok(f);
+        }
+        let f = self
+            .module
+            .declare_function(symbol, Linkage::Import, &sysv_sig(nparams))?;
+        self.imports.insert(symbol.to_string(), f);
+        Ok(f)
+    }
+
+    /// Read-only data holding a string value (header, length, bytes).
+    pub(crate) fn string_data(&mut self, s: &str) -> Result<DataId, CodegenError> {
+        if let Some(&d) = self.strings.get(s) {
+            return Ok(d);
+        }
+        let bytes = s.as_bytes();
+        let words = bytes.len().div_ceil(8);
+        let mut out = Vec::with_capacity(16 + words * 8);
+        out.extend_from_slice(&header(v::TAG_STRING, 1 + words).to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+        out.resize(16 + words * 8, 0);
+        let id = self.module.declare_anonymous_data(false, false)?;
+        let mut d = DataDescription::new();
+        d.define(out.into_boxed_slice());
+        d.set_align(8);
+        self.module.define_data(id, &d)?;
+        self.strings.insert(s.to_string(), id);
+        Ok(id)
+    }
+
+    /// Read-only data holding a boxed float.
+    pub(crate) fn float_data(&mut self, f: f64) -> Result<DataId, CodegenError> {
+        if let Some(&d) = self.floats.get(&f.to_bits()) {
+            return Ok(d);
+        }
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(&header(v::TAG_FLOAT, 1).to_le_bytes());
+        out.extend_from_slice(&f.to_bits().to_le_bytes());
+        let id = self.module.declare_anonymous_data(false, false)?;
+        let mut d = DataDescription::new();
+        d.define(out.into_boxed_slice());
+        d.set_align(8);
+        self.module.define_data(id, &d)?;
+        self.floats.insert(f.to_bits(), id);
+        Ok(id)
+    }
+
+    /// A NUL-terminated `file:line:col` for crash messages.
+    pub(crate) fn loc_data(&mut self, loc: Loc) -> Result<DataId, CodegenError> {
+        let text = if loc.file < self.sources.files.len() {
+            self.sources.location(loc.file, loc.span)
+        } else {
+            String::new()
+        };
+        if let Some(&d) = self.locs.get(&text) {
+            return Ok(d);
+        }
+        let mut bytes = text.clone().into_bytes();
+        bytes.push(0);
+        let id = self.module.declare_anonymous_data(false, false)?;
+        let mut d = DataDescription::new();
+        d.define(bytes.into_boxed_slice());
+        self.module.define_data(id, &d)?;
+        self.locs.insert(text, id);
+        Ok(id)
+    }
+
+    /// Whether values of type `t` are always immediates compared as
+    /// integers (`int`, `char`, `bool`, `unit`).
+    pub(crate) fn is_immediate_type(&mut self, t: crate::types::Ty) -> bool {
+        use crate::types::builtin::*;
+        match self.types.node(t) {
+            TyNode::Con(id, _) => matches!(id, INT | CHAR | BOOL | UNIT),
+            _ => false,
+        }
+    }
+
+    /// Whether `t` is `float`.
+    pub(crate) fn is_float_type(&mut self, t: crate::types::Ty) -> bool {
+        matches!(
+            self.types.node(t),
+            TyNode::Con(crate::types::builtin::FLOAT, _)
+        )
+    }
+
+    /// Whether the final result of an extern's type is `unit` (its runtime
+    /// function returns nothing useful).
+    pub(crate) fn extern_returns_unit(&mut self, x: ExternId) -> bool {
+        let mut t = self.program.externs[x as usize].ty;
+        while let TyNode::Arrow(_, r) = self.types.node(t) {
+            t = r;
+        }
+        matches!(
+            self.types.node(t),
+            TyNode::Con(crate::types::builtin::UNIT, _)
+        )
+    }
+}

@@ -1,0 +1,191 @@
+//! Generated helpers: `apply_n` (calls of closures whose arity is not
+//! known statically), partial-application entry points, wrappers that turn
+//! builtins into closures, and the System V entry trampoline the VM calls.
+
+use super::{caravan_sig, CodegenError, Gen, MAX_ARITY};
+use caravan_vm::value as v;
+use cranelift_codegen::ir::{
+    condcodes::IntCC, types::I64, AbiParam, InstBuilder, MemFlagsData, Signature,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+use cranelift_module::{FuncId, Linkage, Module};
+
+/// The runtime functions generated code calls directly (besides those
+/// named by `external` declarations), with their parameter counts.
+pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
+    ("caravan_rt_yield", 1),
+    ("caravan_rt_stack_overflow", 1),
+    ("caravan_rt_alloc", 3),
+    ("caravan_rt_fail", 3),
+    ("caravan_rt_div_by_zero", 2),
+    ("caravan_rt_recv_start", 1),
+    ("caravan_rt_recv_next", 2),
+    ("caravan_rt_recv_accept", 1),
+    ("caravan_rt_equal", 3),
+    ("caravan_rt_compare", 3),
+    ("caravan_rt_global", 2),
+];
+
+const TRUSTED: MemFlagsData = MemFlagsData::trusted();
+
+fn define(
+    g: &mut Gen,
+    func: FuncId,
+    sig: Signature,
+    build: impl FnOnce(
+        &mut Gen,
+        &mut FunctionBuilder,
+        &[cranelift_codegen::ir::Value],
+    ) -> Result<(), CodegenError>,
+) -> Result<(), CodegenError> {
+    let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
+    ctx.func.signature = sig;
+    let mut fctx = std::mem::take(&mut g.fctx);
+    let fconfig = g.module.isa().frontend_config();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        build(g, &mut b, &params)?;
+        b.seal_all_blocks();
+        b.finalize(fconfig);
+    }
+    g.fctx = fctx;
+    g.module.define_function(func, &mut ctx)?;
+    g.compiled += 1;
+    g.module.clear_context(&mut ctx);
+    g.ctx = ctx;
+    Ok(())
+}
+
+/// `apply_n(proc, clo, a1..an)`: applies a closure of any arity to `n`
+/// arguments — exact call, partial application, or over-application.
+pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
+    let func = g.apply_fns[&n];
+    // Helpers that this one needs are declared before building.
+    let mut paps = vec![];
+    for m in 1..=MAX_ARITY.saturating_sub(n) {
+        paps.push((m, g.pap_fn(n, m)?));
+    }
+    let mut overs = vec![];
+    for k in 1..n {
+        overs.push((k, g.apply_fn(n - k)?));
+    }
+    let alloc = g.import("caravan_rt_alloc", 3)?;
+    define(g, func, caravan_sig(n), |g, b, params| {
+        let proc_ = params[0];
+        let clo = params[1];
+        let a = &params[2..];
+        let arity = b.ins().load(I64, TRUSTED, clo, 8);
+        let arity = b.ins().sshr_imm_s(arity, 1);
+        // Exact.
+        let exact = b.create_block();
+        let next = b.create_block();
+        let c = b.ins().icmp_imm_s(IntCC::Equal, arity, n as i64);
+        b.ins().brif(c, exact, &[], next, &[]);
+        b.switch_to_block(exact);
+        let code = b.ins().load(I64, TRUSTED, clo, 0);
+        let sig = b.import_signature(caravan_sig(n));
+        let mut all = vec![proc_, clo];
+        all.extend_from_slice(a);
+        b.ins().return_call_indirect(sig, code, &all);
+        b.switch_to_block(next);
+        // Too few arguments: build a partial application.
+        for (m, pap) in &paps {
+            let yes = b.create_block();
+            let no = b.create_block();
+            let c = b.ins().icmp_imm_s(IntCC::Equal, arity, (n + m) as i64);
+            b.ins().brif(c, yes, &[], no, &[]);
+            b.switch_to_block(yes);
+            let aref = g.module.declare_func_in_func(alloc, b.func);
+            let tag = b.ins().iconst(I64, v::TAG_CLOSURE as i64);
+            let size = b.ins().iconst(I64, (3 + n) as i64);
+            let call = b.ins().call(aref, &[proc_, tag, size]);
+            let blk = b.inst_results(call)[0];
+            let pref = g.module.declare_func_in_func(*pap, b.func);
+            let code = b.ins().func_addr(I64, pref);
+            b.ins().store(TRUSTED, code, blk, 0);
+            let rem = b.ins().iconst(I64, ((*m as i64) << 1) | 1);
+            b.ins().store(TRUSTED, rem, blk, 8);
+            b.ins().store(TRUSTED, clo, blk, 16);
+            for (i, x) in a.iter().enumerate() {
+                b.ins().store(TRUSTED, *x, blk, (24 + 8 * i) as i32);
+            }
+            b.ins().return_(&[blk]);
+            b.switch_to_block(no);
+        }
+        // Too many: call with the first `k`, apply the result to the rest.
+        for (k, rest_apply) in &overs {
+            let yes = b.create_block();
+            let no = b.create_block();
+            let c = b.ins().icmp_imm_s(IntCC::Equal, arity, *k as i64);
+            b.ins().brif(c, yes, &[], no, &[]);
+            b.switch_to_block(yes);
+            let code = b.ins().load(I64, TRUSTED, clo, 0);
+            let sig = b.import_signature(caravan_sig(*k));
+            let mut first = vec![proc_, clo];
+            first.extend_from_slice(&a[..*k]);
+            let call = b.ins().call_indirect(sig, code, &first);
+            let r = b.inst_results(call)[0];
+            let rref = g.module.declare_func_in_func(*rest_apply, b.func);
+            let mut rest = vec![proc_, r];
+            rest.extend_from_slice(&a[*k..]);
+            b.ins().return_call(rref, &rest);
+            b.switch_to_block(no);
+        }
+        b.ins()
+            .trap(cranelift_codegen::ir::TrapCode::unwrap_user(1));
+        Ok(())
+    })
+}
+
+/// The code of a partial application holding `k` arguments and waiting for
+/// `m`: `[code, m, closure, a1..ak]`.
+pub(crate) fn compile_pap(g: &mut Gen, k: usize, m: usize) -> Result<(), CodegenError> {
+    let func = g.pap_fns[&(k, m)];
+    define(g, func, caravan_sig(m), |_g, b, params| {
+        let proc_ = params[0];
+        let pap = params[1];
+        let clo = b.ins().load(I64, TRUSTED, pap, 16);
+        let mut all = vec![proc_, clo];
+        for i in 0..k {
+            all.push(b.ins().load(I64, TRUSTED, pap, (24 + 8 * i) as i32));
+        }
+        all.extend_from_slice(&params[2..]);
+        let code = b.ins().load(I64, TRUSTED, clo, 0);
+        let sig = b.import_signature(caravan_sig(k + m));
+        b.ins().return_call_indirect(sig, code, &all);
+        Ok(())
+    })
+}
+
+/// A closure body calling a builtin (or an intrinsic) with its parameters.
+pub(crate) fn compile_extern_wrapper(g: &mut Gen, x: u32) -> Result<(), CodegenError> {
+    let (func, _) = g.extern_wrappers[&x];
+    super::expr::wrapper_body(g, func, x)
+}
+
+/// `entry(proc, closure, arg) -> value` with the System V convention: the
+/// VM's way into generated code.
+pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
+    let mut sig = Signature::new(CallConv::SystemV);
+    for _ in 0..3 {
+        sig.params.push(AbiParam::new(I64));
+    }
+    sig.returns.push(AbiParam::new(I64));
+    let func = g
+        .module
+        .declare_function("caravan_entry", Linkage::Local, &sig)?;
+    let apply1 = g.apply_fn(1)?;
+    define(g, func, sig, |g, b, params| {
+        let aref = g.module.declare_func_in_func(apply1, b.func);
+        let call = b.ins().call(aref, params);
+        let r = b.inst_results(call)[0];
+        b.ins().return_(&[r]);
+        Ok(())
+    })?;
+    Ok(func)
+}

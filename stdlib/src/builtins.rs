@@ -1,0 +1,571 @@
+//! The Rust builtins named by the stdlib's `external` declarations.
+//!
+//! Each is `extern "C"` (System V), takes the calling process first and
+//! returns a value. None of them unwinds: a failure that the language
+//! defines as a crash (`int_of_string "x"`, `String.get` out of bounds)
+//! crashes the calling process with the message OCaml uses, after every
+//! owned Rust value has been dropped; anything else is reported as data
+//! (`File.read` returns `Error msg`).
+
+use caravan_vm::value::{self as v, float_of, int_of, of_bool, of_int, string_bytes, UNIT};
+use caravan_vm::{alloc_block, alloc_float, alloc_string, crash_process, Process, Value};
+use std::sync::OnceLock;
+
+static ARGS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Sets the program's arguments (`Sys.args ()`); call once before running.
+pub fn set_args(args: Vec<String>) {
+    let _ = ARGS.set(args);
+}
+
+/// The bytes of a string value, copied out (safe to hold across allocation).
+///
+/// # Safety
+/// `s` must be a live string value.
+unsafe fn bytes_of(s: Value) -> Vec<u8> {
+    // SAFETY: caller's guarantee.
+    unsafe { string_bytes(s) }.to_vec()
+}
+
+fn p(proc: *mut Process) -> &'static mut Process {
+    // SAFETY: generated code passes its own live process.
+    unsafe { &mut *proc }
+}
+
+/// Crashes with `msg` (drops nothing: call with no owned values alive).
+fn crash(proc: *mut Process, msg: &'static str) -> ! {
+    // SAFETY: called from a builtin on the process's own stack.
+    unsafe { crash_process(proc, msg) }
+}
+
+fn cons(proc: *mut Process, head: Value, tail: Value) -> Value {
+    let b = alloc_block(p(proc), 0, 2);
+    // SAFETY: a fresh block of two fields.
+    unsafe {
+        *b = head;
+        *b.add(1) = tail;
+    }
+    b as Value
+}
+
+fn some(proc: *mut Process, x: Value) -> Value {
+    block1(proc, 0, x)
+}
+
+fn block1(proc: *mut Process, tag: u8, x: Value) -> Value {
+    let b = alloc_block(p(proc), tag, 1);
+    // SAFETY: a fresh block of one field.
+    unsafe { *b = x };
+    b as Value
+}
+
+const NONE: Value = UNIT;
+
+fn string_list(proc: *mut Process, items: &[Vec<u8>]) -> Value {
+    let mut l = UNIT;
+    for it in items.iter().rev() {
+        let s = alloc_string(p(proc), it);
+        l = cons(proc, s, l);
+    }
+    l
+}
+
+/// `print_string`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_print_string(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: generated code passes a string.
+    caravan_vm::stdout_write(unsafe { string_bytes(s) });
+    UNIT
+}
+
+/// `prerr_string` (stderr is unbuffered).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_prerr_string(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: generated code passes a string.
+    caravan_vm::stderr_write(unsafe { string_bytes(s) });
+    UNIT
+}
+
+/// `a ^ b`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_concat(proc: *mut Process, a: Value, b: Value) -> Value {
+    // SAFETY: strings; copied before allocating.
+    let mut out = unsafe { bytes_of(a) };
+    out.extend_from_slice(unsafe { string_bytes(b) });
+    alloc_string(p(proc), &out)
+}
+
+/// `string_of_int`.
+#[no_mangle]
+pub extern "C" fn caravan_string_of_int(proc: *mut Process, n: Value) -> Value {
+    let s = int_of(n).to_string();
+    alloc_string(p(proc), s.as_bytes())
+}
+
+fn parse_int(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let s: String = s.chars().filter(|&c| c != '_').collect();
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(&s)),
+    };
+    let (digits, radix) = match body.get(..2) {
+        Some("0x") | Some("0X") => (&body[2..], 16),
+        Some("0b") | Some("0B") => (&body[2..], 2),
+        Some("0o") | Some("0O") => (&body[2..], 8),
+        _ => (body, 10),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let v = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -v } else { v };
+    // 63-bit ints, as OCaml.
+    if v < -(1i128 << 62) || v >= (1i128 << 62) {
+        return None;
+    }
+    Some(v as i64)
+}
+
+/// `int_of_string` (crashes with `int_of_string` on bad input, as OCaml's
+/// `Failure "int_of_string"`).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_int_of_string(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    match parse_int(unsafe { string_bytes(s) }) {
+        Some(n) => of_int(n),
+        None => crash(proc, "int_of_string"),
+    }
+}
+
+/// Whether `int_of_string` would succeed (for `int_of_string_opt`).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_int_of_string_check(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    of_bool(parse_int(unsafe { string_bytes(s) }).is_some())
+}
+
+/// OCaml's `string_of_float`: `%.12g`, with a trailing `.` when the result
+/// looks like an integer (`3.`, `0.1`, `1e+20`, `inf`, `nan`).
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // %.12g
+    let s = if f == 0.0 {
+        if f.is_sign_negative() {
+            "-0".to_string()
+        } else {
+            "0".to_string()
+        }
+    } else {
+        let exp = f.abs().log10().floor() as i32;
+        if !(-5..12).contains(&exp) {
+            let m = format!("{:.11e}", f);
+            // Rust: 1.23450000000e20 -> trim zeros in mantissa, C-style exponent.
+            let (mant, e) = m.split_once('e').unwrap_or((&m, "0"));
+            let mant = if mant.contains('.') {
+                mant.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                mant
+            };
+            let e: i32 = e.parse().unwrap_or(0);
+            format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        } else {
+            let decimals = (11 - exp).max(0) as usize;
+            let m = format!("{:.*}", decimals, f);
+            if m.contains('.') {
+                m.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                m
+            }
+        }
+    };
+    if s.contains(['.', 'e', 'n', 'i']) {
+        s
+    } else {
+        format!("{s}.")
+    }
+}
+
+/// `string_of_float`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_of_float(proc: *mut Process, f: Value) -> Value {
+    // SAFETY: a float.
+    let s = format_float(unsafe { float_of(f) });
+    alloc_string(p(proc), s.as_bytes())
+}
+
+fn parse_float(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let s: String = s.chars().filter(|&c| c != '_').collect();
+    s.trim().parse::<f64>().ok()
+}
+
+/// `float_of_string` (crashes with `float_of_string` on bad input).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_of_string(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    match parse_float(unsafe { string_bytes(s) }) {
+        Some(f) => alloc_float(p(proc), f),
+        None => crash(proc, "float_of_string"),
+    }
+}
+
+/// Whether `float_of_string` would succeed.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_of_string_check(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    of_bool(parse_float(unsafe { string_bytes(s) }).is_some())
+}
+
+/// `a ** b`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_pow(proc: *mut Process, a: Value, b: Value) -> Value {
+    // SAFETY: floats.
+    let r = unsafe { float_of(a).powf(float_of(b)) };
+    alloc_float(p(proc), r)
+}
+
+/// `Float.sqrt`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_sqrt(proc: *mut Process, a: Value) -> Value {
+    // SAFETY: a float.
+    let r = unsafe { float_of(a).sqrt() };
+    alloc_float(p(proc), r)
+}
+
+/// `String.length` (bytes).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_length(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    of_int(unsafe { string_bytes(s) }.len() as i64)
+}
+
+/// `String.get` (crashes with `index out of bounds`).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_get(proc: *mut Process, s: Value, i: Value) -> Value {
+    // SAFETY: a string.
+    let b = unsafe { string_bytes(s) };
+    let i = int_of(i);
+    if i < 0 || i as usize >= b.len() {
+        crash(proc, "index out of bounds");
+    }
+    of_int(b[i as usize] as i64)
+}
+
+/// `String.sub s start len` (crashes with `String.sub / Bytes.sub`).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_sub(
+    proc: *mut Process,
+    s: Value,
+    start: Value,
+    len: Value,
+) -> Value {
+    // SAFETY: a string.
+    let n = unsafe { string_bytes(s) }.len() as i64;
+    let (st, ln) = (int_of(start), int_of(len));
+    if st < 0 || ln < 0 || st + ln > n {
+        crash(proc, "String.sub / Bytes.sub");
+    }
+    // SAFETY: as above; copied before allocating.
+    let part = unsafe { string_bytes(s) }[st as usize..(st + ln) as usize].to_vec();
+    alloc_string(p(proc), &part)
+}
+
+/// `String.make n c`.
+#[no_mangle]
+pub extern "C" fn caravan_string_make(proc: *mut Process, n: Value, c: Value) -> Value {
+    let n = int_of(n);
+    if n < 0 {
+        crash(proc, "String.make");
+    }
+    let bytes = vec![int_of(c) as u8; n as usize];
+    alloc_string(p(proc), &bytes)
+}
+
+/// `String.concat sep l`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_concat_list(
+    proc: *mut Process,
+    sep: Value,
+    l: Value,
+) -> Value {
+    // SAFETY: a string and a string list.
+    let sep = unsafe { bytes_of(sep) };
+    let mut out = vec![];
+    let mut cur = l;
+    let mut first = true;
+    while cur != UNIT {
+        if !first {
+            out.extend_from_slice(&sep);
+        }
+        first = false;
+        // SAFETY: a cons cell: field 0 is a string, field 1 the rest.
+        unsafe {
+            out.extend_from_slice(string_bytes(v::field(cur, 0)));
+            cur = v::field(cur, 1);
+        }
+    }
+    alloc_string(p(proc), &out)
+}
+
+/// `String.split_on_char c s`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_split_on_char(
+    proc: *mut Process,
+    c: Value,
+    s: Value,
+) -> Value {
+    let c = int_of(c) as u8;
+    // SAFETY: a string, copied before allocating.
+    let b = unsafe { bytes_of(s) };
+    let parts: Vec<Vec<u8>> = b.split(|&x| x == c).map(|x| x.to_vec()).collect();
+    string_list(proc, &parts)
+}
+
+/// `String.uppercase_ascii`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_uppercase_ascii(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    let b = unsafe { bytes_of(s) }.to_ascii_uppercase();
+    alloc_string(p(proc), &b)
+}
+
+/// `String.lowercase_ascii`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_lowercase_ascii(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    let b = unsafe { bytes_of(s) }.to_ascii_lowercase();
+    alloc_string(p(proc), &b)
+}
+
+/// `String.trim` (spaces, tabs, newlines, form feeds, carriage returns).
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_trim(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    let b = unsafe { bytes_of(s) };
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 12);
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    alloc_string(p(proc), &b[start..end.max(start)])
+}
+
+/// `String.index_from_opt s i c`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_index_from_opt(
+    proc: *mut Process,
+    s: Value,
+    i: Value,
+    c: Value,
+) -> Value {
+    // SAFETY: a string.
+    let b = unsafe { string_bytes(s) };
+    let i = int_of(i);
+    if i < 0 || i as usize > b.len() {
+        crash(proc, "String.index_from_opt / Bytes.index_from_opt");
+    }
+    let c = int_of(c) as u8;
+    match b[i as usize..].iter().position(|&x| x == c) {
+        Some(k) => some(proc, of_int(i + k as i64)),
+        None => NONE,
+    }
+}
+
+/// `Sys.args ()`: the arguments after the script's name.
+#[no_mangle]
+pub extern "C" fn caravan_sys_args(proc: *mut Process, _unit: Value) -> Value {
+    let args: Vec<Vec<u8>> = ARGS
+        .get()
+        .map(|a| a.iter().map(|s| s.as_bytes().to_vec()).collect())
+        .unwrap_or_default();
+    string_list(proc, &args)
+}
+
+/// `Sys.getenv_opt`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_sys_getenv(proc: *mut Process, name: Value) -> Value {
+    // SAFETY: a string.
+    let name = unsafe { bytes_of(name) };
+    let val = std::str::from_utf8(&name)
+        .ok()
+        .and_then(|n| std::env::var_os(n));
+    match val {
+        Some(v) => {
+            use std::os::unix::ffi::OsStrExt;
+            let s = alloc_string(p(proc), v.as_bytes());
+            some(proc, s)
+        }
+        None => NONE,
+    }
+}
+
+fn result(proc: *mut Process, r: Result<Value, String>) -> Value {
+    match r {
+        Ok(x) => block1(proc, 0, x),
+        Err(e) => {
+            let s = alloc_string(p(proc), e.as_bytes());
+            block1(proc, 1, s)
+        }
+    }
+}
+
+/// `File.read path`: `Ok contents` or `Error "path: reason"`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_file_read(proc: *mut Process, path: Value) -> Value {
+    // SAFETY: a string.
+    let path = String::from_utf8_lossy(unsafe { string_bytes(path) }).into_owned();
+    let r = std::fs::read(&path)
+        .map(|b| alloc_string(p(proc), &b))
+        .map_err(|e| format!("{path}: {e}"));
+    result(proc, r)
+}
+
+/// `File.write path contents`: `Ok ()` or `Error "path: reason"`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_file_write(proc: *mut Process, path: Value, data: Value) -> Value {
+    // SAFETY: strings.
+    let path = String::from_utf8_lossy(unsafe { string_bytes(path) }).into_owned();
+    // SAFETY: a string.
+    let r = std::fs::write(&path, unsafe { string_bytes(data) })
+        .map(|_| UNIT)
+        .map_err(|e| format!("{path}: {e}"));
+    result(proc, r)
+}
+
+/// `IO.read_line ()`: a line of standard input without its newline, or
+/// `None` at end of input. Blocks the scheduler thread while it waits.
+#[no_mangle]
+pub extern "C" fn caravan_io_read_line(proc: *mut Process, _unit: Value) -> Value {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => NONE,
+        Ok(_) => {
+            if line.ends_with('\n') {
+                line.pop();
+                if line.ends_with('\r') {
+                    line.pop();
+                }
+            }
+            let s = alloc_string(p(proc), line.as_bytes());
+            some(proc, s)
+        }
+    }
+}
+
+/// `Time.now_ms ()`: monotonic milliseconds.
+#[no_mangle]
+pub extern "C" fn caravan_time_now_ms(_proc: *mut Process, _unit: Value) -> Value {
+    of_int(caravan_vm::now_ms())
+}
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new({
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
+        t | 1
+    });
+}
+
+/// xorshift64* (Vigna 2014).
+fn next_random() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// `Random.int bound` (crashes when `bound <= 0`, as OCaml's
+/// `Invalid_argument "Random.int"`).
+#[no_mangle]
+pub extern "C" fn caravan_random_int(proc: *mut Process, bound: Value) -> Value {
+    let b = int_of(bound);
+    if b <= 0 {
+        crash(proc, "Random.int");
+    }
+    of_int((next_random() % b as u64) as i64)
+}
+
+/// `Random.float bound`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_random_float(proc: *mut Process, bound: Value) -> Value {
+    // SAFETY: a float.
+    let b = unsafe { float_of(bound) };
+    let u = (next_random() >> 11) as f64 / (1u64 << 53) as f64;
+    alloc_float(p(proc), u * b)
+}
+
+macro_rules! table {
+    ($($f:ident),* $(,)?) => {
+        /// `(symbol, address)` of every builtin, for the JIT.
+        pub fn symbols() -> Vec<(&'static str, *const u8)> {
+            vec![$((stringify!($f), $f as *const u8)),*]
+        }
+    };
+}
+
+table!(
+    caravan_print_string,
+    caravan_prerr_string,
+    caravan_string_concat,
+    caravan_string_of_int,
+    caravan_int_of_string,
+    caravan_int_of_string_check,
+    caravan_string_of_float,
+    caravan_float_of_string,
+    caravan_float_of_string_check,
+    caravan_float_pow,
+    caravan_float_sqrt,
+    caravan_string_length,
+    caravan_string_get,
+    caravan_string_sub,
+    caravan_string_make,
+    caravan_string_concat_list,
+    caravan_string_split_on_char,
+    caravan_string_uppercase_ascii,
+    caravan_string_lowercase_ascii,
+    caravan_string_trim,
+    caravan_string_index_from_opt,
+    caravan_sys_args,
+    caravan_sys_getenv,
+    caravan_file_read,
+    caravan_file_write,
+    caravan_io_read_line,
+    caravan_time_now_ms,
+    caravan_random_int,
+    caravan_random_float,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_ocaml() {
+        assert_eq!(format_float(3.0), "3.");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(3.14159), "3.14159");
+        assert_eq!(format_float(1e20), "1e+20");
+        assert_eq!(format_float(-2.5), "-2.5");
+        assert_eq!(format_float(1.0 / 3.0), "0.333333333333");
+        assert_eq!(format_float(123456789012.0), "123456789012.");
+        assert_eq!(format_float(1e-7), "1e-07");
+    }
+
+    #[test]
+    fn ints_parse_as_ocaml() {
+        assert_eq!(parse_int(b"42"), Some(42));
+        assert_eq!(parse_int(b"-0x1f"), Some(-31));
+        assert_eq!(parse_int(b"1_000"), Some(1000));
+        assert_eq!(parse_int(b"x"), None);
+        assert_eq!(parse_int(b""), None);
+    }
+}
