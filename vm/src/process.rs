@@ -53,6 +53,9 @@ pub struct Process {
     pub(crate) stack_low: usize,
     /// Saved stack pointer while switched out.
     pub(crate) saved_sp: usize,
+    /// Lowest stack pointer seen at a switch (decides whether the stack's
+    /// pages must be released at exit).
+    pub(crate) lowest_sp: usize,
     /// What the process asks of its scheduler when it switches out.
     pub(crate) request: Request,
     /// Private mailbox: messages moved from the inbox, in arrival order.
@@ -97,6 +100,7 @@ impl Process {
             heap: Heap::new(),
             stack_low: 0,
             saved_sp: 0,
+            lowest_sp: usize::MAX,
             request: Request::None,
             queue: VecDeque::new(),
             cursor: 0,

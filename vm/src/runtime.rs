@@ -135,6 +135,10 @@ pub(crate) unsafe fn switch_out(proc: *mut Process) {
         let sched = (*proc).sched;
         let to = *(*sched).sp.get();
         crate::context::switch(&raw mut (*proc).saved_sp, to);
+        let sp = (*proc).saved_sp;
+        if sp < (*proc).lowest_sp {
+            (*proc).lowest_sp = sp;
+        }
     }
 }
 

@@ -363,6 +363,8 @@ pub(crate) struct Local {
     timers: BinaryHeap<Timer>,
     timer_purge_at: usize,
     stack_cache: Vec<usize>,
+    /// Counts stack releases (for the periodic residency audit).
+    audit: u32,
     /// Reusable buffers of the deep copy.
     pub(crate) copy: CopyScratch,
     /// Reusable work list of compare.
@@ -584,11 +586,13 @@ impl Scheduler {
         l.stack_cache.pop().ok_or("out of stack slots")
     }
 
-    fn release_stack(&self, low: usize) {
+    fn release_stack(&self, low: usize, lowest_sp: usize) {
         let vm = self.vm();
-        vm.stacks.scrub(low);
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
+        l.audit = l.audit.wrapping_add(1);
+        vm.stacks
+            .scrub(low, lowest_sp, l.audit % crate::stack::AUDIT_EVERY == 0);
         l.stack_cache.push(low);
         if l.stack_cache.len() > STACK_CACHE_MAX {
             let mut rest = l.stack_cache.split_off(STACK_CACHE_MAX / 2);
@@ -758,7 +762,7 @@ impl Scheduler {
             }
         }
         if proc.stack_low != 0 {
-            self.release_stack(proc.stack_low);
+            self.release_stack(proc.stack_low, proc.lowest_sp.min(proc.saved_sp));
             proc.stack_low = 0;
         }
         let is_main = proc.is_main;
@@ -800,6 +804,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             timers: BinaryHeap::new(),
             timer_purge_at: 256,
             stack_cache: Vec::new(),
+            audit: 0,
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D),

@@ -146,13 +146,38 @@ impl StackPool {
     /// Releases the pages of a slot except the top [`KEEP_RESIDENT`] bytes
     /// (which the next process reuses) and the guard page (whose marker
     /// stays in place across `MADV_DONTNEED`).
-    pub fn scrub(&self, low: usize) {
+    ///
+    /// `MADV_DONTNEED` costs a TLB-shootdown IPI round even when nothing is
+    /// resident, so it is only done when needed: `lowest_sp` is the lowest
+    /// stack pointer seen for the process (sampled at every switch); a slot
+    /// whose process stayed within the kept top is not touched, except
+    /// every [`AUDIT_EVERY`]th one, for which `mincore` checks the page just
+    /// below the kept top (stacks grow page by page: Rust and Cranelift
+    /// probe big frames) to catch deep excursions between samples.
+    /// Returns true if pages were released.
+    pub fn scrub(&self, low: usize, lowest_sp: usize, audit: bool) -> bool {
         let start = low + PAGE;
         let end = self.top(low) - KEEP_RESIDENT;
-        // SAFETY: the range is inside one of our slots, which no process is
-        // using (the caller's guarantee); its contents are dead.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        let deep = lowest_sp < end || (audit && page_resident(end - PAGE));
+        if deep {
+            // SAFETY: the range is inside one of our slots, which no process
+            // is using (the caller's guarantee); its contents are dead.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+        deep
     }
+}
+
+/// Releases of shallow slots between two `mincore` audits.
+pub const AUDIT_EVERY: u32 = 64;
+
+/// True if the page at `addr` is resident (`mincore`).
+fn page_resident(addr: usize) -> bool {
+    let mut v = 0u8;
+    // SAFETY: `addr` is page aligned inside our mapping; `v` receives one
+    // byte for one page.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, PAGE, &mut v) };
+    r != 0 || v & 1 == 1
 }
 
 fn install_guard(low: usize) -> Result<(), StackError> {
@@ -217,7 +242,10 @@ mod tests {
         }
         let first = v.clone();
         for &low in &v {
-            pool.scrub(low);
+            // Written at `low + PAGE` above: deep.
+            assert!(pool.scrub(low, low + PAGE, false));
+            assert!(!pool.scrub(low, pool.top(low) - 64, false));
+            assert!(!pool.scrub(low, pool.top(low) - 64, true));
         }
         pool.release_batch(&mut v);
         assert!(v.is_empty());
