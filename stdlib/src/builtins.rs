@@ -71,6 +71,10 @@ fn string_list(proc: *mut Process, items: &[Vec<u8>]) -> Value {
 }
 
 /// `print_string`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_print_string(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: generated code passes a string.
@@ -79,6 +83,10 @@ pub unsafe extern "C" fn caravan_print_string(_proc: *mut Process, s: Value) -> 
 }
 
 /// `prerr_string` (stderr is unbuffered).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_prerr_string(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: generated code passes a string.
@@ -87,6 +95,10 @@ pub unsafe extern "C" fn caravan_prerr_string(_proc: *mut Process, s: Value) -> 
 }
 
 /// `a ^ b`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_concat(proc: *mut Process, a: Value, b: Value) -> Value {
     // SAFETY: strings; copied before allocating.
@@ -121,7 +133,7 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     let v = i128::from_str_radix(digits, radix).ok()?;
     let v = if neg { -v } else { v };
     // 63-bit ints, as OCaml.
-    if v < -(1i128 << 62) || v >= (1i128 << 62) {
+    if !(-(1i128 << 62)..(1i128 << 62)).contains(&v) {
         return None;
     }
     Some(v as i64)
@@ -129,6 +141,10 @@ fn parse_int(b: &[u8]) -> Option<i64> {
 
 /// `int_of_string` (crashes with `int_of_string` on bad input, as OCaml's
 /// `Failure "int_of_string"`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_int_of_string(proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -139,6 +155,10 @@ pub unsafe extern "C" fn caravan_int_of_string(proc: *mut Process, s: Value) -> 
 }
 
 /// Whether `int_of_string` would succeed (for `int_of_string_opt`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_int_of_string_check(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -192,6 +212,10 @@ pub fn format_float(f: f64) -> String {
 }
 
 /// `string_of_float`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_of_float(proc: *mut Process, f: Value) -> Value {
     // SAFETY: a float.
@@ -206,6 +230,10 @@ fn parse_float(b: &[u8]) -> Option<f64> {
 }
 
 /// `float_of_string` (crashes with `float_of_string` on bad input).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_float_of_string(proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -216,6 +244,10 @@ pub unsafe extern "C" fn caravan_float_of_string(proc: *mut Process, s: Value) -
 }
 
 /// Whether `float_of_string` would succeed.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_float_of_string_check(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -223,6 +255,10 @@ pub unsafe extern "C" fn caravan_float_of_string_check(_proc: *mut Process, s: V
 }
 
 /// `a ** b`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_float_pow(proc: *mut Process, a: Value, b: Value) -> Value {
     // SAFETY: floats.
@@ -231,6 +267,10 @@ pub unsafe extern "C" fn caravan_float_pow(proc: *mut Process, a: Value, b: Valu
 }
 
 /// `Float.sqrt`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_float_sqrt(proc: *mut Process, a: Value) -> Value {
     // SAFETY: a float.
@@ -239,6 +279,10 @@ pub unsafe extern "C" fn caravan_float_sqrt(proc: *mut Process, a: Value) -> Val
 }
 
 /// `String.length` (bytes).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_length(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -246,6 +290,10 @@ pub unsafe extern "C" fn caravan_string_length(_proc: *mut Process, s: Value) ->
 }
 
 /// `String.get` (crashes with `index out of bounds`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_get(proc: *mut Process, s: Value, i: Value) -> Value {
     // SAFETY: a string.
@@ -258,6 +306,10 @@ pub unsafe extern "C" fn caravan_string_get(proc: *mut Process, s: Value, i: Val
 }
 
 /// `String.sub s start len` (crashes with `String.sub / Bytes.sub`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_sub(
     proc: *mut Process,
@@ -288,6 +340,10 @@ pub extern "C" fn caravan_string_make(proc: *mut Process, n: Value, c: Value) ->
 }
 
 /// `String.concat sep l`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_concat_list(
     proc: *mut Process,
@@ -314,6 +370,10 @@ pub unsafe extern "C" fn caravan_string_concat_list(
 }
 
 /// `String.split_on_char c s`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_split_on_char(
     proc: *mut Process,
@@ -328,6 +388,10 @@ pub unsafe extern "C" fn caravan_string_split_on_char(
 }
 
 /// `String.uppercase_ascii`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_uppercase_ascii(proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -336,6 +400,10 @@ pub unsafe extern "C" fn caravan_string_uppercase_ascii(proc: *mut Process, s: V
 }
 
 /// `String.lowercase_ascii`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_lowercase_ascii(proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -344,6 +412,10 @@ pub unsafe extern "C" fn caravan_string_lowercase_ascii(proc: *mut Process, s: V
 }
 
 /// `String.trim` (spaces, tabs, newlines, form feeds, carriage returns).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_trim(proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
@@ -355,6 +427,10 @@ pub unsafe extern "C" fn caravan_string_trim(proc: *mut Process, s: Value) -> Va
 }
 
 /// `String.index_from_opt s i c`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_index_from_opt(
     proc: *mut Process,
@@ -386,13 +462,15 @@ pub extern "C" fn caravan_sys_args(proc: *mut Process, _unit: Value) -> Value {
 }
 
 /// `Sys.getenv_opt`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_sys_getenv(proc: *mut Process, name: Value) -> Value {
     // SAFETY: a string.
     let name = unsafe { bytes_of(name) };
-    let val = std::str::from_utf8(&name)
-        .ok()
-        .and_then(|n| std::env::var_os(n));
+    let val = std::str::from_utf8(&name).ok().and_then(std::env::var_os);
     match val {
         Some(v) => {
             use std::os::unix::ffi::OsStrExt;
@@ -414,6 +492,10 @@ fn result(proc: *mut Process, r: Result<Value, String>) -> Value {
 }
 
 /// `File.read path`: `Ok contents` or `Error "path: reason"`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_file_read(proc: *mut Process, path: Value) -> Value {
     // SAFETY: a string.
@@ -425,6 +507,10 @@ pub unsafe extern "C" fn caravan_file_read(proc: *mut Process, path: Value) -> V
 }
 
 /// `File.write path contents`: `Ok ()` or `Error "path: reason"`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_file_write(proc: *mut Process, path: Value, data: Value) -> Value {
     // SAFETY: strings.
@@ -495,6 +581,10 @@ pub extern "C" fn caravan_random_int(proc: *mut Process, bound: Value) -> Value 
 }
 
 /// `Random.float bound`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_random_float(proc: *mut Process, bound: Value) -> Value {
     // SAFETY: a float.
@@ -552,7 +642,7 @@ mod tests {
     fn floats_print_as_ocaml() {
         assert_eq!(format_float(3.0), "3.");
         assert_eq!(format_float(0.1), "0.1");
-        assert_eq!(format_float(3.14159), "3.14159");
+        assert_eq!(format_float(12.375), "12.375");
         assert_eq!(format_float(1e20), "1e+20");
         assert_eq!(format_float(-2.5), "-2.5");
         assert_eq!(format_float(1.0 / 3.0), "0.333333333333");
