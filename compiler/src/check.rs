@@ -40,8 +40,11 @@ pub struct Checker {
     file: FileId,
     /// Type variables named in annotations of the current top-level item.
     annot_vars: HashMap<String, Ty>,
-    /// Extra type ids for tuples of types printed.
+    /// Stop collecting errors beyond this many.
     type_error_budget: usize,
+    /// `errors.len()` when the current top-level item began (pattern
+    /// checks are skipped in items that already have type errors).
+    errors_before_item: usize,
 }
 
 /// What a value in scope resolves to, after lookup.
@@ -55,6 +58,19 @@ impl Default for Checker {
         Self::new()
     }
 }
+
+/// `[]` in patterns.
+pub const NIL: CtorRef = CtorRef {
+    repr: CtorRepr::Constant(0),
+    ty: builtin::LIST,
+    index: 0,
+};
+/// `::` in patterns.
+pub const CONS: CtorRef = CtorRef {
+    repr: CtorRepr::Block(0, 2),
+    ty: builtin::LIST,
+    index: 1,
+};
 
 fn imm_of_lit(l: &Lit) -> Option<i64> {
     match l {
@@ -84,6 +100,7 @@ impl Checker {
             file: 0,
             annot_vars: HashMap::new(),
             type_error_budget: 200,
+            errors_before_item: 0,
         };
         for (i, name) in builtin::NAMES.iter().enumerate() {
             let params = if i as u32 == builtin::LIST {
@@ -539,6 +556,16 @@ impl Checker {
                 match l {
                     Lit::Str(s) => TPat::Str(s.clone()),
                     Lit::Float(f) => TPat::Float(*f),
+                    Lit::Unit => TPat::Tuple(vec![], None),
+                    Lit::Bool(b) => TPat::Ctor(
+                        CtorRef {
+                            repr: CtorRepr::Constant(*b as u32),
+                            ty: builtin::BOOL,
+                            index: *b as u32,
+                        },
+                        vec![],
+                    ),
+                    Lit::Char(c) => TPat::Char(*c),
                     l => TPat::Imm(imm_of_lit(l).unwrap_or(0)),
                 }
             }
@@ -551,19 +578,19 @@ impl Checker {
                     .zip(ts)
                     .map(|(p, t)| self.pattern(p, t, bound, reuse))
                     .collect();
-                TPat::Tuple(fields)
+                TPat::Tuple(fields, None)
             }
             Pat::List(ps, span) => {
                 let elem = self.fresh();
                 let lt = self.con(builtin::LIST, vec![elem]);
                 self.expect(*span, lt, expected);
-                let mut out = TPat::Ctor(CtorRepr::Constant(0), vec![]);
+                let mut out = TPat::Ctor(NIL, vec![]);
                 let items: Vec<TPat> = ps
                     .iter()
                     .map(|p| self.pattern(p, elem, bound, reuse))
                     .collect();
                 for item in items.into_iter().rev() {
-                    out = TPat::Ctor(CtorRepr::Block(0, 2), vec![item, out]);
+                    out = TPat::Ctor(CONS, vec![item, out]);
                 }
                 out
             }
@@ -573,7 +600,7 @@ impl Checker {
                 self.expect(*span, lt, expected);
                 let h = self.pattern(h, elem, bound, reuse);
                 let t = self.pattern(t, lt, bound, reuse);
-                TPat::Ctor(CtorRepr::Block(0, 2), vec![h, t])
+                TPat::Ctor(CONS, vec![h, t])
             }
             Pat::Ctor(name, arg, span) => {
                 let Some(ci) = self.lookup_ctor(name, *span) else {
@@ -581,7 +608,7 @@ impl Checker {
                 };
                 let (result, args) = self.instantiate_ctor(ci);
                 self.expect(*span, result, expected);
-                let repr = self.ctors[ci].repr;
+                let repr = self.ctor_ref(ci);
                 let sub: Vec<&Pat> = match (arg.as_deref(), args.len()) {
                     (None, 0) => vec![],
                     (Some(Pat::Wild(_)), n) if n > 0 => {
@@ -633,7 +660,7 @@ impl Checker {
                         }),
                     }
                 }
-                TPat::Tuple(pats)
+                TPat::Tuple(pats, Some(tid))
             }
             Pat::Or(a, b, span) => {
                 let before = bound.len();
@@ -675,6 +702,20 @@ impl Checker {
                 self.expect(*span, t, expected);
                 self.pattern(p, expected, bound, reuse)
             }
+        }
+    }
+
+    /// The pattern-side description of constructor `ci`.
+    pub fn ctor_ref(&self, ci: usize) -> CtorRef {
+        let c = &self.ctors[ci];
+        let index = match &self.decls[c.type_id as usize].kind {
+            TypeKind::Variant(cs) => cs.iter().position(|&x| x == ci).unwrap_or(0) as u32,
+            _ => 0,
+        };
+        CtorRef {
+            repr: c.repr,
+            ty: c.type_id,
+            index,
         }
     }
 
@@ -764,6 +805,7 @@ impl Checker {
                 let res = self.fresh();
                 let v = self.new_var();
                 let tarms = self.infer_arms(arms, arg, res);
+                self.check_match(arms, &tarms, Span::new(span.start, span.start + 8), true);
                 let t = self.types.arrow(arg, res);
                 let body = TExpr::Match(Box::new(TExpr::Local(v)), tarms, self.loc(*span));
                 (
@@ -787,6 +829,7 @@ impl Checker {
                 let (ts, st) = self.infer(scrut);
                 let res = self.fresh();
                 let tarms = self.infer_arms(arms, st, res);
+                self.check_match(arms, &tarms, Span::new(span.start, scrut.span().end), true);
                 (TExpr::Match(Box::new(ts), tarms, self.loc(*span)), res)
             }
             Expr::If(c, a, b, _) => {
@@ -888,6 +931,7 @@ impl Checker {
                 }
                 let res = self.fresh();
                 let tarms = self.infer_arms(arms, msg, res);
+                self.check_match(arms, &tarms, mailbox.span(), false);
                 let after = after.as_ref().map(|(t, e)| {
                     let (tt, tty) = self.infer(t);
                     let int_t = self.con(builtin::INT, vec![]);
@@ -905,6 +949,31 @@ impl Checker {
                     res,
                 )
             }
+        }
+    }
+
+    /// Exhaustiveness (unless `exhaustive` is false, as for `receive`) and
+    /// redundancy of a group of arms; `span` is what to point at for a
+    /// missing case. Skipped when the arms already had errors.
+    fn check_match(&mut self, arms: &[ast::Arm], tarms: &[TArm], span: Span, exhaustive: bool) {
+        if self.errors.len() != self.errors_before_item {
+            return;
+        }
+        let pats: Vec<TPat> = tarms.iter().map(|a| a.pat.clone()).collect();
+        let guarded: Vec<bool> = tarms.iter().map(|a| a.guard.is_some()).collect();
+        let report = crate::exhaustive::check_arms(self, &pats, &guarded, exhaustive);
+        for i in report.redundant {
+            self.error(TypeError::UnusedArm {
+                file: self.file,
+                span: arms[i].pat.span(),
+            });
+        }
+        if let Some(missing) = report.missing {
+            self.error(TypeError::NonExhaustive {
+                file: self.file,
+                span,
+                missing,
+            });
         }
     }
 
@@ -1379,6 +1448,7 @@ impl Checker {
         self.current = ModuleEnv::default();
         for item in &module.items {
             self.annot_vars.clear();
+            self.errors_before_item = self.errors.len();
             self.check_item(item);
         }
         let env = std::mem::take(&mut self.current);

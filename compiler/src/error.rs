@@ -172,6 +172,22 @@ pub enum TypeError {
         /// The name.
         name: String,
     },
+    /// E0120: a `match` that does not cover every value.
+    NonExhaustive {
+        /// File.
+        file: FileId,
+        /// The `match ... with` head.
+        span: Span,
+        /// A value no arm matches, as source text.
+        missing: String,
+    },
+    /// E0121: an arm that can never be selected.
+    UnusedArm {
+        /// File.
+        file: FileId,
+        /// Its pattern.
+        span: Span,
+    },
     /// E0116: a field that the record type does not have.
     FieldNotInRecord {
         /// File.
@@ -400,6 +416,22 @@ impl TypeError {
                 *span,
                 "defined again here",
             ),
+            NonExhaustive { file, span, missing } => Diagnostic::error(
+                "E0120",
+                "This match is not exhaustive",
+                *file,
+                *span,
+                format!("`{missing}` is not matched"),
+            )
+            .with_hint(format!("add an arm for `{missing}`, or a catch-all `| _ -> ...`")),
+            UnusedArm { file, span } => Diagnostic::error(
+                "E0121",
+                "This arm is never used",
+                *file,
+                *span,
+                "every value it matches is matched by an earlier arm",
+            )
+            .with_hint("remove it, or move it before the arm that covers it"),
             FieldNotInRecord {
                 file,
                 span,

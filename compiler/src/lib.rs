@@ -7,6 +7,7 @@ pub mod codegen;
 pub mod diagnostic;
 pub mod driver;
 pub mod error;
+pub mod exhaustive;
 pub mod lexer;
 pub mod parse;
 pub mod typed;

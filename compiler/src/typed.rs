@@ -27,6 +27,19 @@ pub enum CtorRepr {
     Block(u32, u32),
 }
 
+/// A constructor in a pattern: its representation and, for
+/// exhaustiveness checking, its type and index among the type's
+/// constructors in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtorRef {
+    /// Run-time representation.
+    pub repr: CtorRepr,
+    /// The variant type (`bool` and `list` included).
+    pub ty: crate::types::TypeId,
+    /// Index in declaration order.
+    pub index: u32,
+}
+
 /// A resolved pattern.
 #[derive(Debug, Clone)]
 pub enum TPat {
@@ -34,8 +47,10 @@ pub enum TPat {
     Wild,
     /// Binds a variable.
     Var(VarId),
-    /// An int, char, bool or unit literal (compared as an immediate).
+    /// An int literal (compared as an immediate).
     Imm(i64),
+    /// A char literal (compared as an immediate).
+    Char(u8),
     /// A string literal.
     Str(String),
     /// A float literal.
@@ -43,10 +58,10 @@ pub enum TPat {
     /// A constant constructor, `[]`, or a block with its fields (tuples,
     /// records and `::` are blocks with tag 0). `Block(tag, None)` never
     /// occurs; records in patterns list every field (`Wild` where omitted).
-    Ctor(CtorRepr, Vec<TPat>),
-    /// A tuple or record: a block that always matches (tag 0); only its
-    /// fields are tested.
-    Tuple(Vec<TPat>),
+    Ctor(CtorRef, Vec<TPat>),
+    /// A tuple, record or `()`: always matches; only its fields are tested.
+    /// Records carry their type (to print field names in witnesses).
+    Tuple(Vec<TPat>, Option<crate::types::TypeId>),
     /// `p | q` (both bind the same variables).
     Or(Box<TPat>, Box<TPat>),
     /// `p as x`
@@ -58,7 +73,7 @@ impl TPat {
     pub fn vars(&self, out: &mut Vec<VarId>) {
         match self {
             TPat::Var(v) => out.push(*v),
-            TPat::Ctor(_, ps) | TPat::Tuple(ps) => ps.iter().for_each(|p| p.vars(out)),
+            TPat::Ctor(_, ps) | TPat::Tuple(ps, _) => ps.iter().for_each(|p| p.vars(out)),
             TPat::Or(a, _) => a.vars(out),
             TPat::Alias(p, v) => {
                 p.vars(out);

@@ -733,7 +733,12 @@ impl Fx<'_, '_, '_> {
                     },
                 );
             }
-            TPat::Imm(n) => {
+            TPat::Imm(_) | TPat::Char(_) => {
+                let n = match pat {
+                    TPat::Char(c) => *c as i64,
+                    TPat::Imm(n) => *n,
+                    _ => 0,
+                };
                 let c = self
                     .b
                     .ins()
@@ -754,14 +759,26 @@ impl Fx<'_, '_, '_> {
                 let c = self.b.ins().fcmp(FloatCC::Equal, x, k);
                 self.cont_if(c, fail);
             }
-            TPat::Ctor(CtorRepr::Constant(n), _) => {
+            TPat::Ctor(
+                CtorRef {
+                    repr: CtorRepr::Constant(n),
+                    ..
+                },
+                _,
+            ) => {
                 let c = self
                     .b
                     .ins()
                     .icmp_imm_s(IntCC::Equal, val, ((*n as i64) << 1) | 1);
                 self.cont_if(c, fail);
             }
-            TPat::Ctor(CtorRepr::Block(tag, _), fields) => {
+            TPat::Ctor(
+                CtorRef {
+                    repr: CtorRepr::Block(tag, _),
+                    ..
+                },
+                fields,
+            ) => {
                 let low = self.b.ins().band_imm_s(val, 1);
                 let is_ptr = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
                 self.cont_if(is_ptr, fail);
@@ -771,7 +788,7 @@ impl Fx<'_, '_, '_> {
                 self.cont_if(c, fail);
                 self.fields(fields, val, fail)?;
             }
-            TPat::Tuple(fields) => self.fields(fields, val, fail)?,
+            TPat::Tuple(fields, _) => self.fields(fields, val, fail)?,
             TPat::Alias(p, x) => {
                 self.pattern(p, val, fail)?;
                 self.vars.insert(
