@@ -11,6 +11,9 @@ use caravan_vm::value::*;
 use caravan_vm::*;
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Body = unsafe extern "C" fn(*mut Process, Value, Value) -> Value;
 
 unsafe extern "C" fn entry(proc: *mut Process, closure: Value, arg: Value) -> Value {

@@ -76,7 +76,7 @@ pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
     let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
     let stealers = workers.iter().map(|w| w.stealer()).collect();
     let vm = Arc::new(scheduler::Vm::new(entry, stealers, config.stack_size));
-    let main = vm.new_process();
+    let main = vm.new_process(vm.alloc_serials(1));
     // SAFETY: a fresh process nobody else knows of yet.
     unsafe {
         (*main).init_closure = main_closure;

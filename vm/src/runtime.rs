@@ -375,7 +375,7 @@ pub unsafe extern "C" fn caravan_rt_spawn(proc: *mut Process, closure: Value) ->
         guard(proc, || {
             let (sched, l) = sched_of(proc);
             let vm = sched.vm();
-            let child = vm.new_process();
+            let child = vm.new_process(sched.next_serial());
             let c = &mut *child;
             let words = l.copy.plan(closure, is_literal);
             c.init_closure = if words == 0 {

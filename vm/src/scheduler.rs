@@ -183,15 +183,31 @@ pub struct Vm {
     injector: Injector<ProcPtr>,
     stealers: Vec<Stealer<ProcPtr>>,
     parkers: Vec<Parker>,
-    sleepers: Mutex<Vec<usize>>,
-    num_sleeping: AtomicUsize,
+    sleepers: Padded<Mutex<Vec<usize>>>,
+    num_sleeping: Padded<AtomicUsize>,
     shutdown: AtomicBool,
     exit_status: Mutex<Option<i32>>,
     pub(crate) table: ProcTable,
     dead: DeadTable,
-    next_serial: AtomicU64,
     pub(crate) stacks: StackPool,
-    live: AtomicUsize,
+    /// Next unallocated serial. Schedulers take blocks of
+    /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
+    next_serial: Padded<AtomicU64>,
+}
+
+/// Serials a scheduler takes from the VM at a time.
+pub(crate) const SERIAL_BLOCK: u64 = 64;
+
+/// Keeps a written-to atomic on its own cache line (away from read-mostly
+/// fields): false sharing between schedulers costs more than the work.
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl Vm {
@@ -202,29 +218,27 @@ impl Vm {
             injector: Injector::new(),
             stealers,
             parkers: (0..n).map(|_| Parker::new()).collect(),
-            sleepers: Mutex::new(Vec::with_capacity(n)),
-            num_sleeping: AtomicUsize::new(0),
+            sleepers: Padded(Mutex::new(Vec::with_capacity(n))),
+            num_sleeping: Padded(AtomicUsize::new(0)),
             shutdown: AtomicBool::new(false),
             exit_status: Mutex::new(None),
             table: ProcTable::new(),
             dead: DeadTable::new(),
-            next_serial: AtomicU64::new(1),
             stacks: StackPool::new(stack_size),
-            live: AtomicUsize::new(0),
+            next_serial: Padded(AtomicU64::new(1)),
         }
     }
 
-    /// Number of live processes.
-    pub fn live_processes(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+    /// Allocates `n` consecutive serials; returns the first.
+    pub(crate) fn alloc_serials(&self, n: u64) -> u64 {
+        self.next_serial.fetch_add(n, Ordering::Relaxed)
     }
 
-    /// Creates a process (not yet queued) and registers it in the table.
-    pub(crate) fn new_process(&self) -> *mut Process {
-        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+    /// Creates a process with `serial` (not yet queued) and registers it in
+    /// the table.
+    pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
         let shared = Arc::new(Shared::new());
         self.table.insert(serial, shared.clone());
-        self.live.fetch_add(1, Ordering::Relaxed);
         Box::into_raw(Box::new(Process::new(serial, self, shared)))
     }
 
@@ -276,7 +290,9 @@ impl Vm {
         *lock(&self.exit_status)
     }
 
-    /// The exit reason of a process that is not in the table.
+    /// The exit reason of a process that is not in the table. (A serial of
+    /// a block taken by a scheduler but not yet used counts as exited
+    /// `Normal`: no pid with it exists.)
     pub(crate) fn dead_reason(&self, serial: u64) -> ExitReason {
         if serial == 0 || serial >= self.next_serial.load(Ordering::Relaxed) {
             return ExitReason::Noproc;
@@ -363,6 +379,8 @@ pub(crate) struct Local {
     timers: BinaryHeap<Timer>,
     timer_purge_at: usize,
     stack_cache: Vec<usize>,
+    /// This scheduler's block of serials: next, end.
+    serials: (u64, u64),
     /// Counts stack releases (for the periodic residency audit).
     audit: u32,
     /// Reusable buffers of the deep copy.
@@ -399,6 +417,18 @@ impl Scheduler {
     pub(crate) unsafe fn local(&self) -> &mut Local {
         // SAFETY: caller's guarantee (single thread, no overlap).
         unsafe { &mut *self.local.get() }
+    }
+
+    /// A fresh serial from this scheduler's block.
+    pub(crate) fn next_serial(&self) -> u64 {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        if l.serials.0 == l.serials.1 {
+            let first = self.vm().alloc_serials(SERIAL_BLOCK);
+            l.serials = (first, first + SERIAL_BLOCK);
+        }
+        l.serials.0 += 1;
+        l.serials.0 - 1
     }
 
     /// Makes `p` run next on this scheduler (Go's `runnext`); a process
@@ -768,7 +798,6 @@ impl Scheduler {
         let is_main = proc.is_main;
         let crashed = proc.crashed;
         drop(proc);
-        vm.live.fetch_sub(1, Ordering::Relaxed);
         if is_main {
             vm.request_exit(if crashed { 1 } else { 0 });
         }
@@ -805,6 +834,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             timer_purge_at: 256,
             stack_cache: Vec::new(),
             audit: 0,
+            serials: (0, 0),
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D),
