@@ -68,7 +68,7 @@ pub fn compile_source(
     let symbols = runtime_symbols();
     match crate::codegen::compile(
         &checked.program,
-        &mut checked.checker.types,
+        &mut checked.checker,
         &checked.sources,
         &symbols,
         opts,

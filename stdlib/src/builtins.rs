@@ -7,6 +7,7 @@
 //! owned Rust value has been dropped; anything else is reported as data
 //! (`File.read` returns `Error msg`).
 
+use crate::inspect::caravan_inspect;
 use caravan_vm::value::{self as v, float_of, int_of, of_bool, of_int, string_bytes, UNIT};
 use caravan_vm::{alloc_block, alloc_float, alloc_string, crash_process, Process, Value};
 use std::sync::OnceLock;
@@ -632,6 +633,7 @@ table!(
     caravan_time_now_ms,
     caravan_random_int,
     caravan_random_float,
+    caravan_inspect,
 );
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! [`builtins`], the Rust functions their `external` declarations name.
 
 pub mod builtins;
+pub mod inspect;
 
 /// The standard modules, in initialisation order: `(module name, source)`.
 /// `Prelude` is opened in every module; the others are used qualified

@@ -1145,7 +1145,12 @@ fn prim_op(
             let pr = fx.proc_;
             fx.rt("caravan_rt_fail", &[pr, x, lv])?
         }
-        Inspect => return Err(CodegenError("inspect is not supported yet".into())),
+        Inspect => {
+            let d = fx.g.desc_of(t);
+            let dv = fx.imm(d as i64);
+            let pr = fx.proc_;
+            fx.rt("caravan_inspect", &[pr, x, dv])?
+        }
     })
 }
 
@@ -1167,7 +1172,7 @@ pub(crate) fn wrapper_body(g: &mut Gen, func: FuncId, x: ExternId) -> Result<(),
     let body = match info.symbol.strip_prefix('%').and_then(Prim::from_symbol) {
         // The type variable of a generic wrapper: use a fresh one, so
         // comparisons go through the polymorphic runtime function.
-        Some(p) => TExpr::Prim(p, args_e, g.types.var(crate::types::GENERIC), loc),
+        Some(p) => TExpr::Prim(p, args_e, g.checker.types.var(crate::types::GENERIC), loc),
         None => TExpr::CallExtern(x, args_e, loc),
     };
     let lam = TLambda {

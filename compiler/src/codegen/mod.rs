@@ -23,11 +23,12 @@
 //! Only the functions the program reaches are compiled.
 
 mod expr;
+mod inspect;
 mod runtime;
 
 use crate::diagnostic::SourceMap;
 use crate::typed::*;
-use crate::types::{TyNode, Types};
+use crate::types::TyNode;
 use caravan_vm::value as v;
 use cranelift_codegen::ir::{types::I64, AbiParam, Signature};
 use cranelift_codegen::isa::CallConv;
@@ -95,7 +96,7 @@ pub(crate) struct Gen<'p> {
     pub module: JITModule,
     pub program: &'p TProgram,
     pub sources: &'p SourceMap,
-    pub types: &'p mut Types,
+    pub checker: &'p mut crate::check::Checker,
     pub opts: Options,
     /// Imported runtime functions by symbol.
     pub imports: HashMap<String, FuncId>,
@@ -131,6 +132,8 @@ pub(crate) struct Gen<'p> {
     pub fctx: cranelift_frontend::FunctionBuilderContext,
     pub compiled: usize,
     pub next_name: usize,
+    /// Type descriptors for `inspect` call sites.
+    pub descs: inspect::DescBuilder,
 }
 
 /// The signature of a Caravan function of `arity` parameters.
@@ -162,7 +165,7 @@ pub(crate) fn header(tag: u8, wosize: usize) -> u64 {
 /// their addresses (the VM's and the stdlib builtins').
 pub fn compile(
     program: &TProgram,
-    types: &mut Types,
+    checker: &mut crate::check::Checker,
     sources: &SourceMap,
     symbols: &[(&'static str, *const u8)],
     opts: Options,
@@ -189,7 +192,8 @@ pub fn compile(
         module,
         program,
         sources,
-        types,
+        checker,
+        descs: inspect::DescBuilder::new(),
         opts,
         imports: HashMap::new(),
         global_fns: HashMap::new(),
@@ -218,6 +222,7 @@ pub fn compile(
     let entry = g.compile_entry()?;
     g.drain()?;
     g.module.finalize_definitions()?;
+    caravan_stdlib::inspect::append(std::mem::take(&mut g.descs.descs));
     let entry_ptr = g.module.get_finalized_function(entry);
     let (init_closure, _) = g.module.get_finalized_data(init);
     let compiled = g.compiled;
@@ -497,7 +502,7 @@ impl<'p> Gen<'p> {
     /// integers (`int`, `char`, `bool`, `unit`).
     pub(crate) fn is_immediate_type(&mut self, t: crate::types::Ty) -> bool {
         use crate::types::builtin::*;
-        match self.types.node(t) {
+        match self.checker.types.node(t) {
             TyNode::Con(id, _) => matches!(id, INT | CHAR | BOOL | UNIT),
             _ => false,
         }
@@ -506,7 +511,7 @@ impl<'p> Gen<'p> {
     /// Whether `t` is `float`.
     pub(crate) fn is_float_type(&mut self, t: crate::types::Ty) -> bool {
         matches!(
-            self.types.node(t),
+            self.checker.types.node(t),
             TyNode::Con(crate::types::builtin::FLOAT, _)
         )
     }
@@ -515,11 +520,11 @@ impl<'p> Gen<'p> {
     /// function returns nothing useful).
     pub(crate) fn extern_returns_unit(&mut self, x: ExternId) -> bool {
         let mut t = self.program.externs[x as usize].ty;
-        while let TyNode::Arrow(_, r) = self.types.node(t) {
+        while let TyNode::Arrow(_, r) = self.checker.types.node(t) {
             t = r;
         }
         matches!(
-            self.types.node(t),
+            self.checker.types.node(t),
             TyNode::Con(crate::types::builtin::UNIT, _)
         )
     }
