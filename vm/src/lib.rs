@@ -41,6 +41,10 @@ pub type EntryFn = unsafe extern "C" fn(*mut Process, Value, Value) -> Value;
 /// could not start): `EX_SOFTWARE`.
 pub const EXIT_VM_FAILURE: i32 = 70;
 
+/// How long [`run`] waits, once the program is over, for scheduler threads
+/// to finish their current slice before returning without them.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// VM configuration.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -72,6 +76,7 @@ impl Default for VmConfig {
 /// [`literal_block`].
 pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
     use crossbeam_deque::Worker;
+    stack::install_fault_handler();
     let n = config.schedulers.max(1);
     let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
     let stealers = workers.iter().map(|w| w.stealer()).collect();
@@ -102,13 +107,18 @@ pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
     if failed {
         vm.request_exit(EXIT_VM_FAILURE);
     }
-    for t in threads {
-        if t.join().is_err() {
-            failed = true;
-            vm.request_exit(EXIT_VM_FAILURE);
+    let started = threads.len();
+    if vm.wait_stopped(started, SHUTDOWN_GRACE) {
+        for t in threads {
+            if t.join().is_err() {
+                failed = true;
+                vm.request_exit(EXIT_VM_FAILURE);
+            }
         }
+        vm.cleanup();
     }
-    vm.cleanup();
+    // Else a scheduler is stuck in a blocking system call: leave it (and
+    // every process) be; the host is about to exit.
     let status = vm
         .exit_status()
         .unwrap_or(if failed { EXIT_VM_FAILURE } else { 0 });

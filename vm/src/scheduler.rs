@@ -187,6 +187,9 @@ pub struct Vm {
     num_sleeping: Padded<AtomicUsize>,
     shutdown: AtomicBool,
     exit_status: Mutex<Option<i32>>,
+    /// Schedulers that stopped, and when shutdown was requested.
+    done: Mutex<(usize, Option<Instant>)>,
+    done_cv: Condvar,
     pub(crate) table: ProcTable,
     dead: DeadTable,
     pub(crate) stacks: StackPool,
@@ -222,6 +225,8 @@ impl Vm {
             num_sleeping: Padded(AtomicUsize::new(0)),
             shutdown: AtomicBool::new(false),
             exit_status: Mutex::new(None),
+            done: Mutex::new((0, None)),
+            done_cv: Condvar::new(),
             table: ProcTable::new(),
             dead: DeadTable::new(),
             stacks: StackPool::new(stack_size),
@@ -284,6 +289,41 @@ impl Vm {
         for p in &self.parkers {
             p.unpark();
         }
+        let mut d = lock(&self.done);
+        d.1.get_or_insert_with(Instant::now);
+        self.done_cv.notify_all();
+    }
+
+    /// Waits until all `n` schedulers stopped; after shutdown is requested,
+    /// gives them `grace` to get there (a scheduler thread can be stuck in
+    /// a blocking system call of a builtin, e.g. reading stdin). Returns
+    /// true if they all stopped.
+    pub(crate) fn wait_stopped(&self, n: usize, grace: std::time::Duration) -> bool {
+        let mut d = lock(&self.done);
+        loop {
+            if d.0 >= n {
+                return true;
+            }
+            d = match d.1 {
+                None => self.done_cv.wait(d).unwrap_or_else(|e| e.into_inner()),
+                Some(t) => {
+                    let left = grace.saturating_sub(t.elapsed());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.done_cv
+                        .wait_timeout(d, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn scheduler_stopped(&self) {
+        let mut d = lock(&self.done);
+        d.0 += 1;
+        self.done_cv.notify_all();
     }
 
     pub(crate) fn exit_status(&self) -> Option<i32> {
@@ -822,6 +862,18 @@ impl Scheduler {
 
 /// Body of a scheduler thread.
 pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>) {
+    /// Reports the stop (also when unwinding from a VM bug).
+    struct Stopped<'a>(&'a Vm);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.request_exit(crate::EXIT_VM_FAILURE);
+            }
+            self.0.scheduler_stopped();
+        }
+    }
+    let _stopped = Stopped(&vm);
+    crate::stack::ensure_altstack();
     let sched = Box::new(Scheduler {
         index,
         vm: Arc::as_ptr(&vm),

@@ -15,7 +15,7 @@
 //! * `stack_limit` = slot low end + guard page + [`RUNTIME_MARGIN`].
 
 use std::ptr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Page size assumed for guards and rounding (x86_64 Linux).
@@ -126,6 +126,7 @@ impl StackPool {
                 unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
                 let base = base as usize;
                 p.regions.push((base, len));
+                register_region(base, len, self.slot_size);
                 p.carve_next = base;
                 p.carve_end = base + len;
             }
@@ -210,9 +211,153 @@ impl Drop for StackPool {
     fn drop(&mut self) {
         let p = self.lock();
         for &(base, len) in &p.regions {
+            unregister_region(base);
             // SAFETY: the VM is gone: no process runs on these stacks.
             unsafe { libc::munmap(base as *mut libc::c_void, len) };
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guard page faults
+// ---------------------------------------------------------------------------
+
+/// Regions known to the fault handler (read lock-free from a signal
+/// handler): base, length, slot size. Slots are reused, never moved.
+const MAX_REGIONS: usize = 4096;
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+static REGIONS: [[AtomicUsize; 3]; MAX_REGIONS] = [EMPTY; MAX_REGIONS];
+
+fn register_region(base: usize, len: usize, slot: usize) {
+    for r in REGIONS.iter() {
+        if r[0]
+            .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            r[1].store(len, Ordering::Relaxed);
+            r[2].store(slot, Ordering::Relaxed);
+            r[0].store(base, Ordering::Release);
+            return;
+        }
+    }
+}
+
+fn unregister_region(base: usize) {
+    for r in REGIONS.iter() {
+        if r[0].load(Ordering::Acquire) == base {
+            r[0].store(0, Ordering::Release);
+            return;
+        }
+    }
+}
+
+/// True if `addr` is in the guard page of a stack slot.
+pub fn is_guard_page(addr: usize) -> bool {
+    REGIONS.iter().any(|r| {
+        let base = r[0].load(Ordering::Acquire);
+        if base == 0 || base == usize::MAX {
+            return false;
+        }
+        let (len, slot) = (r[1].load(Ordering::Relaxed), r[2].load(Ordering::Relaxed));
+        addr >= base && addr < base + len && (addr - base) % slot < PAGE
+    })
+}
+
+static PREV_SEGV: AtomicUsize = AtomicUsize::new(0);
+static PREV_BUS: AtomicUsize = AtomicUsize::new(0);
+static PREV_SET: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SIGSEGV/SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if is_guard_page(addr) {
+        const MSG: &[u8] = b"caravan: fatal: a process ran into its stack guard page \
+(a VM or code generator bug: a stack_limit check is missing)\n";
+        // SAFETY: write(2) and abort are async-signal-safe.
+        unsafe {
+            libc::write(2, MSG.as_ptr() as *const libc::c_void, MSG.len());
+            libc::abort();
+        }
+    }
+    let prev = if sig == libc::SIGSEGV {
+        &PREV_SEGV
+    } else {
+        &PREV_BUS
+    };
+    let p = prev.load(Ordering::Acquire) as *const libc::sigaction;
+    // SAFETY: `p` is null or the leaked previous action; chaining to it (or
+    // falling back to the default action, which re-faults and terminates)
+    // is what a signal handler that is not ours expects.
+    unsafe {
+        if !p.is_null() && (*p).sa_sigaction > libc::SIG_IGN {
+            if (*p).sa_flags & libc::SA_SIGINFO != 0 {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute((*p).sa_sigaction);
+                f(sig, info, ctx);
+            } else {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute((*p).sa_sigaction);
+                f(sig);
+            }
+            return;
+        }
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+    }
+}
+
+/// Installs the SIGSEGV/SIGBUS handler that reports guard page hits
+/// (once per OS process; other faults go to the previous handler).
+pub fn install_fault_handler() {
+    PREV_SET.call_once(|| {
+        for (sig, prev) in [(libc::SIGSEGV, &PREV_SEGV), (libc::SIGBUS, &PREV_BUS)] {
+            // SAFETY: plain sigaction calls with valid structs; the previous
+            // action is leaked so the handler can read it at any time.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_fault as *const () as usize;
+                act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut act.sa_mask);
+                let old = Box::into_raw(Box::new(std::mem::zeroed::<libc::sigaction>()));
+                if libc::sigaction(sig, &act, old) == 0 {
+                    prev.store(old as usize, Ordering::Release);
+                }
+            }
+        }
+    });
+}
+
+/// Gives the calling thread an alternate signal stack if it has none (the
+/// fault handler must not run on the overflowed stack). The stack is leaked
+/// (one per scheduler thread).
+pub fn ensure_altstack() {
+    // SAFETY: querying and setting the signal stack of this thread.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut old) != 0
+            || old.ss_flags & libc::SS_DISABLE == 0
+        {
+            return;
+        }
+        let size = 64 << 10;
+        let mem = libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        libc::sigaltstack(&st, std::ptr::null_mut());
     }
 }
 
@@ -239,6 +384,11 @@ mod tests {
                 *((low + PAGE) as *mut u8) = 2;
             }
             assert_eq!(pool.limit(low), low + PAGE + RUNTIME_MARGIN);
+        }
+        for &low in &v {
+            assert!(is_guard_page(low));
+            assert!(is_guard_page(low + PAGE - 1));
+            assert!(!is_guard_page(low + PAGE));
         }
         let first = v.clone();
         for &low in &v {

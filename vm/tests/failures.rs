@@ -431,3 +431,58 @@ fn symbols_list_every_runtime_function() {
     }
     assert!(s.iter().all(|x| !x.1.is_null()));
 }
+
+#[test]
+fn run_returns_even_if_a_scheduler_is_stuck_in_a_system_call() {
+    use std::sync::atomic::AtomicBool;
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    unsafe extern "C" fn blocks(_p: *mut Process, _c: Value, _s: Value) -> Value {
+        STARTED.store(true, Ordering::SeqCst);
+        // A blocking builtin (think: reading stdin) holds its scheduler thread.
+        unsafe { libc::usleep(3_000_000) };
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            spawn(proc, blocks, &[]);
+            while !STARTED.load(Ordering::SeqCst) {
+                caravan_rt_yield_now(proc);
+            }
+        }
+        UNIT
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(run_main(2, 20, main, &[]), 0);
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn guard_page_hit_is_reported_as_fatal() {
+    unsafe extern "C" fn touches_guard(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        unsafe {
+            let guard = (*proc).stack_limit as usize - stack::RUNTIME_MARGIN - stack::PAGE;
+            std::ptr::write_volatile((guard + 100) as *mut u8, 1);
+        }
+        UNIT
+    }
+    if std::env::var_os("CARAVAN_GUARD_CHILD").is_some() {
+        run_main(1, 20, touches_guard, &[]);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "guard_page_hit_is_reported_as_fatal",
+            "--nocapture",
+        ])
+        .env("CARAVAN_GUARD_CHILD", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("stack guard page"), "stderr: {err}");
+}
