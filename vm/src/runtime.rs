@@ -427,7 +427,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
             let target = if serial == p.serial {
                 p.shared.clone()
             } else {
-                match sched.vm().table.get(serial) {
+                match sched.lookup(serial) {
                     Some(t) => t,
                     None => {
                         p.reductions -= SEND_REDS;
@@ -584,7 +584,7 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
             }
             let (sched, _) = sched_of(proc);
             let vm = sched.vm();
-            let now = match vm.table.get(t) {
+            let now = match sched.lookup(t) {
                 None => Some(vm.dead_reason(t)),
                 Some(sh) => {
                     let mut g = sh.lock();
@@ -661,7 +661,6 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
     unsafe {
         guard(proc, || {
             let (sched, _) = sched_of(proc);
-            let vm = sched.vm();
             let p = &mut *proc;
             let r = p.next_call_ref;
             p.next_call_ref += 1;
@@ -671,7 +670,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
             *b.add(1) = r;
             p.shared.lock().calls.push(r);
             let target = if is_immediate(callee) {
-                vm.table.get(serial_of_pid(callee))
+                sched.lookup(serial_of_pid(callee))
             } else {
                 None
             };
@@ -812,7 +811,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             }
             let (caller, r) = (field(reply, 0), field(reply, 1));
             let (sched, l) = sched_of(proc);
-            let Some(target) = sched.vm().table.get(caller) else {
+            let Some(target) = sched.lookup(caller) else {
                 return Ok(());
             };
             let (m, words) = make_msg(&mut l.copy, v);

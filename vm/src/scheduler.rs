@@ -401,6 +401,9 @@ impl Timer {
 // Schedulers
 // ---------------------------------------------------------------------------
 
+/// Entries of a scheduler's pid cache (each keeps at most one exited
+/// process's small shared part alive).
+const PID_CACHE: usize = 256;
 /// Stack slots a scheduler keeps for itself before returning them to the
 /// pool.
 const STACK_CACHE_MAX: usize = 64;
@@ -419,6 +422,8 @@ pub(crate) struct Local {
     timers: BinaryHeap<Timer>,
     timer_purge_at: usize,
     stack_cache: Vec<usize>,
+    /// Recently used pids (see [`Scheduler::lookup`]).
+    pid_cache: Box<[(u64, Option<Arc<Shared>>)]>,
     /// This scheduler's block of serials: next, end.
     serials: (u64, u64),
     /// Counts stack releases (for the periodic residency audit).
@@ -457,6 +462,25 @@ impl Scheduler {
     pub(crate) unsafe fn local(&self) -> &mut Local {
         // SAFETY: caller's guarantee (single thread, no overlap).
         unsafe { &mut *self.local.get() }
+    }
+
+    /// The shared part of process `serial`, through this scheduler's
+    /// direct-mapped cache (serials are never reused, so a cached entry is
+    /// always the right process; whether it is still alive is checked
+    /// under its lock by the caller). Misses go to the process table.
+    #[inline]
+    pub(crate) fn lookup(&self, serial: u64) -> Option<Arc<Shared>> {
+        // SAFETY: owning thread, short borrow.
+        let l = unsafe { self.local() };
+        let e = &mut l.pid_cache[serial as usize % PID_CACHE];
+        if e.0 == serial {
+            if let Some(sh) = &e.1 {
+                return Some(sh.clone());
+            }
+        }
+        let sh = self.vm().table.get(serial)?;
+        *e = (serial, Some(sh.clone()));
+        Some(sh)
     }
 
     /// A fresh serial from this scheduler's block.
@@ -786,7 +810,7 @@ impl Scheduler {
         for w in watchers {
             match w {
                 Watcher::Join { serial: j } => {
-                    let Some(sh) = vm.table.get(j) else { continue };
+                    let Some(sh) = self.lookup(j) else { continue };
                     let woken = {
                         let mut g = sh.lock();
                         if g.state == ProcState::Exited {
@@ -804,7 +828,7 @@ impl Scheduler {
                     serial: c,
                     reference: r,
                 } => {
-                    let Some(sh) = vm.table.get(c) else { continue };
+                    let Some(sh) = self.lookup(c) else { continue };
                     let woken = {
                         let mut g = sh.lock();
                         if g.state != ProcState::Exited && g.calls.contains(&r) {
@@ -857,6 +881,7 @@ impl Scheduler {
             drop(unsafe { Box::from_raw(p) });
         }
         l.timers.clear();
+        l.pid_cache.iter_mut().for_each(|e| e.1 = None);
     }
 }
 
@@ -887,6 +912,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             stack_cache: Vec::new(),
             audit: 0,
             serials: (0, 0),
+            pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D),
