@@ -32,3 +32,10 @@ fn send_of_the_wrong_message_type() {
     assert_eq!(code, Some(1));
     assert_eq!(err_run, err);
 }
+
+#[test]
+fn modules_in_a_cycle() {
+    let (err, code) = caravan(&["check", "tests/check/cycle/main.cvn"]);
+    assert_eq!(code, Some(1));
+    insta::assert_snapshot!(err);
+}

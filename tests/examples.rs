@@ -190,3 +190,10 @@ fn message_stress_across_schedulers() {
         );
     }
 }
+
+/// `Geometry.describe` in `main.cvn` is `describe` in `geometry.cvn` beside
+/// it; modules used by modules are loaded too, in dependency order.
+#[test]
+fn program_over_several_files() {
+    golden("multifile", "tests/programs/multifile/main.cvn", &[]);
+}

@@ -18,8 +18,10 @@ pub struct Checked {
     pub main_file: FileId,
 }
 
-/// Parses and checks `text` (shown as `path`) with the standard library.
-/// Returns every diagnostic on failure.
+/// Parses and checks `text` (shown as `path`) with the standard library
+/// and the modules it uses: `Foo.bar` refers to `bar` in `foo.cvn` in the
+/// same directory as `path`, loaded (and checked first) on demand. A cycle
+/// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
     let mut sources = SourceMap::default();
     let mut checker = Checker::new();
@@ -33,10 +35,35 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
     }
     diags.extend(checker.diagnostics());
     let main_file = sources.add(path, text);
-    match parse::parse_module(main_file, text) {
-        Ok(m) => checker.check_module(main_file, None, &m),
-        Err(e) => diags.push(e.diagnostic),
+    let main = match parse::parse_module(main_file, text) {
+        Ok(m) => m,
+        Err(e) => {
+            diags.push(e.diagnostic);
+            return Err((sources, diags));
+        }
+    };
+    let dir = std::path::Path::new(path)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let mut loader = Loader {
+        dir,
+        sources: &mut sources,
+        diags: &mut diags,
+        order: vec![],
+        visiting: vec![],
+    };
+    loader.visit(main_file, &main);
+    let order = std::mem::take(&mut loader.order);
+    if !diags.is_empty() {
+        // A module failed to parse or modules form a cycle: checking would
+        // only add noise about unknown modules.
+        return Err((sources, diags));
     }
+    for (name, file, module) in &order {
+        checker.check_module(*file, Some(name), module);
+    }
+    checker.check_module(main_file, None, &main);
     diags.extend(checker.diagnostics());
     if !diags.is_empty() {
         return Err((sources, diags));
@@ -48,6 +75,70 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         checker,
         main_file,
     })
+}
+
+/// Loads sibling modules depth-first, so each is checked after the
+/// modules it uses.
+struct Loader<'a> {
+    dir: std::path::PathBuf,
+    sources: &'a mut SourceMap,
+    diags: &'a mut Vec<Diagnostic>,
+    /// Modules in dependency order.
+    order: Vec<(String, FileId, crate::ast::Module)>,
+    /// The chain being loaded (for cycle reports).
+    visiting: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn visit(&mut self, file: FileId, module: &crate::ast::Module) {
+        for (name, span) in crate::modules::module_refs(module) {
+            if caravan_stdlib::MODULES.iter().any(|(m, _)| *m == name)
+                || self.order.iter().any(|(m, _, _)| *m == name)
+            {
+                continue;
+            }
+            if let Some(pos) = self.visiting.iter().position(|m| *m == name) {
+                let mut chain = self.visiting[pos..].to_vec();
+                chain.push(name.clone());
+                self.diags.push(
+                    Diagnostic::error(
+                        "E0130",
+                        format!(
+                            "Modules depend on each other in a cycle: {}",
+                            chain.join(" -> ")
+                        ),
+                        file,
+                        span,
+                        format!("`{name}` is used here"),
+                    )
+                    .with_hint("move what both need into a third module"),
+                );
+                continue;
+            }
+            let fname = crate::modules::file_of_module(&name);
+            let fpath = self.dir.join(&fname);
+            let Ok(text) = std::fs::read_to_string(&fpath) else {
+                // Reported by the checker as an unknown module.
+                continue;
+            };
+            let id = self.sources.add(fpath.display().to_string(), text.clone());
+            match parse::parse_module(id, &text) {
+                Ok(m) => {
+                    self.visiting.push(name.clone());
+                    self.visit(id, &m);
+                    self.visiting.pop();
+                    if !self.order.iter().any(|(x, _, _)| *x == name) {
+                        self.order.push((name, id, m));
+                    }
+                }
+                Err(e) => {
+                    self.diags.push(e.diagnostic);
+                    // Stop it from being looked up again.
+                    self.order.push((name, id, crate::ast::Module::default()));
+                }
+            }
+        }
+    }
 }
 
 /// Every runtime symbol generated code may call: the VM's and the stdlib

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod error;
 pub mod exhaustive;
 pub mod lexer;
+pub mod modules;
 pub mod parse;
 pub mod typed;
 pub mod types;
