@@ -394,6 +394,11 @@ impl Fx<'_, '_, '_> {
                 self.b.switch_to_block(join);
                 res
             }
+            TExpr::Block(..) if is_constant(e) => {
+                let (d, off) = self.g.constant_data(e)?;
+                let a = self.data_addr(d);
+                self.b.ins().iadd_imm_s(a, off as i64)
+            }
             TExpr::Block(tag, fields) => {
                 let mut vals = vec![];
                 for f in fields {
@@ -1152,6 +1157,20 @@ fn prim_op(
             fx.rt("caravan_inspect", &[pr, x, dv])?
         }
     })
+}
+
+/// Whether `e` is a literal built only of constants (so it can live in
+/// static data, built once at compile time, as OCaml does).
+pub(crate) fn is_constant(e: &TExpr) -> bool {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            TExpr::Imm(_) | TExpr::Str(_) | TExpr::Float(_) => {}
+            TExpr::Block(_, fs) if !fs.is_empty() => stack.extend(fs.iter()),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Emits a prim inside a generated wrapper function (no static type info).

@@ -461,6 +461,73 @@ impl<'p> Gen<'p> {
         Ok(id)
     }
 
+    /// Read-only data holding a constant block tree (see
+    /// [`expr::is_constant`]): returns the data object and the byte offset
+    /// of the root block's first field. Blocks are laid out breadth-first;
+    /// pointers between them are relocations within the object.
+    pub(crate) fn constant_data(&mut self, e: &TExpr) -> Result<(DataId, u32), CodegenError> {
+        enum Word {
+            Raw(u64),
+            Internal(usize),
+            External(DataId),
+        }
+        let id = self.module.declare_anonymous_data(false, false)?;
+        let mut words: Vec<Word> = vec![];
+        // (expression, index of the word that must point at it)
+        let mut queue: std::collections::VecDeque<(&TExpr, Option<usize>)> =
+            std::collections::VecDeque::new();
+        queue.push_back((e, None));
+        let mut root_off = 0;
+        while let Some((e, slot)) = queue.pop_front() {
+            let TExpr::Block(tag, fields) = e else {
+                continue;
+            };
+            words.push(Word::Raw(header(*tag as u8, fields.len())));
+            let first = words.len();
+            match slot {
+                Some(s) => words[s] = Word::Internal(first * 8),
+                None => root_off = first * 8,
+            }
+            for f in fields {
+                let w = match f {
+                    TExpr::Imm(n) => Word::Raw((n.wrapping_shl(1) | 1) as u64),
+                    TExpr::Str(s) => Word::External(self.string_data(s)?),
+                    TExpr::Float(x) => Word::External(self.float_data(*x)?),
+                    TExpr::Block(..) => {
+                        queue.push_back((f, Some(words.len())));
+                        Word::Raw(0)
+                    }
+                    _ => return Err(CodegenError("non-constant in constant data".into())),
+                };
+                words.push(w);
+            }
+        }
+        let mut d = DataDescription::new();
+        let mut bytes = Vec::with_capacity(words.len() * 8);
+        for w in &words {
+            let raw = match w {
+                Word::Raw(x) => *x,
+                _ => 0,
+            };
+            bytes.extend_from_slice(&raw.to_le_bytes());
+        }
+        d.define(bytes.into_boxed_slice());
+        d.set_align(8);
+        let me = self.module.declare_data_in_data(id, &mut d);
+        for (i, w) in words.iter().enumerate() {
+            match w {
+                Word::Internal(off) => d.write_data_addr((i * 8) as u32, me, *off as i64),
+                Word::External(other) => {
+                    let gv = self.module.declare_data_in_data(*other, &mut d);
+                    d.write_data_addr((i * 8) as u32, gv, 8);
+                }
+                Word::Raw(_) => {}
+            }
+        }
+        self.module.define_data(id, &d)?;
+        Ok((id, root_off as u32))
+    }
+
     /// Read-only data holding a boxed float.
     pub(crate) fn float_data(&mut self, f: f64) -> Result<DataId, CodegenError> {
         if let Some(&d) = self.floats.get(&f.to_bits()) {

@@ -1,0 +1,65 @@
+//! Deep inputs get a result or an error, never a crash of `caravan`
+//! itself: a 10,000-deep nested expression, a 100,000-element list
+//! literal, a 10,000-term sum and 10,000 nested `let`s.
+
+use std::process::Command;
+
+fn run_source(name: &str, src: &str) -> (String, String, Option<i32>) {
+    let dir = std::env::temp_dir().join(format!("caravan-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.cvn"));
+    std::fs::write(&path, src).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_caravan"))
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("run caravan");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn ten_thousand_nested_parentheses() {
+    let src = format!(
+        "let x = {}1{}\nlet () = print_int x\n",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let (out, err, code) = run_source("parens", &src);
+    assert_eq!((out.as_str(), code), ("1", Some(0)), "{err}");
+}
+
+#[test]
+fn hundred_thousand_element_list_literal() {
+    let items: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let src = format!(
+        "let l = [{}]\nlet () = print_int (List.length l); print_string \" \"; print_int (List.fold_left (+) 0 l)\n",
+        items.join("; ")
+    );
+    let (out, err, code) = run_source("biglist", &src);
+    assert_eq!(
+        (out.as_str(), code),
+        ("100000 4999950000", Some(0)),
+        "{err}"
+    );
+}
+
+#[test]
+fn ten_thousand_term_sum_and_nested_lets() {
+    let sum = vec!["1"; 10_000].join(" + ");
+    let lets: String = (0..10_000).map(|i| format!("let a{i} = {i} in ")).collect();
+    let src = format!("let x = {sum}\nlet y = {lets} a9999\nlet () = print_int (x + y)\n");
+    let (out, err, code) = run_source("sum", &src);
+    assert_eq!((out.as_str(), code), ("19999", Some(0)), "{err}");
+}
+
+#[test]
+fn deep_unbalanced_input_is_a_syntax_error() {
+    let src = format!("let x = {}1\n", "(".repeat(10_000));
+    let (_, err, code) = run_source("unbalanced", &src);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("E0003"), "{err}");
+}
