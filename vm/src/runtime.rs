@@ -9,6 +9,10 @@
 //! context switch: locals with destructors are dropped before any switch,
 //! and crash reasons are moved into the `Process` struct first.
 //!
+//! Functions the ABI table lists without a result return `()` (`UNIT`) in
+//! `rax`, so they can also be bound directly as `external`s returning
+//! `unit` (callers that ignore the result are unaffected).
+//!
 //! Runtime functions are thin, so a process can block only here: at these
 //! calls (and the yield at function entry) it reaches a *safepoint*.
 
@@ -20,7 +24,7 @@ use crate::scheduler::{make_msg, report_crash, Local, Scheduler};
 use crate::value::{
     self, alloc_block, alloc_string, compare_values, field, header, header_tag, header_wosize,
     int_of, is_block, is_immediate, of_bool, of_int, Value, COMPARE_FUNCTIONAL, RECV_TIMEOUT,
-    TAG_REPLY, TAG_STRING, UNORDERED,
+    TAG_REPLY, TAG_STRING, UNIT, UNORDERED,
 };
 use std::collections::VecDeque;
 use std::ffi::CStr;
@@ -257,12 +261,13 @@ pub fn now_ms() -> i64 {
 /// # Safety
 /// `proc` must be the calling process (true of every function here).
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_yield(proc: *mut Process) {
+pub unsafe extern "C" fn caravan_rt_yield(proc: *mut Process) -> Value {
     // SAFETY: `proc` is the running process.
     unsafe {
         (*proc).request = Request::Yield;
         switch_out(proc);
     }
+    UNIT
 }
 
 /// `Process.yield ()`: same as [`caravan_rt_yield`].
@@ -270,7 +275,7 @@ pub unsafe extern "C" fn caravan_rt_yield(proc: *mut Process) {
 /// # Safety
 /// `proc` must be the calling process.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_yield_now(proc: *mut Process) {
+pub unsafe extern "C" fn caravan_rt_yield_now(proc: *mut Process) -> Value {
     // SAFETY: forwarded.
     unsafe { caravan_rt_yield(proc) }
 }
@@ -414,7 +419,7 @@ pub unsafe extern "C" fn caravan_rt_self(proc: *mut Process) -> Value {
 /// # Safety
 /// `proc` must be the calling process; `msg` a valid value.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Value) {
+pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Value) -> Value {
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
@@ -431,7 +436,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     Some(t) => t,
                     None => {
                         p.reductions -= SEND_REDS;
-                        return Ok(());
+                        return Ok(UNIT);
                     }
                 }
             };
@@ -453,7 +458,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
             if !woken.is_null() {
                 sched.push_runnext(woken);
             }
-            Ok(())
+            Ok(UNIT)
         })
     }
 }
@@ -464,12 +469,13 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
 /// # Safety
 /// `proc` must be the calling process.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_recv_start(proc: *mut Process) {
+pub unsafe extern "C" fn caravan_rt_recv_start(proc: *mut Process) -> Value {
     // SAFETY: `proc` is the running process.
     let p = unsafe { &mut *proc };
     p.cursor = 0;
     p.last = None;
     p.recv_deadline = None;
+    UNIT
 }
 
 /// Moves the inbox (messages sent so far) behind the private queue.
@@ -548,7 +554,7 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
 /// # Safety
 /// `proc` must be the calling process.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_recv_accept(proc: *mut Process) {
+pub unsafe extern "C" fn caravan_rt_recv_accept(proc: *mut Process) -> Value {
     // SAFETY: `proc` is the running process.
     let p = unsafe { &mut *proc };
     if let Some(i) = p.last.take() {
@@ -561,6 +567,7 @@ pub unsafe extern "C" fn caravan_rt_recv_accept(proc: *mut Process) {
         }
     }
     p.recv_deadline = None;
+    UNIT
 }
 
 /// Blocks until process `pid` exits and returns its exit reason; at once
@@ -629,12 +636,11 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
 /// # Safety
 /// `proc` must be the calling process.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_sleep(proc: *mut Process, ms: Value) {
+pub unsafe extern "C" fn caravan_rt_sleep(proc: *mut Process, ms: Value) -> Value {
     let ms = int_of(ms);
     if ms <= 0 {
         // SAFETY: forwarded.
-        unsafe { caravan_rt_yield(proc) };
-        return;
+        return unsafe { caravan_rt_yield(proc) };
     }
     let d = Instant::now() + Duration::from_millis(ms as u64);
     while Instant::now() < d {
@@ -647,6 +653,7 @@ pub unsafe extern "C" fn caravan_rt_sleep(proc: *mut Process, ms: Value) {
             switch_out(proc);
         }
     }
+    UNIT
 }
 
 /// Begins a `call` to `callee`: a fresh reply channel (`TAG_REPLY` block:
@@ -799,7 +806,7 @@ pub unsafe extern "C" fn caravan_rt_call_wait(
 /// # Safety
 /// `proc` must be the calling process; `v` a valid value.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: Value) {
+pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: Value) -> Value {
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
@@ -812,7 +819,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             let (caller, r) = (field(reply, 0), field(reply, 1));
             let (sched, l) = sched_of(proc);
             let Some(target) = sched.lookup(caller) else {
-                return Ok(());
+                return Ok(UNIT);
             };
             let (m, words) = make_msg(&mut l.copy, v);
             (*proc).reductions -= SEND_REDS + (words >> 4) as i64;
@@ -835,7 +842,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             if !woken.is_null() {
                 sched.push_runnext(woken);
             }
-            Ok(())
+            Ok(UNIT)
         })
     }
 }

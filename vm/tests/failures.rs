@@ -217,7 +217,9 @@ fn call_reply_timeout_and_callee_death() {
                 }
                 let (r, n, mode) = (field(m, 0), int_of(field(m, 1)), int_of(field(m, 2)));
                 match mode {
-                    0 => caravan_rt_reply(proc, r, of_int(2 * n)),
+                    0 => {
+                        caravan_rt_reply(proc, r, of_int(2 * n));
+                    }
                     1 => {
                         caravan_rt_send(proc, field(m, 3), of_int(-1));
                         caravan_rt_reply(proc, r, of_int(2 * n));
