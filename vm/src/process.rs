@@ -331,3 +331,23 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_process_structs_stay_small() {
+        // A process that has not run yet costs these (plus its closure copy
+        // and a table entry); keep them in check.
+        let p = size_of::<Process>();
+        let s = size_of::<Shared>() + 16; // + Arc counters
+        eprintln!(
+            "Process {p} bytes, Shared {s} bytes, Msg {}",
+            size_of::<Msg>()
+        );
+        assert!(p <= 320, "Process is {p} bytes");
+        assert!(s <= 256, "Shared is {s} bytes");
+        assert_eq!(size_of::<Msg>(), 16);
+    }
+}
