@@ -1,0 +1,130 @@
+(* Prepended to every differential program for the OCaml run only.
+   Caravan's Map is a polymorphic persistent map ordered by structural
+   compare (stdlib/src/cvn/map.cvn); OCaml's is a functor, so this gives
+   OCaml the same module: the same AVL trees, keyed by polymorphic compare. *)
+module Map = struct
+
+  type ('k, 'v) t = Empty | Node of ('k, 'v) t * 'k * 'v * ('k, 'v) t * int
+
+  let empty = Empty
+
+  let is_empty m = match m with Empty -> true | _ -> false
+
+  let height m = match m with Empty -> 0 | Node (_, _, _, _, h) -> h
+
+  let create l k v r =
+    let hl = height l in
+    let hr = height r in
+    Node (l, k, v, r, (if hl >= hr then hl + 1 else hr + 1))
+
+  let bal l k v r =
+    let hl = height l in
+    let hr = height r in
+    if hl > hr + 2 then
+      (match l with
+       | Empty -> create l k v r
+       | Node (ll, lk, lv, lr, _) ->
+         if height ll >= height lr then create ll lk lv (create lr k v r)
+         else
+           (match lr with
+            | Empty -> create l k v r
+            | Node (lrl, lrk, lrv, lrr, _) -> create (create ll lk lv lrl) lrk lrv (create lrr k v r)))
+    else if hr > hl + 2 then
+      (match r with
+       | Empty -> create l k v r
+       | Node (rl, rk, rv, rr, _) ->
+         if height rr >= height rl then create (create l k v rl) rk rv rr
+         else
+           (match rl with
+            | Empty -> create l k v r
+            | Node (rll, rlk, rlv, rlr, _) -> create (create l k v rll) rlk rlv (create rlr rk rv rr)))
+    else create l k v r
+
+  let rec add k v m =
+    match m with
+    | Empty -> Node (Empty, k, v, Empty, 1)
+    | Node (l, mk, mv, r, h) ->
+      let c = compare k mk in
+      if c = 0 then Node (l, k, v, r, h)
+      else if c < 0 then bal (add k v l) mk mv r
+      else bal l mk mv (add k v r)
+
+  let singleton k v = Node (Empty, k, v, Empty, 1)
+
+  let rec find_opt k m =
+    match m with
+    | Empty -> None
+    | Node (l, mk, mv, r, _) ->
+      let c = compare k mk in
+      if c = 0 then Some mv else if c < 0 then find_opt k l else find_opt k r
+
+  let find k m = match find_opt k m with Some v -> v | None -> failwith "Not_found"
+
+  let mem k m = match find_opt k m with Some _ -> true | None -> false
+
+  let rec min_binding m =
+    match m with
+    | Empty -> failwith "Not_found"
+    | Node (Empty, k, v, _, _) -> (k, v)
+    | Node (l, _, _, _, _) -> min_binding l
+
+  let rec remove_min m =
+    match m with
+    | Empty -> Empty
+    | Node (Empty, _, _, r, _) -> r
+    | Node (l, k, v, r, _) -> bal (remove_min l) k v r
+
+  let merge_trees a b =
+    match (a, b) with
+    | (Empty, t) -> t
+    | (t, Empty) -> t
+    | _ -> let (k, v) = min_binding b in bal a k v (remove_min b)
+
+  let rec remove k m =
+    match m with
+    | Empty -> Empty
+    | Node (l, mk, mv, r, _) ->
+      let c = compare k mk in
+      if c = 0 then merge_trees l r
+      else if c < 0 then bal (remove k l) mk mv r
+      else bal l mk mv (remove k r)
+
+  let update k f m =
+    match f (find_opt k m) with
+    | Some v -> add k v m
+    | None -> remove k m
+
+  let rec fold f m acc =
+    match m with
+    | Empty -> acc
+    | Node (l, k, v, r, _) -> fold f r (f k v (fold f l acc))
+
+  let rec iter f m =
+    match m with
+    | Empty -> ()
+    | Node (l, k, v, r, _) -> iter f l; f k v; iter f r
+
+  let rec map f m =
+    match m with
+    | Empty -> Empty
+    | Node (l, k, v, r, h) -> Node (map f l, k, f v, map f r, h)
+
+  let rec mapi f m =
+    match m with
+    | Empty -> Empty
+    | Node (l, k, v, r, h) -> Node (mapi f l, k, f k v, mapi f r, h)
+
+  let filter p m = fold (fun k v acc -> if p k v then add k v acc else acc) m Empty
+
+  let bindings m = fold (fun k v acc -> (k, v) :: acc) m [] |> List.rev
+
+  let to_list m = bindings m
+
+  let of_list l = List.fold_left (fun m (k, v) -> add k v m) Empty l
+
+  let cardinal m = fold (fun _ _ n -> n + 1) m 0
+
+  let exists p m = fold (fun k v acc -> acc || p k v) m false
+
+  let for_all p m = fold (fun k v acc -> acc && p k v) m true
+end
