@@ -245,6 +245,20 @@ pub fn is_alive(proc: &Process, pid: Value) -> bool {
         .is_some_and(|s| !s.is_exited())
 }
 
+/// Runs `f`, which may block the thread in a system call (reading stdin, a
+/// slow file), without stalling other processes: first this scheduler hands
+/// the process it would run next and its pending timers to the other
+/// schedulers (which steal its run queue as usual). `f` must not call
+/// runtime functions. Use it in builtins around blocking I/O.
+///
+/// # Safety
+/// `proc` must be the calling process, running on its own stack.
+pub unsafe fn blocking_section<R>(proc: *mut Process, f: impl FnOnce() -> R) -> R {
+    // SAFETY: the running process's scheduler, on its thread.
+    unsafe { (*(*proc).sched).enter_blocking() };
+    f()
+}
+
 /// Monotonic milliseconds since an arbitrary start (`Time.now_ms`).
 pub fn now_ms() -> i64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();

@@ -193,6 +193,10 @@ pub struct Vm {
     pub(crate) table: ProcTable,
     dead: DeadTable,
     pub(crate) stacks: StackPool,
+    /// Timers handed over by schedulers entering a blocking section; any
+    /// scheduler fires them.
+    orphans: Mutex<BinaryHeap<Timer>>,
+    orphan_count: Padded<AtomicUsize>,
     /// Next unallocated serial. Schedulers take blocks of
     /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
     next_serial: Padded<AtomicU64>,
@@ -230,6 +234,8 @@ impl Vm {
             table: ProcTable::new(),
             dead: DeadTable::new(),
             stacks: StackPool::new(stack_size),
+            orphans: Mutex::new(BinaryHeap::new()),
+            orphan_count: Padded(AtomicUsize::new(0)),
             next_serial: Padded(AtomicU64::new(1)),
         }
     }
@@ -523,7 +529,7 @@ impl Scheduler {
     fn fire_timers(&self) -> Option<Instant> {
         // SAFETY: owning thread; the borrow ends before `push_local`.
         let l = unsafe { self.local() };
-        if l.timers.is_empty() {
+        if l.timers.is_empty() && self.vm().orphan_count.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let now = Instant::now();
@@ -537,7 +543,24 @@ impl Scheduler {
                 due.push(t);
             }
         }
-        let next = l.timers.peek().map(|t| t.deadline);
+        let mut next = l.timers.peek().map(|t| t.deadline);
+        let vm = self.vm();
+        if vm.orphan_count.load(Ordering::Relaxed) > 0 {
+            let mut o = lock(&vm.orphans);
+            while let Some(t) = o.peek() {
+                if t.deadline > now {
+                    break;
+                }
+                let t = o.pop().expect("peeked");
+                if !t.is_stale() {
+                    due.push(t);
+                }
+            }
+            if let Some(t) = o.peek() {
+                next = Some(next.map_or(t.deadline, |n| n.min(t.deadline)));
+            }
+            vm.orphan_count.store(o.len(), Ordering::Relaxed);
+        }
         for t in due {
             let p = {
                 let mut g = t.shared.lock();
@@ -552,6 +575,31 @@ impl Scheduler {
             }
         }
         next
+    }
+
+    /// The running process is about to block its thread in a system call:
+    /// hand `runnext` and this scheduler's timers to the others (Go's
+    /// `entersyscall`/`handoffp`, simplified) and wake one of them.
+    pub(crate) fn enter_blocking(&self) {
+        let vm = self.vm();
+        // SAFETY: owning thread, short borrow.
+        let l = unsafe { self.local() };
+        let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
+        if !l.timers.is_empty() {
+            let mut o = lock(&vm.orphans);
+            o.extend(l.timers.drain());
+            vm.orphan_count.store(o.len(), Ordering::Relaxed);
+        }
+        if !rn.is_null() {
+            vm.injector.push(ProcPtr(rn));
+        }
+        // Wake one even if no work moved: a parked scheduler must learn the
+        // new earliest deadline.
+        vm.notify_one();
+        if !vm.has_work() {
+            return;
+        }
+        vm.notify_one();
     }
 
     fn add_timer(&self, deadline: Instant, seq: u64, shared: Arc<Shared>) {

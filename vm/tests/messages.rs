@@ -194,3 +194,47 @@ fn sending_to_a_dead_process_is_dropped() {
     assert_eq!(run_main(1, 20, main, &[]), 0);
     assert_eq!(OK.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn blocking_section_does_not_stall_timers_or_runnext() {
+    static TIMER_MS: AtomicI64 = AtomicI64::new(-1);
+    static WOKEN_MS: AtomicI64 = AtomicI64::new(-1);
+    unsafe extern "C" fn blocks(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        // Blocks its thread as a builtin reading stdin would.
+        unsafe { blocking_section(proc, || libc::usleep(400_000)) };
+        UNIT
+    }
+    unsafe extern "C" fn wakes_then_blocks(proc: *mut Process, clo: Value, _s: Value) -> Value {
+        unsafe {
+            // Puts the main process in this scheduler's runnext first.
+            caravan_rt_send(proc, env(clo, 0), of_int(1));
+            blocking_section(proc, || libc::usleep(400_000));
+        }
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            // The blocker runs next here, after main parks with its timer on
+            // this scheduler: the timer must still fire on time.
+            spawn(proc, blocks, &[]);
+            let t = Instant::now();
+            if recv_within(proc, 100).is_none() {
+                TIMER_MS.store(t.elapsed().as_millis() as i64, Ordering::SeqCst);
+            }
+            let me = caravan_rt_self(proc);
+            spawn(proc, wakes_then_blocks, &[me]);
+            let t = Instant::now();
+            if recv_within(proc, 5000) == Some(of_int(1)) {
+                WOKEN_MS.store(t.elapsed().as_millis() as i64, Ordering::SeqCst);
+            }
+        }
+        UNIT
+    }
+    assert_eq!(run_main(3, 20, main, &[]), 0);
+    let (t, w) = (
+        TIMER_MS.load(Ordering::SeqCst),
+        WOKEN_MS.load(Ordering::SeqCst),
+    );
+    assert!((100..350).contains(&t), "timer fired after {t} ms");
+    assert!((0..300).contains(&w), "woken after {w} ms");
+}
