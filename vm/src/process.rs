@@ -324,7 +324,9 @@ impl Shared {
     pub(crate) fn wake_if(&self, g: &mut Inner, event: impl Fn(WaitKind) -> bool) -> *mut Process {
         if g.state == ProcState::Waiting && event(g.waiting_for) {
             self.set_state(g, ProcState::Runnable);
-            self.wait_seq.fetch_add(1, Ordering::Relaxed);
+            // Only written under the lock: no read-modify-write needed.
+            let seq = self.wait_seq.load(Ordering::Relaxed);
+            self.wait_seq.store(seq + 1, Ordering::Relaxed);
             std::mem::replace(&mut g.proc, std::ptr::null_mut())
         } else {
             std::ptr::null_mut()

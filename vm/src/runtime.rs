@@ -16,7 +16,7 @@
 //! Runtime functions are thin, so a process can block only here: at these
 //! calls (and the yield at function entry) it reaches a *safepoint*.
 
-use crate::heap::{is_literal, literal_copy};
+use crate::heap::literal_copy;
 use crate::process::{
     pid_of_serial, serial_of_pid, ExitReason, Msg, Process, Request, WaitKind, Watcher,
 };
@@ -29,6 +29,7 @@ use crate::value::{
 use std::collections::VecDeque;
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Reductions charged for a `spawn` (on top of the caller's own).
@@ -161,18 +162,26 @@ pub(crate) unsafe extern "C" fn process_start(proc: *mut Process) -> ! {
     }
 }
 
-/// The scheduler running `proc` and its local state.
+/// The scheduler running `proc`.
 ///
 /// # Safety
 /// `proc` is the running process; the result must not be kept across a
-/// switch or overlap another `Local` borrow.
+/// switch (the process may resume on another scheduler).
 #[inline(always)]
-unsafe fn sched_of<'a>(proc: *mut Process) -> (&'a Scheduler, &'a mut Local) {
+unsafe fn sched_of<'a>(proc: *mut Process) -> &'a Scheduler {
     // SAFETY: caller's guarantee.
-    unsafe {
-        let s = &*(*proc).sched;
-        (s, s.local())
-    }
+    unsafe { &*(*proc).sched }
+}
+
+/// The local state of the scheduler running `proc`.
+///
+/// # Safety
+/// As [`sched_of`], and the borrow must not overlap another `Local` borrow
+/// (scheduler methods take their own): keep it to one statement.
+#[inline(always)]
+unsafe fn local_of<'a>(proc: *mut Process) -> &'a mut Local {
+    // SAFETY: caller's guarantee.
+    unsafe { (*(*proc).sched).local() }
 }
 
 #[inline]
@@ -392,20 +401,15 @@ pub unsafe extern "C" fn caravan_rt_spawn(proc: *mut Process, closure: Value) ->
     // SAFETY: `proc` is the running process (see `guard`).
     unsafe {
         guard(proc, || {
-            let (sched, l) = sched_of(proc);
+            let sched = sched_of(proc);
             let vm = sched.vm();
             let child = vm.new_process(sched.next_serial());
             let c = &mut *child;
-            let words = l.copy.plan(closure, is_literal);
-            c.init_closure = if words == 0 {
-                closure
-            } else {
-                let f = crate::heap::Fragment::new(words);
-                let v = l.copy.emit(f.data(), is_literal);
+            let (m, _) = make_msg(&mut local_of(proc).copy, closure);
+            c.init_closure = m.value;
+            if let Some(f) = m.frag {
                 c.heap.adopt(f);
-                v
-            };
-            l.copy.trim();
+            }
             let pid = pid_of_serial(c.serial);
             c.init_arg = pid;
             (*proc).reductions -= SPAWN_REDS;
@@ -441,20 +445,22 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                 return Err(Fail::msg("send: not a pid"));
             }
             let serial = serial_of_pid(pid);
-            let (sched, l) = sched_of(proc);
+            let sched = sched_of(proc);
             let p = &mut *proc;
-            let target = if serial == p.serial {
-                p.shared.clone()
+            // Borrowed from the pid cache (or ourselves): the entry cannot
+            // change during this call, so no reference count traffic.
+            let target: &crate::process::Shared = if serial == p.serial {
+                &*Arc::as_ptr(&p.shared)
             } else {
-                match sched.lookup(serial) {
-                    Some(t) => t,
+                match sched.lookup_ptr(serial) {
+                    Some(t) => &*t,
                     None => {
                         p.reductions -= SEND_REDS;
                         return Ok(UNIT);
                     }
                 }
             };
-            let (m, words) = make_msg(&mut l.copy, msg);
+            let (m, words) = make_msg(&mut local_of(proc).copy, msg);
             p.reductions -= SEND_REDS + (words >> 4) as i64;
             let mut rejected = None;
             let woken = {
@@ -468,7 +474,6 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                 }
             };
             drop(rejected);
-            drop(target);
             if !woken.is_null() {
                 sched.push_runnext(woken);
             }
@@ -603,7 +608,7 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
             if t == me {
                 return Err(Fail::msg("join: a process cannot join itself"));
             }
-            let (sched, _) = sched_of(proc);
+            let sched = sched_of(proc);
             let vm = sched.vm();
             let now = match sched.lookup(t) {
                 None => Some(vm.dead_reason(t)),
@@ -681,7 +686,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
-            let (sched, _) = sched_of(proc);
+            let sched = sched_of(proc);
             let p = &mut *proc;
             let r = p.next_call_ref;
             p.next_call_ref += 1;
@@ -831,11 +836,13 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
                 return Err(Fail::msg("reply: not a reply channel"));
             }
             let (caller, r) = (field(reply, 0), field(reply, 1));
-            let (sched, l) = sched_of(proc);
-            let Some(target) = sched.lookup(caller) else {
+            let sched = sched_of(proc);
+            let Some(target) = sched.lookup_ptr(caller) else {
                 return Ok(UNIT);
             };
-            let (m, words) = make_msg(&mut l.copy, v);
+            // SAFETY: borrowed from the pid cache, stable during this call.
+            let target: &crate::process::Shared = &*target;
+            let (m, words) = make_msg(&mut local_of(proc).copy, v);
             (*proc).reductions -= SEND_REDS + (words >> 4) as i64;
             let mut rejected = None;
             let woken = {
@@ -852,7 +859,6 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
                 }
             };
             drop(rejected);
-            drop(target);
             if !woken.is_null() {
                 sched.push_runnext(woken);
             }
@@ -871,7 +877,7 @@ pub unsafe extern "C" fn caravan_rt_global(proc: *mut Process, v: Value) -> Valu
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
-            let (_, l) = sched_of(proc);
+            let l = local_of(proc);
             let r = literal_copy(&mut l.copy, v);
             l.copy.trim();
             r.ok_or_else(|| Fail::msg("literal area exhausted"))
@@ -930,7 +936,7 @@ unsafe fn compare_slow(proc: *mut Process, a: Value, b: Value, total: bool) -> i
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
-            let (_, l) = sched_of(proc);
+            let l = local_of(proc);
             let mut work = std::mem::take(&mut l.cmp_work);
             let r = compare_values(a, b, total, &mut work);
             if work.capacity() <= 4096 {

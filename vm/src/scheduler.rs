@@ -489,6 +489,21 @@ impl Scheduler {
         Some(sh)
     }
 
+    /// Like [`Scheduler::lookup`] but borrowing the cache entry: the
+    /// pointer stays valid until this scheduler's next lookup (the entry is
+    /// not replaced before).
+    #[inline]
+    pub(crate) fn lookup_ptr(&self, serial: u64) -> Option<*const Shared> {
+        // SAFETY: owning thread, short borrow.
+        let l = unsafe { self.local() };
+        let e = &mut l.pid_cache[serial as usize % PID_CACHE];
+        if e.0 != serial || e.1.is_none() {
+            let sh = self.vm().table.get(serial)?;
+            *e = (serial, Some(sh));
+        }
+        e.1.as_ref().map(Arc::as_ptr)
+    }
+
     /// A fresh serial from this scheduler's block.
     pub(crate) fn next_serial(&self) -> u64 {
         // SAFETY: owning thread, no overlapping borrow.
