@@ -40,6 +40,8 @@ pub struct Checker {
     file: FileId,
     /// Type variables named in annotations of the current top-level item.
     annot_vars: HashMap<String, Ty>,
+    /// The type definition being checked: name and parameters (for hints).
+    current_typedef: Option<(String, Vec<String>)>,
     /// Stop collecting errors beyond this many.
     type_error_budget: usize,
     /// `errors.len()` when the current top-level item began (pattern
@@ -101,6 +103,7 @@ impl Checker {
             annot_vars: HashMap::new(),
             type_error_budget: 200,
             errors_before_item: 0,
+            current_typedef: None,
         };
         for (i, name) in builtin::NAMES.iter().enumerate() {
             let params = if i as u32 == builtin::LIST {
@@ -312,6 +315,16 @@ impl Checker {
     }
 
     fn lookup_type(&mut self, name: &Name, span: Span) -> Option<TypeId> {
+        if let Some(m) = &name.module {
+            if self.module_env(m).is_none() {
+                self.error(TypeError::UnknownModule {
+                    file: self.file,
+                    span,
+                    name: m.clone(),
+                });
+                return None;
+            }
+        }
         let found = match &name.module {
             None => self
                 .current
@@ -377,10 +390,14 @@ impl Checker {
                 Some(ps) => match ps.get(v) {
                     Some(&t) => t,
                     None => {
+                        let (tname, mut tparams) = self.current_typedef.clone().unwrap_or_default();
+                        tparams.push(v.clone());
                         self.error(TypeError::UnboundTypeVar {
                             file: self.file,
                             span: *span,
                             name: v.clone(),
+                            type_name: tname,
+                            params: tparams,
                         });
                         self.fresh()
                     }
@@ -422,6 +439,7 @@ impl Checker {
                 }
                 match decl.kind {
                     TypeKind::Alias(body) => self.types.subst(body, &decl.params, &args),
+                    TypeKind::Error => self.fresh(),
                     _ => self.con(id, args),
                 }
             }
@@ -432,7 +450,15 @@ impl Checker {
     pub fn declare_types(&mut self, defs: &[ast::TypeDef]) {
         // First give every name an id so the bodies can refer to each other.
         let mut ids = vec![];
-        for d in defs {
+        for (i, d) in defs.iter().enumerate() {
+            if defs[..i].iter().any(|e| e.name == d.name) {
+                self.error(TypeError::DuplicateDefinition {
+                    file: self.file,
+                    span: d.span,
+                    what: "type",
+                    name: d.name.clone(),
+                });
+            }
             let params: Vec<Ty> = d
                 .params
                 .iter()
@@ -450,6 +476,7 @@ impl Checker {
             ids.push(id);
         }
         for (d, &id) in defs.iter().zip(&ids) {
+            self.current_typedef = Some((d.name.clone(), d.params.clone()));
             let params: HashMap<String, Ty> = d
                 .params
                 .iter()
@@ -516,6 +543,137 @@ impl Checker {
                 }
             };
             self.decls[id as usize].kind = kind;
+        }
+        self.current_typedef = None;
+        self.resolve_group_aliases(defs, &ids);
+    }
+
+    /// Abbreviations of a group may refer to one another (`type a = b list
+    /// and b = int`): expand those references, and report abbreviations
+    /// that expand to themselves (`type t = t list`), which would make an
+    /// infinite type.
+    fn resolve_group_aliases(&mut self, defs: &[ast::TypeDef], ids: &[TypeId]) {
+        let aliases: Vec<TypeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| matches!(self.decls[id as usize].kind, TypeKind::Alias(_)))
+            .collect();
+        if aliases.is_empty() {
+            return;
+        }
+        // Depth-first over alias-to-alias references.
+        let mentions = |c: &mut Checker, t: Ty| -> Vec<TypeId> {
+            let mut out = vec![];
+            let mut stack = vec![t];
+            while let Some(x) = stack.pop() {
+                match c.types.node(x) {
+                    TyNode::Con(id, args) => {
+                        if aliases.contains(&id) {
+                            out.push(id);
+                        }
+                        stack.extend(args);
+                    }
+                    TyNode::Arrow(a, b) => {
+                        stack.push(a);
+                        stack.push(b);
+                    }
+                    TyNode::Tuple(xs) => stack.extend(xs),
+                    TyNode::Var { .. } => {}
+                }
+            }
+            out
+        };
+        let mut cyclic = vec![];
+        for &a in &aliases {
+            let mut seen = vec![];
+            let mut stack = vec![a];
+            while let Some(x) = stack.pop() {
+                let TypeKind::Alias(body) = self.decls[x as usize].kind else {
+                    continue;
+                };
+                for m in mentions(self, body) {
+                    if m == a {
+                        cyclic.push(a);
+                        stack.clear();
+                        break;
+                    }
+                    if !seen.contains(&m) {
+                        seen.push(m);
+                        stack.push(m);
+                    }
+                }
+            }
+        }
+        for &a in &cyclic {
+            let pos = ids.iter().position(|&x| x == a).unwrap_or(0);
+            self.error(TypeError::CyclicAbbreviation {
+                file: self.file,
+                span: defs[pos].span,
+                name: defs[pos].name.clone(),
+            });
+            // Later uses become fresh variables: no loops, no follow-on errors.
+            self.decls[a as usize].kind = TypeKind::Error;
+        }
+        // Expand references to (acyclic) group aliases everywhere in the group.
+        for _ in 0..aliases.len() {
+            for &id in ids {
+                match self.decls[id as usize].kind.clone() {
+                    TypeKind::Alias(body) => {
+                        let b = self.expand_aliases(body, &aliases);
+                        self.decls[id as usize].kind = TypeKind::Alias(b);
+                    }
+                    TypeKind::Record(fs) => {
+                        let fs = fs
+                            .into_iter()
+                            .map(|(n, t)| (n, self.expand_aliases(t, &aliases)))
+                            .collect();
+                        self.decls[id as usize].kind = TypeKind::Record(fs);
+                    }
+                    TypeKind::Variant(cs) => {
+                        for ci in cs {
+                            let args = self.ctors[ci].args.clone();
+                            let args = args
+                                .into_iter()
+                                .map(|t| self.expand_aliases(t, &aliases))
+                                .collect();
+                            self.ctors[ci].args = args;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Replaces `Con(alias)` by the alias's body, for aliases in `which`.
+    fn expand_aliases(&mut self, t: Ty, which: &[TypeId]) -> Ty {
+        match self.types.node(t) {
+            TyNode::Con(id, args) => {
+                let args: Vec<Ty> = args
+                    .into_iter()
+                    .map(|a| self.expand_aliases(a, which))
+                    .collect();
+                if which.contains(&id) {
+                    if let TypeKind::Alias(body) = self.decls[id as usize].kind {
+                        let params = self.decls[id as usize].params.clone();
+                        return self.types.subst(body, &params, &args);
+                    }
+                }
+                self.con(id, args)
+            }
+            TyNode::Arrow(a, b) => {
+                let a = self.expand_aliases(a, which);
+                let b = self.expand_aliases(b, which);
+                self.types.arrow(a, b)
+            }
+            TyNode::Tuple(xs) => {
+                let xs = xs
+                    .into_iter()
+                    .map(|x| self.expand_aliases(x, which))
+                    .collect();
+                self.types.mk(TyNode::Tuple(xs))
+            }
+            TyNode::Var { .. } => t,
         }
     }
 
@@ -604,6 +762,7 @@ impl Checker {
             }
             Pat::Ctor(name, arg, span) => {
                 let Some(ci) = self.lookup_ctor(name, *span) else {
+                    self.bind_anyway(arg.as_deref(), bound, reuse);
                     return TPat::Wild;
                 };
                 let (result, args) = self.instantiate_ctor(ci);
@@ -629,6 +788,7 @@ impl Checker {
                             expected: n,
                             found,
                         });
+                        self.bind_anyway(a, bound, reuse);
                         return TPat::Wild;
                     }
                 };
@@ -644,20 +804,37 @@ impl Checker {
                     return TPat::Wild;
                 };
                 let Some((tid, _)) = self.lookup_field(&first, *span) else {
+                    for (_, fp, _) in fields {
+                        self.bind_anyway(Some(fp), bound, reuse);
+                    }
                     return TPat::Wild;
                 };
                 let (rt, ftys) = self.instantiate_record(tid);
                 self.expect(*span, rt, expected);
                 let mut pats: Vec<TPat> = ftys.iter().map(|_| TPat::Wild).collect();
+                let mut seen: Vec<&str> = vec![];
                 for (fname, fp, fspan) in fields {
-                    match self.field_index(tid, fname) {
-                        Some(i) => pats[i] = self.pattern(fp, ftys[i], bound, reuse),
-                        None => self.error(TypeError::FieldNotInRecord {
+                    if seen.contains(&fname.as_str()) {
+                        self.error(TypeError::DuplicateDefinition {
                             file: self.file,
                             span: *fspan,
-                            field: fname.clone(),
-                            record: self.decls[tid as usize].name.clone(),
-                        }),
+                            what: "field",
+                            name: fname.clone(),
+                        });
+                        continue;
+                    }
+                    seen.push(fname);
+                    match self.field_index(tid, fname) {
+                        Some(i) => pats[i] = self.pattern(fp, ftys[i], bound, reuse),
+                        None => {
+                            self.error(TypeError::FieldNotInRecord {
+                                file: self.file,
+                                span: *fspan,
+                                field: fname.clone(),
+                                record: self.decls[tid as usize].name.clone(),
+                            });
+                            self.bind_anyway(Some(fp), bound, reuse);
+                        }
                     }
                 }
                 TPat::Tuple(pats, Some(tid))
@@ -685,6 +862,13 @@ impl Checker {
                         span: *span,
                         name: missing,
                     });
+                    // Bind what only the right side binds, to avoid
+                    // follow-on "unknown variable" errors.
+                    for r in right {
+                        if !bound.iter().any(|b| b.0 == r.0) {
+                            bound.push(r);
+                        }
+                    }
                 }
                 TPat::Or(Box::new(ta), Box::new(tb))
             }
@@ -716,6 +900,22 @@ impl Checker {
             repr: c.repr,
             ty: c.type_id,
             index,
+        }
+    }
+
+    /// After an error in a pattern, still binds the variables of `p` (with
+    /// fresh types), so their uses do not cause follow-on errors.
+    fn bind_anyway(
+        &mut self,
+        p: Option<&Pat>,
+        bound: &mut Vec<(String, VarId, Ty, Span)>,
+        reuse: Option<&[(String, VarId, Ty, Span)]>,
+    ) {
+        if let Some(p) = p {
+            let t = self.fresh();
+            let saved = self.errors.len();
+            self.pattern(p, t, bound, reuse);
+            self.errors.truncate(saved);
         }
     }
 
@@ -955,6 +1155,39 @@ impl Checker {
     /// Exhaustiveness (unless `exhaustive` is false, as for `receive`) and
     /// redundancy of a group of arms; `span` is what to point at for a
     /// missing case. Skipped when the arms already had errors.
+    /// A destructuring `let` or parameter pattern must match every value
+    /// of its type (E0120 otherwise, naming a value it misses).
+    fn check_irrefutable(&mut self, pat: &TPat, span: Span) {
+        if self.errors.len() != self.errors_before_item {
+            return;
+        }
+        let report = crate::exhaustive::check_arms(self, std::slice::from_ref(pat), &[false], true);
+        if let Some(missing) = report.missing {
+            self.error(TypeError::RefutablePattern {
+                file: self.file,
+                span,
+                missing,
+            });
+        }
+    }
+
+    /// Reports a name bound twice by one `let ... and ...` group.
+    fn check_duplicate_names(&mut self, bindings: &[ast::Binding]) {
+        let mut seen: Vec<&str> = vec![];
+        for b in bindings {
+            if let Pat::Var(n, s) = &b.pat {
+                if seen.contains(&n.as_str()) {
+                    self.error(TypeError::DuplicateBinding {
+                        file: self.file,
+                        span: *s,
+                        name: n.clone(),
+                    });
+                }
+                seen.push(n);
+            }
+        }
+    }
+
     fn check_match(&mut self, arms: &[ast::Arm], tarms: &[TArm], span: Span, exhaustive: bool) {
         if self.errors.len() != self.errors_before_item {
             return;
@@ -1019,7 +1252,9 @@ impl Checker {
                 if let Some(a) = a {
                     self.infer(a);
                 }
-                return (TExpr::Imm(0), result);
+                // The constructor's type is unknown here: no follow-on errors.
+                let _ = result;
+                return (TExpr::Imm(0), self.fresh());
             }
         };
         let mut fields = vec![];
@@ -1077,17 +1312,40 @@ impl Checker {
                 }
                 TyNode::Var { .. } => {
                     let arrow = self.types.arrow(at, res);
-                    self.types.unify(cur, arrow).ok();
+                    if let Err(e) = self.types.unify(cur, arrow) {
+                        let occurs = matches!(e, UnifyError::Occurs(..));
+                        self.error(TypeError::Mismatch {
+                            file: self.file,
+                            span: a.span(),
+                            expected: cur,
+                            actual: arrow,
+                            occurs,
+                            hint: None,
+                        });
+                    }
                     cur = res;
                 }
                 _ => {
-                    self.error(TypeError::NotAFunction {
-                        file: self.file,
-                        span: f.span(),
-                        ty: ft,
-                        args: args.len(),
-                        applied_span: a.span(),
-                    });
+                    if i == 0 {
+                        self.error(TypeError::NotAFunction {
+                            file: self.file,
+                            span: f.span(),
+                            ty: ft,
+                            args: args.len(),
+                            applied_span: a.span(),
+                        });
+                    } else {
+                        self.error(TypeError::TooManyArguments {
+                            file: self.file,
+                            span: f.span(),
+                            ty: ft,
+                            expected: i,
+                            extra_span: a.span(),
+                        });
+                    }
+                    for rest in &args[i + 1..] {
+                        self.infer(rest);
+                    }
                     return (TExpr::Imm(0), self.fresh());
                 }
             }
@@ -1134,31 +1392,61 @@ impl Checker {
         span: Span,
         name: &str,
     ) -> (TLambda, Ty) {
+        self.infer_lambda_expecting(params, body, span, name, None)
+    }
+
+    /// `fun p1 ... pn -> body`; with `expected` (the provisional type of a
+    /// `let rec` function) the parameter and result types are unified with
+    /// it first, so a wrong recursive call is reported at its argument.
+    fn infer_lambda_expecting(
+        &mut self,
+        params: &[Pat],
+        body: &Expr,
+        span: Span,
+        name: &str,
+        expected: Option<Ty>,
+    ) -> (TLambda, Ty) {
         let depth = self.locals.len();
         let mut vars = vec![];
         let mut ptys = vec![];
         let mut destructure = vec![];
+        let mut all_bound: Vec<(String, VarId, Ty, Span)> = vec![];
         for p in params {
             let t = self.fresh();
             ptys.push(t);
             match p {
-                Pat::Var(n, s) => {
-                    let v = self.new_var();
-                    vars.push(v);
-                    self.push_bound(&[(n.clone(), v, t, *s)]);
-                }
                 Pat::Wild(_) => vars.push(self.new_var()),
+                Pat::Var(..) => {
+                    let mut bound = all_bound.clone();
+                    let before = bound.len();
+                    let tp = self.pattern(p, t, &mut bound, None);
+                    match tp {
+                        TPat::Var(v) => vars.push(v),
+                        _ => vars.push(self.new_var()),
+                    }
+                    all_bound.extend(bound.drain(before..));
+                }
                 p => {
                     let v = self.new_var();
                     vars.push(v);
-                    let mut bound = vec![];
+                    let mut bound = all_bound.clone();
+                    let before = bound.len();
                     let tp = self.pattern(p, t, &mut bound, None);
-                    self.push_bound(&bound);
+                    all_bound.extend(bound.drain(before..));
+                    self.check_irrefutable(&tp, p.span());
                     destructure.push((v, tp, p.span()));
                 }
             }
         }
+        self.push_bound(&all_bound);
+        let res = self.fresh();
+        if let Some(exp) = expected {
+            let t = self.types.arrows(&ptys, res);
+            let _ = self.types.unify(t, exp);
+        }
         let (mut tb, bt) = self.infer(body);
+        self.expect(body.span(), bt, res);
+        let bt = res;
         self.locals.truncate(depth);
         for (v, tp, pspan) in destructure.into_iter().rev() {
             tb = TExpr::Match(
@@ -1318,6 +1606,7 @@ impl Checker {
             return Box::new(move |body| TExpr::LetRec(group, Box::new(body)));
         }
         // Non-recursive: every right-hand side sees the outer scope.
+        self.check_duplicate_names(bindings);
         let mut wraps: Vec<Box<dyn FnOnce(TExpr) -> TExpr>> = vec![];
         let mut all_bound = vec![];
         for b in bindings {
@@ -1338,6 +1627,7 @@ impl Checker {
                 p => {
                     let mut bound = vec![];
                     let tp = self.pattern(p, t, &mut bound, None);
+                    self.check_irrefutable(&tp, p.span());
                     let loc = self.loc(p.span());
                     all_bound.extend(bound);
                     wraps.push(Box::new(move |body| {
@@ -1358,12 +1648,24 @@ impl Checker {
         Box::new(move |body| wraps.into_iter().rev().fold(body, |acc, w| w(acc)))
     }
 
+    /// A lambda standing in for an erroneous `let rec` right-hand side.
+    fn placeholder_lambda(&mut self, name: &str, span: Span) -> TLambda {
+        let v = self.new_var();
+        TLambda {
+            params: vec![v],
+            body: Box::new(TExpr::Imm(0)),
+            name: name.to_string(),
+            span,
+        }
+    }
+
     /// Checks a `let rec` group; every right-hand side must be a function.
     #[allow(clippy::type_complexity)]
     fn infer_rec_group(
         &mut self,
         bindings: &[ast::Binding],
     ) -> Vec<(String, VarId, TLambda, Ty, Span)> {
+        self.check_duplicate_names(bindings);
         self.level += 1;
         let mut pre = vec![];
         for b in bindings {
@@ -1393,7 +1695,8 @@ impl Checker {
         for (b, (name, v, t, span)) in bindings.iter().zip(pre.clone()) {
             let lam = match &b.expr {
                 Expr::Fun(ps, body, fspan) => {
-                    let (mut lam, lt) = self.infer_lambda(ps, body, *fspan, &name);
+                    let (mut lam, lt) =
+                        self.infer_lambda_expecting(ps, body, *fspan, &name, Some(t));
                     lam.name = name.clone();
                     self.expect(b.expr.span(), lt, t);
                     lam
@@ -1411,7 +1714,7 @@ impl Checker {
                                 file: self.file,
                                 span: b.expr.span(),
                             });
-                            continue;
+                            self.placeholder_lambda(&name, span)
                         }
                     }
                 }
@@ -1421,7 +1724,9 @@ impl Checker {
                         file: self.file,
                         span: other.span(),
                     });
-                    continue;
+                    // The name stays bound (to what the error left), so its
+                    // uses cause no follow-on errors; no code is generated.
+                    self.placeholder_lambda(&name, span)
                 }
             };
             out.push((name, v, lam, t, span));
@@ -1545,6 +1850,7 @@ impl Checker {
                 self.program.items.push(TItem::Functions(fns));
             }
             ast::Item::Let(false, bindings, _) => {
+                self.check_duplicate_names(bindings);
                 let mut pending = vec![];
                 for b in bindings {
                     self.level += 1;
@@ -1577,6 +1883,7 @@ impl Checker {
                         p => {
                             let mut bound = vec![];
                             let tp = self.pattern(p, t, &mut bound, None);
+                            self.check_irrefutable(&tp, p.span());
                             let mut outs = vec![];
                             for (n, v, vt, s) in bound {
                                 let g = self.define_global(&n, vt, s);

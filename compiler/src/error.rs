@@ -160,6 +160,10 @@ pub enum TypeError {
         span: Span,
         /// The variable.
         name: String,
+        /// The type being defined.
+        type_name: String,
+        /// Its parameters with the unbound variable added.
+        params: Vec<String>,
     },
     /// E0115: a name defined twice where it must be unique.
     DuplicateDefinition {
@@ -167,10 +171,41 @@ pub enum TypeError {
         file: FileId,
         /// Where.
         span: Span,
-        /// "field" or "constructor".
+        /// "field", "constructor" or "type".
         what: &'static str,
         /// The name.
         name: String,
+    },
+    /// E0117: a function applied to more arguments than it takes.
+    TooManyArguments {
+        /// File.
+        file: FileId,
+        /// The function.
+        span: Span,
+        /// Its type.
+        ty: Ty,
+        /// How many arguments it takes.
+        expected: usize,
+        /// The first argument too many.
+        extra_span: Span,
+    },
+    /// E0118: a type abbreviation that expands to itself.
+    CyclicAbbreviation {
+        /// File.
+        file: FileId,
+        /// The definition.
+        span: Span,
+        /// The type.
+        name: String,
+    },
+    /// E0122: a destructuring `let` or parameter pattern that can fail.
+    RefutablePattern {
+        /// File.
+        file: FileId,
+        /// The pattern.
+        span: Span,
+        /// A value it does not match.
+        missing: String,
     },
     /// E0120: a `match` that does not cover every value.
     NonExhaustive {
@@ -236,6 +271,11 @@ impl TypeError {
                 };
                 if let Some(h) = hint {
                     d = d.with_hint(h.clone());
+                }
+                if exp == act && !*occurs {
+                    d = d.with_hint(
+                        "these are two different types with the same name: a later `type` definition shadows the earlier one, and values of the old type do not fit the new one",
+                    );
                 }
                 d
             }
@@ -396,14 +436,28 @@ impl TypeError {
                 )
                 .with_label(*file, *applied_span, format!("applied to {args} argument(s)"))
             }
-            UnboundTypeVar { file, span, name } => Diagnostic::error(
-                "E0114",
-                format!("The type variable `'{name}` is unbound in this type declaration"),
-                *file,
-                *span,
-                "not a parameter of the type",
-            )
-            .with_hint(format!("add it to the parameters: `type '{name} t = ...`")),
+            UnboundTypeVar {
+                file,
+                span,
+                name,
+                type_name,
+                params,
+            } => {
+                let ps: Vec<String> = params.iter().map(|p| format!("'{p}")).collect();
+                let head = if ps.len() == 1 {
+                    format!("{} {type_name}", ps[0])
+                } else {
+                    format!("({}) {type_name}", ps.join(", "))
+                };
+                Diagnostic::error(
+                    "E0114",
+                    format!("The type variable `'{name}` is unbound in this type declaration"),
+                    *file,
+                    *span,
+                    "not a parameter of the type",
+                )
+                .with_hint(format!("add it to the parameters: `type {head} = ...`"))
+            }
             DuplicateDefinition {
                 file,
                 span,
@@ -424,6 +478,40 @@ impl TypeError {
                 format!("`{missing}` is not matched"),
             )
             .with_hint(format!("add an arm for `{missing}`, or a catch-all `| _ -> ...`")),
+            TooManyArguments {
+                file,
+                span,
+                ty,
+                expected,
+                extra_span,
+            } => {
+                let t = c.show(*ty);
+                Diagnostic::error(
+                    "E0117",
+                    format!("This function takes {expected} argument(s) but is applied to more"),
+                    *file,
+                    *extra_span,
+                    "this argument is one too many",
+                )
+                .with_label(*file, *span, format!("this has type `{t}`"))
+                .with_hint("check the parentheses: an argument may belong to an inner call")
+            }
+            CyclicAbbreviation { file, span, name } => Diagnostic::error(
+                "E0118",
+                format!("The type abbreviation `{name}` is cyclic"),
+                *file,
+                *span,
+                "it expands to itself",
+            )
+            .with_hint("a recursive type must be a variant or a record: `type t = Leaf | Node of t list`"),
+            RefutablePattern { file, span, missing } => Diagnostic::error(
+                "E0122",
+                "This pattern does not match every value",
+                *file,
+                *span,
+                format!("`{missing}` is not matched"),
+            )
+            .with_hint("use `match ... with` to handle the other cases"),
             UnusedArm { file, span } => Diagnostic::error(
                 "E0121",
                 "This arm is never used",

@@ -333,6 +333,30 @@ fn show(c: &Checker, w: &Witness, out: &mut String, arg: bool) {
             let sig = signature(c, *ty);
             let name = &sig[*i as usize].0;
             if *ty == builtin::LIST && *i == 1 {
+                // A list whose spine is fully known prints as `[a; b]`.
+                let mut items = vec![];
+                let mut cur = w;
+                let closed = loop {
+                    match cur {
+                        Witness::Ctor(t, 1, a) if *t == builtin::LIST => {
+                            items.push(&a[0]);
+                            cur = &a[1];
+                        }
+                        Witness::Ctor(t, 0, _) if *t == builtin::LIST => break true,
+                        _ => break false,
+                    }
+                };
+                if closed {
+                    out.push('[');
+                    for (k, it) in items.iter().enumerate() {
+                        if k > 0 {
+                            out.push_str("; ");
+                        }
+                        show(c, it, out, false);
+                    }
+                    out.push(']');
+                    return;
+                }
                 if arg {
                     out.push('(');
                 }

@@ -199,6 +199,7 @@ pub enum Tok {
         r"'([^'\\\n]|\\[\\'ntrb \x22]|\\[0-9][0-9][0-9]|\\x[0-9a-fA-F][0-9a-fA-F])'",
         parse_char
     )]
+    #[regex(r"'\\[^'\n]{1,4}'", parse_char)]
     Char(u8),
     #[token("\"", lex_string)]
     Str(String),

@@ -117,7 +117,7 @@ impl Gen<'_> {
                     .collect(),
             ),
             TypeKind::Abstract if decl.name == "pid" || decl.name == "process_id" => Desc::Pid,
-            TypeKind::Abstract | TypeKind::Builtin | TypeKind::Alias(_) => {
+            TypeKind::Abstract | TypeKind::Builtin | TypeKind::Alias(_) | TypeKind::Error => {
                 Desc::Abstract(decl.name)
             }
         }

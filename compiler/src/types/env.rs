@@ -21,6 +21,9 @@ pub enum TypeKind {
     Record(Vec<(String, Ty)>),
     /// An abbreviation, expanded where it is used.
     Alias(Ty),
+    /// A definition that had an error (a cyclic abbreviation): every use
+    /// is a fresh type variable, so it causes no follow-on errors.
+    Error,
 }
 
 /// A declared type.
