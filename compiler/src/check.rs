@@ -15,7 +15,10 @@ use crate::types::env::*;
 use crate::types::{builtin, printer::Printer, Ty, TyNode, TypeId, Types, UnifyError};
 use std::collections::HashMap;
 
-/// The checker for one program (all its modules).
+/// The checker for one program (all its modules). Cloning it snapshots
+/// every type and binding (the standard library is checked once and cloned
+/// for each program; the REPL keeps one per session).
+#[derive(Clone)]
 pub struct Checker {
     /// The type arena.
     pub types: Types,

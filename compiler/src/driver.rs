@@ -23,17 +23,7 @@ pub struct Checked {
 /// same directory as `path`, loaded (and checked first) on demand. A cycle
 /// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
-    let mut sources = SourceMap::default();
-    let mut checker = Checker::new();
-    let mut diags = vec![];
-    for (name, src) in caravan_stdlib::MODULES {
-        let file = sources.add(caravan_stdlib::file_name(name), *src);
-        match parse::parse_module(file, src) {
-            Ok(m) => checker.check_module(file, Some(name), &m),
-            Err(e) => diags.push(e.diagnostic),
-        }
-    }
-    diags.extend(checker.diagnostics());
+    let (mut checker, mut sources, mut diags) = stdlib_checked();
     let main_file = sources.add(path, text);
     let main = match parse::parse_module(main_file, text) {
         Ok(m) => m,
@@ -75,6 +65,30 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         checker,
         main_file,
     })
+}
+
+/// The standard library, parsed and checked once per process: a checker
+/// holding its modules, their sources, and any diagnostics (none unless the
+/// stdlib itself is broken). Each program starts from a clone.
+pub fn stdlib_checked() -> (Checker, SourceMap, Vec<Diagnostic>) {
+    use std::sync::OnceLock;
+    static STDLIB: OnceLock<(Checker, SourceMap, Vec<Diagnostic>)> = OnceLock::new();
+    STDLIB
+        .get_or_init(|| {
+            let mut sources = SourceMap::default();
+            let mut checker = Checker::new();
+            let mut diags = vec![];
+            for (name, src) in caravan_stdlib::MODULES {
+                let file = sources.add(caravan_stdlib::file_name(name), *src);
+                match parse::parse_module(file, src) {
+                    Ok(m) => checker.check_module(file, Some(name), &m),
+                    Err(e) => diags.push(e.diagnostic),
+                }
+            }
+            diags.extend(checker.diagnostics());
+            (checker, sources, diags)
+        })
+        .clone()
 }
 
 /// Loads sibling modules depth-first, so each is checked after the
