@@ -45,6 +45,13 @@ pub struct Checker {
     annot_vars: HashMap<String, Ty>,
     /// The type definition being checked: name and parameters (for hints).
     current_typedef: Option<(String, Vec<String>)>,
+    /// Every identifier seen, with its type and definition (for the LSP and
+    /// the REPL).
+    pub index: Vec<Occurrence>,
+    /// Local scopes (for completion).
+    pub scopes: Vec<Scope>,
+    /// Declaration sites of record fields: (record type, field index).
+    pub field_defs: HashMap<(TypeId, usize), (FileId, Span)>,
     /// Stop collecting errors beyond this many.
     type_error_budget: usize,
     /// `errors.len()` when the current top-level item began (pattern
@@ -107,6 +114,9 @@ impl Checker {
             type_error_budget: 200,
             errors_before_item: 0,
             current_typedef: None,
+            index: vec![],
+            scopes: vec![],
+            field_defs: HashMap::new(),
         };
         for (i, name) in builtin::NAMES.iter().enumerate() {
             let params = if i as u32 == builtin::LIST {
@@ -241,6 +251,7 @@ impl Checker {
         match info {
             Some(i) => {
                 let ty = self.types.instantiate(self.level, i.ty);
+                self.note(span, &name.name, ty, i.def, OccKind::Value);
                 Some(Resolved { ty, kind: i.kind })
             }
             None => {
@@ -430,6 +441,8 @@ impl Checker {
                     return self.fresh();
                 };
                 let decl = self.decls[id as usize].clone();
+                let tty = self.con(id, args.clone());
+                self.note(*span, &name.name, tty, decl.def, OccKind::Type);
                 if decl.params.len() != args.len() {
                     self.error(TypeError::TypeArity {
                         file: self.file,
@@ -503,6 +516,7 @@ impl Checker {
                         let ty = self.type_of(t, Some(&params));
                         out.push((name.clone(), ty));
                         self.current.fields.insert(name.clone(), (id, i));
+                        self.field_defs.insert((id, i), (self.file, *span));
                     }
                     TypeKind::Record(out)
                 }
@@ -538,6 +552,7 @@ impl Checker {
                             type_id: id,
                             repr,
                             args,
+                            def: Some((self.file, *span)),
                         });
                         self.current.ctors.insert(name.clone(), ci);
                         list.push(ci);
@@ -770,6 +785,9 @@ impl Checker {
                 };
                 let (result, args) = self.instantiate_ctor(ci);
                 self.expect(*span, result, expected);
+                let def = self.ctors[ci].def;
+                let nspan = Span::new(span.start, span.start + name.to_string().len());
+                self.note(nspan, &name.name, result, def, OccKind::Ctor);
                 let repr = self.ctor_ref(ci);
                 let sub: Vec<&Pat> = match (arg.as_deref(), args.len()) {
                     (None, 0) => vec![],
@@ -966,7 +984,32 @@ impl Checker {
         self.con(id, vec![])
     }
 
+    /// Records an identifier in the semantic index.
+    fn note(&mut self, span: Span, name: &str, ty: Ty, def: Option<(FileId, Span)>, kind: OccKind) {
+        self.index.push(Occurrence {
+            file: self.file,
+            span,
+            name: name.to_string(),
+            ty,
+            def,
+            kind,
+        });
+    }
+
+    /// Records the locals visible in `span`.
+    fn note_scope(&mut self, span: Span) {
+        let names = self.locals.iter().map(|(n, i)| (n.clone(), i.ty)).collect();
+        self.scopes.push(Scope {
+            file: self.file,
+            span,
+            names,
+        });
+    }
+
     fn push_bound(&mut self, bound: &[(String, VarId, Ty, Span)]) {
+        for (name, _, t, span) in bound {
+            self.note(*span, name, *t, Some((self.file, *span)), OccKind::Binding);
+        }
         for (name, v, t, span) in bound {
             self.locals.push((
                 name.clone(),
@@ -1024,6 +1067,7 @@ impl Checker {
             Expr::Let(rec, bindings, body, _) => {
                 let depth = self.locals.len();
                 let wrap = self.infer_let(*rec, bindings);
+                self.note_scope(body.span());
                 let (tb, t) = self.infer(body);
                 self.locals.truncate(depth);
                 (wrap(tb), t)
@@ -1109,6 +1153,9 @@ impl Checker {
                 let (rec_t, ftys) = self.instantiate_record(tid);
                 self.expect(r.span(), rt, rec_t);
                 let i = self.field_index(tid, name).unwrap_or(0);
+                let def = self.field_defs.get(&(tid, i)).copied();
+                let fspan = Span::new(span.end.saturating_sub(name.len()), span.end);
+                self.note(fspan, name, ftys[i], def, OccKind::Field);
                 (TExpr::Field(Box::new(tr), i as u32), ftys[i])
             }
             Expr::Annot(e, t, _) => {
@@ -1227,7 +1274,14 @@ impl Checker {
     }
 
     fn infer_ctor(&mut self, name: &Name, arg: Option<&Expr>, span: Span) -> (TExpr, Ty) {
-        let Some(ci) = self.lookup_ctor(name, span) else {
+        let found = self.lookup_ctor(name, span);
+        if let Some(ci) = found {
+            let (res, _) = self.instantiate_ctor(ci);
+            let def = self.ctors[ci].def;
+            let nspan = Span::new(span.start, span.start + name.to_string().len());
+            self.note(nspan, &name.name, res, def, OccKind::Ctor);
+        }
+        let Some(ci) = found else {
             if let Some(a) = arg {
                 self.infer(a);
             }
@@ -1447,6 +1501,7 @@ impl Checker {
             let t = self.types.arrows(&ptys, res);
             let _ = self.types.unify(t, exp);
         }
+        self.note_scope(body.span());
         let (mut tb, bt) = self.infer(body);
         self.expect(body.span(), bt, res);
         let bt = res;
@@ -1481,6 +1536,11 @@ impl Checker {
             let mut bound = vec![];
             let pat = self.pattern(&arm.pat, scrut, &mut bound, None);
             self.push_bound(&bound);
+            let region = match &arm.guard {
+                Some(g) => g.span().to(arm.body.span()),
+                None => arm.body.span(),
+            };
+            self.note_scope(region);
             let guard = arm.guard.as_ref().map(|g| {
                 let (tg, gt) = self.infer(g);
                 let bool_t = self.con(builtin::BOOL, vec![]);
@@ -1684,6 +1744,7 @@ impl Checker {
                 }
             };
             let v = self.new_var();
+            self.note(span, &name, t, Some((self.file, span)), OccKind::Binding);
             pre.push((name.clone(), v, t, span));
             self.locals.push((
                 name,
@@ -1780,6 +1841,15 @@ impl Checker {
     }
 
     fn define_global(&mut self, name: &str, ty: Ty, span: Span) -> GlobalId {
+        if !self
+            .index
+            .iter()
+            .rev()
+            .take(64)
+            .any(|o| o.span == span && o.file == self.file && o.kind == OccKind::Binding)
+        {
+            self.note(span, name, ty, Some((self.file, span)), OccKind::Binding);
+        }
         let g = self.program.globals.len() as GlobalId;
         self.program.globals.push(GlobalInfo {
             name: self.qualified(name),

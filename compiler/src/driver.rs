@@ -191,3 +191,92 @@ pub fn compile_source(
         )),
     }
 }
+
+/// Everything the checker learnt about a program, also when it has errors
+/// (for the language server): sources, the checker's state with its
+/// semantic index, all diagnostics, and the parsed files.
+pub struct Analysis {
+    /// All sources.
+    pub sources: SourceMap,
+    /// The checker (types, declarations, the semantic index).
+    pub checker: Checker,
+    /// Every diagnostic, syntax and type errors alike.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The main file.
+    pub main_file: FileId,
+    /// The user's files with their module names (`None` for the main
+    /// file) and syntax trees, in checking order.
+    pub files: Vec<(Option<String>, FileId, crate::ast::Module)>,
+}
+
+/// Analyses a program with error recovery: syntax errors skip to the next
+/// item, and checking goes on past errors. `read` supplies the text of
+/// sibling modules (from an editor's open buffers, or the disk).
+pub fn analyze(
+    path: &str,
+    text: &str,
+    read: &dyn Fn(&std::path::Path) -> Option<String>,
+) -> Analysis {
+    let (mut checker, mut sources, mut diagnostics) = stdlib_checked();
+    let main_file = sources.add(path, text);
+    let (main, d) = parse::parse_module_recovering(main_file, text);
+    diagnostics.extend(d);
+    let dir = std::path::Path::new(path)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    // Depth-first over module references, as `check_source`.
+    let mut order: Vec<(String, FileId, crate::ast::Module)> = vec![];
+    let mut visiting: Vec<String> = vec![];
+    fn visit(
+        module: &crate::ast::Module,
+        dir: &std::path::Path,
+        read: &dyn Fn(&std::path::Path) -> Option<String>,
+        sources: &mut SourceMap,
+        diagnostics: &mut Vec<Diagnostic>,
+        order: &mut Vec<(String, FileId, crate::ast::Module)>,
+        visiting: &mut Vec<String>,
+    ) {
+        for (name, _) in crate::modules::module_refs(module) {
+            if caravan_stdlib::MODULES.iter().any(|(m, _)| *m == name)
+                || order.iter().any(|(m, _, _)| *m == name)
+                || visiting.contains(&name)
+            {
+                continue;
+            }
+            let fpath = dir.join(crate::modules::file_of_module(&name));
+            let Some(text) = read(&fpath) else { continue };
+            let id = sources.add(fpath.display().to_string(), text.clone());
+            let (m, d) = parse::parse_module_recovering(id, &text);
+            diagnostics.extend(d);
+            visiting.push(name.clone());
+            visit(&m, dir, read, sources, diagnostics, order, visiting);
+            visiting.pop();
+            order.push((name, id, m));
+        }
+    }
+    visit(
+        &main,
+        &dir,
+        read,
+        &mut sources,
+        &mut diagnostics,
+        &mut order,
+        &mut visiting,
+    );
+    let mut files = vec![];
+    for (name, file, module) in order {
+        checker.check_module(file, Some(&name), &module);
+        files.push((Some(name), file, module));
+    }
+    checker.check_module(main_file, None, &main);
+    files.push((None, main_file, main));
+    diagnostics.extend(checker.diagnostics());
+    Analysis {
+        sources,
+        checker,
+        diagnostics,
+        main_file,
+        files,
+    }
+}

@@ -397,6 +397,29 @@ pub fn tokenize(src: &str) -> Vec<Result<(usize, Tok, usize), LexError>> {
     out
 }
 
+/// Tokenises `src`, skipping what does not lex (for error-tolerant
+/// parsing): the tokens, and every lexical error.
+pub fn tokenize_lossy(src: &str) -> (Vec<(usize, Tok, usize)>, Vec<LexError>) {
+    let mut toks = Vec::new();
+    let mut errs = Vec::new();
+    let mut lex = Tok::lexer(src);
+    while let Some(tok) = lex.next() {
+        let span = lex.span();
+        match tok {
+            Ok(t) => toks.push((span.start, t, span.end)),
+            Err(mut e) => {
+                if e.message.is_empty() {
+                    e.message = format!("unexpected character `{}`", &src[span.clone()]);
+                    e.start = span.start;
+                    e.end = span.end;
+                }
+                errs.push(e);
+            }
+        }
+    }
+    (toks, errs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod exhaustive;
 pub mod lexer;
 pub mod modules;
 pub mod parse;
+pub mod query;
 pub mod typed;
 pub mod types;
 

@@ -20,16 +20,43 @@ pub struct ParseFailure {
 /// Parses a whole file.
 pub fn parse_module(file: FileId, src: &str) -> Result<ast::Module, ParseFailure> {
     let toks = lexer::tokenize(src);
+    let mut errors = vec![];
     parser::ModuleParser::new()
-        .parse(toks)
+        .parse(&mut errors, toks)
         .map_err(|e| failure(file, src, e))
+}
+
+/// Parses a whole file, recovering from syntax errors: returns the items
+/// that parse and a diagnostic per error (for the language server, which
+/// must work on half-typed files).
+pub fn parse_module_recovering(file: FileId, src: &str) -> (ast::Module, Vec<Diagnostic>) {
+    let (toks, lex_errors) = lexer::tokenize_lossy(src);
+    let mut errors = vec![];
+    let result = parser::RecoveringModuleParser::new().parse(&mut errors, toks.into_iter().map(Ok));
+    let mut diags: Vec<Diagnostic> = lex_errors
+        .into_iter()
+        .map(|e| failure(file, src, ParseError::User { error: e }).diagnostic)
+        .collect();
+    diags.extend(
+        errors
+            .into_iter()
+            .map(|r| failure(file, src, r.error).diagnostic),
+    );
+    match result {
+        Ok(m) => (m, diags),
+        Err(e) => {
+            diags.push(failure(file, src, e).diagnostic);
+            (ast::Module::default(), diags)
+        }
+    }
 }
 
 /// Parses one REPL phrase: definitions, or a single expression.
 pub fn parse_phrase(file: FileId, src: &str) -> Result<Vec<ast::Item>, ParseFailure> {
     let toks = lexer::tokenize(src);
+    let mut errors = vec![];
     parser::PhraseParser::new()
-        .parse(toks)
+        .parse(&mut errors, toks)
         .map_err(|e| failure(file, src, e))
 }
 
@@ -312,6 +339,28 @@ let () =
         let e = parse_phrase(0, "let x = )").unwrap_err();
         assert!(!e.incomplete);
         assert_eq!(e.diagnostic.code, "E0002");
+    }
+
+    #[test]
+    fn recovery_keeps_the_items_that_parse() {
+        let (m, diags) =
+            parse_module_recovering(0, "let a = 1\nlet b = = 2\nlet c = $ 3\nlet d = 4\n");
+        assert!(diags.len() >= 2, "{diags:?}");
+        let names: Vec<String> = m
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                ast::Item::Let(_, b, _) => match &b[0].pat {
+                    ast::Pat::Var(n, _) => Some(n.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert!(
+            names.contains(&"a".to_string()) && names.contains(&"d".to_string()),
+            "{names:?}"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct CtorInfo {
     pub repr: CtorRepr,
     /// Argument types, over the type's generic parameters.
     pub args: Vec<Ty>,
+    /// Where it was declared.
+    pub def: Option<(FileId, Span)>,
 }
 
 /// How a value name is implemented.
@@ -87,4 +89,48 @@ pub struct ModuleEnv {
     pub ctors: HashMap<String, usize>,
     /// Record fields by name: (record type, field index).
     pub fields: HashMap<String, (TypeId, usize)>,
+}
+
+/// What kind of name an [`Occurrence`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OccKind {
+    /// A use of a value (`x`, `List.map`).
+    Value,
+    /// A binding of a value (pattern variable, parameter, `let` name).
+    Binding,
+    /// A constructor (in an expression or a pattern).
+    Ctor,
+    /// A record field.
+    Field,
+    /// A type name.
+    Type,
+}
+
+/// One identifier in the source with what the checker knows of it: the
+/// semantic index behind hover, go-to-definition, references and rename.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    /// File and span of the identifier.
+    pub file: FileId,
+    /// Its span.
+    pub span: Span,
+    /// The name as written (unqualified).
+    pub name: String,
+    /// Its type (resolve through the checker's arena when queried).
+    pub ty: Ty,
+    /// Where what it names is defined.
+    pub def: Option<(FileId, Span)>,
+    /// Kind.
+    pub kind: OccKind,
+}
+
+/// The local names visible in a region (for completion).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// File.
+    pub file: FileId,
+    /// The region (a `let` body, a function body, a match arm).
+    pub span: Span,
+    /// Visible locals, innermost last: (name, type).
+    pub names: Vec<(String, Ty)>,
 }
