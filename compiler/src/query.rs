@@ -5,7 +5,7 @@
 use crate::ast::Span;
 use crate::diagnostic::FileId;
 use crate::driver::Analysis;
-use crate::types::env::{OccKind, Occurrence};
+use crate::types::env::Occurrence;
 
 /// The innermost identifier at byte `offset` of `file`.
 pub fn occurrence_at(a: &Analysis, file: FileId, offset: usize) -> Option<&Occurrence> {
