@@ -34,6 +34,8 @@ enum Command {
         /// The program's main file (`.cvn`).
         file: PathBuf,
     },
+    /// Start the language server on standard input and output.
+    Lsp,
 }
 
 fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
@@ -124,6 +126,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Lsp) => {
+            caravan_lsp::run_stdio();
+            ExitCode::SUCCESS
+        }
         Some(Command::Run {
             schedulers,
             file,
