@@ -25,7 +25,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 const THREADS: usize = 3;
 
 /// The corpus must not shrink below this.
-const MIN_PROGRAMS: usize = 120;
+const MIN_PROGRAMS: usize = 130;
 
 const DIR: &str = "tests/differential";
 
