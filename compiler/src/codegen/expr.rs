@@ -218,11 +218,45 @@ impl Fx<'_, '_, '_> {
         Ok(())
     }
 
+    /// Allocates a block and fills its fields: inline bump allocation in
+    /// the current heap chunk (`heap_ptr`/`heap_limit` at offsets 16/24 of
+    /// the process), the runtime's slow path when the chunk is full.
     fn alloc(&mut self, tag: u32, fields: &[Value]) -> Result<Value, CodegenError> {
+        let p = self.proc_;
+        let bytes = 8 * (fields.len() as i64 + 1);
+        let hp = self.b.ins().load(I64, TRUSTED, p, 16);
+        let lim = self.b.ins().load(I64, TRUSTED, p, 24);
+        let new = self.b.ins().iadd_imm_s(hp, bytes);
+        // heap_ptr == 0 (no chunk yet) makes `lim - hp` huge but `new > lim`
+        // false only if lim >= bytes: treat hp == 0 as full too.
+        let room = self.b.ins().isub(lim, hp);
+        let full = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, room, bytes);
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, hp, 0);
+        let slow_needed = self.b.ins().bor(full, none);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let blk = self.b.append_block_param(join, I64);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(slow_needed, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        self.b.ins().store(TRUSTED, new, p, 16);
+        let h = self
+            .b
+            .ins()
+            .iconst(I64, super::header(tag as u8, fields.len()) as i64);
+        self.b.ins().store(TRUSTED, h, hp, 0);
+        let obj = self.b.ins().iadd_imm_s(hp, 8);
+        self.b.ins().jump(join, &args(&[obj]));
+        self.b.switch_to_block(slow);
         let t = self.b.ins().iconst(I64, tag as i64);
         let n = self.b.ins().iconst(I64, fields.len() as i64);
-        let p = self.proc_;
-        let blk = self.rt("caravan_rt_alloc", &[p, t, n])?;
+        let r = self.rt("caravan_rt_alloc", &[p, t, n])?;
+        self.b.ins().jump(join, &args(&[r]));
+        self.b.switch_to_block(join);
         for (i, f) in fields.iter().enumerate() {
             self.b.ins().store(TRUSTED, *f, blk, (8 * i) as i32);
         }
