@@ -67,9 +67,13 @@ unsafe fn tick(proc: *mut Process) {
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:") + status_kib("VmPTE:")
+}
+
+fn status_kib(key: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|x| x.parse().ok())
         .unwrap_or(0)
@@ -186,29 +190,28 @@ unsafe extern "C" fn idle(proc: *mut Process, _c: Value, _a: Value) -> Value {
         let me = caravan_rt_self(proc);
         let before = rss_kib();
         let t = Instant::now();
-        let first = spawn(proc, idler, &[me]);
-        for _ in 1..n() {
+        let mut pids = Vec::with_capacity(n() as usize);
+        for _ in 0..n() {
             tick(proc);
-            spawn(proc, idler, &[me]);
+            pids.push(spawn(proc, idler, &[me]));
         }
         // Let all of them run into their receive.
         caravan_rt_sleep(proc, of_int(200));
         let spawned = t.elapsed();
         let after = rss_kib();
         eprintln!(
-            "{} idle processes: spawned+parked in {:?}, RSS {} MiB, {} bytes/process",
+            "{} idle processes: spawned+parked in {:?}, RSS+page tables {} MiB (page tables {} MiB), {} bytes/process",
             n(),
             spawned,
             after / 1024,
+            status_kib("VmPTE:") / 1024,
             (after - before) * 1024 / n() as u64
         );
-        let s0 = caravan_rt_self(proc) >> 1;
-        let f0 = first >> 1;
-        for i in 0..n() as u64 {
+        for &p in &pids {
             tick(proc);
-            caravan_rt_send(proc, pid_of_serial(f0 + i), UNIT);
+            caravan_rt_send(proc, p, UNIT);
         }
-        let _ = s0;
+        drop(pids);
         for _ in 0..n() {
             tick(proc);
             recv(proc);
