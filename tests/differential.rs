@@ -6,10 +6,14 @@
 //! `CARAVAN_REQUIRE_OCAML=1`), each program is also run under OCaml, with
 //! `tests/differential/prelude.ml` prepended (it gives OCaml Caravan's
 //! polymorphic `Map`), and must print the same output: the oracle is
-//! re-checked, so a `.out` file can never drift from what OCaml says.
+//! re-checked, so a `.out` file can never drift from what OCaml says (this
+//! covers the pending programs below too).
 //!
 //! Programs that expose Caravan bugs live in `tests/differential_pending/`
-//! and are not run here.
+//! (with OCaml's output beside them); they are run only by the ignored test
+//! `pending_programs` (`cargo test --test differential -- --ignored`), which
+//! fails while any of them still disagrees: move a program into
+//! `tests/differential/` (renamed `NNN_topic`) once it passes.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,21 +29,22 @@ const LIMIT: Duration = Duration::from_secs(60);
 const THREADS: usize = 3;
 
 /// The corpus must not shrink below this.
-const MIN_PROGRAMS: usize = 130;
+const MIN_PROGRAMS: usize = 135;
 
 const DIR: &str = "tests/differential";
+const PENDING: &str = "tests/differential_pending";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The programs, as paths relative to the package root, sorted by name.
-fn programs() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(DIR))
-        .expect("read tests/differential")
+/// The programs of `dir`, as paths relative to the package root, sorted.
+fn programs(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "cvn"))
-        .map(|p| Path::new(DIR).join(p.file_name().expect("file name")))
+        .map(|p| Path::new(dir).join(p.file_name().expect("file name")))
         .collect();
     files.sort();
     files
@@ -142,15 +147,9 @@ fn verdict(program: &Path, who: &str, run: Result<Run, String>) -> Option<String
     ))
 }
 
-/// Applies `check` to every program on a few threads; panics listing all
-/// failures.
-fn check_all(who: &str, check: impl Fn(&Path) -> Option<String> + Sync) {
-    let files = programs();
-    assert!(
-        files.len() >= MIN_PROGRAMS,
-        "only {} programs in {DIR}",
-        files.len()
-    );
+/// Applies `check` to every program of `files` on a few threads; panics
+/// listing all failures.
+fn check_all(files: Vec<PathBuf>, who: &str, check: impl Fn(&Path) -> Option<String> + Sync) {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -175,9 +174,25 @@ fn check_all(who: &str, check: impl Fn(&Path) -> Option<String> + Sync) {
     );
 }
 
+fn corpus() -> Vec<PathBuf> {
+    let files = programs(DIR);
+    assert!(
+        files.len() >= MIN_PROGRAMS,
+        "only {} programs in {DIR}",
+        files.len()
+    );
+    files
+}
+
+fn run_caravan(file: &Path) -> Option<String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
+    cmd.arg("run").arg(file);
+    verdict(file, "caravan", run(cmd))
+}
+
 #[test]
 fn every_program_has_expected_output() {
-    for file in programs() {
+    for file in programs(DIR).into_iter().chain(programs(PENDING)) {
         let out = root().join(file.with_extension("out"));
         assert!(out.is_file(), "{} has no {}", file.display(), out.display());
     }
@@ -185,11 +200,7 @@ fn every_program_has_expected_output() {
 
 #[test]
 fn caravan_prints_what_ocaml_prints() {
-    check_all("caravan", |file| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
-        cmd.arg("run").arg(file);
-        verdict(file, "caravan", run(cmd))
-    });
+    check_all(corpus(), "caravan", run_caravan);
 }
 
 fn ocaml_available() -> bool {
@@ -214,12 +225,13 @@ fn ocaml_agrees_with_expected_output() {
     }
     let prelude = std::fs::read_to_string(root().join(DIR).join("prelude.ml"))
         .expect("tests/differential/prelude.ml");
-    let tmp = std::env::temp_dir().join(format!("caravan-differential-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).expect("temp dir");
-    check_all("ocaml", |file| {
+    let tmp = TempDir::new();
+    let mut files = corpus();
+    files.extend(programs(PENDING));
+    check_all(files, "ocaml", |file| {
         let source = std::fs::read_to_string(root().join(file)).expect("program");
         let stem = file.file_stem().expect("stem").to_string_lossy();
-        let ml = tmp.join(format!("{stem}.ml"));
+        let ml = tmp.0.join(format!("{stem}.ml"));
         std::fs::write(&ml, format!("{prelude}\n{source}")).expect("write temp .ml");
         let mut cmd = Command::new("ocaml");
         // OCaml 4.13's List.map, @, fold_right... are not tail-recursive and
@@ -228,5 +240,30 @@ fn ocaml_agrees_with_expected_output() {
         cmd.arg(&ml).env("OCAMLRUNPARAM", "l=256M");
         verdict(file, "ocaml", run(cmd))
     });
-    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A scratch directory for the OCaml copies of the programs, removed even
+/// when the test fails.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("caravan-differential-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The programs that expose Caravan bugs: fails while any still disagrees
+/// with OCaml.
+#[test]
+#[ignore = "programs exposing open Caravan bugs"]
+fn pending_programs() {
+    check_all(programs(PENDING), "caravan", run_caravan);
 }
