@@ -94,7 +94,7 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
     };
     let compiled = with_big_stack(move || {
-        caravan_compiler::driver::compile_source(&path, &text, opts).map(|(_, c)| SendCompiled(c))
+        caravan_compiler::driver::compile_source(&path, &text, opts).map(SendCompiled)
     });
     let compiled = match compiled {
         Ok(SendCompiled(c)) => c,
@@ -111,7 +111,9 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         ..Default::default()
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
-    drop(compiled);
+    // The compiled program (with its syntax trees, which may be deep) is
+    // not dropped on this thread's small stack: the process ends here.
+    std::mem::forget(compiled);
     ExitCode::from(status.clamp(0, 255) as u8)
 }
 

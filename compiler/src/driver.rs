@@ -168,28 +168,30 @@ pub fn compile_source(
     path: &str,
     text: &str,
     opts: crate::codegen::Options,
-) -> Result<(Checked, crate::codegen::Compiled), (SourceMap, Vec<Diagnostic>)> {
-    let mut checked = check_source(path, text)?;
+) -> Result<crate::codegen::Compiled, (SourceMap, Vec<Diagnostic>)> {
+    let checked = check_source(path, text)?;
     let symbols = runtime_symbols();
-    match crate::codegen::compile(
-        &checked.program,
-        &mut checked.checker,
-        &checked.sources,
+    let main_file = checked.main_file;
+    let sources = checked.sources.clone();
+    crate::codegen::compile(
+        checked.program,
+        checked.checker,
+        checked.sources,
         &symbols,
         opts,
-    ) {
-        Ok(c) => Ok((checked, c)),
-        Err(e) => Err((
-            checked.sources.clone(),
+    )
+    .map_err(|e| {
+        (
+            sources,
             vec![Diagnostic::error(
                 "E0900",
                 e.to_string(),
-                checked.main_file,
+                main_file,
                 Default::default(),
                 "while compiling this program",
             )],
-        )),
-    }
+        )
+    })
 }
 
 /// Everything the checker learnt about a program, also when it has errors

@@ -22,8 +22,8 @@ struct Var {
 }
 
 /// Per-function lowering state.
-struct Fx<'a, 'g, 'p> {
-    g: &'g mut Gen<'p>,
+struct Fx<'a, 'g> {
+    g: &'g mut Gen,
     b: FunctionBuilder<'a>,
     proc_: Value,
     vars: HashMap<VarId, Var>,
@@ -127,7 +127,7 @@ pub(crate) fn compile_function(
     Ok(())
 }
 
-impl Fx<'_, '_, '_> {
+impl Fx<'_, '_> {
     fn func_ref(&mut self, f: FuncId) -> FuncRef {
         if let Some(&r) = self.funcs.get(&f) {
             return r;
@@ -282,7 +282,7 @@ impl Fx<'_, '_, '_> {
     }
 
     fn init_items(&mut self) -> Result<(), CodegenError> {
-        let items = self.g.program.items.clone();
+        let items = self.g.program.items[self.g.items_done..].to_vec();
         for item in &items {
             match item {
                 TItem::Functions(_) => {}

@@ -26,7 +26,7 @@ impl DescBuilder {
     }
 }
 
-impl Gen<'_> {
+impl Gen {
     /// A structural key of a resolved type (type ids, not names, so
     /// shadowed types stay apart); variables are all `?`.
     fn type_key(&mut self, t: Ty, out: &mut String) {

@@ -46,7 +46,7 @@ pub const MAX_ARITY: usize = 12;
 /// A compiled program in JIT memory. Keep it alive while code runs.
 pub struct Compiled {
     /// Owns the code and data.
-    pub module: JITModule,
+    pub session: Session,
     /// The System V trampoline the VM enters processes through.
     pub entry: caravan_vm::EntryFn,
     /// The static closure of the program's initialisation function.
@@ -92,11 +92,19 @@ pub(crate) struct PendingFn {
 }
 
 /// Program-wide code generation state.
-pub(crate) struct Gen<'p> {
+pub(crate) struct Gen {
     pub module: JITModule,
-    pub program: &'p TProgram,
-    pub sources: &'p SourceMap,
-    pub checker: &'p mut crate::check::Checker,
+    /// The program so far (the REPL appends phrases to it).
+    pub program: TProgram,
+    /// All sources.
+    pub sources: SourceMap,
+    /// The checker (types and declarations, for `inspect` and
+    /// specialisation).
+    pub checker: crate::check::Checker,
+    /// Items before this index are already compiled.
+    pub items_done: usize,
+    /// The entry trampoline, once made.
+    pub entry: Option<FuncId>,
     pub opts: Options,
     /// Imported runtime functions by symbol.
     pub imports: HashMap<String, FuncId>,
@@ -161,83 +169,145 @@ pub(crate) fn header(tag: u8, wosize: usize) -> u64 {
     ((wosize as u64) << 10) | tag as u64
 }
 
-/// Compiles a checked program. `symbols` maps runtime symbol names to
-/// their addresses (the VM's and the stdlib builtins').
+/// A code generator that lives across compilations: the REPL compiles
+/// each phrase into the same JIT module, so earlier definitions stay
+/// callable. [`compile`] is one session used once.
+pub struct Session {
+    gen: Gen,
+}
+
+// SAFETY: the JIT module's raw pointers refer to its own code and data,
+// which are immutable once finalised; a session is used by one thread at a
+// time (it is moved, never shared).
+unsafe impl Send for Session {}
+
+impl Session {
+    /// A session whose code can call `symbols` (runtime symbol names and
+    /// addresses: the VM's and the stdlib builtins').
+    pub fn new(
+        program: TProgram,
+        checker: crate::check::Checker,
+        sources: SourceMap,
+        symbols: &[(&'static str, *const u8)],
+        opts: Options,
+    ) -> Result<Session, CodegenError> {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed")?;
+        flags.set("preserve_frame_pointers", "true")?;
+        flags.set("use_colocated_libcalls", "false")?;
+        flags.set("is_pic", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|m| CodegenError(m.to_string()))?
+            .finish(settings::Flags::new(flags))?;
+        let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+        for (name, ptr) in symbols {
+            jb.symbol(*name, *ptr);
+        }
+        // One arena keeps every call relocation within +-2 GiB.
+        jb.memory_provider(Box::new(
+            ArenaMemoryProvider::new_with_size(1 << 30).map_err(|e| CodegenError(e.to_string()))?,
+        ));
+        let module = JITModule::new(jb);
+        let ctx = module.make_context();
+        Ok(Session {
+            gen: Gen {
+                module,
+                program,
+                sources,
+                checker,
+                items_done: 0,
+                entry: None,
+                descs: inspect::DescBuilder::new(),
+                opts,
+                imports: HashMap::new(),
+                global_fns: HashMap::new(),
+                global_closures: HashMap::new(),
+                global_lambdas: HashMap::new(),
+                global_slots: HashMap::new(),
+                extern_wrappers: HashMap::new(),
+                apply_fns: HashMap::new(),
+                pap_fns: HashMap::new(),
+                strings: HashMap::new(),
+                floats: HashMap::new(),
+                locs: HashMap::new(),
+                queue: VecDeque::new(),
+                queued_globals: HashSet::new(),
+                pending_apply: vec![],
+                pending_pap: vec![],
+                pending_wrappers: vec![],
+                ctx,
+                fctx: cranelift_frontend::FunctionBuilderContext::new(),
+                compiled: 0,
+                next_name: 0,
+            },
+        })
+    }
+
+    /// The program so far, the checker and the sources (the REPL checks
+    /// new phrases with them before calling [`Session::compile_new_items`]).
+    pub fn parts(&mut self) -> (&mut TProgram, &mut crate::check::Checker, &mut SourceMap) {
+        (
+            &mut self.gen.program,
+            &mut self.gen.checker,
+            &mut self.gen.sources,
+        )
+    }
+
+    /// Compiles the program's items not compiled yet into one function and
+    /// returns its static closure (a value to run with the entry
+    /// trampoline, whose result is `()`).
+    pub fn compile_new_items(&mut self) -> Result<u64, CodegenError> {
+        let g = &mut self.gen;
+        g.declare_globals()?;
+        let init = g.compile_init()?;
+        g.items_done = g.program.items.len();
+        g.drain()?;
+        if g.entry.is_none() {
+            let e = g.compile_entry()?;
+            g.entry = Some(e);
+            g.drain()?;
+        }
+        g.module.finalize_definitions()?;
+        caravan_stdlib::inspect::append(std::mem::take(&mut g.descs.descs));
+        g.descs = inspect::DescBuilder::new();
+        let (init_closure, _) = g.module.get_finalized_data(init);
+        Ok(init_closure as u64 + 8)
+    }
+
+    /// The System V trampoline the VM enters processes through.
+    pub fn entry(&self) -> caravan_vm::EntryFn {
+        let e = self.gen.entry.expect("compile_new_items ran");
+        let ptr = self.gen.module.get_finalized_function(e);
+        // SAFETY: `entry` was compiled with the System V signature
+        // `(i64, i64, i64) -> i64` that `EntryFn` describes.
+        unsafe { std::mem::transmute::<*const u8, caravan_vm::EntryFn>(ptr) }
+    }
+
+    /// Number of Cranelift functions compiled so far.
+    pub fn functions_compiled(&self) -> usize {
+        self.gen.compiled
+    }
+}
+
+/// Compiles a checked program: a [`Session`] used once.
 pub fn compile(
-    program: &TProgram,
-    checker: &mut crate::check::Checker,
-    sources: &SourceMap,
+    program: TProgram,
+    checker: crate::check::Checker,
+    sources: SourceMap,
     symbols: &[(&'static str, *const u8)],
     opts: Options,
 ) -> Result<Compiled, CodegenError> {
-    let mut flags = settings::builder();
-    flags.set("opt_level", "speed")?;
-    flags.set("preserve_frame_pointers", "true")?;
-    flags.set("use_colocated_libcalls", "false")?;
-    flags.set("is_pic", "false")?;
-    let isa = cranelift_native::builder()
-        .map_err(|m| CodegenError(m.to_string()))?
-        .finish(settings::Flags::new(flags))?;
-    let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-    for (name, ptr) in symbols {
-        jb.symbol(*name, *ptr);
-    }
-    // One arena keeps every call relocation within +-2 GiB.
-    jb.memory_provider(Box::new(
-        ArenaMemoryProvider::new_with_size(1 << 30).map_err(|e| CodegenError(e.to_string()))?,
-    ));
-    let module = JITModule::new(jb);
-    let ctx = module.make_context();
-    let mut g = Gen {
-        module,
-        program,
-        sources,
-        checker,
-        descs: inspect::DescBuilder::new(),
-        opts,
-        imports: HashMap::new(),
-        global_fns: HashMap::new(),
-        global_closures: HashMap::new(),
-        global_lambdas: HashMap::new(),
-        global_slots: HashMap::new(),
-        extern_wrappers: HashMap::new(),
-        apply_fns: HashMap::new(),
-        pap_fns: HashMap::new(),
-        strings: HashMap::new(),
-        floats: HashMap::new(),
-        locs: HashMap::new(),
-        queue: VecDeque::new(),
-        queued_globals: HashSet::new(),
-        pending_apply: vec![],
-        pending_pap: vec![],
-        pending_wrappers: vec![],
-        ctx,
-        fctx: cranelift_frontend::FunctionBuilderContext::new(),
-        compiled: 0,
-        next_name: 0,
-    };
-    g.declare_globals()?;
-    let init = g.compile_init()?;
-    g.drain()?;
-    let entry = g.compile_entry()?;
-    g.drain()?;
-    g.module.finalize_definitions()?;
-    caravan_stdlib::inspect::append(std::mem::take(&mut g.descs.descs));
-    let entry_ptr = g.module.get_finalized_function(entry);
-    let (init_closure, _) = g.module.get_finalized_data(init);
-    let compiled = g.compiled;
-    // SAFETY: `entry` was compiled with the System V signature
-    // `(i64, i64, i64) -> i64` that `EntryFn` describes.
-    let entry: caravan_vm::EntryFn = unsafe { std::mem::transmute(entry_ptr) };
+    let mut session = Session::new(program, checker, sources, symbols, opts)?;
+    let main_closure = session.compile_new_items()?;
     Ok(Compiled {
-        module: g.module,
-        entry,
-        main_closure: init_closure as u64 + 8,
-        functions_compiled: compiled,
+        entry: session.entry(),
+        main_closure,
+        functions_compiled: session.functions_compiled(),
+        session,
     })
 }
 
-impl<'p> Gen<'p> {
+impl Gen {
     pub(crate) fn fresh_name(&mut self, base: &str) -> String {
         self.next_name += 1;
         let clean: String = base
@@ -283,7 +353,8 @@ impl<'p> Gen<'p> {
     }
 
     fn declare_globals(&mut self) -> Result<(), CodegenError> {
-        for item in &self.program.items {
+        let items = self.program.items[self.items_done..].to_vec();
+        for item in &items {
             match item {
                 TItem::Functions(fns) => {
                     for (g, lam) in fns {
