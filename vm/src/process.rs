@@ -257,6 +257,15 @@ pub(crate) struct Inner {
     pub proc: *mut Process,
     /// Messages sent and not yet moved to the private queue, in order.
     pub inbox: Vec<Msg>,
+    pub exit_reason: Option<ExitReason>,
+    /// Call and watch bookkeeping, allocated on first use (most processes
+    /// never call, join or get watched: this keeps them small).
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely used part of [`Inner`].
+#[derive(Default)]
+pub(crate) struct Extra {
     /// Call references this process is waiting on or about to (replies to
     /// anything else are dropped).
     pub calls: Vec<u64>,
@@ -267,7 +276,25 @@ pub(crate) struct Inner {
     /// Result of the `join` in progress: (joined serial, reason).
     pub join_result: Option<(u64, ExitReason)>,
     pub watchers: Vec<Watcher>,
-    pub exit_reason: Option<ExitReason>,
+}
+
+impl Inner {
+    /// The call/watch bookkeeping, allocated if needed.
+    #[inline]
+    pub(crate) fn x(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The call/watch bookkeeping if any was ever needed.
+    #[inline]
+    pub(crate) fn x_opt(&mut self) -> Option<&mut Extra> {
+        self.extra.as_deref_mut()
+    }
+
+    /// Takes the whole bookkeeping out (at exit).
+    pub(crate) fn take_extra(&mut self) -> Option<Box<Extra>> {
+        self.extra.take()
+    }
 }
 
 // SAFETY: `proc` is only dereferenced by whoever takes it out under the
@@ -293,12 +320,8 @@ impl Shared {
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
                 inbox: Vec::new(),
-                calls: Vec::new(),
-                replies: Vec::new(),
-                downs: Vec::new(),
-                join_result: None,
-                watchers: Vec::new(),
                 exit_reason: None,
+                extra: None,
             }),
         }
     }
@@ -349,7 +372,7 @@ mod tests {
             size_of::<Msg>()
         );
         assert!(p <= 320, "Process is {p} bytes");
-        assert!(s <= 256, "Shared is {s} bytes");
+        assert!(s <= 128, "Shared is {s} bytes");
         assert_eq!(size_of::<Msg>(), 16);
     }
 }

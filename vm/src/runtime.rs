@@ -617,7 +617,7 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
                     if g.state == crate::process::ProcState::Exited {
                         Some(g.exit_reason.clone().unwrap_or(ExitReason::Normal))
                     } else {
-                        g.watchers.push(Watcher::Join { serial: me });
+                        g.x().watchers.push(Watcher::Join { serial: me });
                         None
                     }
                 }
@@ -629,10 +629,11 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
                 let got = {
                     let p = &mut *proc;
                     let mut g = p.shared.lock();
-                    match g.join_result.take() {
+                    let x = g.x();
+                    match x.join_result.take() {
                         Some((s, r)) if s == t => Some(r),
                         other => {
-                            g.join_result = other;
+                            x.join_result = other;
                             None
                         }
                     }
@@ -694,7 +695,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
             let b = alloc_block(p, TAG_REPLY, 2);
             *b = me;
             *b.add(1) = r;
-            p.shared.lock().calls.push(r);
+            p.shared.lock().x().calls.push(r);
             let target = if is_immediate(callee) {
                 sched.lookup(serial_of_pid(callee))
             } else {
@@ -705,7 +706,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
                     let ok = {
                         let mut g = sh.lock();
                         if g.state != crate::process::ProcState::Exited {
-                            g.watchers.push(Watcher::Call {
+                            g.x().watchers.push(Watcher::Call {
                                 serial: me,
                                 reference: r,
                             });
@@ -722,7 +723,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
                 None => false,
             };
             if !watched {
-                p.shared.lock().downs.push((r, ExitReason::Noproc));
+                p.shared.lock().x().downs.push((r, ExitReason::Noproc));
             }
             Ok(b as Value)
         })
@@ -738,8 +739,10 @@ fn demonitor(p: &mut Process, r: u64) {
             reference: r,
         };
         let mut g = callee.lock();
-        if let Some(j) = g.watchers.iter().position(|x| *x == w) {
-            g.watchers.swap_remove(j);
+        if let Some(x) = g.x_opt() {
+            if let Some(j) = x.watchers.iter().position(|y| *y == w) {
+                x.watchers.swap_remove(j);
+            }
         }
     }
 }
@@ -774,6 +777,7 @@ pub unsafe extern "C" fn caravan_rt_call_wait(
                     let p = &mut *proc;
                     let expired = deadline.is_some_and(|d| Instant::now() >= d);
                     let mut g = p.shared.lock();
+                    let g = g.x();
                     let out = if let Some(i) = g.replies.iter().position(|x| x.0 == r) {
                         Some(Ok(g.replies.swap_remove(i).1))
                     } else if let Some(i) = g.downs.iter().position(|x| x.0 == r) {
@@ -848,10 +852,11 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             let woken = {
                 let mut g = target.lock();
                 if g.state != crate::process::ProcState::Exited
-                    && g.calls.contains(&r)
-                    && !g.replies.iter().any(|x| x.0 == r)
+                    && g.x_opt().is_some_and(|x| {
+                        x.calls.contains(&r) && !x.replies.iter().any(|y| y.0 == r)
+                    })
                 {
-                    g.replies.push((r, m));
+                    g.x().replies.push((r, m));
                     target.wake_if(&mut g, |k| k == WaitKind::Reply(r))
                 } else {
                     rejected = Some(m);

@@ -820,10 +820,12 @@ impl Scheduler {
         let mut g = sh.lock();
         let ready = match kind {
             WaitKind::Receive => !g.inbox.is_empty(),
-            WaitKind::Reply(r) => {
-                g.replies.iter().any(|x| x.0 == r) || g.downs.iter().any(|x| x.0 == r)
-            }
-            WaitKind::Join(t) => g.join_result.as_ref().is_some_and(|x| x.0 == t),
+            WaitKind::Reply(r) => g.x_opt().is_some_and(|x| {
+                x.replies.iter().any(|y| y.0 == r) || x.downs.iter().any(|y| y.0 == r)
+            }),
+            WaitKind::Join(t) => g
+                .x_opt()
+                .is_some_and(|x| x.join_result.as_ref().is_some_and(|y| y.0 == t)),
             WaitKind::Sleep => false,
         };
         if ready {
@@ -855,21 +857,15 @@ impl Scheduler {
         if !reason.is_normal() {
             vm.dead.insert(serial, reason.clone());
         }
-        let (watchers, inbox, replies) = {
+        let (extra, inbox) = {
             let mut g = proc.shared.lock();
             proc.shared.set_state(&mut g, ProcState::Exited);
             g.exit_reason = Some(reason.clone());
-            g.calls.clear();
-            g.downs.clear();
-            (
-                std::mem::take(&mut g.watchers),
-                std::mem::take(&mut g.inbox),
-                std::mem::take(&mut g.replies),
-            )
+            (g.take_extra(), std::mem::take(&mut g.inbox))
         };
         vm.table.remove(serial);
         drop(inbox);
-        drop(replies);
+        let watchers = extra.map(|x| x.watchers).unwrap_or_default();
         for w in watchers {
             match w {
                 Watcher::Join { serial: j } => {
@@ -879,7 +875,7 @@ impl Scheduler {
                         if g.state == ProcState::Exited {
                             std::ptr::null_mut()
                         } else {
-                            g.join_result = Some((serial, reason.clone()));
+                            g.x().join_result = Some((serial, reason.clone()));
                             sh.wake_if(&mut g, |k| k == WaitKind::Join(serial))
                         }
                     };
@@ -894,8 +890,8 @@ impl Scheduler {
                     let Some(sh) = self.lookup(c) else { continue };
                     let woken = {
                         let mut g = sh.lock();
-                        if g.state != ProcState::Exited && g.calls.contains(&r) {
-                            g.downs.push((r, reason.clone()));
+                        if g.state != ProcState::Exited && g.x().calls.contains(&r) {
+                            g.x().downs.push((r, reason.clone()));
                             sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
                         } else {
                             std::ptr::null_mut()
@@ -914,8 +910,10 @@ impl Scheduler {
                 reference: r,
             };
             let mut g = callee.lock();
-            if let Some(i) = g.watchers.iter().position(|x| *x == w) {
-                g.watchers.swap_remove(i);
+            if let Some(x) = g.x_opt() {
+                if let Some(i) = x.watchers.iter().position(|y| *y == w) {
+                    x.watchers.swap_remove(i);
+                }
             }
         }
         if proc.stack_low != 0 {
