@@ -418,9 +418,36 @@ const STACK_BATCH: usize = 16;
 const SPIN_ROUNDS: u32 = 8;
 const YIELD_ROUNDS: u32 = 4;
 
+/// Longest local run queue; beyond it the oldest half moves to the global
+/// queue (Go's `runqput` does the same with 256). This bounds the breadth
+/// of a fan-out: recent processes (deep in a spawn tree) run first instead
+/// of the whole tree being spawned before any leaf runs.
+const LOCAL_MAX: usize = 256;
+/// Scheduling rounds between two looks at the global queue first.
+const GLOBAL_EVERY: u32 = 61;
+
+impl Local {
+    /// Appends `p` to the local run queue, spilling the oldest half to the
+    /// global queue when it is full.
+    #[inline]
+    fn enqueue(&mut self, vm: &Vm, p: *mut Process) {
+        self.worker.push(ProcPtr(p));
+        if self.worker.len() > LOCAL_MAX {
+            for _ in 0..LOCAL_MAX / 2 {
+                match self.worker.pop() {
+                    Some(x) => vm.injector.push(x),
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
 /// Scheduler-local state. Only the owning thread touches it: the scheduler
 /// loop, or a runtime function of the process it is running.
 pub(crate) struct Local {
+    /// Scheduling rounds (for [`GLOBAL_EVERY`]).
+    ticks: u32,
     worker: Worker<ProcPtr>,
     runnext: *mut Process,
     /// Reductions left in the current slice, inherited by `runnext`.
@@ -524,7 +551,7 @@ impl Scheduler {
         let l = unsafe { self.local() };
         let old = std::mem::replace(&mut l.runnext, p);
         if !old.is_null() {
-            l.worker.push(ProcPtr(old));
+            l.enqueue(self.vm(), old);
             self.vm().notify_one();
         }
     }
@@ -534,7 +561,7 @@ impl Scheduler {
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
         let busy = !l.worker.is_empty();
-        l.worker.push(ProcPtr(p));
+        l.enqueue(self.vm(), p);
         if busy {
             self.vm().notify_one();
         }
@@ -707,7 +734,16 @@ impl Scheduler {
                     if l.slice_left > 0 {
                         return Some((rn, true));
                     }
-                    l.worker.push(ProcPtr(rn));
+                    l.enqueue(vm, rn);
+                }
+                // Now and then the global queue first, so what spilled
+                // there (or was injected) cannot wait behind a busy local
+                // queue forever (Go checks every 61 ticks).
+                l.ticks = l.ticks.wrapping_add(1);
+                if l.ticks % GLOBAL_EVERY == 0 {
+                    if let Steal::Success(p) = vm.injector.steal() {
+                        return Some((p.0, false));
+                    }
                 }
                 if let Some(p) = l.worker.pop() {
                     return Some((p.0, false));
@@ -967,6 +1003,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
         local: UnsafeCell::new(Local {
             worker,
             runnext: std::ptr::null_mut(),
+            ticks: 0,
             slice_left: 0,
             timers: BinaryHeap::new(),
             timer_purge_at: 256,
