@@ -3,8 +3,9 @@
 //! * A [`Heap`] is a list of chunks with bump allocation. The bump pointer
 //!   and limit of the current chunk live in the `Process` struct
 //!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code can
-//!   allocate inline later. The first chunk is small (256 words, about the
-//!   BEAM's `min_heap_size` of 233 words) and each next one doubles, up to
+//!   allocate inline later. The first chunk is small (128 words; the BEAM
+//!   starts at 233 words, but it collects: without a GC a small start
+//!   keeps many-process workloads lean) and each next one doubles, up to
 //!   [`MAX_CHUNK_WORDS`]. The whole heap is freed when the process exits
 //!   (there is no GC yet).
 //! * A [`Fragment`] is one exactly-sized chunk a sender copies a message
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Words of a heap's first chunk.
-pub const FIRST_CHUNK_WORDS: usize = 256;
+pub const FIRST_CHUNK_WORDS: usize = 128;
 /// Largest size a heap chunk grows to by doubling (bigger single blocks get
 /// a chunk of their own size).
 pub const MAX_CHUNK_WORDS: usize = 1 << 20;
