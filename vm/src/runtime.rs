@@ -189,7 +189,8 @@ fn deadline_after(ms: i64) -> Option<Instant> {
     if ms < 0 {
         None
     } else {
-        Some(Instant::now() + Duration::from_millis(ms as u64))
+        // Too far to represent: the same as never.
+        Instant::now().checked_add(Duration::from_millis(ms as u64))
     }
 }
 
@@ -662,13 +663,14 @@ pub unsafe extern "C" fn caravan_rt_sleep(proc: *mut Process, ms: Value) -> Valu
         // SAFETY: forwarded.
         return unsafe { caravan_rt_yield(proc) };
     }
-    let d = Instant::now() + Duration::from_millis(ms as u64);
-    while Instant::now() < d {
+    // `None`: too far to represent, i.e. forever.
+    let d = deadline_after(ms);
+    while d.is_none_or(|d| Instant::now() < d) {
         // SAFETY: `proc` is the running process.
         unsafe {
             (*proc).request = Request::Wait {
                 kind: WaitKind::Sleep,
-                deadline: Some(d),
+                deadline: d,
             };
             switch_out(proc);
         }

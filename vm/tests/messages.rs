@@ -238,3 +238,40 @@ fn blocking_section_does_not_stall_timers_or_runnext() {
     assert!((100..350).contains(&t), "timer fired after {t} ms");
     assert!((0..300).contains(&w), "woken after {w} ms");
 }
+
+#[test]
+fn huge_timeouts_mean_forever() {
+    static OK: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn sleeps_forever(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        unsafe { caravan_rt_sleep(proc, of_int(i64::MAX >> 2)) };
+        UNIT
+    }
+    unsafe extern "C" fn replies_late(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        unsafe {
+            let r = recv_any(proc);
+            caravan_rt_sleep(proc, of_int(10));
+            caravan_rt_reply(proc, r, of_int(42));
+        }
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            spawn(proc, sleeps_forever, &[]);
+            let me = caravan_rt_self(proc);
+            caravan_rt_send(proc, me, of_int(5));
+            // A message present: returned despite the huge timeout.
+            if recv_within(proc, i64::MAX >> 2) == Some(of_int(5)) {
+                OK.fetch_add(1, Ordering::SeqCst);
+            }
+            let srv = spawn(proc, replies_late, &[]);
+            let r = caravan_rt_call_begin(proc, srv);
+            caravan_rt_send(proc, srv, r);
+            if caravan_rt_call_wait(proc, r, of_int(i64::MAX >> 2)) == of_int(42) {
+                OK.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        UNIT
+    }
+    assert_eq!(run_main(2, 20, main, &[]), 0);
+    assert_eq!(OK.load(Ordering::SeqCst), 2);
+}
