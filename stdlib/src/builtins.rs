@@ -116,28 +116,46 @@ pub extern "C" fn caravan_string_of_int(proc: *mut Process, n: Value) -> Value {
 }
 
 fn parse_int(b: &[u8]) -> Option<i64> {
+    // OCaml's int_of_string: an optional sign, then decimal digits or a
+    // 0x/0o/0b/0u prefix; `_` may separate digits but not start them.
+    // Decimal must fit in 63 bits; the prefixed forms may use all 63 bits
+    // unsigned and wrap (0x7fffffffffffffff is -1).
     let s = std::str::from_utf8(b).ok()?;
-    let s: String = s.chars().filter(|&c| c != '_').collect();
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(&s)),
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
     };
-    let (digits, radix) = match body.get(..2) {
-        Some("0x") | Some("0X") => (&body[2..], 16),
-        Some("0b") | Some("0B") => (&body[2..], 2),
-        Some("0o") | Some("0O") => (&body[2..], 8),
-        _ => (body, 10),
+    let (digits, radix, unsigned) = match body.get(..2) {
+        Some("0x") | Some("0X") => (&body[2..], 16, true),
+        Some("0b") | Some("0B") => (&body[2..], 2, true),
+        Some("0o") | Some("0O") => (&body[2..], 8, true),
+        Some("0u") | Some("0U") => (&body[2..], 10, true),
+        _ => (body, 10, false),
     };
-    if digits.is_empty() {
+    let first = digits.chars().next()?;
+    if !first.is_digit(radix) {
         return None;
     }
-    let v = i128::from_str_radix(digits, radix).ok()?;
-    let v = if neg { -v } else { v };
-    // 63-bit ints, as OCaml.
-    if !(-(1i128 << 62)..(1i128 << 62)).contains(&v) {
+    let clean: String = digits.chars().filter(|&c| c != '_').collect();
+    if !clean.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    Some(v as i64)
+    let v = u128::from_str_radix(&clean, radix).ok()?;
+    let n: i64 = if unsigned {
+        if v >= 1u128 << 63 {
+            return None;
+        }
+        // Wrap into 63 bits.
+        ((v as u64) << 1) as i64 >> 1
+    } else {
+        let lim = if neg { 1u128 << 62 } else { (1u128 << 62) - 1 };
+        if v > lim {
+            return None;
+        }
+        v as i64
+    };
+    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// `int_of_string` (crashes with `int_of_string` on bad input, as OCaml's
@@ -170,7 +188,12 @@ pub unsafe extern "C" fn caravan_int_of_string_check(_proc: *mut Process, s: Val
 /// looks like an integer (`3.`, `0.1`, `1e+20`, `inf`, `nan`).
 pub fn format_float(f: f64) -> String {
     if f.is_nan() {
-        return "nan".into();
+        // As OCaml on x86-64 Linux (printf of a NaN with its sign bit).
+        return if f.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
@@ -184,7 +207,7 @@ pub fn format_float(f: f64) -> String {
         }
     } else {
         let exp = f.abs().log10().floor() as i32;
-        if !(-5..12).contains(&exp) {
+        if !(-4..12).contains(&exp) {
             let m = format!("{:.11e}", f);
             // Rust: 1.23450000000e20 -> trim zeros in mantissa, C-style exponent.
             let (mant, e) = m.split_once('e').unwrap_or((&m, "0"));
@@ -594,6 +617,124 @@ pub unsafe extern "C" fn caravan_random_float(proc: *mut Process, bound: Value) 
     alloc_float(p(proc), u * b)
 }
 
+macro_rules! float_fns {
+    ($($name:ident => $f:expr),* $(,)?) => {
+        $(
+            /// A float function of the prelude / `Float` (`sqrt`, `floor`, …).
+            ///
+            /// # Safety
+            /// Called by generated code only: `proc` is the running process
+            /// and `a` a float.
+            #[no_mangle]
+            pub unsafe extern "C" fn $name(proc: *mut Process, a: Value) -> Value {
+                let f: fn(f64) -> f64 = $f;
+                // SAFETY: a float.
+                let r = f(unsafe { float_of(a) });
+                alloc_float(p(proc), r)
+            }
+        )*
+    };
+}
+
+float_fns!(
+    caravan_float_exp => f64::exp,
+    caravan_float_log => f64::ln,
+    caravan_float_log10 => f64::log10,
+    caravan_float_sin => f64::sin,
+    caravan_float_cos => f64::cos,
+    caravan_float_tan => f64::tan,
+    caravan_float_atan => f64::atan,
+    caravan_float_floor => f64::floor,
+    caravan_float_ceil => f64::ceil,
+    caravan_float_round => f64::round,
+    caravan_float_trunc => f64::trunc,
+);
+
+/// `mod_float a b` (C's `fmod`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments are floats.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_rem(proc: *mut Process, a: Value, b: Value) -> Value {
+    // SAFETY: floats.
+    let r = unsafe { float_of(a) % float_of(b) };
+    alloc_float(p(proc), r)
+}
+
+/// `atan2 y x`.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process and the
+/// arguments are floats.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_atan2(proc: *mut Process, a: Value, b: Value) -> Value {
+    // SAFETY: floats.
+    let r = unsafe { float_of(a).atan2(float_of(b)) };
+    alloc_float(p(proc), r)
+}
+
+/// A string made of a list of chars (`String.map`, `String.init`, … are
+/// written in Caravan on top of it).
+///
+/// # Safety
+/// Called by generated code only: `l` is a `char list`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_of_char_list(proc: *mut Process, l: Value) -> Value {
+    let mut out = vec![];
+    let mut cur = l;
+    while cur != UNIT {
+        // SAFETY: a cons cell of a char list.
+        unsafe {
+            out.push(int_of(v::field(cur, 0)) as u8);
+            cur = v::field(cur, 1);
+        }
+    }
+    alloc_string(p(proc), &out)
+}
+
+/// OCaml's `String.escaped`: `\n`, `\t`, `\"`, `\\`, and `\ddd` for
+/// bytes outside printable ASCII.
+pub fn escape_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = vec![];
+    for &c in b {
+        match c {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            8 => out.extend_from_slice(b"\\b"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            32..=126 => out.push(c),
+            c => out.extend_from_slice(format!("\\{c:03}").as_bytes()),
+        }
+    }
+    out
+}
+
+/// `String.escaped`.
+///
+/// # Safety
+/// Called by generated code only: `s` is a string.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_string_escaped(proc: *mut Process, s: Value) -> Value {
+    // SAFETY: a string.
+    let e = escape_bytes(unsafe { string_bytes(s) });
+    alloc_string(p(proc), &e)
+}
+
+/// `Char.escaped` (as OCaml: `'` is escaped, `"` is not).
+#[no_mangle]
+pub extern "C" fn caravan_char_escaped(proc: *mut Process, c: Value) -> Value {
+    let c = int_of(c) as u8;
+    let e = match c {
+        b'\'' => b"\\'".to_vec(),
+        b'"' => b"\"".to_vec(),
+        c => escape_bytes(&[c]),
+    };
+    alloc_string(p(proc), &e)
+}
+
 macro_rules! table {
     ($($f:ident),* $(,)?) => {
         /// `(symbol, address)` of every builtin, for the JIT.
@@ -634,6 +775,22 @@ table!(
     caravan_random_int,
     caravan_random_float,
     caravan_inspect,
+    caravan_float_exp,
+    caravan_float_log,
+    caravan_float_log10,
+    caravan_float_sin,
+    caravan_float_cos,
+    caravan_float_tan,
+    caravan_float_atan,
+    caravan_float_floor,
+    caravan_float_ceil,
+    caravan_float_round,
+    caravan_float_trunc,
+    caravan_float_rem,
+    caravan_float_atan2,
+    caravan_string_of_char_list,
+    caravan_string_escaped,
+    caravan_char_escaped,
 );
 
 #[cfg(test)]
@@ -650,6 +807,9 @@ mod tests {
         assert_eq!(format_float(1.0 / 3.0), "0.333333333333");
         assert_eq!(format_float(123456789012.0), "123456789012.");
         assert_eq!(format_float(1e-7), "1e-07");
+        assert_eq!(format_float(1e-5), "1e-05");
+        assert_eq!(format_float(1.234e-5), "1.234e-05");
+        assert_eq!(format_float(0.0001), "0.0001");
     }
 
     #[test]
@@ -658,6 +818,18 @@ mod tests {
         assert_eq!(parse_int(b"-0x1f"), Some(-31));
         assert_eq!(parse_int(b"1_000"), Some(1000));
         assert_eq!(parse_int(b"x"), None);
+        assert_eq!(parse_int(b"_1"), None);
+        assert_eq!(parse_int(b"--1"), None);
+        assert_eq!(parse_int(b"+-1"), None);
+        assert_eq!(parse_int(b"0u42"), Some(42));
+        assert_eq!(parse_int(b"0x4000000000000000"), Some(-4611686018427387904));
+        assert_eq!(parse_int(b"0x7fffffffffffffff"), Some(-1));
+        assert_eq!(parse_int(b"4611686018427387903"), Some(4611686018427387903));
+        assert_eq!(parse_int(b"4611686018427387904"), None);
+        assert_eq!(
+            parse_int(b"-4611686018427387904"),
+            Some(-4611686018427387904)
+        );
         assert_eq!(parse_int(b""), None);
     }
 }

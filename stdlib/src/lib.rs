@@ -16,6 +16,8 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Char", include_str!("cvn/char.cvn")),
     ("String", include_str!("cvn/string.cvn")),
     ("Int", include_str!("cvn/int.cvn")),
+    ("Bool", include_str!("cvn/bool.cvn")),
+    ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
     ("Process", include_str!("cvn/process.cvn")),

@@ -343,6 +343,23 @@ impl Fx<'_, '_> {
                 self.expr(a)?;
                 self.tail(b)
             }
+            // `a && b` / `a || b`: `b` is in tail position.
+            TExpr::And(a, b) | TExpr::Or(a, b) => {
+                let is_and = matches!(e, TExpr::And(..));
+                let av = self.expr(a)?;
+                let rhs = self.b.create_block();
+                let done = self.b.create_block();
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, av, 1);
+                if is_and {
+                    self.b.ins().brif(cond, rhs, &[], done, &[]);
+                } else {
+                    self.b.ins().brif(cond, done, &[], rhs, &[]);
+                }
+                self.b.switch_to_block(done);
+                self.b.ins().return_(&[av]);
+                self.b.switch_to_block(rhs);
+                self.tail(b)
+            }
             TExpr::If(c, a, b) => {
                 let cv = self.expr(c)?;
                 let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
