@@ -43,18 +43,30 @@ struct ChunkHeader {
 
 const CHUNK_HEADER_WORDS: usize = size_of::<ChunkHeader>() / WORD;
 
+/// Largest block: the header's `wosize` field has 54 bits, and no chunk
+/// may exceed `isize::MAX` bytes.
+pub const MAX_WOSIZE: usize = (1 << 40) - 1;
+
 fn chunk_layout(words: usize) -> Layout {
     Layout::from_size_align((words + CHUNK_HEADER_WORDS) * WORD, WORD).expect("chunk size overflow")
 }
 
-/// Allocates a chunk with `words` payload words.
+/// Allocates a chunk with `words` payload words (aborts if memory is
+/// exhausted).
 fn chunk_alloc(words: usize) -> NonNull<ChunkHeader> {
+    match try_chunk_alloc(words) {
+        Some(p) => p,
+        None => handle_alloc_error(chunk_layout(words)),
+    }
+}
+
+/// Allocates a chunk with `words` payload words (at most [`MAX_WOSIZE`]);
+/// `None` if memory is exhausted.
+fn try_chunk_alloc(words: usize) -> Option<NonNull<ChunkHeader>> {
     let layout = chunk_layout(words);
     // SAFETY: the layout has a non-zero size (at least the header).
     let p = unsafe { alloc(layout) } as *mut ChunkHeader;
-    let Some(p) = NonNull::new(p) else {
-        handle_alloc_error(layout)
-    };
+    let p = NonNull::new(p)?;
     // SAFETY: `p` is a fresh allocation large enough for the header.
     unsafe {
         p.as_ptr().write(ChunkHeader {
@@ -62,7 +74,7 @@ fn chunk_alloc(words: usize) -> NonNull<ChunkHeader> {
             words,
         })
     };
-    p
+    Some(p)
 }
 
 /// # Safety
@@ -117,22 +129,23 @@ impl Heap {
         self.words
     }
 
-    /// Starts a new bump chunk able to hold at least `need` words; returns
-    /// its `(start, end)` addresses. The rest of the previous chunk is
-    /// abandoned (until a GC exists).
-    pub fn grow(&mut self, need: usize) -> (u64, u64) {
+    /// Starts a new bump chunk able to hold at least `need` words (at most
+    /// [`MAX_WOSIZE`] + 1); returns its `(start, end)` addresses, or `None`
+    /// if memory is exhausted. The rest of the previous chunk is abandoned
+    /// (until a GC exists).
+    pub fn grow(&mut self, need: usize) -> Option<(u64, u64)> {
         let words = self.next_words.max(need);
+        let c = try_chunk_alloc(words)?.as_ptr();
         if self.next_words < MAX_CHUNK_WORDS {
             self.next_words *= 2;
         }
-        let c = chunk_alloc(words).as_ptr();
         // SAFETY: `c` is a fresh chunk; linking it transfers ownership.
         unsafe {
             (*c).next = self.chunks;
             self.chunks = c;
             self.words += words;
             let start = chunk_data(c) as u64;
-            (start, start + (words * WORD) as u64)
+            Some((start, start + (words * WORD) as u64))
         }
     }
 
@@ -315,9 +328,9 @@ mod tests {
     #[test]
     fn heap_grows_and_adopts() {
         let mut h = Heap::new();
-        let (s, e) = h.grow(10);
+        let (s, e) = h.grow(10).unwrap();
         assert_eq!((e - s) as usize, FIRST_CHUNK_WORDS * 8);
-        let (s2, e2) = h.grow(1);
+        let (s2, e2) = h.grow(1).unwrap();
         assert_eq!((e2 - s2) as usize, FIRST_CHUNK_WORDS * 16);
         let f = Fragment::new(3);
         assert_eq!(f.words(), 3);

@@ -179,12 +179,17 @@ pub(crate) fn scan_range(tag: u8, wosize: usize) -> (usize, usize) {
 /// allocation in the current chunk, a new chunk when full). The header is
 /// written, the fields are not initialised: fill them before the next
 /// allocation. Returns a pointer to field 0 (the block's value).
+///
+/// If memory is exhausted (or `wosize` exceeds [`crate::heap::MAX_WOSIZE`])
+/// the process crashes with `Crashed "out of memory"`: call this only from
+/// the process's own stack (builtins, runtime functions), with no owned
+/// Rust values alive that must be dropped.
 #[inline]
 pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mut u64 {
-    let bytes = ((wosize + 1) * WORD) as u64;
+    let bytes = (wosize.wrapping_add(1).wrapping_mul(WORD)) as u64;
     let mut p = proc.heap_ptr;
-    if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 {
-        let (start, end) = proc.heap.grow(wosize + 1);
+    if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 || wosize > crate::heap::MAX_WOSIZE {
+        let (start, end) = alloc_slow(proc, wosize);
         p = start;
         proc.heap_limit = end;
     }
@@ -194,6 +199,22 @@ pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -
     unsafe {
         *h = make_header(wosize as u64, tag);
         h.add(1)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_slow(proc: &mut crate::process::Process, wosize: usize) -> (u64, u64) {
+    let got = if wosize > crate::heap::MAX_WOSIZE {
+        None
+    } else {
+        proc.heap.grow(wosize + 1)
+    };
+    match got {
+        Some(r) => r,
+        // SAFETY: allocation runs on the process's own stack (documented
+        // contract of `alloc_block`).
+        None => unsafe { crate::runtime::crash_process(proc, "out of memory") },
     }
 }
 

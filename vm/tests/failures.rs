@@ -488,3 +488,27 @@ fn guard_page_hit_is_reported_as_fatal() {
     assert!(!out.status.success());
     assert!(err.contains("stack guard page"), "stderr: {err}");
 }
+
+#[test]
+fn absurd_allocations_crash_the_process_only() {
+    static C: OnceLock<&'static Checks> = OnceLock::new();
+    unsafe extern "C" fn allocates(proc: *mut Process, clo: Value, _s: Value) -> Value {
+        unsafe { caravan_rt_alloc(proc, 0, int_of(env(clo, 0)) as u64) };
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, clo: Value, _a: Value) -> Value {
+        unsafe {
+            let ck: &Checks = val_ref(env(clo, 0));
+            // Beyond the header's range, and beyond any memory (4 TiB).
+            for words in [1i64 << 50, 1 << 39] {
+                let c = spawn(proc, allocates, &[of_int(words)]);
+                let r = reason_text(caravan_rt_join(proc, c));
+                ck.check(r == "Crashed out of memory", || format!("{words}: {r}"));
+            }
+        }
+        UNIT
+    }
+    let ck = checks(&C);
+    assert_eq!(run_main(2, 30, main, &[ptr_val(ck)]), 0);
+    ck.assert_ok();
+}
