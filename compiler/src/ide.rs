@@ -644,8 +644,7 @@ pub fn signature_help(a: &mut Analysis, file: FileId, offset: usize) -> Option<S
         .checker
         .index
         .iter()
-        .filter(|o| o.file == file && o.kind == OccKind::Value && o.span == fspan)
-        .next_back()?
+        .rfind(|o| o.file == file && o.kind == OccKind::Value && o.span == fspan)?
         .clone();
     let mut params = vec![];
     let mut cur = occ.ty;
