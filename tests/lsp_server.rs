@@ -444,9 +444,9 @@ fn completion_of_scope_modules_constructors_and_fields() {
     let items = completion_labels(&mut c, &ws, "main.cvn", end);
     assert_eq!(items, [("x".into(), "int".into()), ("y".into(), "int".into())]);
     // Locals of a definition that does not parse yet.
-    let v = main.clone() + "\nlet f count =\n  let twice = count * 2 in\n  tw";
+    let v = main.clone() + "\nlet f count =\n  let twice = count * 2 in\n  print_int (tw";
     change(&mut c, &ws, "main.cvn", 5, &v);
-    let items = completion_labels(&mut c, &ws, "main.cvn", pos(&v, "  tw", 0, 4));
+    let items = completion_labels(&mut c, &ws, "main.cvn", pos(&v, "(tw", 0, 3));
     assert!(has(&items, "twice", "int"), "{items:?}");
     assert!(has(&items, "count", "int"), "{items:?}");
 }
@@ -490,7 +490,7 @@ fn inlay_hints_and_signature_help() {
         "List.map : (Geometry.shape -> Geometry.shape) -> Geometry.shape list -> Geometry.shape list"
     );
     assert_eq!(r["activeParameter"], 1);
-    assert_eq!(s["parameters"][1]["label"], json!([53, 72]));
+    assert_eq!(s["parameters"][1]["label"], json!([49, 68]));
     let r = sig(&mut c, "main.cvn", pos(&main, "Geometry.area s", 0, 14));
     assert_eq!(r["signatures"][0]["label"], "Geometry.area : Geometry.shape -> float");
     assert_eq!(r["activeParameter"], 0);
@@ -498,16 +498,20 @@ fn inlay_hints_and_signature_help() {
         .as_str()
         .unwrap()
         .contains("The area of a shape."));
-    // While typing: `Geometry.scale 2.0 ` at the end of a broken file.
-    let v = main.clone() + "\nlet more = Geometry.scale 2.0 ";
+    // While typing, in a file that does not parse: `f (g ` and `g 2.0 `.
+    let v = main.clone() + "\nlet more = Geometry.area (Geometry.scale ";
     change(&mut c, &ws, "main.cvn", 2, &v);
-    let end = pos(&v, "scale 2.0 ", 1, 10);
+    let end = pos(&v, "(Geometry.scale ", 0, 16);
     let r = sig(&mut c, "main.cvn", end);
     assert_eq!(
         r["signatures"][0]["label"],
         "Geometry.scale : float -> Geometry.shape -> Geometry.shape"
     );
-    assert_eq!(r["activeParameter"], 1);
+    assert_eq!(r["activeParameter"], 0);
+    let v = main.clone() + "\nlet more = Geometry.area (Geometry.scale 2.0 ";
+    change(&mut c, &ws, "main.cvn", 3, &v);
+    let r = sig(&mut c, "main.cvn", pos(&v, "scale 2.0 ", 0, 10));
+    assert_eq!(r["activeParameter"], 1, "{r}");
 }
 
 #[test]

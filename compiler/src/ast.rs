@@ -56,8 +56,8 @@ pub enum Lit {
     Int(i64),
     /// `1.5`
     Float(f64),
-    /// `"text"`
-    Str(String),
+    /// `"text"`: bytes (OCaml strings are byte sequences).
+    Str(Vec<u8>),
     /// `'c'`
     Char(u8),
     /// `true` / `false`

@@ -82,7 +82,10 @@ fn head_of(p: &TPat) -> Option<Head> {
         TPat::Tuple(fs, rec) => Head::Tuple(fs.len(), *rec),
         TPat::Imm(n) => Head::Lit(n.to_string()),
         TPat::Char(c) => Head::Lit(char_lit(*c)),
-        TPat::Str(s) => Head::Lit(format!("{s:?}")),
+        TPat::Str(s) => Head::Lit(format!(
+            "\"{}\"",
+            String::from_utf8_lossy(&caravan_stdlib::builtins::escape_bytes(s))
+        )),
         TPat::Float(f) => Head::Lit(format!("{f:?}")),
         _ => return None,
     })

@@ -202,7 +202,7 @@ pub enum Tok {
     #[regex(r"'\\[^'\n]{1,4}'", parse_char)]
     Char(u8),
     #[token("\"", lex_string)]
-    Str(String),
+    Str(Vec<u8>),
 }
 
 fn split_qualified(l: &mut Lexer<Tok>) -> (String, String) {
@@ -278,7 +278,7 @@ fn decode_escape(s: &str) -> Option<u8> {
 }
 
 /// Lexes the rest of a string literal after its opening quote.
-fn lex_string(l: &mut Lexer<Tok>) -> Result<String, LexError> {
+fn lex_string(l: &mut Lexer<Tok>) -> Result<Vec<u8>, LexError> {
     let start = l.span().start;
     let rest = l.remainder();
     let bytes = rest.as_bytes();
@@ -288,11 +288,7 @@ fn lex_string(l: &mut Lexer<Tok>) -> Result<String, LexError> {
         match bytes[i] {
             b'"' => {
                 l.bump(i + 1);
-                return String::from_utf8(out).map_err(|_| LexError {
-                    message: "string literal is not valid UTF-8".into(),
-                    start,
-                    end: l.span().end,
-                });
+                return Ok(out);
             }
             b'\\' => {
                 let esc = rest.get(i + 1..).unwrap_or("");
@@ -442,7 +438,7 @@ mod tests {
                 Tok::In,
                 Tok::QLIdent(("List".into(), "map".into())),
                 Tok::Float(1500.0),
-                Tok::Str("a\n".into()),
+                Tok::Str(b"a\n".to_vec()),
                 Tok::TyVar("b".into()),
                 Tok::UIdent("Some".into()),
             ]

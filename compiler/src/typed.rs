@@ -51,8 +51,8 @@ pub enum TPat {
     Imm(i64),
     /// A char literal (compared as an immediate).
     Char(u8),
-    /// A string literal.
-    Str(String),
+    /// A string literal (bytes).
+    Str(Vec<u8>),
     /// A float literal.
     Float(f64),
     /// A constant constructor, `[]`, or a block with its fields (tuples,
@@ -127,8 +127,8 @@ pub enum TExpr {
     Imm(i64),
     /// A float literal.
     Float(f64),
-    /// A string literal.
-    Str(String),
+    /// A string literal (bytes).
+    Str(Vec<u8>),
     /// A local variable.
     Local(VarId),
     /// A top-level value.

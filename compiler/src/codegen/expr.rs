@@ -273,7 +273,7 @@ impl Fx<'_, '_> {
     }
 
     fn crash(&mut self, msg: &str, loc: Loc) -> Result<Value, CodegenError> {
-        let s = self.g.string_data(msg)?;
+        let s = self.g.string_data(msg.as_bytes())?;
         let sv = self.static_value(s);
         let l = self.g.loc_data(loc)?;
         let lv = self.data_addr(l);

@@ -123,7 +123,7 @@ pub(crate) struct Gen {
     /// Partial-application entry points `(stored, remaining)`.
     pub pap_fns: HashMap<(usize, usize), FuncId>,
     /// Interned string literals.
-    pub strings: HashMap<String, DataId>,
+    pub strings: HashMap<Vec<u8>, DataId>,
     /// Interned float literals (by bits).
     pub floats: HashMap<u64, DataId>,
     /// Interned location strings.
@@ -512,11 +512,11 @@ impl Gen {
     }
 
     /// Read-only data holding a string value (header, length, bytes).
-    pub(crate) fn string_data(&mut self, s: &str) -> Result<DataId, CodegenError> {
+    pub(crate) fn string_data(&mut self, s: &[u8]) -> Result<DataId, CodegenError> {
         if let Some(&d) = self.strings.get(s) {
             return Ok(d);
         }
-        let bytes = s.as_bytes();
+        let bytes = s;
         let words = bytes.len().div_ceil(8);
         let mut out = Vec::with_capacity(16 + words * 8);
         out.extend_from_slice(&header(v::TAG_STRING, 1 + words).to_le_bytes());
@@ -528,7 +528,7 @@ impl Gen {
         d.define(out.into_boxed_slice());
         d.set_align(8);
         self.module.define_data(id, &d)?;
-        self.strings.insert(s.to_string(), id);
+        self.strings.insert(s.to_vec(), id);
         Ok(id)
     }
 
