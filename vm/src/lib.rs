@@ -19,6 +19,7 @@ pub mod io;
 pub mod process;
 pub mod runtime;
 pub mod scheduler;
+pub mod signals;
 pub mod stack;
 pub mod value;
 
@@ -26,6 +27,10 @@ pub use heap::{literal_block, literal_string};
 pub use io::{stderr_write, stdout_flush, stdout_write};
 pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
 pub use runtime::*;
+pub use signals::{
+    caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
+    caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits, TAG_MONITOR,
+};
 pub use value::{alloc_block, alloc_float, alloc_string, Value};
 
 use std::sync::Arc;

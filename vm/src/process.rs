@@ -18,7 +18,7 @@
 use crate::heap::{Fragment, Heap};
 use crate::value::{Value, UNIT};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -73,6 +73,9 @@ pub struct Process {
     /// Calls in progress: (reference, callee's shared part) to demonitor.
     pub(crate) call_watches: Vec<(u64, Arc<Shared>)>,
     pub(crate) exit_reason: Option<ExitReason>,
+    /// The `Process.trap_exits` wrapper (`process_id -> exit_reason -> 'm`,
+    /// a value of this heap; a GC root), or `UNIT`.
+    pub(crate) trap_wrap: Value,
     /// True when the process ended through a crash (stderr line printed).
     pub(crate) crashed: bool,
     pub(crate) is_main: bool,
@@ -111,6 +114,7 @@ impl Process {
             next_call_ref: 1,
             call_watches: Vec::new(),
             exit_reason: None,
+            trap_wrap: UNIT,
             crashed: false,
             is_main: false,
         }
@@ -196,9 +200,47 @@ pub enum ProcState {
 
 /// A message: a value and the fragment holding its blocks (none for an
 /// immediate, a literal, or once the receiver's heap adopted it).
+///
+/// A *signal* entry (an exit signal to a process that traps exits, or a
+/// monitor notice) becomes an ordinary message when the receiver's
+/// `receive` reaches it: the VM then runs the receiver's wrapper function
+/// (for a notice, `value` is that wrapper) and stores the result.
 pub(crate) struct Msg {
     pub value: Value,
     pub frag: Option<Fragment>,
+    pub signal: Option<Box<Signal>>,
+}
+
+impl Msg {
+    /// An ordinary message.
+    pub(crate) fn plain(value: Value, frag: Option<Fragment>) -> Self {
+        Msg {
+            value,
+            frag,
+            signal: None,
+        }
+    }
+}
+
+/// What a signal entry in a mailbox stands for.
+pub(crate) enum Signal {
+    /// An exit signal from `from` to a process trapping exits: becomes
+    /// `trap_wrap from reason`.
+    Exit { from: u64, reason: ExitReason },
+    /// A monitor notice: becomes `wrap reason` (`wrap` is the entry's
+    /// value, copied into the entry's fragment).
+    Down { reference: u64, reason: ExitReason },
+    /// Already turned into its message (the entry's value); a monitor
+    /// notice keeps its reference so `demonitor` can still remove it.
+    Done { reference: Option<u64> },
+}
+
+/// A monitor on this process, kept by the watched process.
+pub(crate) struct MonitorReg {
+    pub watcher: u64,
+    pub reference: u64,
+    /// The watcher's wrapper (`exit_reason -> 'm`), copied.
+    pub wrap: Msg,
 }
 
 /// How a process ended. `Crashed` carries the message bytes.
@@ -258,6 +300,8 @@ pub(crate) struct Inner {
     /// Messages sent and not yet moved to the private queue, in order.
     pub inbox: Vec<Msg>,
     pub exit_reason: Option<ExitReason>,
+    /// Exit signals arrive as messages (`Process.trap_exits`).
+    pub traps: bool,
     /// Call and watch bookkeeping, allocated on first use (most processes
     /// never call, join or get watched: this keeps them small).
     extra: Option<Box<Extra>>,
@@ -276,6 +320,14 @@ pub(crate) struct Extra {
     /// Result of the `join` in progress: (joined serial, reason).
     pub join_result: Option<(u64, ExitReason)>,
     pub watchers: Vec<Watcher>,
+    /// An exit signal that will end the process at its next safepoint.
+    pub pending_exit: Option<ExitReason>,
+    /// Linked processes.
+    pub links: Vec<u64>,
+    /// Monitors on this process.
+    pub monitors: Vec<MonitorReg>,
+    /// Monitors this process is the watcher of: (reference, watched).
+    pub held_monitors: Vec<(u64, u64)>,
 }
 
 impl Inner {
@@ -307,6 +359,9 @@ pub(crate) struct Shared {
     pub state: AtomicU8,
     /// Bumped at every wake-up; a timer only fires for the wait it was set for.
     pub wait_seq: AtomicU64,
+    /// An exit signal is pending (`Extra::pending_exit`): the scheduler
+    /// ends the process instead of running it.
+    pub kill: AtomicBool,
     pub inner: Mutex<Inner>,
 }
 
@@ -315,12 +370,14 @@ impl Shared {
         Shared {
             state: AtomicU8::new(ProcState::Runnable as u8),
             wait_seq: AtomicU64::new(0),
+            kill: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 state: ProcState::Runnable,
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
                 inbox: Vec::new(),
                 exit_reason: None,
+                traps: false,
                 extra: None,
             }),
         }
@@ -373,6 +430,6 @@ mod tests {
         );
         assert!(p <= 320, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
-        assert_eq!(size_of::<Msg>(), 16);
+        assert_eq!(size_of::<Msg>(), 24);
     }
 }

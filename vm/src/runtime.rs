@@ -18,7 +18,7 @@
 
 use crate::heap::literal_copy;
 use crate::process::{
-    pid_of_serial, serial_of_pid, ExitReason, Msg, Process, Request, WaitKind, Watcher,
+    pid_of_serial, serial_of_pid, ExitReason, Msg, Process, Request, Signal, WaitKind, Watcher,
 };
 use crate::scheduler::{make_msg, report_crash, Local, Scheduler};
 use crate::value::{
@@ -56,7 +56,7 @@ impl Fail {
 /// Runs a runtime function's body: errors and panics become a crash of
 /// `proc` (never returns then).
 #[inline(always)]
-unsafe fn guard<R>(proc: *mut Process, f: impl FnOnce() -> Result<R, Fail>) -> R {
+pub(crate) unsafe fn guard<R>(proc: *mut Process, f: impl FnOnce() -> Result<R, Fail>) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => r,
         // SAFETY: `proc` is the calling process (the ABI's contract).
@@ -400,23 +400,35 @@ pub unsafe extern "C" fn caravan_rt_div_by_zero(proc: *mut Process, loc: *const 
 #[no_mangle]
 pub unsafe extern "C" fn caravan_rt_spawn(proc: *mut Process, closure: Value) -> Value {
     // SAFETY: `proc` is the running process (see `guard`).
+    unsafe { guard(proc, || Ok(spawn_process(proc, closure, false))) }
+}
+
+/// Spawns a process running `closure` (copied), linked to the caller if
+/// `link`; it runs next on this scheduler. Returns its pid.
+///
+/// # Safety
+/// `proc` is the calling process; `closure` a valid value.
+pub(crate) unsafe fn spawn_process(proc: *mut Process, closure: Value, link: bool) -> Value {
+    // SAFETY: `proc` is the running process; the child is ours until queued.
     unsafe {
-        guard(proc, || {
-            let sched = sched_of(proc);
-            let vm = sched.vm();
-            let child = vm.new_process(sched.next_serial());
-            let c = &mut *child;
-            let (m, _) = make_msg(&mut local_of(proc).copy, closure);
-            c.init_closure = m.value;
-            if let Some(f) = m.frag {
-                c.heap.adopt(f);
-            }
-            let pid = pid_of_serial(c.serial);
-            c.init_arg = pid;
-            (*proc).reductions -= SPAWN_REDS;
-            sched.push_runnext(child);
-            Ok(pid)
-        })
+        let sched = sched_of(proc);
+        let vm = sched.vm();
+        let child = vm.new_process(sched.next_serial());
+        let c = &mut *child;
+        let (m, _) = make_msg(&mut local_of(proc).copy, closure);
+        c.init_closure = m.value;
+        if let Some(f) = m.frag {
+            c.heap.adopt(f);
+        }
+        let pid = pid_of_serial(c.serial);
+        c.init_arg = pid;
+        if link {
+            c.shared.lock().x().links.push((*proc).serial);
+            (*proc).shared.lock().x().links.push(c.serial);
+        }
+        (*proc).reductions -= SPAWN_REDS;
+        sched.push_runnext(child);
+        pid
     }
 }
 
@@ -547,7 +559,26 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                     if let Some(f) = m.frag.take() {
                         p.heap.adopt(f);
                     }
-                    return Ok(m.value);
+                    let pending = match m.signal.as_deref() {
+                        None | Some(Signal::Done { .. }) => None,
+                        Some(_) => m.signal.take(),
+                    };
+                    let Some(sig) = pending else {
+                        return Ok(m.value);
+                    };
+                    // An exit signal or monitor notice: build its message in
+                    // this process (runs the wrapper; nothing owned is kept
+                    // across it).
+                    let reference = match &*sig {
+                        Signal::Down { reference, .. } => Some(*reference),
+                        _ => None,
+                    };
+                    let wrap = m.value;
+                    let v = crate::signals::convert_signal(proc, *sig, wrap);
+                    let m = &mut (&mut *proc).queue[i];
+                    m.value = v;
+                    m.signal = reference.map(|r| Box::new(Signal::Done { reference: Some(r) }));
+                    return Ok(v);
                 }
                 if refill(p) {
                     continue;
@@ -961,6 +992,10 @@ unsafe fn compare_slow(proc: *mut Process, a: Value, b: Value, total: bool) -> i
 /// Name and address of every runtime function, for the JIT's symbol
 /// lookup (`caravan_vm::symbols()`).
 pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
+    use crate::signals::{
+        caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
+        caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits,
+    };
     macro_rules! syms {
         ($($f:ident),* $(,)?) => { vec![$((stringify!($f), $f as *const u8)),*] };
     }
@@ -987,5 +1022,12 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_rt_exit,
         caravan_rt_compare,
         caravan_rt_equal,
+        caravan_rt_alive,
+        caravan_rt_exit_signal,
+        caravan_rt_link,
+        caravan_rt_spawn_link,
+        caravan_rt_trap_exits,
+        caravan_rt_monitor,
+        caravan_rt_demonitor,
     ]
 }

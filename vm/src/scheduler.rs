@@ -200,6 +200,7 @@ pub struct Vm {
     /// Next unallocated serial. Schedulers take blocks of
     /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
     next_serial: Padded<AtomicU64>,
+    next_monitor: AtomicU64,
 }
 
 /// Serials a scheduler takes from the VM at a time.
@@ -237,7 +238,13 @@ impl Vm {
             orphans: Mutex::new(BinaryHeap::new()),
             orphan_count: Padded(AtomicUsize::new(0)),
             next_serial: Padded(AtomicU64::new(1)),
+            next_monitor: AtomicU64::new(1),
         }
+    }
+
+    /// A fresh monitor reference (unique in this VM).
+    pub(crate) fn next_monitor_ref(&self) -> u64 {
+        self.next_monitor.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Allocates `n` consecutive serials; returns the first.
@@ -557,7 +564,7 @@ impl Scheduler {
     }
 
     /// Puts `p` at the back of the local queue.
-    fn push_local(&self, p: *mut Process) {
+    pub(crate) fn push_local(&self, p: *mut Process) {
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
         let busy = !l.worker.is_empty();
@@ -798,6 +805,12 @@ impl Scheduler {
         let sp_to = {
             // SAFETY: we own `p` (taken from a queue); nothing else aliases it.
             let proc = unsafe { &mut *p };
+            if proc.shared.kill.load(Ordering::Acquire) {
+                // An exit signal ended it while it was queued.
+                proc.exit_reason = Some(crate::signals::take_pending_exit(&proc.shared));
+                self.finish(p);
+                return;
+            }
             if proc.stack_low == 0 {
                 match self.take_stack() {
                     Ok(low) => {
@@ -836,7 +849,14 @@ impl Scheduler {
         let proc = unsafe { &mut *p };
         // SAFETY: owning thread, short borrow.
         unsafe { self.local() }.slice_left = proc.reductions;
-        match std::mem::take(&mut proc.request) {
+        let request = std::mem::take(&mut proc.request);
+        if request != Request::Exit && proc.shared.kill.load(Ordering::Acquire) {
+            // An exit signal arrived while it ran: its safepoint is now.
+            proc.exit_reason = Some(crate::signals::take_pending_exit(&proc.shared));
+            self.finish(p);
+            return;
+        }
+        match request {
             Request::Wait { kind, deadline } => self.park_process(p, kind, deadline),
             Request::Exit => self.finish(p),
             Request::Yield | Request::None => {
@@ -864,6 +884,14 @@ impl Scheduler {
                 .is_some_and(|x| x.join_result.as_ref().is_some_and(|y| y.0 == t)),
             WaitKind::Sleep => false,
         };
+        if sh.kill.load(Ordering::Acquire) {
+            // Ended by an exit signal before it could wait.
+            drop(g);
+            // SAFETY: still ours: it was not parked.
+            unsafe { (*p).exit_reason = Some(crate::signals::take_pending_exit(&sh)) };
+            self.finish(p);
+            return;
+        }
         if ready {
             drop(g);
             sh.state.store(ProcState::Runnable as u8, Ordering::Relaxed);
@@ -901,7 +929,13 @@ impl Scheduler {
         };
         vm.table.remove(serial);
         drop(inbox);
-        let watchers = extra.map(|x| x.watchers).unwrap_or_default();
+        let (watchers, links, monitors, held) = match extra {
+            Some(x) => {
+                let x = *x;
+                (x.watchers, x.links, x.monitors, x.held_monitors)
+            }
+            None => Default::default(),
+        };
         for w in watchers {
             match w {
                 Watcher::Join { serial: j } => {
@@ -939,6 +973,7 @@ impl Scheduler {
                 }
             }
         }
+        crate::signals::on_exit(self, serial, &reason, links, monitors, held);
         // Calls this process had in progress: stop watching the callees.
         for (r, callee) in std::mem::take(&mut proc.call_watches) {
             let w = Watcher::Call {
@@ -960,7 +995,7 @@ impl Scheduler {
         let crashed = proc.crashed;
         drop(proc);
         if is_main {
-            vm.request_exit(if crashed { 1 } else { 0 });
+            vm.request_exit(if crashed || !reason.is_normal() { 1 } else { 0 });
         }
     }
 
@@ -1049,23 +1084,11 @@ pub(crate) unsafe fn make_msg(scratch: &mut CopyScratch, v: Value) -> (Msg, usiz
     // SAFETY: caller's guarantee on `v`.
     let words = unsafe { scratch.plan(v, is_literal) };
     if words == 0 {
-        return (
-            Msg {
-                value: v,
-                frag: None,
-            },
-            0,
-        );
+        return (Msg::plain(v, None), 0);
     }
     let f = Fragment::new(words);
     // SAFETY: the fragment has exactly the planned number of words.
     let value = unsafe { scratch.emit(f.data(), is_literal) };
     scratch.trim();
-    (
-        Msg {
-            value,
-            frag: Some(f),
-        },
-        words,
-    )
+    (Msg::plain(value, Some(f)), words)
 }
