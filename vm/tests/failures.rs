@@ -428,6 +428,13 @@ fn symbols_list_every_runtime_function() {
         "caravan_rt_compare",
         "caravan_rt_equal",
         "caravan_rt_alloc_string",
+        "caravan_rt_alive",
+        "caravan_rt_exit_signal",
+        "caravan_rt_link",
+        "caravan_rt_spawn_link",
+        "caravan_rt_trap_exits",
+        "caravan_rt_monitor",
+        "caravan_rt_demonitor",
     ] {
         assert!(names.contains(&n), "{n} missing");
     }
