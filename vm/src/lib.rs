@@ -72,64 +72,136 @@ impl Default for VmConfig {
 
 /// Runs a program: starts the schedulers, runs `entry(main, main_closure,
 /// ())` as the main process, and returns the exit status when the program
-/// ends: 0 when the main process returns, 1 when it crashes (after its
-/// crash line), or the status given to `caravan_rt_exit`. Other processes
-/// are stopped and freed; stdout is flushed.
+/// ends: 0 when the main process returns, 1 when it ends otherwise (a
+/// crash, after its crash line, or an exit signal), or the status given to
+/// `caravan_rt_exit`. Other processes are stopped and freed; stdout is
+/// flushed.
 ///
 /// `main_closure` is passed as is (not copied): it must stay valid until
 /// `run` returns — typically a static block or one made with
 /// [`literal_block`].
 pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
-    use crossbeam_deque::Worker;
-    stack::install_fault_handler();
-    let n = config.schedulers.max(1);
-    let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
-    let stealers = workers.iter().map(|w| w.stealer()).collect();
-    let vm = Arc::new(scheduler::Vm::new(entry, stealers, config.stack_size));
-    let main = vm.new_process(vm.alloc_serials(1));
-    // SAFETY: a fresh process nobody else knows of yet.
-    unsafe {
-        (*main).init_closure = main_closure;
-        (*main).init_arg = value::UNIT;
-        (*main).is_main = true;
+    let rt = Runtime::start(config, entry);
+    rt.vm.start_process(main_closure, scheduler::Host::Main);
+    rt.vm.wait_exit_requested();
+    rt.shutdown()
+}
+
+/// A VM that stays up between evaluations (for the REPL): processes
+/// spawned by one phrase keep running while the host reads the next.
+///
+/// ```ignore
+/// let rt = Runtime::start(VmConfig::default(), entry);
+/// let stop = rt.interrupter();          // e.g. for a Ctrl-C handler thread
+/// match rt.eval(phrase_closure) { Outcome::Exit(status) => .., _ => .. }
+/// let status = rt.shutdown();
+/// ```
+pub struct Runtime {
+    vm: Arc<scheduler::Vm>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    failed: bool,
+}
+
+/// How an [`Runtime::eval`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The closure returned.
+    Returned,
+    /// The process ended otherwise: a crash (its line is printed), an exit
+    /// signal, or [`Interrupter::interrupt`] (`Killed`).
+    Ended(ExitReason),
+    /// `caravan_rt_exit` was called: the program must end with this status
+    /// (call [`Runtime::shutdown`]).
+    Exit(i32),
+}
+
+/// Interrupts the evaluation in progress of a [`Runtime`] from any thread.
+#[derive(Clone)]
+pub struct Interrupter(Arc<scheduler::Vm>);
+
+impl Interrupter {
+    /// Ends the process of the evaluation in progress (if any) with
+    /// `Killed`, at its next safepoint: even an endless loop is stopped.
+    pub fn interrupt(&self) {
+        self.0.interrupt_eval();
     }
-    vm.push_injector(main);
-    let mut threads = Vec::with_capacity(n);
-    let mut failed = false;
-    for (i, w) in workers.into_iter().enumerate() {
-        let vm2 = vm.clone();
-        let t = std::thread::Builder::new()
-            .name(format!("caravan-sched-{i}"))
-            .spawn(move || scheduler::scheduler_main(vm2, i, w));
-        match t {
-            Ok(t) => threads.push(t),
-            Err(_) => {
-                failed = true;
-                break;
+}
+
+impl Runtime {
+    /// Starts the schedulers (idle until something runs).
+    pub fn start(config: VmConfig, entry: EntryFn) -> Runtime {
+        use crossbeam_deque::Worker;
+        stack::install_fault_handler();
+        let n = config.schedulers.max(1);
+        let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
+        let stealers = workers.iter().map(|w| w.stealer()).collect();
+        let vm = Arc::new(scheduler::Vm::new(entry, stealers, config.stack_size));
+        let mut threads = Vec::with_capacity(n);
+        let mut failed = false;
+        for (i, w) in workers.into_iter().enumerate() {
+            let vm2 = vm.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("caravan-sched-{i}"))
+                .spawn(move || scheduler::scheduler_main(vm2, i, w));
+            match t {
+                Ok(t) => threads.push(t),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
             }
         }
-    }
-    if failed {
-        vm.request_exit(EXIT_VM_FAILURE);
-    }
-    let started = threads.len();
-    if vm.wait_stopped(started, SHUTDOWN_GRACE) {
-        for t in threads {
-            if t.join().is_err() {
-                failed = true;
-                vm.request_exit(EXIT_VM_FAILURE);
-            }
+        if failed {
+            vm.request_exit(EXIT_VM_FAILURE);
         }
-        vm.cleanup();
+        Runtime {
+            vm,
+            threads,
+            failed,
+        }
     }
-    // Else a scheduler is stuck in a blocking system call: leave it (and
-    // every process) be; the host is about to exit.
-    let status = vm
-        .exit_status()
-        .unwrap_or(if failed { EXIT_VM_FAILURE } else { 0 });
-    drop(vm);
-    io::stdout_flush();
-    status
+
+    /// Runs `entry(proc, closure, ())` in a new process and waits until it
+    /// ends. `closure` must stay valid until then (it is not copied).
+    pub fn eval(&self, closure: Value) -> Outcome {
+        let serial = self.vm.start_process(closure, scheduler::Host::Eval);
+        let r = self.vm.wait_eval(serial);
+        io::stdout_flush();
+        r
+    }
+
+    /// A handle to interrupt evaluations from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.vm.clone())
+    }
+
+    /// Stops every process and the schedulers; returns the exit status
+    /// (that of `caravan_rt_exit` if it was called, else 0).
+    pub fn shutdown(self) -> i32 {
+        let Runtime {
+            vm,
+            threads,
+            mut failed,
+        } = self;
+        vm.request_exit(0);
+        if vm.wait_stopped(threads.len(), SHUTDOWN_GRACE) {
+            for t in threads {
+                if t.join().is_err() {
+                    failed = true;
+                    vm.request_exit(EXIT_VM_FAILURE);
+                }
+            }
+            vm.cleanup();
+        }
+        // Else a scheduler is stuck in a blocking system call: leave it (and
+        // every process) be; the host is about to exit.
+        let status = vm
+            .exit_status()
+            .unwrap_or(if failed { EXIT_VM_FAILURE } else { 0 });
+        drop(vm);
+        io::stdout_flush();
+        status
+    }
 }
 
 /// `(name, address)` of every `caravan_rt_*` runtime function, for the

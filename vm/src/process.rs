@@ -78,7 +78,8 @@ pub struct Process {
     pub(crate) trap_wrap: Value,
     /// True when the process ended through a crash (stderr line printed).
     pub(crate) crashed: bool,
-    pub(crate) is_main: bool,
+    /// Who waits for this process on the host side.
+    pub(crate) host: crate::scheduler::Host,
 }
 
 // Fixed ABI offsets (docs/vm-abi.md).
@@ -116,7 +117,7 @@ impl Process {
             exit_reason: None,
             trap_wrap: UNIT,
             crashed: false,
-            is_main: false,
+            host: crate::scheduler::Host::None,
         }
     }
 

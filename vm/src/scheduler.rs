@@ -177,6 +177,16 @@ impl Parker {
 // The VM
 // ---------------------------------------------------------------------------
 
+/// Whether the host waits for a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host {
+    None,
+    /// The program's main process: its end ends the program.
+    Main,
+    /// A [`crate::Runtime::eval`] in progress.
+    Eval,
+}
+
 /// The state shared by all schedulers of one [`crate::run`].
 pub struct Vm {
     pub(crate) entry: EntryFn,
@@ -201,6 +211,11 @@ pub struct Vm {
     /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
     next_serial: Padded<AtomicU64>,
     next_monitor: AtomicU64,
+    /// Ends of processes the host waits for (`Host::Eval`).
+    host_done: Mutex<WordMap<(ExitReason, bool)>>,
+    host_cv: Condvar,
+    /// Serial of the evaluation in progress (0: none).
+    current_eval: AtomicU64,
 }
 
 /// Serials a scheduler takes from the VM at a time.
@@ -239,6 +254,86 @@ impl Vm {
             orphan_count: Padded(AtomicUsize::new(0)),
             next_serial: Padded(AtomicU64::new(1)),
             next_monitor: AtomicU64::new(1),
+            host_done: Mutex::new(WordMap::default()),
+            host_cv: Condvar::new(),
+            current_eval: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates and queues a process running `entry(proc, closure, ())` for
+    /// the host; returns its serial.
+    pub(crate) fn start_process(&self, closure: Value, host: Host) -> u64 {
+        let serial = self.alloc_serials(1);
+        let p = self.new_process(serial);
+        // SAFETY: a fresh process nobody else knows of yet.
+        unsafe {
+            (*p).init_closure = closure;
+            (*p).init_arg = crate::value::UNIT;
+            (*p).host = host;
+        }
+        if host == Host::Eval {
+            self.current_eval.store(serial, Ordering::SeqCst);
+        }
+        self.push_injector(p);
+        serial
+    }
+
+    /// Waits for the end of the host-watched process `serial`.
+    pub(crate) fn wait_eval(&self, serial: u64) -> crate::Outcome {
+        let mut d = lock(&self.host_done);
+        let out = loop {
+            // First: `caravan_rt_exit` also ends its own process normally.
+            if self.shutdown.load(Ordering::SeqCst) {
+                d.remove(&serial);
+                break crate::Outcome::Exit(self.exit_status().unwrap_or(0));
+            }
+            if let Some((r, _crashed)) = d.remove(&serial) {
+                break if r.is_normal() {
+                    crate::Outcome::Returned
+                } else {
+                    crate::Outcome::Ended(r)
+                };
+            }
+            d = self.host_cv.wait(d).unwrap_or_else(|e| e.into_inner());
+        };
+        let _ = self
+            .current_eval
+            .compare_exchange(serial, 0, Ordering::SeqCst, Ordering::SeqCst);
+        out
+    }
+
+    /// Waits until the program's end is requested (main process over, or
+    /// `caravan_rt_exit`).
+    pub(crate) fn wait_exit_requested(&self) {
+        let mut d = lock(&self.host_done);
+        while !self.shutdown.load(Ordering::SeqCst) {
+            d = self.host_cv.wait(d).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn report_to_host(&self, serial: u64, reason: ExitReason, crashed: bool) {
+        lock(&self.host_done).insert(serial, (reason, crashed));
+        self.host_cv.notify_all();
+    }
+
+    /// Ends the evaluation in progress with `Killed` (from any thread).
+    pub(crate) fn interrupt_eval(&self) {
+        let serial = self.current_eval.load(Ordering::SeqCst);
+        if serial == 0 {
+            return;
+        }
+        let Some(sh) = self.table.get(serial) else {
+            return;
+        };
+        let p = {
+            let mut g = sh.lock();
+            if g.state == ProcState::Exited {
+                return;
+            }
+            crate::signals::kill_locked(&sh, &mut g, ExitReason::Killed)
+        };
+        if !p.is_null() {
+            self.push_injector(p);
         }
     }
 
@@ -302,9 +397,13 @@ impl Vm {
         for p in &self.parkers {
             p.unpark();
         }
-        let mut d = lock(&self.done);
-        d.1.get_or_insert_with(Instant::now);
-        self.done_cv.notify_all();
+        {
+            let mut d = lock(&self.done);
+            d.1.get_or_insert_with(Instant::now);
+            self.done_cv.notify_all();
+        }
+        let _g = lock(&self.host_done);
+        self.host_cv.notify_all();
     }
 
     /// Waits until all `n` schedulers stopped; after shutdown is requested,
@@ -991,11 +1090,13 @@ impl Scheduler {
             self.release_stack(proc.stack_low, proc.lowest_sp.min(proc.saved_sp));
             proc.stack_low = 0;
         }
-        let is_main = proc.is_main;
+        let host = proc.host;
         let crashed = proc.crashed;
         drop(proc);
-        if is_main {
-            vm.request_exit(if crashed || !reason.is_normal() { 1 } else { 0 });
+        match host {
+            Host::Main => vm.request_exit(if crashed || !reason.is_normal() { 1 } else { 0 }),
+            Host::Eval => vm.report_to_host(serial, reason, crashed),
+            Host::None => {}
         }
     }
 
