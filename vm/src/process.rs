@@ -329,7 +329,13 @@ pub(crate) struct Extra {
     pub monitors: Vec<MonitorReg>,
     /// Monitors this process is the watcher of: (reference, watched).
     pub held_monitors: Vec<(u64, u64)>,
+    /// Run when the process ends ([`crate::runtime::at_exit`]).
+    pub exit_hooks: Vec<ExitHook>,
 }
+
+/// A function run (on a scheduler thread, outside any process) when a
+/// process ends, with its serial and exit reason.
+pub type ExitHook = Box<dyn FnOnce(u64, &ExitReason) + Send>;
 
 impl Inner {
     /// The call/watch bookkeeping, allocated if needed.

@@ -269,6 +269,19 @@ pub unsafe fn blocking_section<R>(proc: *mut Process, f: impl FnOnce() -> R) -> 
     f()
 }
 
+/// Registers `hook` to run when the calling process ends (any way: return,
+/// crash, exit signal, program end excepted), with its serial and exit
+/// reason — e.g. to drop a `Store` table or free `Registry` names it owns.
+/// Hooks run on a scheduler thread outside any process, before watchers
+/// are told; they must not block for long.
+///
+/// # Safety
+/// `proc` must be the calling process.
+pub unsafe fn at_exit(proc: *mut Process, hook: crate::process::ExitHook) {
+    // SAFETY: `proc` is the running process.
+    unsafe { (*proc).shared.lock().x().exit_hooks.push(hook) };
+}
+
 /// Monotonic milliseconds since an arbitrary start (`Time.now_ms`).
 pub fn now_ms() -> i64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();

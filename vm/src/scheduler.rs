@@ -1028,13 +1028,23 @@ impl Scheduler {
         };
         vm.table.remove(serial);
         drop(inbox);
-        let (watchers, links, monitors, held) = match extra {
+        let (watchers, links, monitors, held, hooks) = match extra {
             Some(x) => {
                 let x = *x;
-                (x.watchers, x.links, x.monitors, x.held_monitors)
+                (
+                    x.watchers,
+                    x.links,
+                    x.monitors,
+                    x.held_monitors,
+                    x.exit_hooks,
+                )
             }
             None => Default::default(),
         };
+        for h in hooks {
+            // A panicking hook must not take the scheduler down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, &reason)));
+        }
         for w in watchers {
             match w {
                 Watcher::Join { serial: j } => {

@@ -395,3 +395,57 @@ fn random_kills_under_load() {
     assert_eq!(run_main(4, 60, main, &[]), 0);
     assert_eq!(DONE.load(Ordering::SeqCst), 20);
 }
+
+#[test]
+fn exit_hooks_run_when_a_process_ends() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    unsafe extern "C" fn hooked(proc: *mut Process, clo: Value, _s: Value) -> Value {
+        unsafe {
+            at_exit(
+                proc,
+                Box::new(|serial, r| {
+                    SEEN.lock()
+                        .unwrap()
+                        .push((serial, r.message().into_owned()))
+                }),
+            );
+            match int_of(env(clo, 0)) {
+                0 => UNIT,
+                1 => fails(proc, clo, UNIT),
+                _ => recv_any(proc),
+            }
+        }
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            let a = spawn(proc, hooked, &[of_int(0)]);
+            let b = spawn(proc, hooked, &[of_int(1)]);
+            let c = spawn(proc, hooked, &[of_int(2)]);
+            caravan_rt_join(proc, a);
+            caravan_rt_join(proc, b);
+            caravan_rt_yield_now(proc);
+            caravan_rt_exit_signal(proc, c, reason(ExitReason::Killed));
+            caravan_rt_join(proc, c);
+            let mut seen = SEEN.lock().unwrap().clone();
+            seen.sort();
+            let want = vec![
+                (serial_of_pid(a), "Normal".to_string()),
+                (serial_of_pid(b), "boom".to_string()),
+                (serial_of_pid(c), "Killed".to_string()),
+            ];
+            of_bool(seen == want)
+        }
+    }
+    static OK: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn outer(proc: *mut Process, c: Value, a: Value) -> Value {
+        unsafe {
+            if main(proc, c, a) == TRUE {
+                OK.store(1, Ordering::SeqCst);
+            }
+        }
+        UNIT
+    }
+    assert_eq!(run_main(2, 30, outer, &[]), 0);
+    assert_eq!(OK.load(Ordering::SeqCst), 1, "{:?}", SEEN.lock().unwrap());
+}
