@@ -1,5 +1,7 @@
 //! `caravan`: the command-line interface (run, check, repl, lsp).
 
+mod repl;
+
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -36,6 +38,12 @@ enum Command {
     },
     /// Start the language server on standard input and output.
     Lsp,
+    /// The interactive toplevel (also `caravan` with no arguments).
+    Repl {
+        /// Scheduler threads (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        schedulers: Option<usize>,
+    },
 }
 
 fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
@@ -124,6 +132,11 @@ struct SendCompiled(caravan_compiler::codegen::Compiled);
 // module is only moved between threads, not used concurrently.
 unsafe impl Send for SendCompiled {}
 
+fn default_schedulers(n: Option<usize>) -> usize {
+    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -137,9 +150,9 @@ fn main() -> ExitCode {
             file,
             args,
         }) => run(file, schedulers, args),
-        None => {
-            eprintln!("usage: caravan <run|check> FILE (see --help)");
-            ExitCode::from(2)
+        Some(Command::Repl { schedulers }) => {
+            ExitCode::from(repl::run(default_schedulers(schedulers)).clamp(0, 255) as u8)
         }
+        None => ExitCode::from(repl::run(default_schedulers(None)).clamp(0, 255) as u8),
     }
 }

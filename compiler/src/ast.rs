@@ -77,6 +77,8 @@ pub enum TypeExpr {
     Arrow(Box<TypeExpr>, Box<TypeExpr>, Span),
     /// `a * b`
     Tuple(Vec<TypeExpr>, Span),
+    /// `(t)`: kept so that `external f : unit -> (unit -> t)` has arity 1.
+    Paren(Box<TypeExpr>, Span),
 }
 
 impl TypeExpr {
@@ -86,7 +88,8 @@ impl TypeExpr {
             TypeExpr::Var(_, s)
             | TypeExpr::Con(_, _, s)
             | TypeExpr::Arrow(_, _, s)
-            | TypeExpr::Tuple(_, s) => *s,
+            | TypeExpr::Tuple(_, s)
+            | TypeExpr::Paren(_, s) => *s,
         }
     }
 }

@@ -431,6 +431,7 @@ impl Checker {
                 let b = self.type_of(b, params);
                 self.types.arrow(a, b)
             }
+            TypeExpr::Paren(t, _) => self.type_of(t, params),
             TypeExpr::Tuple(xs, _) => {
                 let xs = xs.iter().map(|x| self.type_of(x, params)).collect();
                 self.types.mk(TyNode::Tuple(xs))
@@ -1833,6 +1834,18 @@ impl Checker {
         }
     }
 
+    /// Checks items appended to the main module (a REPL phrase): unlike
+    /// [`Checker::check_module`], the module's earlier definitions stay.
+    pub fn check_items(&mut self, file: FileId, items: &[ast::Item]) {
+        self.file = file;
+        self.current_name = None;
+        for item in items {
+            self.annot_vars.clear();
+            self.errors_before_item = self.errors.len();
+            self.check_item(item);
+        }
+    }
+
     fn qualified(&self, n: &str) -> String {
         match &self.current_name {
             Some(m) => format!("{m}.{n}"),
@@ -1875,9 +1888,10 @@ impl Checker {
                 let t = self.type_of(te, None);
                 self.level -= 1;
                 self.types.generalize(self.level, t);
+                // Arity as written: `unit -> (unit -> t)` takes one argument.
                 let mut arity = 0;
-                let mut cur = t;
-                while let TyNode::Arrow(_, r) = self.types.node(cur) {
+                let mut cur = te;
+                while let TypeExpr::Arrow(_, r, _) = cur {
                     arity += 1;
                     cur = r;
                 }

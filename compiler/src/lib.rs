@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod modules;
 pub mod parse;
 pub mod query;
+pub mod repl;
 pub mod typed;
 pub mod types;
 

@@ -127,6 +127,7 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
                     tys.push(b);
                 }
                 TypeExpr::Tuple(xs, _) => tys.extend(xs.iter()),
+                TypeExpr::Paren(t, _) => tys.push(t),
             }
         } else {
             break;

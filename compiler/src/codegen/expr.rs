@@ -319,8 +319,14 @@ impl Fx<'_, '_> {
                 }
             }
         }
-        let unit = self.imm(0);
-        self.b.ins().return_(&[unit]);
+        // The REPL's phrases return the text to print; programs return ().
+        match self.g.init_result.take() {
+            Some(result) => self.tail(&result)?,
+            None => {
+                let unit = self.imm(0);
+                self.b.ins().return_(&[unit]);
+            }
+        }
         Ok(())
     }
 

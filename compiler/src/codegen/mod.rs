@@ -105,6 +105,8 @@ pub(crate) struct Gen {
     pub items_done: usize,
     /// The entry trampoline, once made.
     pub entry: Option<FuncId>,
+    /// What the next initialisation function returns instead of `()`.
+    pub init_result: Option<TExpr>,
     pub opts: Options,
     /// Imported runtime functions by symbol.
     pub imports: HashMap<String, FuncId>,
@@ -217,6 +219,7 @@ impl Session {
                 checker,
                 items_done: 0,
                 entry: None,
+                init_result: None,
                 descs: inspect::DescBuilder::new(),
                 opts,
                 imports: HashMap::new(),
@@ -257,7 +260,17 @@ impl Session {
     /// returns its static closure (a value to run with the entry
     /// trampoline, whose result is `()`).
     pub fn compile_new_items(&mut self) -> Result<u64, CodegenError> {
+        self.compile_new_items_returning(None)
+    }
+
+    /// As [`Session::compile_new_items`], the function returning `result`
+    /// (evaluated after the items) instead of `()`.
+    pub fn compile_new_items_returning(
+        &mut self,
+        result: Option<TExpr>,
+    ) -> Result<u64, CodegenError> {
         let g = &mut self.gen;
+        g.init_result = result;
         g.declare_globals()?;
         let init = g.compile_init()?;
         g.items_done = g.program.items.len();
@@ -657,9 +670,13 @@ impl Gen {
     /// Whether the final result of an extern's type is `unit` (its runtime
     /// function returns nothing useful).
     pub(crate) fn extern_returns_unit(&mut self, x: ExternId) -> bool {
-        let mut t = self.program.externs[x as usize].ty;
-        while let TyNode::Arrow(_, r) = self.checker.types.node(t) {
-            t = r;
+        let info = &self.program.externs[x as usize];
+        let (mut t, arity) = (info.ty, info.arity);
+        for _ in 0..arity {
+            match self.checker.types.node(t) {
+                TyNode::Arrow(_, r) => t = r,
+                _ => break,
+            }
         }
         matches!(
             self.checker.types.node(t),
