@@ -445,10 +445,11 @@ fn symbols_list_every_runtime_function() {
 fn run_returns_even_if_a_scheduler_is_stuck_in_a_system_call() {
     use std::sync::atomic::AtomicBool;
     static STARTED: AtomicBool = AtomicBool::new(false);
-    unsafe extern "C" fn blocks(_p: *mut Process, _c: Value, _s: Value) -> Value {
+    unsafe extern "C" fn blocks(proc: *mut Process, _c: Value, _s: Value) -> Value {
         STARTED.store(true, Ordering::SeqCst);
-        // A blocking builtin (think: reading stdin) holds its scheduler thread.
-        unsafe { libc::usleep(3_000_000) };
+        // A blocking builtin (think: reading stdin) holds its scheduler
+        // thread well past the program's end.
+        unsafe { blocking_section(proc, || libc::usleep(3_000_000)) };
         UNIT
     }
     unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
