@@ -99,6 +99,7 @@ pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
 pub struct Runtime {
     vm: Arc<scheduler::Vm>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    sysmon: Option<std::thread::JoinHandle<()>>,
     failed: bool,
 }
 
@@ -154,9 +155,17 @@ impl Runtime {
         if failed {
             vm.request_exit(EXIT_VM_FAILURE);
         }
+        // Without it the VM still works; only stuck schedulers stay stuck.
+        let vm2 = vm.clone();
+        let sysmon = std::thread::Builder::new()
+            .name("caravan-sysmon".into())
+            .stack_size(64 << 10)
+            .spawn(move || scheduler::sysmon_main(vm2))
+            .ok();
         Runtime {
             vm,
             threads,
+            sysmon,
             failed,
         }
     }
@@ -181,9 +190,13 @@ impl Runtime {
         let Runtime {
             vm,
             threads,
+            sysmon,
             mut failed,
         } = self;
         vm.request_exit(0);
+        if let Some(s) = sysmon {
+            let _ = s.join();
+        }
         if vm.wait_stopped(threads.len(), SHUTDOWN_GRACE) {
             for t in threads {
                 if t.join().is_err() {

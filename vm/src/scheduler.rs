@@ -35,7 +35,7 @@ use crate::EntryFn;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use std::cell::UnsafeCell;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -177,6 +177,39 @@ impl Parker {
 // The VM
 // ---------------------------------------------------------------------------
 
+/// The part of a scheduler that the sysmon (and only it, besides the
+/// owner) touches: `runnext`, the timers, and activity counters.
+pub(crate) struct Slot {
+    runnext: AtomicPtr<Process>,
+    timers: Mutex<TimerHeap>,
+    /// Entries in `timers` (read without the lock).
+    timer_count: AtomicUsize,
+    /// Processes switched in so far (written by the owner only).
+    switches: AtomicU64,
+    /// A process is switched in right now.
+    running: AtomicBool,
+}
+
+struct TimerHeap {
+    heap: BinaryHeap<Timer>,
+    purge_at: usize,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            runnext: AtomicPtr::new(std::ptr::null_mut()),
+            timers: Mutex::new(TimerHeap {
+                heap: BinaryHeap::new(),
+                purge_at: 256,
+            }),
+            timer_count: AtomicUsize::new(0),
+            switches: AtomicU64::new(0),
+            running: AtomicBool::new(false),
+        }
+    }
+}
+
 /// Whether the host waits for a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Host {
@@ -192,6 +225,7 @@ pub struct Vm {
     pub(crate) entry: EntryFn,
     injector: Injector<ProcPtr>,
     stealers: Vec<Stealer<ProcPtr>>,
+    slots: Vec<Padded<Slot>>,
     parkers: Vec<Parker>,
     sleepers: Padded<Mutex<Vec<usize>>>,
     num_sleeping: Padded<AtomicUsize>,
@@ -205,7 +239,7 @@ pub struct Vm {
     pub(crate) stacks: StackPool,
     /// Timers handed over by schedulers entering a blocking section; any
     /// scheduler fires them.
-    orphans: Mutex<BinaryHeap<Timer>>,
+    orphans: Mutex<TimerHeap>,
     orphan_count: Padded<AtomicUsize>,
     /// Next unallocated serial. Schedulers take blocks of
     /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
@@ -239,6 +273,7 @@ impl Vm {
         Vm {
             entry,
             injector: Injector::new(),
+            slots: (0..n).map(|_| Padded(Slot::new())).collect(),
             stealers,
             parkers: (0..n).map(|_| Parker::new()).collect(),
             sleepers: Padded(Mutex::new(Vec::with_capacity(n))),
@@ -250,7 +285,10 @@ impl Vm {
             table: ProcTable::new(),
             dead: DeadTable::new(),
             stacks: StackPool::new(stack_size),
-            orphans: Mutex::new(BinaryHeap::new()),
+            orphans: Mutex::new(TimerHeap {
+                heap: BinaryHeap::new(),
+                purge_at: usize::MAX,
+            }),
             orphan_count: Padded(AtomicUsize::new(0)),
             next_serial: Padded(AtomicU64::new(1)),
             next_monitor: AtomicU64::new(1),
@@ -334,6 +372,31 @@ impl Vm {
         };
         if !p.is_null() {
             self.push_injector(p);
+        }
+    }
+
+    /// Hands scheduler `i`'s `runnext` and timers to the others and wakes
+    /// one to steal its queue: `i` is (about to be) stuck in one slice — a
+    /// blocking system call, a very long runtime call (Go's `handoffp`).
+    pub(crate) fn handoff(&self, i: usize) {
+        let slot = &self.slots[i];
+        let rn = slot.runnext.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if slot.timer_count.load(Ordering::Relaxed) > 0 {
+            let mut t = lock(&slot.timers);
+            let mut o = lock(&self.orphans);
+            let moved: Vec<Timer> = t.heap.drain().collect();
+            o.heap.extend(moved);
+            slot.timer_count.store(0, Ordering::Relaxed);
+            self.orphan_count.store(o.heap.len(), Ordering::Relaxed);
+        }
+        if !rn.is_null() {
+            self.injector.push(ProcPtr(rn));
+        }
+        // Wake one even if no work moved: a parked scheduler must learn the
+        // new earliest deadline.
+        self.notify_one();
+        if self.has_work() {
+            self.notify_one();
         }
     }
 
@@ -555,11 +618,8 @@ pub(crate) struct Local {
     /// Scheduling rounds (for [`GLOBAL_EVERY`]).
     ticks: u32,
     worker: Worker<ProcPtr>,
-    runnext: *mut Process,
     /// Reductions left in the current slice, inherited by `runnext`.
     slice_left: i64,
-    timers: BinaryHeap<Timer>,
-    timer_purge_at: usize,
     stack_cache: Vec<usize>,
     /// Recently used pids (see [`Scheduler::lookup`]).
     pid_cache: Box<[(u64, Option<Arc<Shared>>)]>,
@@ -649,13 +709,18 @@ impl Scheduler {
         l.serials.0 - 1
     }
 
+    #[inline]
+    fn slot(&self) -> &Slot {
+        &self.vm().slots[self.index]
+    }
+
     /// Makes `p` run next on this scheduler (Go's `runnext`); a process
     /// already there moves to the back of the local queue, where other
     /// schedulers may steal it.
     pub(crate) fn push_runnext(&self, p: *mut Process) {
+        let old = self.slot().runnext.swap(p, Ordering::AcqRel);
         // SAFETY: called on the owning thread, no other `Local` borrow live.
         let l = unsafe { self.local() };
-        let old = std::mem::replace(&mut l.runnext, p);
         if !old.is_null() {
             l.enqueue(self.vm(), old);
             self.vm().notify_one();
@@ -675,39 +740,36 @@ impl Scheduler {
 
     /// Fires due timers; returns the next deadline.
     fn fire_timers(&self) -> Option<Instant> {
-        // SAFETY: owning thread; the borrow ends before `push_local`.
-        let l = unsafe { self.local() };
-        if l.timers.is_empty() && self.vm().orphan_count.load(Ordering::Relaxed) == 0 {
+        let vm = self.vm();
+        let slot = self.slot();
+        let mine = slot.timer_count.load(Ordering::Relaxed) > 0;
+        if !mine && vm.orphan_count.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let now = Instant::now();
         let mut due = Vec::new();
-        while let Some(t) = l.timers.peek() {
-            if t.deadline > now {
-                break;
+        let mut next = None;
+        for (heap, count) in [
+            (&slot.timers, &slot.timer_count),
+            (&vm.orphans, &vm.orphan_count),
+        ] {
+            if count.load(Ordering::Relaxed) == 0 {
+                continue;
             }
-            let t = l.timers.pop().expect("peeked");
-            if !t.is_stale() {
-                due.push(t);
-            }
-        }
-        let mut next = l.timers.peek().map(|t| t.deadline);
-        let vm = self.vm();
-        if vm.orphan_count.load(Ordering::Relaxed) > 0 {
-            let mut o = lock(&vm.orphans);
-            while let Some(t) = o.peek() {
-                if t.deadline > now {
+            let mut t = lock(heap);
+            while let Some(x) = t.heap.peek() {
+                if x.deadline > now {
                     break;
                 }
-                let t = o.pop().expect("peeked");
-                if !t.is_stale() {
-                    due.push(t);
+                let x = t.heap.pop().expect("peeked");
+                if !x.is_stale() {
+                    due.push(x);
                 }
             }
-            if let Some(t) = o.peek() {
-                next = Some(next.map_or(t.deadline, |n| n.min(t.deadline)));
+            if let Some(x) = t.heap.peek() {
+                next = Some(next.map_or(x.deadline, |n: Instant| n.min(x.deadline)));
             }
-            vm.orphan_count.store(o.len(), Ordering::Relaxed);
+            count.store(t.heap.len(), Ordering::Relaxed);
         }
         for t in due {
             let p = {
@@ -729,40 +791,23 @@ impl Scheduler {
     /// hand `runnext` and this scheduler's timers to the others (Go's
     /// `entersyscall`/`handoffp`, simplified) and wake one of them.
     pub(crate) fn enter_blocking(&self) {
-        let vm = self.vm();
-        // SAFETY: owning thread, short borrow.
-        let l = unsafe { self.local() };
-        let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
-        if !l.timers.is_empty() {
-            let mut o = lock(&vm.orphans);
-            o.extend(l.timers.drain());
-            vm.orphan_count.store(o.len(), Ordering::Relaxed);
-        }
-        if !rn.is_null() {
-            vm.injector.push(ProcPtr(rn));
-        }
-        // Wake one even if no work moved: a parked scheduler must learn the
-        // new earliest deadline.
-        vm.notify_one();
-        if !vm.has_work() {
-            return;
-        }
-        vm.notify_one();
+        self.vm().handoff(self.index);
     }
 
     fn add_timer(&self, deadline: Instant, seq: u64, shared: Arc<Shared>) {
-        // SAFETY: owning thread, no overlapping borrow.
-        let l = unsafe { self.local() };
-        l.timers.push(Timer {
+        let slot = self.slot();
+        let mut t = lock(&slot.timers);
+        t.heap.push(Timer {
             deadline,
             seq,
             shared,
         });
-        if l.timers.len() >= l.timer_purge_at {
+        if t.heap.len() >= t.purge_at {
             // Lazy cancellation: drop entries for waits already over.
-            l.timers.retain(|t| !t.is_stale());
-            l.timer_purge_at = (l.timers.len() * 2).max(256);
+            t.heap.retain(|x| !x.is_stale());
+            t.purge_at = (t.heap.len() * 2).max(256);
         }
+        slot.timer_count.store(t.heap.len(), Ordering::Relaxed);
     }
 
     fn steal(&self) -> Option<*mut Process> {
@@ -835,7 +880,10 @@ impl Scheduler {
             {
                 // SAFETY: owning thread, no overlapping borrow.
                 let l = unsafe { self.local() };
-                let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
+                let rn = self
+                    .slot()
+                    .runnext
+                    .swap(std::ptr::null_mut(), Ordering::AcqRel);
                 if !rn.is_null() {
                     if l.slice_left > 0 {
                         return Some((rn, true));
@@ -941,9 +989,14 @@ impl Scheduler {
                 .store(ProcState::Running as u8, Ordering::Relaxed);
             proc.saved_sp
         };
+        let slot = self.slot();
+        let n = slot.switches.load(Ordering::Relaxed);
+        slot.switches.store(n + 1, Ordering::Relaxed);
+        slot.running.store(true, Ordering::Relaxed);
         // SAFETY: `sp_to` is the process's suspended context on its own
         // stack; we save ours in `self.sp`, where the process switches back.
         unsafe { context::switch(self.sp.get(), sp_to) };
+        self.slot().running.store(false, Ordering::Relaxed);
         // SAFETY: the process switched back to us: we own it again.
         let proc = unsafe { &mut *p };
         // SAFETY: owning thread, short borrow.
@@ -1114,7 +1167,10 @@ impl Scheduler {
     fn drain(&self) {
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
-        let rn = std::mem::replace(&mut l.runnext, std::ptr::null_mut());
+        let rn = self
+            .slot()
+            .runnext
+            .swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !rn.is_null() {
             // SAFETY: the slot owned it.
             drop(unsafe { Box::from_raw(rn) });
@@ -1123,8 +1179,62 @@ impl Scheduler {
             // SAFETY: the queue owned it.
             drop(unsafe { Box::from_raw(p) });
         }
-        l.timers.clear();
+        let mut t = lock(&self.slot().timers);
+        t.heap.clear();
+        drop(t);
+        self.slot().timer_count.store(0, Ordering::Relaxed);
         l.pid_cache.iter_mut().for_each(|e| e.1 = None);
+    }
+}
+
+/// Sysmon period while some scheduler runs a process, and at most when
+/// all are idle.
+const SYSMON_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+const SYSMON_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Body of the sysmon thread (Go's `sysmon`, reduced): a scheduler seen
+/// in the same slice at two consecutive ticks is stuck (a system call
+/// outside `blocking_section`, a huge copy): its `runnext` and timers are
+/// handed off and parked schedulers are woken to steal its queue.
+pub(crate) fn sysmon_main(vm: Arc<Vm>) {
+    let n = vm.slots.len();
+    let mut last = vec![u64::MAX; n];
+    let mut handled = vec![false; n];
+    let mut tick = SYSMON_TICK;
+    loop {
+        {
+            let d = lock(&vm.done);
+            if vm.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let _ = vm.done_cv.wait_timeout(d, tick);
+        }
+        if vm.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut any_running = false;
+        for i in 0..n {
+            let s = &vm.slots[i];
+            let switches = s.switches.load(Ordering::Relaxed);
+            let running = s.running.load(Ordering::Relaxed);
+            any_running |= running;
+            if running && switches == last[i] {
+                if !handled[i] {
+                    handled[i] = true;
+                    vm.handoff(i);
+                } else if !vm.stealers[i].is_empty() {
+                    vm.notify_one();
+                }
+            } else {
+                handled[i] = false;
+            }
+            last[i] = switches;
+        }
+        tick = if any_running {
+            SYSMON_TICK
+        } else {
+            (tick * 2).min(SYSMON_IDLE_TICK)
+        };
     }
 }
 
@@ -1148,11 +1258,8 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
         sp: UnsafeCell::new(0),
         local: UnsafeCell::new(Local {
             worker,
-            runnext: std::ptr::null_mut(),
             ticks: 0,
             slice_left: 0,
-            timers: BinaryHeap::new(),
-            timer_purge_at: 256,
             stack_cache: Vec::new(),
             audit: 0,
             serials: (0, 0),

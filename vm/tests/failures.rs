@@ -520,3 +520,59 @@ fn absurd_allocations_crash_the_process_only() {
     assert_eq!(run_main(2, 30, main, &[ptr_val(ck)]), 0);
     ck.assert_ok();
 }
+
+#[test]
+fn sysmon_rescues_work_behind_a_scheduler_stuck_outside_blocking_section() {
+    use std::sync::atomic::AtomicI64;
+    static TIMER_MS: AtomicI64 = AtomicI64::new(-1);
+    static WOKEN_MS: AtomicI64 = AtomicI64::new(-1);
+    unsafe extern "C" fn blocks(_p: *mut Process, _c: Value, _s: Value) -> Value {
+        // Not announced: only the sysmon can notice.
+        unsafe { libc::usleep(600_000) };
+        UNIT
+    }
+    unsafe extern "C" fn wakes_then_blocks(proc: *mut Process, clo: Value, _s: Value) -> Value {
+        unsafe {
+            caravan_rt_send(proc, env(clo, 0), of_int(1));
+            libc::usleep(600_000);
+        }
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            // Timer on the scheduler that then blocks.
+            spawn(proc, blocks, &[]);
+            let t = std::time::Instant::now();
+            if recv_within(proc, 50).is_none() {
+                TIMER_MS.store(t.elapsed().as_millis() as i64, Ordering::SeqCst);
+            }
+            // Woken into the runnext of the scheduler that then blocks.
+            let me = caravan_rt_self(proc);
+            spawn(proc, wakes_then_blocks, &[me]);
+            let t = std::time::Instant::now();
+            if recv_within(proc, 5000) == Some(of_int(1)) {
+                WOKEN_MS.store(t.elapsed().as_millis() as i64, Ordering::SeqCst);
+            }
+            // Queued behind it (a yield with nothing else queued).
+            spawn(proc, blocks, &[]);
+            let t = std::time::Instant::now();
+            caravan_rt_yield_now(proc);
+            caravan_rt_yield_now(proc);
+            let _ = t;
+        }
+        UNIT
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(run_main(3, 20, main, &[]), 0);
+    let (a, b) = (
+        TIMER_MS.load(Ordering::SeqCst),
+        WOKEN_MS.load(Ordering::SeqCst),
+    );
+    assert!((50..400).contains(&a), "timer fired after {a} ms");
+    assert!((0..400).contains(&b), "woken after {b} ms");
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(1800),
+        "{:?}",
+        t.elapsed()
+    );
+}
