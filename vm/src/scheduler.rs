@@ -880,10 +880,13 @@ impl Scheduler {
             {
                 // SAFETY: owning thread, no overlapping borrow.
                 let l = unsafe { self.local() };
-                let rn = self
-                    .slot()
-                    .runnext
-                    .swap(std::ptr::null_mut(), Ordering::AcqRel);
+                let slot = self.slot();
+                // A plain load first: no locked instruction when empty.
+                let rn = if slot.runnext.load(Ordering::Relaxed).is_null() {
+                    std::ptr::null_mut()
+                } else {
+                    slot.runnext.swap(std::ptr::null_mut(), Ordering::AcqRel)
+                };
                 if !rn.is_null() {
                     if l.slice_left > 0 {
                         return Some((rn, true));
