@@ -362,10 +362,27 @@ pub fn run(schedulers: usize) -> i32 {
                 continue;
             }
         }
-        if !buffer.is_empty() {
-            buffer.push('\n');
+        // A phrase that started incomplete goes on until `;;` or an empty
+        // line: its next line may still extend it (`if ... then 1` then
+        // `else ...`).
+        let continuing = !buffer.is_empty();
+        if continuing {
+            if line.trim().is_empty() {
+                // Submit what we have.
+            } else {
+                buffer.push('\n');
+                buffer.push_str(&line);
+                if !line.trim_end().ends_with(";;") {
+                    match repl.would_parse(&buffer) {
+                        true => continue,
+                        false if repl.is_incomplete(&buffer) => continue,
+                        false => {}
+                    }
+                }
+            }
+        } else {
+            buffer.push_str(&line);
         }
-        buffer.push_str(&line);
         let text = buffer.clone();
         match repl.compile(&text, "<repl>") {
             Err(PhraseError::Incomplete) => continue,

@@ -197,6 +197,16 @@ impl Repl {
         })
     }
 
+    /// Whether `text` parses as a complete phrase.
+    pub fn would_parse(&self, text: &str) -> bool {
+        parse::parse_phrase(0, text).is_ok()
+    }
+
+    /// Whether `text` is a phrase cut short (more input could complete it).
+    pub fn is_incomplete(&self, text: &str) -> bool {
+        matches!(parse::parse_phrase(0, text), Err(e) if e.incomplete)
+    }
+
     /// Forgets the definitions of the last phrase (it crashed before they
     /// got their values).
     pub fn undo(&mut self) {
