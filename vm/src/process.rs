@@ -9,7 +9,7 @@
 //!   scheduler while running, a run queue while runnable, and — while it
 //!   waits — the shared part's `proc` pointer, handed over under the lock
 //!   to whoever wakes it.
-//! * [`Shared`] (in an `Arc`, found through the process table by pid)
+//! * `Shared` (in an `Arc`, found through the process table by pid)
 //!   holds what other processes touch, behind one mutex: the inbox, call
 //!   replies, the state, the watchers (`join`, `call`) and the exit reason.
 //!   Holding the `Arc` keeps it valid after the process exits, so lookups

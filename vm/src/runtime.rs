@@ -2,7 +2,7 @@
 //! functions"), plus the Rust API builtins use.
 //!
 //! Every function is `extern "C"`, takes the calling process first and never
-//! unwinds: its body runs under [`guard`], which turns an error — or a Rust
+//! unwinds: its body runs under `guard`, which turns an error — or a Rust
 //! panic, caught with `catch_unwind` — into a crash of the calling process
 //! (one stderr line, then the process switches away for good and its stack
 //! is abandoned, never unwound). No owned Rust state is live across a
