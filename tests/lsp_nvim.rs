@@ -63,6 +63,9 @@ fn neovim_shows_diagnostics_hover_and_jumps_to_definitions() {
     let report = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&base);
     let status = status.unwrap_or_else(|| panic!("nvim timed out\n{report}"));
-    assert!(status.success() && report.ends_with("PASS\n"), "nvim: {status}\n{report}");
+    assert!(
+        status.success() && report.ends_with("PASS\n"),
+        "nvim: {status}\n{report}"
+    );
     println!("{report}");
 }

@@ -131,12 +131,18 @@ fn diagnostics_on_open_and_change_for_every_file() {
     let codes: Vec<&str> = ds.iter().map(|d| d["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["E0002", "E0100", "E0100", "E0117"], "{ds:#?}");
     // The same messages as the CLI: summary, label, hints.
-    assert_eq!(ds[0]["message"], "syntax error: unexpected `=`\nunexpected here");
+    assert_eq!(
+        ds[0]["message"],
+        "syntax error: unexpected `=`\nunexpected here"
+    );
     assert_eq!(ds[0]["range"]["start"], json!({"line": 2, "character": 10}));
     assert_eq!(ds[0]["severity"], 1);
     assert_eq!(ds[0]["source"], "caravan");
     let m1 = ds[1]["message"].as_str().unwrap();
-    assert!(m1.starts_with("Type mismatch\nexpected `int`, found `float`\nhelp: "), "{m1}");
+    assert!(
+        m1.starts_with("Type mismatch\nexpected `int`, found `float`\nhelp: "),
+        "{m1}"
+    );
     // A secondary label is related information.
     let rel = &ds[3]["relatedInformation"][0];
     assert_eq!(rel["message"], "this has type `int -> int`");
@@ -144,7 +150,9 @@ fn diagnostics_on_open_and_change_for_every_file() {
     assert_eq!(rel["location"]["range"]["start"]["line"], 8);
 
     // Fixing the file clears them (after the debounce).
-    let fixed = ws.text("broken.cvn").replace("let bad = = 3", "let bad = 3");
+    let fixed = ws
+        .text("broken.cvn")
+        .replace("let bad = = 3", "let bad = 3");
     c.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": ws.uri("broken.cvn"), "version": 2}, "contentChanges": [{"text": fixed}]}),
@@ -155,7 +163,11 @@ fn diagnostics_on_open_and_change_for_every_file() {
 
     // An error in a sibling module that is not open is published for it.
     std::fs::write(ws.path("util.cvn"), "let half x = x / 2.0\n").unwrap();
-    ws.open_text(&mut c, "uses_util.cvn", "let () = print_int (Util.half 4)\n");
+    ws.open_text(
+        &mut c,
+        "uses_util.cvn",
+        "let () = print_int (Util.half 4)\n",
+    );
     let util = diagnostics_for(&mut c, &ws.uri("util.cvn"), |d| !d.is_empty());
     assert_eq!(util[0]["code"], "E0100");
     // Once open and fixed there, its own analysis answers.
@@ -183,7 +195,12 @@ fn hover_shows_inferred_types_and_docs() {
     let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "Geometry.area", 0, 10));
     assert!(h.contains("area : Geometry.shape -> float"), "{h}");
     assert!(h.contains("The area of a shape."), "{h}");
-    let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "Geometry.Circle", 0, 10));
+    let h = hover_text(
+        &mut c,
+        &ws,
+        "main.cvn",
+        pos(&main, "Geometry.Circle", 0, 10),
+    );
     assert!(h.contains("Circle : float -> Geometry.shape"), "{h}");
     let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "Geometry.area", 0, 2));
     assert!(h.contains("module Geometry"), "{h}");
@@ -203,7 +220,10 @@ fn hover_shows_inferred_types_and_docs() {
     let h = hover_text(&mut c, &ws, "broken.cvn", pos(&broken, "good y", 0, 1));
     assert!(h.contains("good : int -> int"), "{h}");
     let r = c
-        .request("textDocument/hover", at(&ws, "main.cvn", json!({"line": 1, "character": 0})))
+        .request(
+            "textDocument/hover",
+            at(&ws, "main.cvn", json!({"line": 1, "character": 0})),
+        )
         .unwrap();
     assert!(r.is_null(), "{r}");
 }
@@ -215,31 +235,46 @@ fn definition_across_files_and_into_the_stdlib() {
     ws.open(&mut c, "main.cvn");
     let main = ws.text("main.cvn");
     let r = c
-        .request("textDocument/definition", at(&ws, "main.cvn", pos(&main, "Geometry.area", 0, 10)))
+        .request(
+            "textDocument/definition",
+            at(&ws, "main.cvn", pos(&main, "Geometry.area", 0, 10)),
+        )
         .unwrap();
     assert_eq!(r["uri"], ws.uri("geometry.cvn"));
     assert_eq!(r["range"]["start"], json!({"line": 8, "character": 4}));
     assert_eq!(r["range"]["end"], json!({"line": 8, "character": 8}));
     // A local.
     let r = c
-        .request("textDocument/definition", at(&ws, "main.cvn", pos(&main, "shapes in", 0, 1)))
+        .request(
+            "textDocument/definition",
+            at(&ws, "main.cvn", pos(&main, "shapes in", 0, 1)),
+        )
         .unwrap();
     assert_eq!(r["range"]["start"], pos(&main, "shapes = [", 0, 0));
     // The module part of a qualified name: its file.
     let r = c
-        .request("textDocument/definition", at(&ws, "main.cvn", pos(&main, "Geometry.scale", 0, 1)))
+        .request(
+            "textDocument/definition",
+            at(&ws, "main.cvn", pos(&main, "Geometry.scale", 0, 1)),
+        )
         .unwrap();
     assert_eq!(r["uri"], ws.uri("geometry.cvn"));
     // Into the standard library, written to the cache directory.
     let r = c
-        .request("textDocument/definition", at(&ws, "main.cvn", pos(&main, "List.map", 0, 6)))
+        .request(
+            "textDocument/definition",
+            at(&ws, "main.cvn", pos(&main, "List.map", 0, 6)),
+        )
         .unwrap();
     let uri = r["uri"].as_str().unwrap().to_string();
     let path = Url::parse(&uri).unwrap().to_file_path().unwrap();
     assert_eq!(path, ws.cache.join("caravan/stdlib/list.cvn"));
     let list = std::fs::read_to_string(&path).unwrap();
     let line = r["range"]["start"]["line"].as_u64().unwrap() as usize;
-    assert!(list.lines().nth(line).unwrap().starts_with("let map "), "{r}");
+    assert!(
+        list.lines().nth(line).unwrap().starts_with("let map "),
+        "{r}"
+    );
     // The stdlib file answers hover and definition once open.
     c.notify(
         "textDocument/didOpen",
@@ -248,11 +283,23 @@ fn definition_across_files_and_into_the_stdlib() {
     .unwrap();
     let p = pos(&list, "rev acc", 0, 1);
     let r = c
-        .request("textDocument/hover", json!({"textDocument": {"uri": uri}, "position": p}))
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": p}),
+        )
         .unwrap();
-    assert!(r["contents"]["value"].as_str().unwrap().contains("rev : 'a list -> 'a list"), "{r}");
+    assert!(
+        r["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("rev : 'a list -> 'a list"),
+        "{r}"
+    );
     let r = c
-        .request("textDocument/definition", json!({"textDocument": {"uri": uri}, "position": p}))
+        .request(
+            "textDocument/definition",
+            json!({"textDocument": {"uri": uri}, "position": p}),
+        )
         .unwrap();
     assert_eq!(r["uri"], uri.as_str());
 }
@@ -274,7 +321,15 @@ fn references_and_rename_across_files() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .map(|l| {
+            l["uri"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     files.sort();
     assert_eq!(files, ["broken.cvn", "geometry.cvn", "main.cvn"], "{refs}");
@@ -288,7 +343,10 @@ fn references_and_rename_across_files() {
 
     // Rename a top-level name across files.
     let r = c
-        .request("textDocument/prepareRename", at(&ws, "geometry.cvn", p.clone()))
+        .request(
+            "textDocument/prepareRename",
+            at(&ws, "geometry.cvn", p.clone()),
+        )
         .unwrap();
     assert_eq!(r["start"], json!({"line": 8, "character": 4}));
     let edit = c
@@ -304,8 +362,14 @@ fn references_and_rename_across_files() {
     assert_eq!(main_edits[0]["newText"], "surface");
     let main = ws.text("main.cvn");
     // Only `area` of `Geometry.area` is replaced.
-    assert_eq!(main_edits[0]["range"]["start"], pos(&main, "Geometry.area", 0, 9));
-    assert_eq!(main_edits[0]["range"]["end"], pos(&main, "Geometry.area", 0, 13));
+    assert_eq!(
+        main_edits[0]["range"]["start"],
+        pos(&main, "Geometry.area", 0, 9)
+    );
+    assert_eq!(
+        main_edits[0]["range"]["end"],
+        pos(&main, "Geometry.area", 0, 13)
+    );
     // Names that clash or are not names are refused.
     let err = c
         .request(
@@ -356,7 +420,10 @@ fn document_and_workspace_symbols() {
     let mut c = ws.start();
     ws.open(&mut c, "geometry.cvn");
     let r = c
-        .request("textDocument/documentSymbol", json!({"textDocument": {"uri": ws.uri("geometry.cvn")}}))
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": ws.uri("geometry.cvn")}}),
+        )
         .unwrap();
     let syms = r.as_array().unwrap();
     let names: Vec<&str> = syms.iter().map(|s| s["name"].as_str().unwrap()).collect();
@@ -370,9 +437,14 @@ fn document_and_workspace_symbols() {
     assert_eq!(kids, ["Circle", "Rect"]);
     assert_eq!(syms[2]["detail"], "shape -> float");
     assert_eq!(syms[2]["kind"], 12); // Function
-    assert_eq!(syms[2]["selectionRange"]["start"], json!({"line": 8, "character": 4}));
+    assert_eq!(
+        syms[2]["selectionRange"]["start"],
+        json!({"line": 8, "character": 4})
+    );
 
-    let r = c.request("workspace/symbol", json!({"query": "area"})).unwrap();
+    let r = c
+        .request("workspace/symbol", json!({"query": "area"}))
+        .unwrap();
     let hits = r.as_array().unwrap();
     assert!(
         hits.iter().any(|s| s["name"] == "area"
@@ -380,9 +452,14 @@ fn document_and_workspace_symbols() {
             && s["containerName"] == "Geometry"),
         "{r}"
     );
-    let r = c.request("workspace/symbol", json!({"query": "fold_left"})).unwrap();
+    let r = c
+        .request("workspace/symbol", json!({"query": "fold_left"}))
+        .unwrap();
     assert!(
-        r.as_array().unwrap().iter().any(|s| s["containerName"] == "List"),
+        r.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["containerName"] == "List"),
         "{r}"
     );
 }
@@ -418,7 +495,9 @@ fn completion_of_scope_modules_constructors_and_fields() {
     // Names in scope, with their types.
     let items = completion_labels(&mut c, &ws, "main.cvn", pos(&main, "(total big)", 0, 1));
     let has = |items: &[(String, String)], n: &str, d: &str| {
-        items.iter().any(|(l, t)| l == n && (d.is_empty() || t == d))
+        items
+            .iter()
+            .any(|(l, t)| l == n && (d.is_empty() || t == d))
     };
     assert!(has(&items, "big", "Geometry.shape list"), "{items:?}");
     assert!(has(&items, "shapes", "Geometry.shape list"));
@@ -431,7 +510,10 @@ fn completion_of_scope_modules_constructors_and_fields() {
     let v = main.clone() + "\nlet more = List.";
     change(&mut c, &ws, "main.cvn", 2, &v);
     let items = completion_labels(&mut c, &ws, "main.cvn", pos(&v, "List.", 1, 5));
-    assert!(has(&items, "map", "('a -> 'b) -> 'a list -> 'b list"), "{items:?}");
+    assert!(
+        has(&items, "map", "('a -> 'b) -> 'a list -> 'b list"),
+        "{items:?}"
+    );
     assert!(has(&items, "fold_left", ""));
     let v = main.clone() + "\nlet more = Geometry.ar";
     change(&mut c, &ws, "main.cvn", 3, &v);
@@ -442,7 +524,10 @@ fn completion_of_scope_modules_constructors_and_fields() {
     change(&mut c, &ws, "main.cvn", 4, &v);
     let end = pos(&v, "p.", 2, 2);
     let items = completion_labels(&mut c, &ws, "main.cvn", end);
-    assert_eq!(items, [("x".into(), "int".into()), ("y".into(), "int".into())]);
+    assert_eq!(
+        items,
+        [("x".into(), "int".into()), ("y".into(), "int".into())]
+    );
     // Locals of a definition that does not parse yet.
     let v = main.clone() + "\nlet f count =\n  let twice = count * 2 in\n  print_int (tw";
     change(&mut c, &ws, "main.cvn", 5, &v);
@@ -467,10 +552,18 @@ fn inlay_hints_and_signature_help() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["position"].clone(), h["label"].as_str().unwrap().to_string()))
+        .map(|h| {
+            (
+                h["position"].clone(),
+                h["label"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let expect = |p: Value, l: &str| {
-        assert!(hints.contains(&(p.clone(), l.to_string())), "{l} at {p} not in {hints:?}");
+        assert!(
+            hints.contains(&(p.clone(), l.to_string())),
+            "{l} at {p} not in {hints:?}"
+        );
     };
     expect(pos(&main, "total shapes", 0, 12), ": Geometry.shape list");
     expect(pos(&main, "acc s", 0, 3), ": float");
@@ -478,10 +571,13 @@ fn inlay_hints_and_signature_help() {
     expect(pos(&main, "describe p", 0, 10), ": Geometry.point");
     expect(pos(&main, "big =", 0, 3), ": Geometry.shape list");
     // No hint on functions' own names.
-    assert!(!hints.iter().any(|(p, _)| *p == pos(&main, "total shapes", 0, 5)));
+    assert!(!hints
+        .iter()
+        .any(|(p, _)| *p == pos(&main, "total shapes", 0, 5)));
 
     let sig = |c: &mut LspClient, f: &str, p: Value| {
-        c.request("textDocument/signatureHelp", at(&ws, f, p)).unwrap()
+        c.request("textDocument/signatureHelp", at(&ws, f, p))
+            .unwrap()
     };
     let r = sig(&mut c, "main.cvn", pos(&main, "shapes in\n  print", 0, 0));
     let s = &r["signatures"][0];
@@ -492,7 +588,10 @@ fn inlay_hints_and_signature_help() {
     assert_eq!(r["activeParameter"], 1);
     assert_eq!(s["parameters"][1]["label"], json!([49, 68]));
     let r = sig(&mut c, "main.cvn", pos(&main, "Geometry.area s", 0, 14));
-    assert_eq!(r["signatures"][0]["label"], "Geometry.area : Geometry.shape -> float");
+    assert_eq!(
+        r["signatures"][0]["label"],
+        "Geometry.area : Geometry.shape -> float"
+    );
     assert_eq!(r["activeParameter"], 0);
     assert!(r["signatures"][0]["documentation"]["value"]
         .as_str()
@@ -566,8 +665,11 @@ fn never_crashes_or_hangs_on_broken_input() {
         }
     }
     // A document the server never saw, and one that is not a file.
-    c.request("textDocument/hover", at(&ws, "nowhere.cvn", json!({"line": 0, "character": 0})))
-        .unwrap();
+    c.request(
+        "textDocument/hover",
+        at(&ws, "nowhere.cvn", json!({"line": 0, "character": 0})),
+    )
+    .unwrap();
     c.request(
         "textDocument/hover",
         json!({"textDocument": {"uri": "untitled:Untitled-1"}, "position": {"line": 0, "character": 0}}),
