@@ -1,15 +1,14 @@
 //! `caravan repl`: the interactive toplevel.
 //!
-//! The VM runs in a background thread for the whole session. Its main
-//! process supervises a *worker* process that takes compiled phrases from
-//! this thread (through the builtin `caravan_repl_next`), runs them, and
-//! hands back the text to print (`caravan_repl_done`); a crashed or
-//! interrupted worker is replaced by a fresh one, so processes spawned by
-//! phrases keep running and `call` works from a phrase. Ctrl-C while a
-//! phrase runs kills the worker (`Killed`), printing `Interrupted.`.
+//! The VM runs for the whole session (`caravan_vm::Runtime`); each
+//! compiled phrase is evaluated in a process of its own, so `call` works
+//! from a phrase and processes spawned by phrases keep running. Ctrl-C while
+//! a phrase runs kills its process (`Killed`) and prints `Interrupted.`; a
+//! phrase that crashes is forgotten (its definitions never got values).
 
 use caravan_compiler::codegen::Options;
 use caravan_compiler::repl::{PhraseError, Repl};
+use caravan_vm::Outcome;
 use caravan_vm::{Process, Value};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -19,96 +18,29 @@ use rustyline::validate::Validator;
 use rustyline::{Config, Editor, Helper};
 use std::borrow::Cow;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// The worker's loop and its supervisor, compiled with the standard
-/// library. The top-level effect runs in the VM's main process forever.
+/// The REPL's own external, compiled with the standard library: each
+/// phrase hands the text to print to it.
 const DRIVER: &str = r#"
-external repl_next : unit -> (unit -> string) = "caravan_repl_next"
-external repl_done : string -> unit = "caravan_repl_done"
-external repl_exited : exit_reason -> unit = "caravan_repl_exited"
-let rec repl_serve () = repl_done ((repl_next ()) ()); repl_serve ()
-let rec repl_supervise () =
-  let w = spawn (fun _ -> repl_serve ()) in
-  repl_exited (Process.join w);
-  repl_supervise ()
-let () = repl_supervise ()
+external repl_print : string -> unit = "caravan_repl_print"
 "#;
 
-/// What the VM side tells the REPL thread.
-enum Event {
-    /// A phrase finished: the text to print.
-    Done(String),
-    /// The worker exited (crashed or was killed) with this message.
-    Exited(#[allow(dead_code)] String),
-}
+/// The text of the phrase being evaluated.
+static OUTPUT: Mutex<String> = Mutex::new(String::new());
 
-struct Channels {
-    phrases: Mutex<Receiver<u64>>,
-    events: Mutex<Sender<Event>>,
-}
-
-static CHANNELS: OnceLock<Channels> = OnceLock::new();
-/// The pid (as a value) of the worker currently waiting for or running a
-/// phrase.
-static WORKER: AtomicU64 = AtomicU64::new(0);
-
-/// `repl_next ()`: blocks (outside the scheduler's hot path) until the
-/// REPL thread sends the next compiled phrase.
-///
-/// # Safety
-/// Called by generated code with its own running process.
-unsafe extern "C" fn caravan_repl_next(proc: *mut Process, _unit: Value) -> Value {
-    // SAFETY: generated code passes its own live process.
-    let me = unsafe { &mut *proc };
-    WORKER.store(me.pid(), Ordering::SeqCst);
-    let Some(ch) = CHANNELS.get() else {
-        return caravan_vm::value::UNIT;
-    };
-    let next = caravan_vm::blocking_section(me, || {
-        let rx = ch.phrases.lock().unwrap_or_else(|e| e.into_inner());
-        rx.recv().ok()
-    });
-    match next {
-        Some(closure) => closure,
-        // The REPL thread is gone: the session is over.
-        None => std::process::exit(0),
-    }
-}
-
-/// `repl_done text`: hands a phrase's output to the REPL thread.
+/// `repl_print text`: the phrase's `val ...` lines.
 ///
 /// # Safety
 /// Called by generated code; `s` is a string.
-unsafe extern "C" fn caravan_repl_done(_proc: *mut Process, s: Value) -> Value {
+unsafe extern "C" fn caravan_repl_print(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string value.
     let text = String::from_utf8_lossy(unsafe { caravan_vm::value::string_bytes(s) }).into_owned();
-    if let Some(ch) = CHANNELS.get() {
-        let _ = ch
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Event::Done(text));
-    }
-    caravan_vm::value::UNIT
-}
-
-/// `repl_exited reason`: the worker ended; the supervisor starts another.
-///
-/// # Safety
-/// Called by generated code; `r` is an `exit_reason`.
-unsafe extern "C" fn caravan_repl_exited(_proc: *mut Process, r: Value) -> Value {
-    // SAFETY: an exit_reason value.
-    let reason = unsafe { caravan_vm::exit_reason_of_value(r) };
-    if let Some(ch) = CHANNELS.get() {
-        let _ = ch
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Event::Exited(reason.message().into_owned()));
-    }
+    OUTPUT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_str(&text);
     caravan_vm::value::UNIT
 }
 
@@ -236,46 +168,34 @@ Ctrl-C interrupts a running phrase, or clears the line being typed.";
 /// status.
 pub fn run(schedulers: usize) -> i32 {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let extra: Vec<(&'static str, *const u8)> = vec![
-        ("caravan_repl_next", caravan_repl_next as *const u8),
-        ("caravan_repl_done", caravan_repl_done as *const u8),
-        ("caravan_repl_exited", caravan_repl_exited as *const u8),
-    ];
-    let mut repl = match Repl::new(DRIVER, &extra, Options::default()) {
+    let extra: Vec<(&'static str, *const u8)> =
+        vec![("caravan_repl_print", caravan_repl_print as *const u8)];
+    let mut repl = match Repl::new(
+        DRIVER,
+        &extra,
+        Some("caravan_repl_print"),
+        Options::default(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             report(e, color);
             return 70;
         }
     };
-    let (phrase_tx, phrase_rx) = channel::<u64>();
-    let (event_tx, event_rx) = channel::<Event>();
-    let _ = CHANNELS.set(Channels {
-        phrases: Mutex::new(phrase_rx),
-        events: Mutex::new(event_tx),
-    });
-    let entry = repl.entry();
-    let init = repl.init;
-    std::thread::Builder::new()
-        .name("caravan-vm".into())
-        .spawn(move || {
-            let status = caravan_vm::run(
-                caravan_vm::VmConfig {
-                    schedulers,
-                    ..Default::default()
-                },
-                entry,
-                init,
-            );
-            std::process::exit(status);
-        })
-        .expect("start the VM thread");
-    // Ctrl-C while a phrase runs arrives as SIGINT (the terminal is in
-    // cooked mode then): forward it to the waiting loop.
-    let (int_tx, int_rx) = channel::<()>();
-    let _ = ctrlc::set_handler(move || {
-        let _ = int_tx.send(());
-    });
+    let rt = caravan_vm::Runtime::start(
+        caravan_vm::VmConfig {
+            schedulers,
+            ..Default::default()
+        },
+        repl.entry(),
+    );
+    if let Outcome::Ended(r) = rt.eval(repl.init) {
+        eprintln!(
+            "caravan repl: the standard library failed to start: {}",
+            r.message()
+        );
+        return 70;
+    }
     let names = Arc::new(Mutex::new(vec![]));
     let members = Arc::new(Mutex::new(std::collections::HashMap::new()));
     let helper = ReplHelper {
@@ -293,6 +213,16 @@ pub fn run(schedulers: usize) -> i32 {
             }
         };
     rl.set_helper(Some(helper));
+    // Ctrl-C while a phrase runs arrives as SIGINT (the terminal is in
+    // cooked mode then): it kills the phrase's process. (Installed after
+    // the line editor, which installs a SIGINT handler of its own.)
+    let interrupter = rt.interrupter();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let _ = ctrlc::set_handler(move || {
+        flag.store(true, Ordering::SeqCst);
+        interrupter.interrupt();
+    });
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
@@ -334,23 +264,28 @@ pub fn run(schedulers: usize) -> i32 {
                     },
                     "load" | "l" => match std::fs::read_to_string(arg.trim()) {
                         Ok(text) => {
-                            run_phrase(
-                                &mut repl,
-                                &text,
-                                arg.trim(),
-                                &phrase_tx,
-                                &event_rx,
-                                &int_rx,
-                                color,
-                            );
+                            if let Some(status) =
+                                run_phrase(&mut repl, &rt, &text, arg.trim(), &interrupted, color)
+                            {
+                                return finish(rt, &mut rl, &history, status);
+                            }
                             refresh_names(&mut repl, &names, &members);
                         }
                         Err(e) => eprintln!("cannot read {}: {e}", arg.trim()),
                     },
-                    "reset" => match Repl::new(DRIVER, &extra, Options::default()) {
+                    "reset" => match Repl::new(
+                        DRIVER,
+                        &extra,
+                        Some("caravan_repl_print"),
+                        Options::default(),
+                    ) {
                         // A fresh checker and code generator; the VM and its
                         // processes go on.
                         Ok(r) => {
+                            if let Outcome::Ended(e) = rt.eval(r.init) {
+                                eprintln!("caravan repl: reset failed: {}", e.message());
+                                continue;
+                            }
                             repl = r;
                             refresh_names(&mut repl, &names, &members);
                             println!("Session reset.");
@@ -394,7 +329,11 @@ pub fn run(schedulers: usize) -> i32 {
                         for l in &phrase.static_lines {
                             println!("{l}");
                         }
-                        wait_phrase(&mut repl, phrase.closure, &phrase_tx, &event_rx, &int_rx);
+                        if let Some(status) =
+                            eval_phrase(&mut repl, &rt, phrase.closure, &interrupted)
+                        {
+                            return finish(rt, &mut rl, &history, status);
+                        }
                     }
                     Err(e) => report(e, color),
                 }
@@ -402,89 +341,83 @@ pub fn run(schedulers: usize) -> i32 {
             }
         }
     }
-    if let Some(h) = &history {
-        let _ = rl.save_history(h);
-    }
-    caravan_vm::stdout_flush();
-    0
+    finish(rt, &mut rl, &history, 0)
 }
 
+fn finish(
+    rt: caravan_vm::Runtime,
+    rl: &mut Editor<ReplHelper, rustyline::history::DefaultHistory>,
+    history: &Option<std::path::PathBuf>,
+    status: i32,
+) -> i32 {
+    if let Some(h) = history {
+        let _ = rl.save_history(h);
+    }
+    let s = rt.shutdown();
+    caravan_vm::stdout_flush();
+    if status != 0 {
+        status
+    } else {
+        s
+    }
+}
+
+/// Compiles and evaluates `text`; `Some(status)` when the phrase ended
+/// the program (`exit n`).
 fn run_phrase(
     repl: &mut Repl,
+    rt: &caravan_vm::Runtime,
     text: &str,
     name: &str,
-    tx: &Sender<u64>,
-    rx: &Receiver<Event>,
-    int_rx: &Receiver<()>,
+    interrupted: &AtomicBool,
     color: bool,
-) {
+) -> Option<i32> {
     match repl.compile(text, name) {
         Ok(phrase) => {
             for l in &phrase.static_lines {
                 println!("{l}");
             }
-            wait_phrase(repl, phrase.closure, tx, rx, int_rx);
+            eval_phrase(repl, rt, phrase.closure, interrupted)
         }
-        Err(PhraseError::Incomplete) => eprintln!("{name}: unexpected end of input"),
-        Err(e) => report(e, color),
+        Err(PhraseError::Incomplete) => {
+            eprintln!("{name}: unexpected end of input");
+            None
+        }
+        Err(e) => {
+            report(e, color);
+            None
+        }
     }
 }
 
-/// Sends a phrase to the worker and waits for its result, its crash, or
-/// Ctrl-C.
-fn wait_phrase(
+/// Evaluates a compiled phrase in a new process and prints its result, its
+/// interruption, or nothing more after a crash (the crash line is on
+/// stderr already).
+fn eval_phrase(
     repl: &mut Repl,
+    rt: &caravan_vm::Runtime,
     closure: u64,
-    tx: &Sender<u64>,
-    rx: &Receiver<Event>,
-    int_rx: &Receiver<()>,
-) {
-    while int_rx.try_recv().is_ok() {}
-    if tx.send(closure).is_err() {
-        return;
-    }
-    loop {
-        match rx.recv_timeout(std::time::Duration::from_millis(20)) {
-            Ok(Event::Done(text)) => {
-                caravan_vm::stdout_flush();
-                print!("{text}");
-                return;
-            }
-            Ok(Event::Exited(_)) => {
-                // The crash line is already on stderr; the phrase's
-                // definitions never got values.
-                caravan_vm::stdout_flush();
-                repl.undo();
-                return;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if int_rx.try_recv().is_ok() {
-                    let w = WORKER.load(Ordering::SeqCst);
-                    if !kill_worker(w) {
-                        // No way to interrupt the phrase: leave.
-                        println!("Interrupted.");
-                        std::process::exit(130);
-                    }
-                    // Wait for the supervisor to notice.
-                    while let Ok(ev) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
-                        if let Event::Exited(_) = ev {
-                            break;
-                        }
-                    }
-                    caravan_vm::stdout_flush();
-                    println!("Interrupted.");
-                    repl.undo();
-                    return;
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+    interrupted: &AtomicBool,
+) -> Option<i32> {
+    interrupted.store(false, Ordering::SeqCst);
+    OUTPUT.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let outcome = rt.eval(closure);
+    caravan_vm::stdout_flush();
+    match outcome {
+        Outcome::Returned => {
+            let text = std::mem::take(&mut *OUTPUT.lock().unwrap_or_else(|e| e.into_inner()));
+            print!("{text}");
+            None
         }
+        Outcome::Ended(_) => {
+            if interrupted.swap(false, Ordering::SeqCst) {
+                println!("Interrupted.");
+            }
+            repl.undo();
+            None
+        }
+        Outcome::Exit(status) => Some(status),
     }
-}
-
-/// Kills the worker with `Killed`; false when the VM cannot do it.
-fn kill_worker(_pid: u64) -> bool {
-    false
 }
 
 fn refresh_names(

@@ -148,7 +148,6 @@ fn completion_after_module_dot() {
 }
 
 #[test]
-#[ignore = "interrupting a phrase needs exit signals in the VM (Process.exit), not built yet"]
 fn ctrl_c_interrupts_a_running_phrase() {
     let mut s = repl();
     line(

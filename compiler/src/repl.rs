@@ -29,8 +29,8 @@ pub enum PhraseError {
 
 /// A compiled phrase.
 pub struct Phrase {
-    /// Static closure `unit -> string` to run in the REPL's process: it
-    /// evaluates the phrase and returns the lines to print.
+    /// Static closure to run in a process: it evaluates the phrase and
+    /// hands the lines to print to the sink (or returns them).
     pub closure: u64,
     /// Lines known without running it (`type t = ...`).
     pub static_lines: Vec<String>,
@@ -47,6 +47,10 @@ pub struct Repl {
     phrases: usize,
     /// The static closure that initialises the standard library.
     pub init: u64,
+    /// The symbol of an `external : string -> unit` (declared by the
+    /// driver) that receives each phrase's text; without one the phrase
+    /// returns it.
+    sink: Option<String>,
 }
 
 impl Repl {
@@ -55,11 +59,11 @@ impl Repl {
     /// (the REPL's own builtins).
     ///
     /// `driver` is Caravan source checked and compiled with the standard
-    /// library, before any phrase: the REPL's own process loop, whose
-    /// top-level effect runs forever in the VM's main process.
+    /// library, before any phrase (the REPL's own externals).
     pub fn new(
         driver: &str,
         extra: &[(&'static str, *const u8)],
+        sink: Option<&str>,
         opts: Options,
     ) -> Result<Repl, PhraseError> {
         let (mut checker, mut sources, mut diags) = crate::driver::stdlib_checked();
@@ -83,6 +87,7 @@ impl Repl {
             before: None,
             phrases: 0,
             init,
+            sink: sink.map(str::to_string),
         })
     }
 
@@ -163,6 +168,7 @@ impl Repl {
             .collect();
         let mut parts: Vec<TExpr> = vec![];
         let concat = find_extern(program, "caravan_string_concat");
+        let sink = self.sink.as_deref().map(|sym| find_extern(program, sym));
         for (g, name, ty) in new_globals {
             let mut p = Printer::new();
             p.mark_weak = true;
@@ -181,11 +187,16 @@ impl Repl {
             ));
             parts.push(TExpr::Str(b"\n".to_vec()));
         }
-        let result = parts
+        let text = parts
             .into_iter()
             .rev()
             .reduce(|acc, part| TExpr::CallExtern(concat, vec![part, acc], no_loc()))
             .unwrap_or(TExpr::Str(vec![]));
+        // Hand the text to the sink builtin, or return it.
+        let result = match sink {
+            Some(x) => TExpr::CallExtern(x, vec![text], no_loc()),
+            None => text,
+        };
         self.before = Some(saved);
         let closure = self
             .session
