@@ -45,8 +45,11 @@ pub fn key_of(uri: &Url) -> String {
 }
 
 const STDLIB_KEY: &str = "<stdlib>";
-/// At most this many files are read for workspace-wide answers.
+/// At most this many files are read for workspace symbols.
 const MAX_FILES: usize = 2000;
+/// At most this many files of a directory are checked as programs that may
+/// use a definition (references, rename).
+const MAX_PROGRAMS: usize = 200;
 
 impl Default for Engine {
     fn default() -> Self {
@@ -212,7 +215,7 @@ impl Engine {
                 .map(|p| p.display().to_string())
                 .collect();
             files.sort();
-            out.extend(files.into_iter().take(MAX_FILES));
+            out.extend(files.into_iter().take(MAX_PROGRAMS));
         }
         out.sort();
         out.dedup();
