@@ -16,11 +16,13 @@
 pub mod context;
 pub mod heap;
 pub mod io;
+pub mod otp_api;
 pub mod process;
 pub mod runtime;
 pub mod scheduler;
 pub mod signals;
 pub mod stack;
+pub mod timers_api;
 pub mod value;
 
 pub use heap::{literal_block, literal_string};
@@ -220,5 +222,8 @@ impl Runtime {
 /// `(name, address)` of every `caravan_rt_*` runtime function, for the
 /// JIT's symbol lookup.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
-    runtime::symbol_table()
+    let mut s = runtime::symbol_table();
+    s.extend(timers_api::symbols());
+    s.extend(otp_api::symbols());
+    s
 }

@@ -546,11 +546,15 @@ struct Timer {
     deadline: Instant,
     seq: u64,
     shared: Arc<Shared>,
+    /// A `Timer.send_after` timer: at the deadline its message goes to
+    /// `shared`'s mailbox (`seq` is then the timer's id). `None`: a wake-up
+    /// of `shared`'s wait `seq`.
+    send: Option<Box<crate::timers_api::SendTimer>>,
 }
 
 impl PartialEq for Timer {
     fn eq(&self, o: &Self) -> bool {
-        self.deadline == o.deadline
+        self.deadline == o.deadline && self.seq == o.seq
     }
 }
 impl Eq for Timer {}
@@ -561,14 +565,19 @@ impl PartialOrd for Timer {
 }
 impl Ord for Timer {
     // Reversed: BinaryHeap is a max-heap, we want the earliest deadline.
+    // Ties by `seq`: `send_after` timers due at the same instant fire in
+    // the order they were set.
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        o.deadline.cmp(&self.deadline)
+        (o.deadline, o.seq).cmp(&(self.deadline, self.seq))
     }
 }
 
 impl Timer {
     fn is_stale(&self) -> bool {
-        self.shared.wait_seq.load(Ordering::Relaxed) != self.seq
+        match &self.send {
+            Some(s) => s.is_cancelled(),
+            None => self.shared.wait_seq.load(Ordering::Relaxed) != self.seq,
+        }
     }
 }
 
@@ -772,6 +781,10 @@ impl Scheduler {
             count.store(t.heap.len(), Ordering::Relaxed);
         }
         for t in due {
+            if let Some(mut s) = t.send {
+                crate::timers_api::fire(self, &t.shared, &mut s);
+                continue;
+            }
             let p = {
                 let mut g = t.shared.lock();
                 if t.shared.wait_seq.load(Ordering::Relaxed) == t.seq {
@@ -795,13 +808,34 @@ impl Scheduler {
     }
 
     fn add_timer(&self, deadline: Instant, seq: u64, shared: Arc<Shared>) {
-        let slot = self.slot();
-        let mut t = lock(&slot.timers);
-        t.heap.push(Timer {
+        self.push_timer(Timer {
             deadline,
             seq,
             shared,
+            send: None,
         });
+    }
+
+    /// Sets a `Timer.send_after` timer on this scheduler: at `deadline` the
+    /// message of `s` goes to `to`'s mailbox, unless cancelled first.
+    pub(crate) fn add_send_timer(
+        &self,
+        deadline: Instant,
+        to: Arc<Shared>,
+        s: Box<crate::timers_api::SendTimer>,
+    ) {
+        self.push_timer(Timer {
+            deadline,
+            seq: s.id(),
+            shared: to,
+            send: Some(s),
+        });
+    }
+
+    fn push_timer(&self, timer: Timer) {
+        let slot = self.slot();
+        let mut t = lock(&slot.timers);
+        t.heap.push(timer);
         if t.heap.len() >= t.purge_at {
             // Lazy cancellation: drop entries for waits already over.
             t.heap.retain(|x| !x.is_stale());

@@ -1,0 +1,203 @@
+//! VM support for the OTP layer's builtins (`Store`, `Registry`, `Server`,
+//! `Supervisor`): values kept outside every process heap ([`Frozen`]),
+//! exit hooks on another process ([`at_exit_of`]), and ending the caller
+//! with a chosen reason ([`caravan_rt_exit_self`]).
+//!
+//! A [`Frozen`] value is a deep copy (sharing and cycles kept, literals
+//! shared) in memory it owns — a fragment, exactly as a message in flight
+//! — so it holds no pointer into any process heap and a collector need
+//! not know of it. It is immutable: any number of threads may copy it out
+//! at once ([`Frozen::thaw`] only reads it).
+
+use crate::heap::{is_literal, Fragment};
+use crate::process::{serial_of_pid, ExitHook, ExitReason, ProcState, Process};
+use crate::runtime::{exit_now, exit_reason_of_value};
+use crate::value::{field, is_immediate, make_header, of_int, Value};
+
+/// A value copied out of a process heap into memory of its own.
+pub struct Frozen {
+    value: Value,
+    /// Holds the blocks of `value`; `None` for an immediate or a literal.
+    frag: Option<Fragment>,
+}
+
+// SAFETY: a frozen value is immutable plain memory owned by the `Frozen`;
+// reading it from several threads at once is safe (a copy only reads its
+// source) and it may be dropped on any thread.
+unsafe impl Send for Frozen {}
+// SAFETY: as above: shared access only reads.
+unsafe impl Sync for Frozen {}
+
+impl Frozen {
+    /// A deep copy of `v` (a value of the calling process), made with the
+    /// scheduler's copy buffers. Returns it and the words it takes.
+    ///
+    /// # Safety
+    /// `proc` is the calling process, running; `v` a valid value of it.
+    pub unsafe fn freeze(proc: *mut Process, v: Value) -> (Frozen, usize) {
+        // SAFETY: the running process's scheduler, on its own thread; the
+        // borrow of its local state ends with this statement.
+        let (m, words) =
+            unsafe { crate::scheduler::make_msg(&mut (*(*proc).sched).local().copy, v) };
+        (
+            Frozen {
+                value: m.value,
+                frag: m.frag,
+            },
+            words,
+        )
+    }
+
+    /// The frozen value itself, to read in place (compare, hash). Never
+    /// hand it to generated code: it is not in the process heap.
+    pub fn value(&self) -> Value {
+        self.value
+    }
+
+    /// Words held (0 for an immediate or a literal).
+    pub fn words(&self) -> usize {
+        self.frag.as_ref().map_or(0, |f| f.words())
+    }
+
+    /// A frozen pair `(v, n)` — `v` deep-copied, `n` an int that
+    /// [`Frozen::set_pair_int`] may change until the pair is shared (a
+    /// `Store` keeps each value with its version this way). Returns it and
+    /// the words it takes.
+    ///
+    /// # Safety
+    /// As [`Frozen::freeze`].
+    pub unsafe fn freeze_pair(proc: *mut Process, v: Value, n: i64) -> (Frozen, usize) {
+        // SAFETY: as in `freeze`; the fragment has room for the pair's
+        // three words followed by exactly the planned copy.
+        unsafe {
+            let scratch = &mut (*(*proc).sched).local().copy;
+            let words = scratch.plan(v, is_literal);
+            let f = Fragment::new(words + 3);
+            let d = f.data();
+            let inner = if words == 0 {
+                v
+            } else {
+                scratch.emit(d.add(3), is_literal)
+            };
+            scratch.trim();
+            *d = make_header(2, 0);
+            *d.add(1) = inner;
+            *d.add(2) = of_int(n);
+            (
+                Frozen {
+                    value: d.add(1) as Value,
+                    frag: Some(f),
+                },
+                words + 3,
+            )
+        }
+    }
+
+    /// Sets the int of a pair made by [`Frozen::freeze_pair`].
+    pub fn set_pair_int(&mut self, n: i64) {
+        assert!(self.frag.is_some(), "not a frozen pair");
+        // SAFETY: a pair made by `freeze_pair`: field 1 of its own block,
+        // not yet shared (we hold it mutably).
+        unsafe { *(self.value as *mut u64).add(1) = of_int(n) };
+    }
+
+    /// Field `i` of the frozen value (a block), to read or copy out.
+    ///
+    /// # Safety
+    /// The frozen value must be a block of more than `i` fields.
+    pub unsafe fn field(&self, i: usize) -> Value {
+        // SAFETY: caller's guarantee.
+        unsafe { field(self.value, i) }
+    }
+
+    /// A copy of the frozen value in `proc`'s heap ([`copy_into`]).
+    ///
+    /// # Safety
+    /// `proc` is the calling process, running.
+    pub unsafe fn thaw(&self, proc: *mut Process) -> Value {
+        // SAFETY: the frozen blocks are live and immutable while `self` is
+        // borrowed; caller's guarantee on `proc`.
+        unsafe { copy_into(proc, self.value) }
+    }
+}
+
+/// A deep copy of `v` — a valid value anywhere but in another process's
+/// heap that may change meanwhile: a [`Frozen`] value, blocks a builtin
+/// built in memory of its own — in `proc`'s heap, as a fragment the heap
+/// adopts (as a received message). Literals are shared. Charges a
+/// reduction per 16 words. Never crashes or switches: it may run under a
+/// lock.
+///
+/// # Safety
+/// `proc` is the calling process, running; every block reachable from `v`
+/// is live and unchanged during the call.
+pub unsafe fn copy_into(proc: *mut Process, v: Value) -> Value {
+    // SAFETY: the running process's scheduler, on its own thread; caller's
+    // guarantee on `v`; the fragment has exactly the planned size.
+    unsafe {
+        let scratch = &mut (*(*proc).sched).local().copy;
+        let words = scratch.plan(v, is_literal);
+        if words == 0 {
+            return v;
+        }
+        let f = Fragment::new(words);
+        let c = scratch.emit(f.data(), is_literal);
+        scratch.trim();
+        let p = &mut *proc;
+        p.heap.adopt(f);
+        p.reductions -= (words >> 4) as i64;
+        c
+    }
+}
+
+/// Registers `hook` to run when process `pid` ends (as
+/// [`crate::runtime::at_exit`] does for the caller), e.g. to free a
+/// `Registry` name another process holds. Returns false, dropping the
+/// hook, if `pid` is dead or unknown.
+///
+/// # Safety
+/// `proc` must be the calling process, running.
+pub unsafe fn at_exit_of(proc: *mut Process, pid: Value, hook: ExitHook) -> bool {
+    if !is_immediate(pid) {
+        return false;
+    }
+    // SAFETY: the running process's scheduler, on its own thread.
+    let sched = unsafe { &*(*proc).sched };
+    let Some(sh) = sched.lookup(serial_of_pid(pid)) else {
+        return false;
+    };
+    let mut g = sh.lock();
+    if g.state == ProcState::Exited {
+        drop(g);
+        drop(hook);
+        return false;
+    }
+    g.x().exit_hooks.push(hook);
+    true
+}
+
+/// Ends the calling process at once with `reason` (an `exit_reason`
+/// value), whether it traps exits or not, printing nothing: a deliberate
+/// end (`Server.Stop`, a supervisor giving up with `Shutdown`), not a
+/// crash. Its links and monitors are told `reason`.
+///
+/// # Safety
+/// `proc` must be the calling process; `reason` an `exit_reason` value.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_exit_self(proc: *mut Process, reason: Value) -> Value {
+    // SAFETY: `proc` is the running process; the reason is moved into its
+    // struct before the switch (nothing owned stays on the stack).
+    unsafe {
+        let r = exit_reason_of_value(reason);
+        (*proc).exit_reason = match r {
+            ExitReason::Normal => None,
+            r => Some(r),
+        };
+        exit_now(proc)
+    }
+}
+
+/// `(name, address)` of the runtime functions defined here.
+pub(crate) fn symbols() -> Vec<(&'static str, *const u8)> {
+    vec![("caravan_rt_exit_self", caravan_rt_exit_self as *const u8)]
+}
