@@ -8,6 +8,14 @@
 //! (`File.read` returns `Error msg`).
 
 use crate::inspect::caravan_inspect;
+use crate::registry::{
+    caravan_registry_new_name, caravan_registry_register, caravan_registry_unregister,
+    caravan_registry_whereis,
+};
+use crate::store::{
+    caravan_store_create, caravan_store_delete, caravan_store_fetch, caravan_store_get,
+    caravan_store_put, caravan_store_size, caravan_store_swap, caravan_store_to_list,
+};
 use caravan_vm::value::{self as v, float_of, int_of, of_bool, of_int, string_bytes, UNIT};
 use caravan_vm::{alloc_block, alloc_float, alloc_string, crash_process, Process, Value};
 use std::sync::OnceLock;
@@ -791,6 +799,18 @@ table!(
     caravan_string_of_char_list,
     caravan_string_escaped,
     caravan_char_escaped,
+    caravan_store_create,
+    caravan_store_put,
+    caravan_store_get,
+    caravan_store_delete,
+    caravan_store_fetch,
+    caravan_store_swap,
+    caravan_store_to_list,
+    caravan_store_size,
+    caravan_registry_new_name,
+    caravan_registry_register,
+    caravan_registry_unregister,
+    caravan_registry_whereis,
 );
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 pub mod builtins;
 pub mod inspect;
+pub mod registry;
+pub mod store;
 
 /// The standard modules, in initialisation order: `(module name, source)`.
 /// `Prelude` is opened in every module; the others are used qualified
@@ -26,6 +28,11 @@ pub const MODULES: &[(&str, &str)] = &[
     ("IO", include_str!("cvn/io.cvn")),
     ("Time", include_str!("cvn/time.cvn")),
     ("Random", include_str!("cvn/random.cvn")),
+    ("Timer", include_str!("cvn/timer.cvn")),
+    ("Store", include_str!("cvn/store.cvn")),
+    ("Registry", include_str!("cvn/registry.cvn")),
+    ("Server", include_str!("cvn/server.cvn")),
+    ("Supervisor", include_str!("cvn/supervisor.cvn")),
 ];
 
 /// The source file name shown in diagnostics for a standard module.
