@@ -1,7 +1,10 @@
 //! VM support for the OTP layer's builtins (`Store`, `Registry`, `Server`,
 //! `Supervisor`): values kept outside every process heap ([`Frozen`]),
-//! exit hooks on another process ([`at_exit_of`]), and ending the caller
-//! with a chosen reason ([`caravan_rt_exit_self`]).
+//! exit hooks on another process ([`at_exit_of`]), ending the caller with
+//! a chosen reason ([`caravan_rt_exit_self`]), and waiting for a reply
+//! without crashing ([`caravan_rt_try_call_wait`], `Process.try_call`),
+//! also from a process spawned after the channel was made
+//! ([`caravan_rt_call_watch`]: synchronous `Server.start`).
 //!
 //! A [`Frozen`] value is a deep copy (sharing and cycles kept, literals
 //! shared) in memory it owns — a fragment, exactly as a message in flight
@@ -10,9 +13,15 @@
 //! at once ([`Frozen::thaw`] only reads it).
 
 use crate::heap::{is_literal, Fragment};
-use crate::process::{serial_of_pid, ExitHook, ExitReason, ProcState, Process};
-use crate::runtime::{exit_now, exit_reason_of_value};
-use crate::value::{field, is_immediate, make_header, of_int, Value};
+use crate::process::{
+    serial_of_pid, ExitHook, ExitReason, ProcState, Process, Request, WaitKind, Watcher,
+};
+use crate::runtime::{exit_now, exit_reason_of_value, exit_reason_value, guard, switch_out, Fail};
+use crate::value::{
+    alloc_block, field, header, header_tag, header_wosize, int_of, is_block, is_immediate,
+    make_header, of_int, Value, TAG_REPLY, UNIT,
+};
+use std::time::{Duration, Instant};
 
 /// A value copied out of a process heap into memory of its own.
 pub struct Frozen {
@@ -197,7 +206,189 @@ pub unsafe extern "C" fn caravan_rt_exit_self(proc: *mut Process, reason: Value)
     }
 }
 
+/// Also watches `pid` for the call of `reply` (a channel of the caller,
+/// from `caravan_rt_call_begin`): if `pid` ends before the reply comes, the
+/// wait ends with its exit reason — at once if it is dead already. Lets a
+/// process wait for a reply from a process it spawns after making the
+/// channel (`Server.start` waits so for its `init`).
+///
+/// # Safety
+/// `proc` must be the calling process; `reply` a valid value.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_call_watch(
+    proc: *mut Process,
+    reply: Value,
+    pid: Value,
+) -> Value {
+    // SAFETY: `proc` is the running process.
+    unsafe {
+        guard(proc, || {
+            let r = own_call_ref(proc, reply)?;
+            if !is_immediate(pid) {
+                return Err(Fail::msg("call: not a pid"));
+            }
+            let sched = &*(*proc).sched;
+            let p = &mut *proc;
+            let me = p.serial;
+            let target = serial_of_pid(pid);
+            let dead = match sched.lookup(target) {
+                Some(sh) => {
+                    let alive = {
+                        let mut g = sh.lock();
+                        if g.state != ProcState::Exited {
+                            g.x().watchers.push(Watcher::Call {
+                                serial: me,
+                                reference: r,
+                            });
+                            None
+                        } else {
+                            Some(g.exit_reason.clone().unwrap_or(ExitReason::Normal))
+                        }
+                    };
+                    if alive.is_none() {
+                        p.call_watches.push((r, sh));
+                    }
+                    alive
+                }
+                None => Some(sched.vm().dead_reason(target)),
+            };
+            if let Some(reason) = dead {
+                p.shared.lock().x().downs.push((r, reason));
+            }
+            Ok(UNIT)
+        })
+    }
+}
+
+/// The call reference of `reply` if it is a channel of the caller.
+///
+/// # Safety
+/// `proc` is the running process; `reply` a valid value.
+unsafe fn own_call_ref(proc: *mut Process, reply: Value) -> Result<u64, Fail> {
+    // SAFETY: caller's guarantee.
+    unsafe {
+        if !is_block(reply)
+            || header_tag(header(reply)) != TAG_REPLY
+            || header_wosize(header(reply)) < 2
+            || field(reply, 0) != (*proc).serial
+        {
+            return Err(Fail::msg("call: not a reply channel of this process"));
+        }
+        Ok(field(reply, 1))
+    }
+}
+
+/// Stops every watch of call `r` (on all the processes watched for it).
+fn unwatch(p: &mut Process, r: u64) {
+    let w = Watcher::Call {
+        serial: p.serial,
+        reference: r,
+    };
+    let mut i = 0;
+    while i < p.call_watches.len() {
+        if p.call_watches[i].0 != r {
+            i += 1;
+            continue;
+        }
+        let (_, callee) = p.call_watches.swap_remove(i);
+        let mut g = callee.lock();
+        if let Some(x) = g.x_opt() {
+            if let Some(j) = x.watchers.iter().position(|y| *y == w) {
+                x.watchers.swap_remove(j);
+            }
+        }
+    }
+}
+
+/// `Process.try_call`'s wait: as `caravan_rt_call_wait`, but returns
+/// `Ok reply`, or `Error reason` — `Timeout`, or the exit reason of a
+/// watched process that ended first — instead of crashing.
+///
+/// # Safety
+/// `proc` must be the calling process; `reply` a reply channel it made.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_try_call_wait(
+    proc: *mut Process,
+    reply: Value,
+    timeout_ms: Value,
+) -> Value {
+    // SAFETY: `proc` is the running process; borrows end before switches.
+    unsafe {
+        guard(proc, || {
+            let r = own_call_ref(proc, reply)?;
+            let ms = int_of(timeout_ms);
+            let deadline = if ms < 0 {
+                None
+            } else {
+                Instant::now().checked_add(Duration::from_millis(ms as u64))
+            };
+            loop {
+                let outcome = {
+                    let p = &mut *proc;
+                    let expired = deadline.is_some_and(|d| Instant::now() >= d);
+                    let mut g = p.shared.lock();
+                    let x = g.x();
+                    let out = if let Some(i) = x.replies.iter().position(|y| y.0 == r) {
+                        Some(Ok(x.replies.swap_remove(i).1))
+                    } else if let Some(i) = x.downs.iter().position(|y| y.0 == r) {
+                        Some(Err(x.downs.swap_remove(i).1))
+                    } else if expired {
+                        Some(Err(ExitReason::Timeout))
+                    } else {
+                        None
+                    };
+                    if out.is_some() {
+                        x.calls.retain(|&c| c != r);
+                        x.replies.retain(|y| y.0 != r);
+                        x.downs.retain(|y| y.0 != r);
+                    }
+                    out
+                };
+                match outcome {
+                    Some(Ok(mut m)) => {
+                        let p = &mut *proc;
+                        unwatch(p, r);
+                        // `Ok v`: the block first, then the reply's
+                        // fragment joins the heap (no heap value is held
+                        // across the allocation).
+                        let b = alloc_block(p, 0, 1);
+                        if let Some(f) = m.frag.take() {
+                            p.heap.adopt(f);
+                        }
+                        *b = m.value;
+                        return Ok(b as Value);
+                    }
+                    Some(Err(reason)) => {
+                        let p = &mut *proc;
+                        unwatch(p, r);
+                        let e = exit_reason_value(p, &reason);
+                        drop(reason);
+                        // `Error reason`: constructor 1 of `result`.
+                        let b = alloc_block(p, 1, 1);
+                        *b = e;
+                        return Ok(b as Value);
+                    }
+                    None => {
+                        (*proc).request = Request::Wait {
+                            kind: WaitKind::Reply(r),
+                            deadline,
+                        };
+                        switch_out(proc);
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// `(name, address)` of the runtime functions defined here.
 pub(crate) fn symbols() -> Vec<(&'static str, *const u8)> {
-    vec![("caravan_rt_exit_self", caravan_rt_exit_self as *const u8)]
+    vec![
+        ("caravan_rt_exit_self", caravan_rt_exit_self as *const u8),
+        ("caravan_rt_call_watch", caravan_rt_call_watch as *const u8),
+        (
+            "caravan_rt_try_call_wait",
+            caravan_rt_try_call_wait as *const u8,
+        ),
+    ]
 }

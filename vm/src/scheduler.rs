@@ -1303,7 +1303,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
-            rng: 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
         }),
     });
     while let Some((p, from_runnext)) = sched.find_work() {
