@@ -98,8 +98,13 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         Err(c) => return c,
     };
     let path = file.display().to_string();
+    // CARAVAN_GC_TORTURE=1: every allocation goes to the runtime and
+    // collects (a test mode for the collector's roots).
+    let torture = std::env::var_os("CARAVAN_GC_TORTURE").is_some_and(|v| v != "0");
+    caravan_vm::gc::set_torture(torture);
     let opts = caravan_compiler::codegen::Options {
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
+        gc_torture: torture,
     };
     let compiled = with_big_stack(move || {
         caravan_compiler::driver::compile_source(&path, &text, opts).map(SendCompiled)

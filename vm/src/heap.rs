@@ -2,12 +2,11 @@
 //!
 //! * A [`Heap`] is a list of chunks with bump allocation. The bump pointer
 //!   and limit of the current chunk live in the `Process` struct
-//!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code can
-//!   allocate inline later. The first chunk is small (128 words; the BEAM
-//!   starts at 233 words, but it collects: without a GC a small start
-//!   keeps many-process workloads lean) and each next one doubles, up to
-//!   [`MAX_CHUNK_WORDS`]. The whole heap is freed when the process exits
-//!   (there is no GC yet).
+//!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code
+//!   allocates inline. The first chunk is small (128 words; the BEAM starts
+//!   at 233 words) and each next one doubles, up to [`MAX_CHUNK_WORDS`].
+//!   The collector ([`crate::gc`]) copies the live data of all chunks into
+//!   fresh ones; the whole heap is freed when the process exits.
 //! * A [`Fragment`] is one exactly-sized chunk a sender copies a message
 //!   into (the BEAM's "heap fragments"): the sender never touches the
 //!   receiver's heap. When the receiver takes the message, the fragment is
@@ -147,6 +146,36 @@ impl Heap {
             let start = chunk_data(c) as u64;
             Some((start, start + (words * WORD) as u64))
         }
+    }
+
+    /// A chunk of exactly `words` payload words, linked into this heap
+    /// (the collector's to-space); `None` if memory is exhausted.
+    pub fn grow_exact(&mut self, words: usize) -> Option<(u64, u64)> {
+        let c = try_chunk_alloc(words)?.as_ptr();
+        // SAFETY: `c` is a fresh chunk; linking it transfers ownership.
+        unsafe {
+            (*c).next = self.chunks;
+            self.chunks = c;
+            self.words += words;
+            let start = chunk_data(c) as u64;
+            Some((start, start + (words * WORD) as u64))
+        }
+    }
+
+    /// The payload ranges `[start, end)` of every chunk (bump chunks and
+    /// adopted fragments), unordered: the collector's from-space.
+    pub fn chunk_ranges(&self) -> Vec<(u64, u64)> {
+        let mut out = vec![];
+        let mut c = self.chunks;
+        while !c.is_null() {
+            // SAFETY: every chunk in the list is live and owned by this heap.
+            unsafe {
+                let s = chunk_data(c) as u64;
+                out.push((s, s + ((*c).words * WORD) as u64));
+                c = (*c).next;
+            }
+        }
+        out
     }
 
     /// Links a message fragment into this heap (the receiver "adopts" it).

@@ -14,6 +14,7 @@
 //! reservations ([`stack`]), switched by a six-register context switch.
 
 pub mod context;
+pub mod gc;
 pub mod heap;
 pub mod io;
 pub mod otp_api;

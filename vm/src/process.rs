@@ -41,6 +41,23 @@ pub struct Process {
     pub heap_ptr: u64,
     /// Offset 24: end of the current heap chunk.
     pub heap_limit: u64,
+    /// Offset 32: set by generated code's allocation trampoline to its own
+    /// frame pointer before it calls the collecting allocator: where the
+    /// collector starts walking the frames of generated code. 0 otherwise.
+    pub exit_fp: u64,
+    /// Collections are skipped while this is non-zero (generated code
+    /// entered from Rust, e.g. a signal wrapper run inside `recv_next`:
+    /// the frames below it are not walkable).
+    pub(crate) gc_inhibit: u32,
+    /// Collections so far.
+    pub(crate) gc_count: u32,
+    /// Collect when the heap holds this many words.
+    pub(crate) gc_threshold: usize,
+    /// Words live after the last collection.
+    pub(crate) gc_live: usize,
+    /// Allocations through the collecting allocator since the last
+    /// collection (torture mode).
+    pub(crate) gc_allocs: u64,
 
     pub(crate) serial: u64,
     pub(crate) vm: *const crate::scheduler::Vm,
@@ -88,6 +105,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Process, stack_limit) == 8);
     assert!(std::mem::offset_of!(Process, heap_ptr) == 16);
     assert!(std::mem::offset_of!(Process, heap_limit) == 24);
+    assert!(std::mem::offset_of!(Process, exit_fp) == 32);
 };
 
 impl Process {
@@ -97,6 +115,12 @@ impl Process {
             stack_limit: 0,
             heap_ptr: 0,
             heap_limit: 0,
+            exit_fp: 0,
+            gc_inhibit: 0,
+            gc_threshold: crate::gc::MIN_GC_WORDS,
+            gc_live: 0,
+            gc_count: 0,
+            gc_allocs: 0,
             serial,
             vm,
             sched: std::ptr::null(),
@@ -134,6 +158,16 @@ impl Process {
     /// Words held by this process's heap (chunks and adopted messages).
     pub fn heap_words(&self) -> usize {
         self.heap.words()
+    }
+
+    /// Garbage collections this process has run.
+    pub fn gc_count(&self) -> u32 {
+        self.gc_count
+    }
+
+    /// Words live after this process's last collection.
+    pub fn gc_live_words(&self) -> usize {
+        self.gc_live
     }
 
     /// Number of messages in the mailbox not yet taken from the inbox plus
@@ -435,7 +469,9 @@ mod tests {
             "Process {p} bytes, Shared {s} bytes, Msg {}",
             size_of::<Msg>()
         );
-        assert!(p <= 320, "Process is {p} bytes");
+        // 320 + 32 for the collector's bookkeeping (exit_fp, threshold,
+        // live size, counters).
+        assert!(p <= 352, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
         assert_eq!(size_of::<Msg>(), 24);
     }

@@ -1005,6 +1005,7 @@ unsafe fn compare_slow(proc: *mut Process, a: Value, b: Value, total: bool) -> i
 /// Name and address of every runtime function, for the JIT's symbol
 /// lookup (`caravan_vm::symbols()`).
 pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
+    use crate::gc::caravan_rt_alloc_gc;
     use crate::signals::{
         caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
         caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits,
@@ -1013,6 +1014,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         ($($f:ident),* $(,)?) => { vec![$((stringify!($f), $f as *const u8)),*] };
     }
     syms![
+        caravan_rt_alloc_gc,
         caravan_rt_yield,
         caravan_rt_yield_now,
         caravan_rt_stack_overflow,

@@ -240,7 +240,10 @@ pub(crate) unsafe fn convert_signal(proc: *mut Process, s: Signal, value: Value)
     // SAFETY: `proc` is the running process; `vm` outlives it.
     unsafe {
         let entry = (*(*proc).vm).entry;
-        match s {
+        // Generated code entered from here cannot have the frames below it
+        // walked by the collector: no collection until it returns.
+        (*proc).gc_inhibit += 1;
+        let v = match s {
             Signal::Exit { from, reason } => {
                 let r = exit_reason_value(&mut *proc, &reason);
                 drop(reason);
@@ -254,7 +257,9 @@ pub(crate) unsafe fn convert_signal(proc: *mut Process, s: Signal, value: Value)
                 entry(proc, value, r)
             }
             Signal::Done { .. } => value,
-        }
+        };
+        (*proc).gc_inhibit -= 1;
+        v
     }
 }
 

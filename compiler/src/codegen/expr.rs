@@ -70,8 +70,14 @@ pub(crate) fn compile_function(
             sigs: HashMap::new(),
         };
         fx.prologue()?;
+        // Every value that may point into the heap is declared, so that the
+        // collector finds (and updates) it in this frame's stack maps.
+        for &v in &params[1..] {
+            fx.b.declare_value_needs_stack_map(v);
+        }
         for (i, (var, known)) in free.iter().enumerate() {
             let val = fx.b.ins().load(I64, TRUSTED, env, (8 * (2 + i)) as i32);
+            fx.b.declare_value_needs_stack_map(val);
             fx.vars.insert(
                 *var,
                 Var {
@@ -121,6 +127,7 @@ pub(crate) fn compile_function(
     g.module
         .define_function(func, &mut ctx)
         .map_err(|e| CodegenError(format!("{}: {e:?}", lambda.name)))?;
+    g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
     g.ctx = ctx;
@@ -146,11 +153,24 @@ impl Fx<'_, '_> {
         s
     }
 
+    /// Calls a runtime function; its result is declared for the stack maps
+    /// (raw results such as `compare`'s -1/0/1 are odd or zero, which the
+    /// collector ignores).
     fn rt(&mut self, symbol: &str, args: &[Value]) -> Result<Value, CodegenError> {
         let f = self.g.import(symbol, args.len())?;
         let r = self.func_ref(f);
         let call = self.b.ins().call(r, args);
-        Ok(self.b.inst_results(call)[0])
+        let v = self.b.inst_results(call)[0];
+        self.b.declare_value_needs_stack_map(v);
+        Ok(v)
+    }
+
+    /// A join block with one declared value parameter.
+    fn join_block(&mut self) -> (Block, Value) {
+        let j = self.b.create_block();
+        let v = self.b.append_block_param(j, I64);
+        self.b.declare_value_needs_stack_map(v);
+        (j, v)
     }
 
     fn data_addr(&mut self, d: DataId) -> Value {
@@ -224,37 +244,47 @@ impl Fx<'_, '_> {
     fn alloc(&mut self, tag: u32, fields: &[Value]) -> Result<Value, CodegenError> {
         let p = self.proc_;
         let bytes = 8 * (fields.len() as i64 + 1);
-        let hp = self.b.ins().load(I64, TRUSTED, p, 16);
-        let lim = self.b.ins().load(I64, TRUSTED, p, 24);
-        let new = self.b.ins().iadd_imm_s(hp, bytes);
-        // heap_ptr == 0 (no chunk yet) makes `lim - hp` huge but `new > lim`
-        // false only if lim >= bytes: treat hp == 0 as full too.
-        let room = self.b.ins().isub(lim, hp);
-        let full = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, room, bytes);
-        let none = self.b.ins().icmp_imm_s(IntCC::Equal, hp, 0);
-        let slow_needed = self.b.ins().bor(full, none);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
         let join = self.b.create_block();
         let blk = self.b.append_block_param(join, I64);
+        self.b.declare_value_needs_stack_map(blk);
+        let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        self.b.ins().brif(slow_needed, slow, &[], fast, &[]);
-        self.b.switch_to_block(fast);
-        self.b.ins().store(TRUSTED, new, p, 16);
-        let h = self
-            .b
-            .ins()
-            .iconst(I64, super::header(tag as u8, fields.len()) as i64);
-        self.b.ins().store(TRUSTED, h, hp, 0);
-        let obj = self.b.ins().iadd_imm_s(hp, 8);
-        self.b.ins().jump(join, &args(&[obj]));
+        if self.g.opts.gc_torture {
+            self.b.ins().jump(slow, &[]);
+        } else {
+            let hp = self.b.ins().load(I64, TRUSTED, p, 16);
+            let lim = self.b.ins().load(I64, TRUSTED, p, 24);
+            let new = self.b.ins().iadd_imm_s(hp, bytes);
+            // No chunk yet (`heap_ptr` 0) counts as full.
+            let room = self.b.ins().isub(lim, hp);
+            let full = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, room, bytes);
+            let none = self.b.ins().icmp_imm_s(IntCC::Equal, hp, 0);
+            let slow_needed = self.b.ins().bor(full, none);
+            let fast = self.b.create_block();
+            self.b.ins().brif(slow_needed, slow, &[], fast, &[]);
+            self.b.switch_to_block(fast);
+            self.b.ins().store(TRUSTED, new, p, 16);
+            let h = self
+                .b
+                .ins()
+                .iconst(I64, super::header(tag as u8, fields.len()) as i64);
+            self.b.ins().store(TRUSTED, h, hp, 0);
+            let obj = self.b.ins().iadd_imm_s(hp, 8);
+            self.b.ins().jump(join, &args(&[obj]));
+        }
+        // The slow path may collect: it goes through the trampoline that
+        // lets the collector walk this frame (fields are declared values,
+        // so they are in stack slots the collector updates).
         self.b.switch_to_block(slow);
         let t = self.b.ins().iconst(I64, tag as i64);
         let n = self.b.ins().iconst(I64, fields.len() as i64);
-        let r = self.rt("caravan_rt_alloc", &[p, t, n])?;
+        let tramp = self.g.alloc_trampoline()?;
+        let fref = self.func_ref(tramp);
+        let call = self.b.ins().call(fref, &[p, t, n]);
+        let r = self.b.inst_results(call)[0];
         self.b.ins().jump(join, &args(&[r]));
         self.b.switch_to_block(join);
         for (i, f) in fields.iter().enumerate() {
@@ -445,8 +475,7 @@ impl Fx<'_, '_> {
             }
             TExpr::Match(s, arms, loc) => {
                 let sv = self.expr(s)?;
-                let join = self.b.create_block();
-                let res = self.b.append_block_param(join, I64);
+                let (join, res) = self.join_block();
                 self.match_arms(sv, arms, *loc, Some(join))?;
                 self.b.switch_to_block(join);
                 res
@@ -469,13 +498,17 @@ impl Fx<'_, '_> {
             }
             TExpr::Field(r, i) => {
                 let rv = self.expr(r)?;
-                self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32)
+                let v = self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32);
+                self.b.declare_value_needs_stack_map(v);
+                v
             }
             TExpr::Update(r, n, updates) => {
                 let rv = self.expr(r)?;
                 let mut vals = vec![];
                 for i in 0..*n {
-                    vals.push(self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32));
+                    let v = self.b.ins().load(I64, TRUSTED, rv, (8 * i) as i32);
+                    self.b.declare_value_needs_stack_map(v);
+                    vals.push(v);
                 }
                 for (i, e) in updates {
                     vals[*i as usize] = self.expr(e)?;
@@ -487,8 +520,7 @@ impl Fx<'_, '_> {
                 let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
                 let tb = self.b.create_block();
                 let eb = self.b.create_block();
-                let join = self.b.create_block();
-                let res = self.b.append_block_param(join, I64);
+                let (join, res) = self.join_block();
                 self.b.ins().brif(cond, tb, &[], eb, &[]);
                 self.b.switch_to_block(tb);
                 let av = self.expr(a)?;
@@ -507,8 +539,7 @@ impl Fx<'_, '_> {
                 let is_and = matches!(e, TExpr::And(..));
                 let av = self.expr(a)?;
                 let rhs = self.b.create_block();
-                let join = self.b.create_block();
-                let res = self.b.append_block_param(join, I64);
+                let (join, res) = self.join_block();
                 let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, av, 1);
                 if is_and {
                     self.b.ins().brif(cond, rhs, &[], join, &args(&[av]));
@@ -539,8 +570,7 @@ impl Fx<'_, '_> {
                 arms,
                 after,
             } => {
-                let join = self.b.create_block();
-                let res = self.b.append_block_param(join, I64);
+                let (join, res) = self.join_block();
                 self.receive(mailbox, arms, after.as_ref(), Some(join))?;
                 self.b.switch_to_block(join);
                 res
@@ -556,7 +586,9 @@ impl Fx<'_, '_> {
         }
         let slot = self.g.global_slots[&gid];
         let a = self.data_addr(slot);
-        Ok(self.b.ins().load(I64, TRUSTED, a, 0))
+        let v = self.b.ins().load(I64, TRUSTED, a, 0);
+        self.b.declare_value_needs_stack_map(v);
+        Ok(v)
     }
 
     fn bind_let(&mut self, var: VarId, rhs: &TExpr) -> Result<(), CodegenError> {
@@ -722,7 +754,9 @@ impl Fx<'_, '_> {
                     return Ok(None);
                 }
                 let c = self.b.ins().call(fref, &call_args);
-                return Ok(Some(self.b.inst_results(c)[0]));
+                let v = self.b.inst_results(c)[0];
+                self.b.declare_value_needs_stack_map(v);
+                return Ok(Some(v));
             }
         }
         self.apply_values(fv, &vals, tail)
@@ -763,8 +797,7 @@ impl Fx<'_, '_> {
             self.b.ins().return_call(aref, &call_args);
             return Ok(None);
         }
-        let join = self.b.create_block();
-        let res = self.b.append_block_param(join, I64);
+        let (join, res) = self.join_block();
         self.b.switch_to_block(fast);
         let code = self.b.ins().load(I64, TRUSTED, fv, 0);
         let c = self.b.ins().call_indirect(sig, code, &call_args);
@@ -867,7 +900,11 @@ impl Fx<'_, '_> {
                 let ok = self.b.create_block();
                 let params: Vec<Value> = names
                     .iter()
-                    .map(|_| self.b.append_block_param(ok, I64))
+                    .map(|_| {
+                        let v = self.b.append_block_param(ok, I64);
+                        self.b.declare_value_needs_stack_map(v);
+                        v
+                    })
                     .collect();
                 let try_b = self.b.create_block();
                 self.pattern(a, val, try_b)?;
@@ -898,6 +935,7 @@ impl Fx<'_, '_> {
                 continue;
             }
             let f = self.b.ins().load(I64, TRUSTED, val, (8 * i) as i32);
+            self.b.declare_value_needs_stack_map(f);
             self.pattern(p, f, fail)?;
         }
         Ok(())

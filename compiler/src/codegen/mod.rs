@@ -78,6 +78,9 @@ pub struct Options {
     /// Omit the reduction check in function prologues (only for measuring
     /// the cost of preemption; such code cannot be preempted).
     pub no_reductions: bool,
+    /// Allocate only through the runtime (no inline bump allocation), so
+    /// that with the VM's torture mode every allocation collects.
+    pub gc_torture: bool,
 }
 
 /// What the code generator knows about a lambda it must compile.
@@ -144,7 +147,20 @@ pub(crate) struct Gen {
     pub next_name: usize,
     /// Type descriptors for `inspect` call sites.
     pub descs: inspect::DescBuilder,
+    /// Stack maps of functions compiled but not yet registered with the
+    /// collector: (function, code size, [(return offset, frame size,
+    /// slot offsets)]).
+    pub pending_maps: Vec<(FuncId, u32, Vec<SafepointMap>)>,
+    /// The allocation trampoline (records the frame pointer for the
+    /// collector, then calls `caravan_rt_alloc_gc`).
+    pub alloc_tramp: Option<FuncId>,
+    /// The trampoline is declared but not defined yet.
+    pub pending_tramp: bool,
 }
+
+/// A safepoint of one function: (return offset in the function, frame size
+/// FP − SP, offsets from SP of the slots holding values), bytes.
+pub(crate) type SafepointMap = (u32, u32, Vec<u32>);
 
 /// The signature of a Caravan function of `arity` parameters.
 pub(crate) fn caravan_sig(arity: usize) -> Signature {
@@ -221,6 +237,9 @@ impl Session {
                 entry: None,
                 init_result: None,
                 descs: inspect::DescBuilder::new(),
+                pending_maps: vec![],
+                alloc_tramp: None,
+                pending_tramp: false,
                 opts,
                 imports: HashMap::new(),
                 global_fns: HashMap::new(),
@@ -281,6 +300,7 @@ impl Session {
             g.drain()?;
         }
         g.module.finalize_definitions()?;
+        g.register_stack_maps();
         caravan_stdlib::inspect::append(std::mem::take(&mut g.descs.descs));
         g.descs = inspect::DescBuilder::new();
         let (init_closure, _) = g.module.get_finalized_data(init);
@@ -462,6 +482,12 @@ impl Gen {
                 runtime::compile_pap(self, k, m)?;
                 continue;
             }
+            if self.pending_tramp {
+                self.pending_tramp = false;
+                let f = self.alloc_tramp.expect("declared");
+                runtime::compile_alloc_trampoline(self, f)?;
+                continue;
+            }
             if let Some(x) = self.pending_wrappers.pop() {
                 runtime::compile_extern_wrapper(self, x)?;
                 continue;
@@ -472,6 +498,54 @@ impl Gen {
 
     fn compile_entry(&mut self) -> Result<FuncId, CodegenError> {
         runtime::compile_entry(self)
+    }
+
+    /// Hands the stack maps of newly finalised functions to the collector.
+    fn register_stack_maps(&mut self) {
+        let mut ranges = vec![];
+        let mut maps = vec![];
+        for (func, size, sites) in self.pending_maps.drain(..) {
+            let base = self.module.get_finalized_function(func) as u64;
+            ranges.push((base, base + size as u64));
+            for (off, frame, slots) in sites {
+                maps.push(caravan_vm::gc::StackMap {
+                    pc: base + off as u64,
+                    frame_size: frame,
+                    offsets: slots,
+                });
+            }
+        }
+        caravan_vm::gc::register_code(&ranges, maps);
+    }
+
+    /// Records a just-defined function's code size and stack maps (call
+    /// right after `define_function`, before the context is cleared).
+    pub(crate) fn note_compiled(&mut self, func: FuncId, ctx: &cranelift_codegen::Context) {
+        if let Some(code) = ctx.compiled_code() {
+            let size = code.code_buffer().len() as u32;
+            let sites = code
+                .buffer
+                .user_stack_maps()
+                .iter()
+                .map(|(off, frame, map)| (*off, *frame, map.entries().map(|(_, o)| o).collect()))
+                .collect();
+            self.pending_maps.push((func, size, sites));
+        }
+    }
+
+    /// The allocation trampoline: `(proc, tag, wosize) -> block` (System V).
+    pub(crate) fn alloc_trampoline(&mut self) -> Result<FuncId, CodegenError> {
+        if let Some(f) = self.alloc_tramp {
+            return Ok(f);
+        }
+        let f = self.module.declare_function(
+            "caravan_alloc_trampoline",
+            Linkage::Local,
+            &sysv_sig(3),
+        )?;
+        self.alloc_tramp = Some(f);
+        self.pending_tramp = true;
+        Ok(f)
     }
 
     /// The `apply_n` helper.

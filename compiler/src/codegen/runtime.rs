@@ -55,6 +55,7 @@ fn define(
     }
     g.fctx = fctx;
     g.module.define_function(func, &mut ctx)?;
+    g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
     g.ctx = ctx;
@@ -79,6 +80,10 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
         let proc_ = params[0];
         let clo = params[1];
         let a = &params[2..];
+        // Arguments stay live across the call of an over-application.
+        for &v in &params[1..] {
+            b.declare_value_needs_stack_map(v);
+        }
         let arity = b.ins().load(I64, TRUSTED, clo, 8);
         let arity = b.ins().sshr_imm_s(arity, 1);
         // Exact.
@@ -166,6 +171,24 @@ pub(crate) fn compile_pap(g: &mut Gen, k: usize, m: usize) -> Result<(), Codegen
 pub(crate) fn compile_extern_wrapper(g: &mut Gen, x: u32) -> Result<(), CodegenError> {
     let (func, _) = g.extern_wrappers[&x];
     super::expr::wrapper_body(g, func, x)
+}
+
+/// The allocation trampoline, System V `(proc, tag, wosize) -> block`: it
+/// stores its own frame pointer in the process (`exit_fp`, offset 32) —
+/// whose saved return address and frame link lead into the generated code
+/// that called it — and calls the collecting allocator, which walks those
+/// frames with their stack maps (wasmtime's exit trampolines do the same).
+pub(crate) fn compile_alloc_trampoline(g: &mut Gen, func: FuncId) -> Result<(), CodegenError> {
+    let target = g.import("caravan_rt_alloc_gc", 3)?;
+    define(g, func, super::sysv_sig(3), |g, b, params| {
+        let fp = b.ins().get_frame_pointer(I64);
+        b.ins().store(TRUSTED, fp, params[0], 32);
+        let tref = g.module.declare_func_in_func(target, b.func);
+        let call = b.ins().call(tref, params);
+        let r = b.inst_results(call)[0];
+        b.ins().return_(&[r]);
+        Ok(())
+    })
 }
 
 /// `entry(proc, closure, arg) -> value` with the System V convention: the

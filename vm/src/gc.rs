@@ -1,0 +1,320 @@
+//! The per-process garbage collector: precise, moving (Cheney 1970, "A
+//! nonrecursive list compacting algorithm"), run only by the process that
+//! owns the heap, only when it allocates — never while it is suspended, and
+//! never stopping another process.
+//!
+//! Roots:
+//! - the stack: generated code calls the collecting allocator through a
+//!   trampoline that records its own frame pointer in `Process::exit_fp`;
+//!   from there the collector walks the frame-pointer chain of generated
+//!   frames (`preserve_frame_pointers`) and, at each frame's return
+//!   address, reads the Cranelift user stack map registered for it: the
+//!   stack slots (`SP + offset`, with `SP = FP - frame size`) that hold
+//!   live values. This is how wasmtime finds GC roots in Wasm frames.
+//! - the mailbox: messages already adopted into the heap;
+//! - a few process fields (`trap_wrap`, `init_closure`, `init_arg`).
+//!
+//! A value is copied only if it points into one of the heap's chunks
+//! (from-space): literals, static data of the generated code and messages
+//! still in their fragments are left alone. A copied block's header is
+//! overwritten with 0 (no real block has a zero header: every block has at
+//! least one word) and its first word with the new address.
+
+use crate::heap::Heap;
+use crate::process::Process;
+use crate::value::{header_tag, header_wosize, make_header, scan_range, Value, WORD};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
+/// A process collects when its heap holds this many words more than after
+/// its last collection, at least (256 KiB).
+pub const MIN_GC_WORDS: usize = 32 * 1024;
+
+static TORTURE: AtomicBool = AtomicBool::new(false);
+
+/// Torture mode, a test of the collector's roots: every allocation that
+/// reaches the runtime (with generated code compiled without inline
+/// allocation: every allocation) collects, as long as less than 64 words
+/// per allocation since the last collection are live — so programs with
+/// millions of live blocks still finish, collecting every few hundred
+/// allocations instead of at each one.
+pub fn set_torture(on: bool) {
+    TORTURE.store(on, Ordering::Relaxed);
+}
+
+/// Whether torture mode is on.
+pub fn torture() -> bool {
+    TORTURE.load(Ordering::Relaxed)
+}
+
+/// Where live values are in one frame of generated code at one return
+/// address: the frame's size (FP − SP) and the byte offsets from SP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackMap {
+    /// Absolute return address the map belongs to.
+    pub pc: u64,
+    /// FP − SP of the frame at that point, bytes.
+    pub frame_size: u32,
+    /// Offsets from SP of the slots holding values.
+    pub offsets: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Maps {
+    /// Code ranges `[start, end)` of generated functions, sorted.
+    code: Vec<(u64, u64)>,
+    /// Stack maps sorted by `pc`.
+    maps: Vec<StackMap>,
+}
+
+static MAPS: RwLock<Maps> = RwLock::new(Maps {
+    code: Vec::new(),
+    maps: Vec::new(),
+});
+
+/// Registers generated code: function ranges `[start, end)` and their stack
+/// maps (the compiler calls this after finalising each batch of code).
+pub fn register_code(ranges: &[(u64, u64)], maps: Vec<StackMap>) {
+    let mut m = MAPS.write().unwrap_or_else(|e| e.into_inner());
+    m.code.extend_from_slice(ranges);
+    m.code.sort_unstable();
+    m.maps.extend(maps);
+    m.maps.sort_unstable_by_key(|s| s.pc);
+}
+
+fn in_code(m: &Maps, pc: u64) -> bool {
+    let i = m.code.partition_point(|&(s, _)| s <= pc);
+    i > 0 && pc < m.code[i - 1].1
+}
+
+fn map_at(m: &Maps, pc: u64) -> Option<&StackMap> {
+    m.maps
+        .binary_search_by_key(&pc, |s| s.pc)
+        .ok()
+        .map(|i| &m.maps[i])
+}
+
+/// The chunks of from-space, sorted by start address, for membership.
+struct FromSpace {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl FromSpace {
+    #[inline]
+    fn contains(&self, p: u64) -> bool {
+        let i = self.ranges.partition_point(|&(s, _)| s <= p);
+        i > 0 && p < self.ranges[i - 1].1
+    }
+}
+
+/// Cheney's copying state: to-space is a list of chunks filled in order;
+/// `free`/`end` bound the current one.
+struct Copier<'a> {
+    from: &'a FromSpace,
+    to: Heap,
+    /// Filled part `[start, end)` of every to-space chunk but the current.
+    done: Vec<(u64, u64)>,
+    cur_start: u64,
+    free: *mut u64,
+    end: *mut u64,
+    chunk_words: usize,
+}
+
+impl Copier<'_> {
+    /// Room for `words` words in to-space, opening a new chunk if needed;
+    /// `false` if memory is exhausted.
+    fn reserve(&mut self, words: usize) -> bool {
+        // SAFETY: pointer arithmetic within the current chunk.
+        if unsafe { self.free.add(words) } <= self.end {
+            return true;
+        }
+        let size = self.chunk_words.max(words);
+        match self.to.grow_exact(size) {
+            Some((s, e)) => {
+                self.done.push((self.cur_start, self.free as u64));
+                self.cur_start = s;
+                self.free = s as *mut u64;
+                self.end = e as *mut u64;
+                self.chunk_words = (self.chunk_words * 2).min(crate::heap::MAX_CHUNK_WORDS);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forwards one value: copies its block to to-space the first time, and
+    /// returns the new value.
+    ///
+    /// # Safety
+    /// `v` is a value of the heap being collected.
+    #[inline]
+    unsafe fn forward(&mut self, v: Value) -> Value {
+        if v & 1 != 0 || v == 0 || !self.from.contains(v) {
+            return v;
+        }
+        // SAFETY: `v` points at field 0 of a from-space block whose header
+        // is the word before; a forwarded block has header 0 and its new
+        // address in field 0.
+        unsafe {
+            let hp = (v as *mut u64).sub(1);
+            let h = *hp;
+            if h == 0 {
+                return *(v as *const u64);
+            }
+            let ws = header_wosize(h) as usize;
+            if !self.reserve(ws + 1) {
+                fatal("out of memory during garbage collection");
+            }
+            let dst = self.free;
+            std::ptr::copy_nonoverlapping(hp, dst, ws + 1);
+            self.free = dst.add(ws + 1);
+            let nv = dst.add(1) as Value;
+            *hp = 0;
+            *(v as *mut u64) = nv;
+            nv
+        }
+    }
+}
+
+/// A fatal VM error (the collector cannot continue): reported, then abort.
+fn fatal(msg: &str) -> ! {
+    crate::io::stderr_write(format!("caravan: fatal: {msg}\n").as_bytes());
+    std::process::abort()
+}
+
+/// Collects `proc`'s heap. Returns the words live afterwards.
+///
+/// # Safety
+/// `proc` is the running process, called from the collecting allocator
+/// (`exit_fp` set by the allocation trampoline of generated code, or 0 when
+/// no generated frame is live), with no other pointers into its heap held
+/// anywhere but its roots.
+pub unsafe fn collect(proc: &mut Process) -> usize {
+    let mut ranges = proc.heap.chunk_ranges();
+    ranges.sort_unstable();
+    let from = FromSpace { ranges };
+    // Guess the live size from last time; more chunks are added if needed.
+    let first = (proc.gc_live * 3 / 2).max(MIN_GC_WORDS / 4);
+    let mut to = Heap::new();
+    let Some((start, end)) = to.grow_exact(first) else {
+        return proc.gc_live;
+    };
+    let mut c = Copier {
+        from: &from,
+        to,
+        done: vec![],
+        cur_start: start,
+        free: start as *mut u64,
+        end: end as *mut u64,
+        chunk_words: first,
+    };
+    // SAFETY (whole block): roots are values of this heap or outside it;
+    // stack slots come from the stack maps the compiler registered.
+    unsafe {
+        // Process fields.
+        proc.trap_wrap = c.forward(proc.trap_wrap);
+        proc.init_closure = c.forward(proc.init_closure);
+        proc.init_arg = c.forward(proc.init_arg);
+        // The mailbox: adopted messages (a fragment not yet adopted is not
+        // from-space and holds nothing of ours).
+        for m in proc.queue.iter_mut() {
+            if m.frag.is_none() {
+                m.value = c.forward(m.value);
+            }
+        }
+        // The stack.
+        let maps = MAPS.read().unwrap_or_else(|e| e.into_inner());
+        let mut fp = proc.exit_fp;
+        if fp != 0 {
+            let mut pc = *((fp + 8) as *const u64);
+            fp = *(fp as *const u64);
+            while fp != 0 && in_code(&maps, pc) {
+                if let Some(m) = map_at(&maps, pc) {
+                    let sp = fp - m.frame_size as u64;
+                    for &off in &m.offsets {
+                        let slot = (sp + off as u64) as *mut u64;
+                        *slot = c.forward(*slot);
+                    }
+                }
+                pc = *((fp + 8) as *const u64);
+                fp = *(fp as *const u64);
+            }
+        }
+        drop(maps);
+        // Cheney scan over to-space chunks in the order they were opened
+        // (forwarding may open a new chunk while a chunk is scanned).
+        let mut ci = 0;
+        let mut p = start as *mut u64;
+        loop {
+            let (limit, current) = if ci < c.done.len() {
+                (c.done[ci].1, false)
+            } else {
+                (c.free as u64, true)
+            };
+            if (p as u64) < limit {
+                let h = *p;
+                let ws = header_wosize(h) as usize;
+                let (a, b) = scan_range(header_tag(h), ws);
+                for i in a..b {
+                    let f = p.add(1 + i);
+                    *f = c.forward(*f);
+                }
+                p = p.add(1 + ws);
+                continue;
+            }
+            if current {
+                break;
+            }
+            ci += 1;
+            p = if ci < c.done.len() {
+                c.done[ci].0
+            } else {
+                c.cur_start
+            } as *mut u64;
+        }
+    }
+    let live: usize = c
+        .done
+        .iter()
+        .map(|&(s, e)| ((e - s) as usize) / WORD)
+        .sum::<usize>()
+        + (c.free as usize - c.cur_start as usize) / WORD;
+    // The rest of the last to-space chunk is the new allocation area.
+    proc.heap = c.to;
+    proc.heap_ptr = c.free as u64;
+    proc.heap_limit = c.end as u64;
+    proc.gc_live = live;
+    proc.gc_threshold = proc.heap.words() + live.max(MIN_GC_WORDS);
+    proc.gc_count = proc.gc_count.wrapping_add(1);
+    proc.gc_allocs = 0;
+    live
+}
+
+/// The collecting allocator, called by generated code through its
+/// allocation trampoline (which sets `exit_fp`): collects when the heap has
+/// grown past the process's threshold (always in torture mode), then
+/// allocates.
+///
+/// # Safety
+/// `proc` is the running process; called only through the trampoline.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosize: u64) -> Value {
+    // SAFETY: `proc` is the running process on its own stack.
+    let p = unsafe { &mut *proc };
+    p.reductions -= (wosize >> 4) as i64;
+    p.gc_allocs += 1;
+    let tortured = torture() && p.gc_allocs * 64 >= p.gc_live as u64;
+    if p.gc_inhibit == 0 && (tortured || p.heap.words() >= p.gc_threshold) {
+        // SAFETY: called through the trampoline: `exit_fp` describes the
+        // generated frames, which hold every other root.
+        unsafe { collect(p) };
+    }
+    p.exit_fp = 0;
+    crate::value::alloc_block(p, tag as u8, wosize as usize) as Value
+}
+
+/// Header check used by tests: a block that was not forwarded.
+#[doc(hidden)]
+pub fn is_live_header(h: u64) -> bool {
+    h != 0 && h == make_header(header_wosize(h), header_tag(h))
+}
