@@ -4,68 +4,23 @@
 //! Crash lines on stderr are expected (processes crash on purpose); a VM
 //! failure (a panic, an internal error) is not.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[path = "otp/harness.rs"]
+mod harness;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `caravan run --schedulers N tests/otp/NAME.cvn ARGS`, failing
-/// after `limit` instead of hanging.
-pub fn run_otp(name: &str, schedulers: usize, args: &[&str], limit: Duration) -> Output {
-    let file = root().join("tests/otp").join(format!("{name}.cvn"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_caravan"))
-        .arg("run")
-        .arg("--schedulers")
-        .arg(schedulers.to_string())
-        .arg(&file)
-        .args(args)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start caravan");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{name} (--schedulers {schedulers}) timed out after {limit:?}; stdout so far:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use std::time::Duration;
 
 fn golden(name: &str) {
-    let expected = std::fs::read_to_string(root().join("tests/otp").join(format!("{name}.out")))
-        .expect("expected output");
+    let file = harness::root()
+        .join("tests/otp")
+        .join(format!("{name}.cvn"));
+    let expected = std::fs::read_to_string(
+        harness::root()
+            .join("tests/otp")
+            .join(format!("{name}.out")),
+    )
+    .expect("expected output");
     for s in [1, 2, 4] {
-        let out = run_otp(name, s, &[], Duration::from_secs(60));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            expected,
-            "{name} with --schedulers {s}; stderr:\n{stderr}"
-        );
-        assert!(
-            out.status.success(),
-            "{name} (--schedulers {s}) exited with {:?}; stderr:\n{stderr}",
-            out.status
-        );
-        for bad in ["panicked", "internal VM error", "fatal"] {
-            assert!(
-                !stderr.contains(bad),
-                "{name} (--schedulers {s}): VM failure on stderr:\n{stderr}"
-            );
-        }
+        harness::check(&file, s, &[], &expected, Duration::from_secs(60));
     }
 }
 
