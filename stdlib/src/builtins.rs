@@ -14,7 +14,8 @@ use crate::registry::{
 };
 use crate::store::{
     caravan_store_create, caravan_store_delete, caravan_store_fetch, caravan_store_get,
-    caravan_store_put, caravan_store_size, caravan_store_swap, caravan_store_to_list,
+    caravan_store_mem, caravan_store_put, caravan_store_size, caravan_store_swap,
+    caravan_store_to_list,
 };
 use caravan_vm::value::{self as v, float_of, int_of, of_bool, of_int, string_bytes, UNIT};
 use caravan_vm::{alloc_block, alloc_float, alloc_string, crash_process, Process, Value};
@@ -807,6 +808,7 @@ table!(
     caravan_store_swap,
     caravan_store_to_list,
     caravan_store_size,
+    caravan_store_mem,
     caravan_registry_new_name,
     caravan_registry_register,
     caravan_registry_unregister,

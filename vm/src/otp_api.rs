@@ -57,6 +57,19 @@ impl Frozen {
         )
     }
 
+    /// A `Frozen` of a value that needs no copy: an immediate or a value
+    /// of the immortal literal area (e.g. built with
+    /// [`crate::literal_block`]).
+    ///
+    /// # Safety
+    /// `v` must be an immediate or a valid literal value.
+    pub unsafe fn shared(v: Value) -> Frozen {
+        Frozen {
+            value: v,
+            frag: None,
+        }
+    }
+
     /// The frozen value itself, to read in place (compare, hash). Never
     /// hand it to generated code: it is not in the process heap.
     pub fn value(&self) -> Value {
