@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,27 +13,28 @@ fn root() -> PathBuf {
 /// Runs `caravan run --schedulers N FILE ARGS`, failing the test after
 /// `limit` instead of hanging.
 fn run(schedulers: usize, file: &Path, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_caravan"))
-        .arg("run")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
+    cmd.arg("run")
         .arg("--schedulers")
         .arg(schedulers.to_string())
         .arg(file)
         .args(args)
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start caravan");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("start caravan");
+    // Output is read while the program runs (a full pipe would block it).
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
             panic!("{} timed out after {limit:?}", file.display());
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -1061,6 +1061,7 @@ impl Checker {
                         body: Box::new(body),
                         name: "function".into(),
                         span: *span,
+                        file: self.file,
                     }),
                     t,
                 )
@@ -1525,6 +1526,7 @@ impl Checker {
                 body: Box::new(tb),
                 name: name.to_string(),
                 span,
+                file: self.file,
             },
             t,
         )
@@ -1720,6 +1722,7 @@ impl Checker {
             body: Box::new(TExpr::Imm(0)),
             name: name.to_string(),
             span,
+            file: self.file,
         }
     }
 

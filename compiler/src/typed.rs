@@ -108,6 +108,8 @@ pub struct TLambda {
     pub name: String,
     /// Where it was written.
     pub span: Span,
+    /// The file it was written in (`usize::MAX` for generated code).
+    pub file: FileId,
 }
 
 /// A source location for run-time crash messages.

@@ -28,6 +28,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("IO", include_str!("cvn/io.cvn")),
     ("Time", include_str!("cvn/time.cvn")),
     ("Random", include_str!("cvn/random.cvn")),
+    ("Gc", include_str!("cvn/gc.cvn")),
     ("Timer", include_str!("cvn/timer.cvn")),
     ("Store", include_str!("cvn/store.cvn")),
     ("Registry", include_str!("cvn/registry.cvn")),

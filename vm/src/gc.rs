@@ -313,8 +313,51 @@ pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosiz
     crate::value::alloc_block(p, tag as u8, wosize as usize) as Value
 }
 
+/// Collects if the heap has grown past the threshold, when the frames of
+/// generated code are walkable (`exit_fp` set by a trampoline) and
+/// collection is not inhibited.
+pub fn maybe_collect(p: &mut Process) {
+    if p.exit_fp != 0 && p.gc_inhibit == 0 && p.heap.words() >= p.gc_threshold {
+        // SAFETY: `exit_fp` was set by a trampoline of generated code, whose
+        // frames hold every root besides the process's own fields.
+        unsafe { collect(p) };
+    }
+}
+
 /// Header check used by tests: a block that was not forwarded.
 #[doc(hidden)]
 pub fn is_live_header(h: u64) -> bool {
     h != 0 && h == make_header(header_wosize(h), header_tag(h))
+}
+
+/// `Gc.heap_words ()`: words held by the calling process's heap (all its
+/// chunks, free space included).
+///
+/// # Safety
+/// Called by generated code with its own running process.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_gc_heap_words(proc: *mut Process, _unit: Value) -> Value {
+    // SAFETY: the running process.
+    crate::value::of_int(unsafe { (*proc).heap.words() } as i64)
+}
+
+/// `Gc.live_words ()`: words live after the calling process's last
+/// collection.
+///
+/// # Safety
+/// Called by generated code with its own running process.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_gc_live_words(proc: *mut Process, _unit: Value) -> Value {
+    // SAFETY: the running process.
+    crate::value::of_int(unsafe { (*proc).gc_live } as i64)
+}
+
+/// `Gc.collections ()`: collections the calling process has run.
+///
+/// # Safety
+/// Called by generated code with its own running process.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_gc_collections(proc: *mut Process, _unit: Value) -> Value {
+    // SAFETY: the running process.
+    crate::value::of_int(unsafe { (*proc).gc_count } as i64)
 }

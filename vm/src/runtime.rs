@@ -323,9 +323,15 @@ pub unsafe extern "C" fn caravan_rt_yield_now(proc: *mut Process) -> Value {
 /// # Safety
 /// `proc` must be the calling process.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_stack_overflow(proc: *mut Process) -> ! {
+pub unsafe extern "C" fn caravan_rt_stack_overflow(proc: *mut Process, loc: *const u8) -> ! {
+    // `loc` (the overflowing function's definition, NUL-terminated) may be
+    // null.
+    let fail = Fail {
+        reason: ExitReason::crashed("stack overflow"),
+        loc,
+    };
     // SAFETY: forwarded.
-    unsafe { crash(proc, Fail::msg("stack overflow")) }
+    unsafe { crash(proc, fail) }
 }
 
 /// Allocates a block of `wosize` words with `tag` in the process heap;
@@ -568,10 +574,14 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                     p.cursor += 1;
                     p.last = Some(i);
                     p.reductions -= 1;
-                    let m = &mut p.queue[i];
-                    if let Some(f) = m.frag.take() {
+                    if let Some(f) = p.queue[i].frag.take() {
                         p.heap.adopt(f);
+                        // Adopted messages grow the heap: collect here too
+                        // (generated code calls this through a trampoline
+                        // that sets `exit_fp`; the message is a mailbox root).
+                        crate::gc::maybe_collect(p);
                     }
+                    let m = &mut p.queue[i];
                     let pending = match m.signal.as_deref() {
                         None | Some(Signal::Done { .. }) => None,
                         Some(_) => m.signal.take(),
@@ -1005,7 +1015,9 @@ unsafe fn compare_slow(proc: *mut Process, a: Value, b: Value, total: bool) -> i
 /// Name and address of every runtime function, for the JIT's symbol
 /// lookup (`caravan_vm::symbols()`).
 pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
-    use crate::gc::caravan_rt_alloc_gc;
+    use crate::gc::{
+        caravan_gc_collections, caravan_gc_heap_words, caravan_gc_live_words, caravan_rt_alloc_gc,
+    };
     use crate::signals::{
         caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
         caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits,
@@ -1015,6 +1027,9 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
     }
     syms![
         caravan_rt_alloc_gc,
+        caravan_gc_heap_words,
+        caravan_gc_live_words,
+        caravan_gc_collections,
         caravan_rt_yield,
         caravan_rt_yield_now,
         caravan_rt_stack_overflow,

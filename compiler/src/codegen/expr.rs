@@ -69,7 +69,10 @@ pub(crate) fn compile_function(
             funcs: HashMap::new(),
             sigs: HashMap::new(),
         };
-        fx.prologue()?;
+        fx.prologue(Loc {
+            file: lambda.file,
+            span: lambda.span,
+        })?;
         // Every value that may point into the heap is declared, so that the
         // collector finds (and updates) it in this frame's stack maps.
         for &v in &params[1..] {
@@ -114,6 +117,7 @@ pub(crate) fn compile_function(
                 body: lambda.body.clone(),
                 name: lambda.name.clone(),
                 span: lambda.span,
+                file: lambda.file,
             };
             let clo = fx.lambda(&rest)?;
             fx.b.ins().return_(&[clo]);
@@ -165,6 +169,16 @@ impl Fx<'_, '_> {
         Ok(v)
     }
 
+    /// Calls a runtime function that may collect, through its trampoline.
+    fn rt_gc(&mut self, symbol: &str, args: &[Value]) -> Result<Value, CodegenError> {
+        let f = self.g.gc_trampoline(symbol, args.len())?;
+        let r = self.func_ref(f);
+        let call = self.b.ins().call(r, args);
+        let v = self.b.inst_results(call)[0];
+        self.b.declare_value_needs_stack_map(v);
+        Ok(v)
+    }
+
     /// A join block with one declared value parameter.
     fn join_block(&mut self) -> (Block, Value) {
         let j = self.b.create_block();
@@ -204,7 +218,7 @@ impl Fx<'_, '_> {
     }
 
     /// Reduction count and stack check; yields or crashes in a cold block.
-    fn prologue(&mut self) -> Result<(), CodegenError> {
+    fn prologue(&mut self, loc: Loc) -> Result<(), CodegenError> {
         let p = self.proc_;
         let sp = self.b.ins().get_stack_pointer(I64);
         let limit = self.b.ins().load(I64, TRUSTED, p, 8);
@@ -229,7 +243,9 @@ impl Fx<'_, '_> {
         self.b.set_cold_block(yield_);
         self.b.ins().brif(low, overflow, &[], yield_, &[]);
         self.b.switch_to_block(overflow);
-        self.rt("caravan_rt_stack_overflow", &[p])?;
+        let l = self.g.loc_data(loc)?;
+        let lv = self.data_addr(l);
+        self.rt("caravan_rt_stack_overflow", &[p, lv])?;
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(yield_);
         self.rt("caravan_rt_yield", &[p])?;
@@ -281,10 +297,7 @@ impl Fx<'_, '_> {
         self.b.switch_to_block(slow);
         let t = self.b.ins().iconst(I64, tag as i64);
         let n = self.b.ins().iconst(I64, fields.len() as i64);
-        let tramp = self.g.alloc_trampoline()?;
-        let fref = self.func_ref(tramp);
-        let call = self.b.ins().call(fref, &[p, t, n]);
-        let r = self.b.inst_results(call)[0];
+        let r = self.rt_gc("caravan_rt_alloc_gc", &[p, t, n])?;
         self.b.ins().jump(join, &args(&[r]));
         self.b.switch_to_block(join);
         for (i, f) in fields.iter().enumerate() {
@@ -1011,7 +1024,8 @@ impl Fx<'_, '_> {
         let lp = self.b.create_block();
         self.b.ins().jump(lp, &[]);
         self.b.switch_to_block(lp);
-        let m = self.rt("caravan_rt_recv_next", &[p, timeout])?;
+        // Taking a message may collect (adopted messages grow the heap).
+        let m = self.rt_gc("caravan_rt_recv_next", &[p, timeout])?;
         let got = self.b.create_block();
         let timed_out = self.b.create_block();
         self.b.ins().brif(m, got, &[], timed_out, &[]);
@@ -1294,6 +1308,7 @@ pub(crate) fn wrapper_body(g: &mut Gen, func: FuncId, x: ExternId) -> Result<(),
         body: Box::new(body),
         name: info.name.clone(),
         span: Default::default(),
+        file: usize::MAX,
     };
     compile_function(g, func, &lam, &[], None, false)
 }

@@ -153,9 +153,9 @@ pub(crate) struct Gen {
     pub pending_maps: Vec<(FuncId, u32, Vec<SafepointMap>)>,
     /// The allocation trampoline (records the frame pointer for the
     /// collector, then calls `caravan_rt_alloc_gc`).
-    pub alloc_tramp: Option<FuncId>,
-    /// The trampoline is declared but not defined yet.
-    pub pending_tramp: bool,
+    pub trampolines: HashMap<String, FuncId>,
+    /// Trampolines declared but not defined yet: (symbol, parameters).
+    pub pending_tramps: Vec<(String, usize)>,
 }
 
 /// A safepoint of one function: (return offset in the function, frame size
@@ -238,8 +238,8 @@ impl Session {
                 init_result: None,
                 descs: inspect::DescBuilder::new(),
                 pending_maps: vec![],
-                alloc_tramp: None,
-                pending_tramp: false,
+                trampolines: HashMap::new(),
+                pending_tramps: vec![],
                 opts,
                 imports: HashMap::new(),
                 global_fns: HashMap::new(),
@@ -462,6 +462,7 @@ impl Gen {
             body: Box::new(body),
             name: "init".into(),
             span: Default::default(),
+            file: usize::MAX,
         };
         expr::compile_function(self, func, &lambda, &[], None, true)?;
         Ok(clo)
@@ -482,10 +483,9 @@ impl Gen {
                 runtime::compile_pap(self, k, m)?;
                 continue;
             }
-            if self.pending_tramp {
-                self.pending_tramp = false;
-                let f = self.alloc_tramp.expect("declared");
-                runtime::compile_alloc_trampoline(self, f)?;
+            if let Some((sym, n)) = self.pending_tramps.pop() {
+                let f = self.trampolines[&sym];
+                runtime::compile_gc_trampoline(self, f, &sym, n)?;
                 continue;
             }
             if let Some(x) = self.pending_wrappers.pop() {
@@ -533,18 +533,20 @@ impl Gen {
         }
     }
 
-    /// The allocation trampoline: `(proc, tag, wosize) -> block` (System V).
-    pub(crate) fn alloc_trampoline(&mut self) -> Result<FuncId, CodegenError> {
-        if let Some(f) = self.alloc_tramp {
+    /// The trampoline through which generated code calls a runtime
+    /// function that may collect (`symbol`, `n` parameters, System V): it
+    /// records its frame pointer for the collector.
+    pub(crate) fn gc_trampoline(&mut self, symbol: &str, n: usize) -> Result<FuncId, CodegenError> {
+        if let Some(&f) = self.trampolines.get(symbol) {
             return Ok(f);
         }
         let f = self.module.declare_function(
-            "caravan_alloc_trampoline",
+            &format!("{symbol}__trampoline"),
             Linkage::Local,
-            &sysv_sig(3),
+            &sysv_sig(n),
         )?;
-        self.alloc_tramp = Some(f);
-        self.pending_tramp = true;
+        self.trampolines.insert(symbol.to_string(), f);
+        self.pending_tramps.push((symbol.to_string(), n));
         Ok(f)
     }
 

@@ -15,7 +15,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 /// named by `external` declarations), with their parameter counts.
 pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
     ("caravan_rt_yield", 1),
-    ("caravan_rt_stack_overflow", 1),
+    ("caravan_rt_stack_overflow", 2),
     ("caravan_rt_alloc", 3),
     ("caravan_rt_fail", 3),
     ("caravan_rt_div_by_zero", 2),
@@ -173,19 +173,27 @@ pub(crate) fn compile_extern_wrapper(g: &mut Gen, x: u32) -> Result<(), CodegenE
     super::expr::wrapper_body(g, func, x)
 }
 
-/// The allocation trampoline, System V `(proc, tag, wosize) -> block`: it
-/// stores its own frame pointer in the process (`exit_fp`, offset 32) —
-/// whose saved return address and frame link lead into the generated code
-/// that called it — and calls the collecting allocator, which walks those
-/// frames with their stack maps (wasmtime's exit trampolines do the same).
-pub(crate) fn compile_alloc_trampoline(g: &mut Gen, func: FuncId) -> Result<(), CodegenError> {
-    let target = g.import("caravan_rt_alloc_gc", 3)?;
-    define(g, func, super::sysv_sig(3), |g, b, params| {
+/// A trampoline for a runtime function that may collect (the allocator,
+/// `recv_next`), System V with the target's parameters: it stores its own
+/// frame pointer in the process (`exit_fp`, offset 32) — whose saved return
+/// address and frame link lead into the generated code that called it —
+/// calls the target, which may walk those frames with their stack maps
+/// (wasmtime's exit trampolines do the same), then clears `exit_fp`.
+pub(crate) fn compile_gc_trampoline(
+    g: &mut Gen,
+    func: FuncId,
+    symbol: &str,
+    n: usize,
+) -> Result<(), CodegenError> {
+    let target = g.import(symbol, n)?;
+    define(g, func, super::sysv_sig(n), |g, b, params| {
         let fp = b.ins().get_frame_pointer(I64);
         b.ins().store(TRUSTED, fp, params[0], 32);
         let tref = g.module.declare_func_in_func(target, b.func);
         let call = b.ins().call(tref, params);
         let r = b.inst_results(call)[0];
+        let zero = b.ins().iconst(I64, 0);
+        b.ins().store(TRUSTED, zero, params[0], 32);
         b.ins().return_(&[r]);
         Ok(())
     })

@@ -1,0 +1,197 @@
+//! Memory and the collector, at CI sizes: a server handling 1,000,000
+//! messages keeps a bounded heap; a 100,000-process skynet sums right;
+//! stack overflow crashes only its process; and the whole example suite and
+//! the differential corpus pass in GC torture mode (every allocation goes
+//! to the runtime and collects), which makes a missing root fail fast.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary for torture runs: `CARAVAN_TORTURE_BIN` (CI points it at the
+/// release build: the collector's own code is slow unoptimised), else this
+/// build's.
+fn torture_bin() -> String {
+    std::env::var("CARAVAN_TORTURE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_caravan").to_string())
+}
+
+fn run(file: &str, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let bin = if env.iter().any(|(k, _)| *k == "CARAVAN_GC_TORTURE") {
+        torture_bin()
+    } else {
+        env!("CARGO_BIN_EXE_caravan").to_string()
+    };
+    let mut cmd = Command::new(bin);
+    cmd.arg("run")
+        .arg(file)
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start caravan");
+    // Output is read while the program runs (a full pipe would block it).
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("{} timed out after {limit:?}", file);
+        }
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_server_handling_a_million_messages_keeps_a_bounded_heap() {
+    // The server's heap (as `Gc.heap_words` reports it) stays under a
+    // million words although a million messages were adopted into it.
+    let o = run(
+        "tests/programs/flat_heap_server.cvn",
+        &[],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        stdout(&o),
+        "500003500000\nheap bounded\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn skynet_with_100_000_processes() {
+    let o = run(
+        "tests/programs/skynet.cvn",
+        &["100000"],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert_eq!(stdout(&o), "4999950000\n");
+    assert!(o.status.success());
+}
+
+#[test]
+fn stack_overflow_crashes_only_that_process() {
+    let o = run(
+        "tests/programs/stack_overflow.cvn",
+        &[],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        stdout(&o),
+        "deep process: stack overflow\n10000\nthe VM and other processes go on\n"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("crashed: stack overflow at tests/programs/stack_overflow.cvn:4:15"),
+        "{err}"
+    );
+    assert!(o.status.success());
+}
+
+/// Runs `(file, args, expected stdout)` cases in GC torture mode, a few at
+/// a time.
+fn torture(cases: Vec<(String, Vec<String>, String)>) {
+    let cases = std::sync::Mutex::new(cases.into_iter());
+    let failures = std::sync::Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| loop {
+                let Some((file, args, expected)) = cases.lock().unwrap().next() else {
+                    return;
+                };
+                let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+                let o = run(
+                    &file,
+                    &a,
+                    &[("CARAVAN_GC_TORTURE", "1")],
+                    Duration::from_secs(300),
+                );
+                if stdout(&o) != expected {
+                    failures.lock().unwrap().push(format!(
+                        "{file}: got {:?}…, stderr {}",
+                        stdout(&o).chars().take(200).collect::<String>(),
+                        String::from_utf8_lossy(&o.stderr)
+                    ));
+                }
+            });
+        }
+    });
+    let f = failures.into_inner().unwrap();
+    assert!(
+        f.is_empty(),
+        "{} failures under GC torture:\n{}",
+        f.len(),
+        f.join("\n")
+    );
+}
+
+#[test]
+fn examples_pass_in_gc_torture_mode() {
+    let golden = |n: &str| {
+        std::fs::read_to_string(root().join("tests/golden").join(format!("{n}.out"))).unwrap()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    torture(vec![
+        ("examples/hello.cvn".into(), vec![], golden("hello")),
+        ("examples/fib.cvn".into(), s(&["25"]), "75025\n".into()),
+        ("examples/ping_pong.cvn".into(), vec![], golden("ping_pong")),
+        ("examples/counter.cvn".into(), vec![], golden("counter")),
+        ("examples/ring.cvn".into(), s(&["50", "20"]), golden("ring")),
+        (
+            "examples/wordfreq.cvn".into(),
+            s(&["examples/data/gpl-3.0.txt"]),
+            golden("wordfreq"),
+        ),
+        (
+            "tests/programs/multifile/main.cvn".into(),
+            vec![],
+            golden("multifile"),
+        ),
+        (
+            "tests/programs/skynet.cvn".into(),
+            s(&["10000"]),
+            "49995000\n".into(),
+        ),
+    ]);
+}
+
+#[test]
+fn the_differential_corpus_passes_in_gc_torture_mode() {
+    let dir = root().join("tests/differential");
+    let mut cases = vec![];
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "cvn") {
+            let expected = std::fs::read_to_string(p.with_extension("out")).unwrap();
+            let rel = p.strip_prefix(root()).unwrap().display().to_string();
+            cases.push((rel, vec![], expected));
+        }
+    }
+    assert!(cases.len() >= 100);
+    // Without an optimised binary, a sample (every 5th program) keeps the
+    // debug test suite fast; CI runs them all with the release build.
+    if std::env::var_os("CARAVAN_TORTURE_BIN").is_none() {
+        cases = cases.into_iter().step_by(5).collect();
+    }
+    torture(cases);
+}
