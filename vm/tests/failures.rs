@@ -34,7 +34,7 @@ unsafe fn deep(proc: *mut Process, n: u64) -> u64 {
         let marker = [n; 8];
         let sp = &marker as *const _ as u64;
         if sp < (*proc).stack_limit {
-            caravan_rt_stack_overflow(proc);
+            caravan_rt_stack_overflow(proc, std::ptr::null());
         }
         tick(proc);
         std::hint::black_box(&marker);
