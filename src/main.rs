@@ -93,6 +93,8 @@ fn check(file: PathBuf) -> ExitCode {
 }
 
 fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode {
+    let t0 = std::time::Instant::now();
+    let timings = std::env::var_os("CARAVAN_TIMINGS").is_some();
     let text = match read_source(&file) {
         Ok(t) => t,
         Err(c) => return c,
@@ -116,6 +118,13 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
             return ExitCode::from(1);
         }
     };
+    if timings {
+        eprintln!(
+            "caravan: compiled {} functions in {:.2} ms",
+            compiled.functions_compiled,
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     caravan_stdlib::builtins::set_args(args);
     let config = caravan_vm::VmConfig {
         schedulers: schedulers
@@ -124,6 +133,12 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         ..Default::default()
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
+    if timings {
+        eprintln!(
+            "caravan: ran in {:.2} ms (total)",
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     // The compiled program (with its syntax trees, which may be deep) is
     // not dropped on this thread's small stack: the process ends here.
     std::mem::forget(compiled);

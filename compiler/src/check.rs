@@ -45,6 +45,9 @@ pub struct Checker {
     annot_vars: HashMap<String, Ty>,
     /// The type definition being checked: name and parameters (for hints).
     current_typedef: Option<(String, Vec<String>)>,
+    /// Whether to fill [`Checker::index`] and [`Checker::scopes`] (the
+    /// language server needs them; `caravan run` and `check` do not).
+    pub record_index: bool,
     /// Every identifier seen, with its type and definition (for the LSP and
     /// the REPL).
     pub index: Vec<Occurrence>,
@@ -114,6 +117,7 @@ impl Checker {
             type_error_budget: 200,
             errors_before_item: 0,
             current_typedef: None,
+            record_index: true,
             index: vec![],
             scopes: vec![],
             field_defs: HashMap::new(),
@@ -987,6 +991,9 @@ impl Checker {
 
     /// Records an identifier in the semantic index.
     fn note(&mut self, span: Span, name: &str, ty: Ty, def: Option<(FileId, Span)>, kind: OccKind) {
+        if !self.record_index {
+            return;
+        }
         self.index.push(Occurrence {
             file: self.file,
             span,
@@ -999,6 +1006,9 @@ impl Checker {
 
     /// Records the locals visible in `span`.
     fn note_scope(&mut self, span: Span) {
+        if !self.record_index {
+            return;
+        }
         let names = self.locals.iter().map(|(n, i)| (n.clone(), i.ty)).collect();
         self.scopes.push(Scope {
             file: self.file,
@@ -1058,6 +1068,7 @@ impl Checker {
                 (
                     TExpr::Lambda(TLambda {
                         params: vec![v],
+                        param_tys: vec![arg],
                         body: Box::new(body),
                         name: "function".into(),
                         span: *span,
@@ -1426,10 +1437,10 @@ impl Checker {
                 if rest.is_empty() {
                     return (call, cur);
                 }
-                return (TExpr::App(Box::new(call), rest, loc), cur);
+                return (TExpr::App(Box::new(call), rest, loc, cur), cur);
             }
         }
-        (TExpr::App(Box::new(tf), targs, loc), cur)
+        (TExpr::App(Box::new(tf), targs, loc, cur), cur)
     }
 
     fn operator_hint(&mut self, arith_op: bool, float_op: bool, at: Ty) -> Option<String> {
@@ -1523,6 +1534,7 @@ impl Checker {
         (
             TLambda {
                 params: vars,
+                param_tys: ptys,
                 body: Box::new(tb),
                 name: name.to_string(),
                 span,
@@ -1719,6 +1731,7 @@ impl Checker {
         let v = self.new_var();
         TLambda {
             params: vec![v],
+            param_tys: vec![],
             body: Box::new(TExpr::Imm(0)),
             name: name.to_string(),
             span,
@@ -2015,7 +2028,7 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
             | TExpr::Str(_)
             | TExpr::Global(_)
             | TExpr::Extern(_) => {}
-            TExpr::App(f, args, _) => {
+            TExpr::App(f, args, _, _) => {
                 stack.push(f);
                 stack.extend(args.iter_mut());
             }

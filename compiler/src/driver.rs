@@ -23,7 +23,7 @@ pub struct Checked {
 /// same directory as `path`, loaded (and checked first) on demand. A cycle
 /// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
-    let (mut checker, mut sources, mut diags) = stdlib_checked();
+    let (mut checker, mut sources, mut diags) = stdlib_checked_indexed(false);
     let main_file = sources.add(path, text);
     let main = match parse::parse_module(main_file, text) {
         Ok(m) => m,
@@ -71,12 +71,21 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
 /// holding its modules, their sources, and any diagnostics (none unless the
 /// stdlib itself is broken). Each program starts from a clone.
 pub fn stdlib_checked() -> (Checker, SourceMap, Vec<Diagnostic>) {
+    stdlib_checked_indexed(true)
+}
+
+/// [`stdlib_checked`], with or without the semantic index (the index costs
+/// time and memory that compiling a program does not need).
+pub fn stdlib_checked_indexed(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
     use std::sync::OnceLock;
-    static STDLIB: OnceLock<(Checker, SourceMap, Vec<Diagnostic>)> = OnceLock::new();
-    STDLIB
+    type Cached = OnceLock<(Checker, SourceMap, Vec<Diagnostic>)>;
+    static WITH: Cached = OnceLock::new();
+    static WITHOUT: Cached = OnceLock::new();
+    (if index { &WITH } else { &WITHOUT })
         .get_or_init(|| {
             let mut sources = SourceMap::default();
             let mut checker = Checker::new();
+            checker.record_index = index;
             let mut diags = vec![];
             for (name, src) in caravan_stdlib::MODULES {
                 let file = sources.add(caravan_stdlib::file_name(name), *src);

@@ -66,7 +66,7 @@ impl Repl {
         sink: Option<&str>,
         opts: Options,
     ) -> Result<Repl, PhraseError> {
-        let (mut checker, mut sources, mut diags) = crate::driver::stdlib_checked();
+        let (mut checker, mut sources, mut diags) = crate::driver::stdlib_checked_indexed(false);
         let file = sources.add("<repl>", driver);
         match parse::parse_module(file, driver) {
             Ok(m) => checker.check_items(file, &m.items),

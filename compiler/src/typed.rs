@@ -102,6 +102,8 @@ pub struct TArm {
 pub struct TLambda {
     /// Parameters.
     pub params: Vec<VarId>,
+    /// Their types (empty when unknown: generated lambdas).
+    pub param_tys: Vec<Ty>,
     /// Body.
     pub body: Box<TExpr>,
     /// A name for stack traces and symbols.
@@ -137,8 +139,9 @@ pub enum TExpr {
     Global(GlobalId),
     /// A builtin used as a value (wrapped in a closure).
     Extern(ExternId),
-    /// Application `f a1 ... an`.
-    App(Box<TExpr>, Vec<TExpr>, Loc),
+    /// Application `f a1 ... an`, with the type of its result (values of
+    /// immediate types need no stack map entry).
+    App(Box<TExpr>, Vec<TExpr>, Loc, Ty),
     /// A fully applied builtin (arity matches).
     CallExtern(ExternId, Vec<TExpr>, Loc),
     /// A function literal.

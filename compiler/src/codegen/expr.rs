@@ -75,8 +75,15 @@ pub(crate) fn compile_function(
         })?;
         // Every value that may point into the heap is declared, so that the
         // collector finds (and updates) it in this frame's stack maps.
-        for &v in &params[1..] {
-            fx.b.declare_value_needs_stack_map(v);
+        fx.b.declare_value_needs_stack_map(params[1]);
+        for (i, &v) in params[2..].iter().enumerate() {
+            let immediate = lambda
+                .param_tys
+                .get(i)
+                .is_some_and(|&t| fx.g.is_immediate_type(t));
+            if !immediate {
+                fx.b.declare_value_needs_stack_map(v);
+            }
         }
         for (i, (var, known)) in free.iter().enumerate() {
             let val = fx.b.ins().load(I64, TRUSTED, env, (8 * (2 + i)) as i32);
@@ -114,6 +121,11 @@ pub(crate) fn compile_function(
         } else if lambda.params.len() > MAX_ARITY {
             let rest = TLambda {
                 params: lambda.params[MAX_ARITY..].to_vec(),
+                param_tys: lambda
+                    .param_tys
+                    .get(MAX_ARITY..)
+                    .map(|t| t.to_vec())
+                    .unwrap_or_default(),
                 body: lambda.body.clone(),
                 name: lambda.name.clone(),
                 span: lambda.span,
@@ -128,9 +140,20 @@ pub(crate) fn compile_function(
         fx.b.finalize(fconfig);
     }
     g.fctx = fctx;
+    let dump = std::env::var("CARAVAN_DUMP").ok();
+    let dumping = dump.as_deref().is_some_and(|d| lambda.name.contains(d));
+    if dumping {
+        ctx.set_disasm(true);
+        eprintln!("{}", ctx.func.display());
+    }
     g.module
         .define_function(func, &mut ctx)
         .map_err(|e| CodegenError(format!("{}: {e:?}", lambda.name)))?;
+    if dumping {
+        if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+            eprintln!("{text}");
+        }
+    }
     g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
@@ -218,30 +241,34 @@ impl Fx<'_, '_> {
     }
 
     /// Reduction count and stack check; yields or crashes in a cold block.
+    /// The prologue: the reduction count lives in Cranelift's pinned
+    /// register (r15 on x86-64, callee-saved for the Rust runtime and saved
+    /// by the context switch), so counting is a register decrement; the
+    /// stack check compares SP with the process's limit. Either failing
+    /// branches to a cold block: yield (then a fresh budget of
+    /// `CONTEXT_REDS`) or crash with a stack overflow.
     fn prologue(&mut self, loc: Loc) -> Result<(), CodegenError> {
         let p = self.proc_;
+        let overflow = self.b.create_block();
+        let yield_ = self.b.create_block();
+        let counted = self.b.create_block();
+        let body = self.b.create_block();
+        self.b.set_cold_block(overflow);
+        self.b.set_cold_block(yield_);
         let sp = self.b.ins().get_stack_pointer(I64);
         let limit = self.b.ins().load(I64, TRUSTED, p, 8);
         let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-        let cond = if self.g.opts.no_reductions {
-            low
+        self.b.ins().brif(low, overflow, &[], counted, &[]);
+        self.b.switch_to_block(counted);
+        if self.g.opts.no_reductions {
+            self.b.ins().jump(body, &[]);
         } else {
-            let r = self.b.ins().load(I64, TRUSTED, p, 0);
+            let r = self.b.ins().get_pinned_reg(I64);
             let r1 = self.b.ins().iadd_imm_s(r, -1);
-            self.b.ins().store(TRUSTED, r1, p, 0);
+            self.b.ins().set_pinned_reg(r1);
             let out = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r1, 0);
-            self.b.ins().bor(low, out)
-        };
-        let cold = self.b.create_block();
-        let body = self.b.create_block();
-        self.b.ins().brif(cond, cold, &[], body, &[]);
-        self.b.set_cold_block(cold);
-        self.b.switch_to_block(cold);
-        let overflow = self.b.create_block();
-        let yield_ = self.b.create_block();
-        self.b.set_cold_block(overflow);
-        self.b.set_cold_block(yield_);
-        self.b.ins().brif(low, overflow, &[], yield_, &[]);
+            self.b.ins().brif(out, yield_, &[], body, &[]);
+        }
         self.b.switch_to_block(overflow);
         let l = self.g.loc_data(loc)?;
         let lv = self.data_addr(l);
@@ -249,6 +276,8 @@ impl Fx<'_, '_> {
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(yield_);
         self.rt("caravan_rt_yield", &[p])?;
+        let budget = self.b.ins().iconst(I64, caravan_vm::CONTEXT_REDS);
+        self.b.ins().set_pinned_reg(budget);
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(body);
         Ok(())
@@ -379,7 +408,7 @@ impl Fx<'_, '_> {
     /// call.
     fn tail(&mut self, e: &TExpr) -> Result<(), CodegenError> {
         match e {
-            TExpr::App(f, a, _) => self.apply(f, a, true).map(|_| ()),
+            TExpr::App(f, a, _, t) => self.apply(f, a, *t, true).map(|_| ()),
             TExpr::Let(var, rhs, body) => {
                 self.bind_let(*var, rhs)?;
                 self.tail(body)
@@ -410,11 +439,9 @@ impl Fx<'_, '_> {
                 self.tail(b)
             }
             TExpr::If(c, a, b) => {
-                let cv = self.expr(c)?;
-                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
                 let tb = self.b.create_block();
                 let eb = self.b.create_block();
-                self.b.ins().brif(cond, tb, &[], eb, &[]);
+                self.branch(c, tb, eb)?;
                 self.b.switch_to_block(tb);
                 self.tail(a)?;
                 self.b.switch_to_block(eb);
@@ -463,7 +490,7 @@ impl Fx<'_, '_> {
                 let d = self.g.extern_wrapper(*x)?;
                 self.static_value(d)
             }
-            TExpr::App(f, a, _) => self.apply(f, a, false)?.expect("non-tail call returns"),
+            TExpr::App(f, a, _, t) => self.apply(f, a, *t, false)?.expect("non-tail call returns"),
             TExpr::CallExtern(x, a, _) => {
                 let mut vals = vec![self.proc_];
                 for e in a {
@@ -529,12 +556,10 @@ impl Fx<'_, '_> {
                 self.alloc(0, &vals)?
             }
             TExpr::If(c, a, b) => {
-                let cv = self.expr(c)?;
-                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, cv, 1);
                 let tb = self.b.create_block();
                 let eb = self.b.create_block();
                 let (join, res) = self.join_block();
-                self.b.ins().brif(cond, tb, &[], eb, &[]);
+                self.branch(c, tb, eb)?;
                 self.b.switch_to_block(tb);
                 let av = self.expr(a)?;
                 self.b.ins().jump(join, &args(&[av]));
@@ -729,10 +754,24 @@ impl Fx<'_, '_> {
 
     /// Applies `f` to `a`. In tail position the block is terminated and
     /// `None` returned.
-    fn apply(&mut self, f: &TExpr, a: &[TExpr], tail: bool) -> Result<Option<Value>, CodegenError> {
+    fn apply(
+        &mut self,
+        f: &TExpr,
+        a: &[TExpr],
+        result: crate::types::Ty,
+        tail: bool,
+    ) -> Result<Option<Value>, CodegenError> {
+        let boxed = !self.g.is_immediate_type(result);
         // Known callee?
         let known: Option<(FuncId, usize, Value)> = match f {
             TExpr::Global(gid) => match self.g.global_fns.get(gid).copied() {
+                Some((func, arity)) if arity == a.len() => {
+                    // A top-level function has no free variables: its env
+                    // is never read, so a direct call passes any value.
+                    self.g.want_global_fn(*gid);
+                    let unit = self.imm(0);
+                    Some((func, arity, unit))
+                }
                 Some((func, arity)) => {
                     let clo = self.g.global_closure(*gid)?;
                     let cv = self.static_value(clo);
@@ -768,11 +807,13 @@ impl Fx<'_, '_> {
                 }
                 let c = self.b.ins().call(fref, &call_args);
                 let v = self.b.inst_results(c)[0];
-                self.b.declare_value_needs_stack_map(v);
+                if boxed {
+                    self.b.declare_value_needs_stack_map(v);
+                }
                 return Ok(Some(v));
             }
         }
-        self.apply_values(fv, &vals, tail)
+        self.apply_values(fv, &vals, tail, boxed)
     }
 
     /// Applies a closure value to arguments (generic path).
@@ -781,12 +822,13 @@ impl Fx<'_, '_> {
         fv: Value,
         vals: &[Value],
         tail: bool,
+        boxed: bool,
     ) -> Result<Option<Value>, CodegenError> {
         if vals.len() > MAX_ARITY {
             let r = self
-                .apply_values(fv, &vals[..MAX_ARITY], false)?
+                .apply_values(fv, &vals[..MAX_ARITY], false, true)?
                 .expect("non-tail");
-            return self.apply_values(r, &vals[MAX_ARITY..], tail);
+            return self.apply_values(r, &vals[MAX_ARITY..], tail, boxed);
         }
         let n = vals.len();
         let arity = self.b.ins().load(I64, TRUSTED, fv, 8);
@@ -810,7 +852,11 @@ impl Fx<'_, '_> {
             self.b.ins().return_call(aref, &call_args);
             return Ok(None);
         }
-        let (join, res) = self.join_block();
+        let join = self.b.create_block();
+        let res = self.b.append_block_param(join, I64);
+        if boxed {
+            self.b.declare_value_needs_stack_map(res);
+        }
         self.b.switch_to_block(fast);
         let code = self.b.ins().load(I64, TRUSTED, fv, 0);
         let c = self.b.ins().call_indirect(sig, code, &call_args);
@@ -954,6 +1000,64 @@ impl Fx<'_, '_> {
         Ok(())
     }
 
+    /// Branches on a boolean expression without materialising the bool:
+    /// comparisons of immediates become one compare-and-branch, `&&`, `||`
+    /// and `not` become control flow.
+    fn branch(&mut self, c: &TExpr, yes: Block, no: Block) -> Result<(), CodegenError> {
+        match c {
+            TExpr::Imm(n) => {
+                self.b.ins().jump(if *n != 0 { yes } else { no }, &[]);
+            }
+            TExpr::Prim(Prim::Not, a, _, _) => self.branch(&a[0], no, yes)?,
+            TExpr::And(a, b) => {
+                let mid = self.b.create_block();
+                self.branch(a, mid, no)?;
+                self.b.switch_to_block(mid);
+                self.branch(b, yes, no)?;
+            }
+            TExpr::Or(a, b) => {
+                let mid = self.b.create_block();
+                self.branch(a, yes, mid)?;
+                self.b.switch_to_block(mid);
+                self.branch(b, yes, no)?;
+            }
+            TExpr::Prim(
+                p @ (Prim::Equal
+                | Prim::NotEqual
+                | Prim::Lt
+                | Prim::Gt
+                | Prim::Le
+                | Prim::Ge
+                | Prim::PhysEq
+                | Prim::PhysNe),
+                a,
+                t,
+                _,
+            ) if a.len() == 2
+                && (matches!(p, Prim::PhysEq | Prim::PhysNe) || self.g.is_immediate_type(*t)) =>
+            {
+                let x = self.expr(&a[0])?;
+                let y = self.expr(&a[1])?;
+                let cc = match p {
+                    Prim::Equal | Prim::PhysEq => IntCC::Equal,
+                    Prim::NotEqual | Prim::PhysNe => IntCC::NotEqual,
+                    Prim::Lt => IntCC::SignedLessThan,
+                    Prim::Gt => IntCC::SignedGreaterThan,
+                    Prim::Le => IntCC::SignedLessThanOrEqual,
+                    _ => IntCC::SignedGreaterThanOrEqual,
+                };
+                let cond = self.b.ins().icmp(cc, x, y);
+                self.b.ins().brif(cond, yes, &[], no, &[]);
+            }
+            c => {
+                let v = self.expr(c)?;
+                let cond = self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 1);
+                self.b.ins().brif(cond, yes, &[], no, &[]);
+            }
+        }
+        Ok(())
+    }
+
     /// Continues in a new block when `c` holds, else jumps to `fail`.
     fn cont_if(&mut self, c: Value, fail: Block) {
         let next = self.b.create_block();
@@ -974,9 +1078,9 @@ impl Fx<'_, '_> {
             let next = self.b.create_block();
             self.pattern(&arm.pat, sv, next)?;
             if let Some(gd) = &arm.guard {
-                let gv = self.expr(gd)?;
-                let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, gv, 1);
-                self.cont_if(c, next);
+                let pass = self.b.create_block();
+                self.branch(gd, pass, next)?;
+                self.b.switch_to_block(pass);
             }
             self.arm_body(&arm.body, join)?;
             self.b.switch_to_block(next);
@@ -1034,9 +1138,9 @@ impl Fx<'_, '_> {
             let next = self.b.create_block();
             self.pattern(&arm.pat, m, next)?;
             if let Some(gd) = &arm.guard {
-                let gv = self.expr(gd)?;
-                let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, gv, 1);
-                self.cont_if(c, next);
+                let pass = self.b.create_block();
+                self.branch(gd, pass, next)?;
+                self.b.switch_to_block(pass);
             }
             self.rt("caravan_rt_recv_accept", &[p])?;
             self.arm_body(&arm.body, join)?;
@@ -1305,6 +1409,7 @@ pub(crate) fn wrapper_body(g: &mut Gen, func: FuncId, x: ExternId) -> Result<(),
     };
     let lam = TLambda {
         params,
+        param_tys: vec![],
         body: Box::new(body),
         name: info.name.clone(),
         span: Default::default(),
@@ -1337,7 +1442,7 @@ fn fv_expr(e: &TExpr, bound: &mut HashSet<VarId>, out: &mut Vec<VarId>, seen: &m
             }
         }
         TExpr::Imm(_) | TExpr::Float(_) | TExpr::Str(_) | TExpr::Global(_) | TExpr::Extern(_) => {}
-        TExpr::App(f, a, _) => {
+        TExpr::App(f, a, _, _) => {
             fv_expr(f, bound, out, seen);
             a.iter().for_each(|x| fv_expr(x, bound, out, seen));
         }

@@ -212,6 +212,8 @@ impl Session {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed")?;
         flags.set("preserve_frame_pointers", "true")?;
+        // The reduction counter lives in the pinned register (r15).
+        flags.set("enable_pinned_reg", "true")?;
         flags.set("use_colocated_libcalls", "false")?;
         flags.set("is_pic", "false")?;
         let isa = cranelift_native::builder()
@@ -459,6 +461,7 @@ impl Gen {
         let body = TExpr::Imm(0);
         let lambda = TLambda {
             params: vec![unit_param],
+            param_tys: vec![],
             body: Box::new(body),
             name: "init".into(),
             span: Default::default(),

@@ -212,9 +212,16 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         .declare_function("caravan_entry", Linkage::Local, &sig)?;
     let apply1 = g.apply_fn(1)?;
     define(g, func, sig, |g, b, params| {
+        // The reduction counter is the pinned register: a fresh budget for
+        // the code entered here, and the caller's value back afterwards
+        // (the register is callee-saved for the Rust code that calls us).
+        let saved = b.ins().get_pinned_reg(I64);
+        let budget = b.ins().iconst(I64, caravan_vm::CONTEXT_REDS);
+        b.ins().set_pinned_reg(budget);
         let aref = g.module.declare_func_in_func(apply1, b.func);
         let call = b.ins().call(aref, params);
         let r = b.inst_results(call)[0];
+        b.ins().set_pinned_reg(saved);
         b.ins().return_(&[r]);
         Ok(())
     })?;
