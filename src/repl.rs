@@ -160,6 +160,8 @@ Commands:
   :type EXPR    show the type of EXPR without running it
   :load FILE    load the definitions of FILE into the session
   :reset        forget every definition (running processes go on)
+  :processes    a table of live processes: pid, status, mailbox length,
+                reductions, memory
   :help         this text
   :quit         leave (also Ctrl-D)
 Ctrl-C interrupts a running phrase, or clears the line being typed.";
@@ -257,6 +259,7 @@ pub fn run(schedulers: usize) -> i32 {
                 let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
                 match name {
                     "quit" | "q" => break,
+                    "processes" | "ps" => print_processes(&rt),
                     "help" | "h" => println!("{HELP}"),
                     "type" | "t" => match repl.type_of(arg) {
                         Ok(t) => println!("- : {t}"),
@@ -418,6 +421,31 @@ fn eval_phrase(
         }
         Outcome::Exit(status) => Some(status),
     }
+}
+
+/// `:processes`: one line per live process. Reductions and memory are
+/// known for waiting processes (a running one is busy on a scheduler).
+fn print_processes(rt: &caravan_vm::Runtime) {
+    let list = rt.processes();
+    println!(
+        "{:<10} {:<9} {:>8} {:>12} {:>10}",
+        "pid", "status", "mailbox", "reductions", "memory"
+    );
+    for p in &list {
+        let reds = p.reductions.map_or("-".to_string(), |r| r.to_string());
+        let mem = p
+            .heap_words
+            .map_or("-".to_string(), |w| format!("{} KiB", w * 8 / 1024));
+        println!(
+            "{:<10} {:<9} {:>8} {:>12} {:>10}",
+            format!("<0.{}>", p.serial),
+            p.status,
+            p.mailbox,
+            reds,
+            mem
+        );
+    }
+    println!("{} process(es)", list.len());
 }
 
 fn refresh_names(

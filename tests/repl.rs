@@ -106,6 +106,9 @@ fn a_spawned_counter_answers_calls_across_phrases() {
     line(&mut s, "send c (Incr 5)", "- : unit = ()");
     line(&mut s, "send c (Incr 37)", "- : unit = ()");
     line(&mut s, "call c (fun r -> Get r) 1000", "- : int = 42");
+    // The counter is listed, waiting in its receive.
+    line(&mut s, ":processes", "waiting");
+    s.expect("process(es)").unwrap();
     s.send_line(":quit").unwrap();
 }
 

@@ -119,6 +119,21 @@ pub enum Outcome {
     Exit(i32),
 }
 
+/// What [`Runtime::processes`] tells of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Serial number (`<0.SERIAL>`).
+    pub serial: u64,
+    /// `runnable`, `running` or `waiting`.
+    pub status: &'static str,
+    /// Messages in its mailbox.
+    pub mailbox: usize,
+    /// Reductions used in completed slices (known while it waits).
+    pub reductions: Option<u64>,
+    /// Heap size in words (known while it waits).
+    pub heap_words: Option<usize>,
+}
+
 /// Interrupts the evaluation in progress of a [`Runtime`] from any thread.
 #[derive(Clone)]
 pub struct Interrupter(Arc<scheduler::Vm>);
@@ -180,6 +195,11 @@ impl Runtime {
         let r = self.vm.wait_eval(serial);
         io::stdout_flush();
         r
+    }
+
+    /// The live processes, for introspection (the REPL's `:processes`).
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.vm.process_infos()
     }
 
     /// A handle to interrupt evaluations from another thread.

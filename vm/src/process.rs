@@ -58,6 +58,9 @@ pub struct Process {
     /// Allocations through the collecting allocator since the last
     /// collection (torture mode).
     pub(crate) gc_allocs: u64,
+    /// Reductions used in the slices that ran out (a slice is
+    /// `CONTEXT_REDS`), for introspection.
+    pub(crate) reds_done: u64,
 
     pub(crate) serial: u64,
     pub(crate) vm: *const crate::scheduler::Vm,
@@ -121,6 +124,7 @@ impl Process {
             gc_live: 0,
             gc_count: 0,
             gc_allocs: 0,
+            reds_done: 0,
             serial,
             vm,
             sched: std::ptr::null(),

@@ -301,6 +301,7 @@ pub fn now_ms() -> i64 {
 pub unsafe extern "C" fn caravan_rt_yield(proc: *mut Process) -> Value {
     // SAFETY: `proc` is the running process.
     unsafe {
+        (*proc).reds_done += crate::process::CONTEXT_REDS as u64;
         (*proc).request = Request::Yield;
         switch_out(proc);
     }

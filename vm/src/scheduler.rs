@@ -91,6 +91,15 @@ impl ProcTable {
         drop(old);
     }
 
+    /// Every live entry (a snapshot).
+    pub(crate) fn all(&self) -> Vec<(u64, Arc<Shared>)> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            out.extend(lock(s).iter().map(|(k, v)| (*k, v.clone())));
+        }
+        out
+    }
+
     fn drain(&self) -> Vec<Arc<Shared>> {
         let mut out = Vec::new();
         for s in self.shards.iter() {
@@ -355,6 +364,41 @@ impl Vm {
     }
 
     /// Ends the evaluation in progress with `Killed` (from any thread).
+    /// A snapshot of the live processes: state and mailbox length always;
+    /// reductions and heap size of waiting processes (whose `Process` is
+    /// parked under the lock, so nothing runs it meanwhile).
+    pub(crate) fn process_infos(&self) -> Vec<crate::ProcessInfo> {
+        let mut out = vec![];
+        for (serial, sh) in self.table.all() {
+            let g = sh.lock();
+            let status = match g.state {
+                ProcState::Runnable => "runnable",
+                ProcState::Running => "running",
+                ProcState::Waiting => "waiting",
+                ProcState::Exited => continue,
+            };
+            let mut mailbox = g.inbox.len();
+            let (mut reductions, mut heap_words) = (None, None);
+            if g.state == ProcState::Waiting && !g.proc.is_null() {
+                // SAFETY: a waiting process is parked in `Inner::proc` and
+                // only resumed by whoever takes it out under this lock.
+                let p = unsafe { &*g.proc };
+                mailbox += p.queue.len();
+                reductions = Some(p.reds_done);
+                heap_words = Some(p.heap.words());
+            }
+            out.push(crate::ProcessInfo {
+                serial,
+                status,
+                mailbox,
+                reductions,
+                heap_words,
+            });
+        }
+        out.sort_by_key(|i| i.serial);
+        out
+    }
+
     pub(crate) fn interrupt_eval(&self) {
         let serial = self.current_eval.load(Ordering::SeqCst);
         if serial == 0 {
