@@ -23,7 +23,8 @@ pub struct Checked {
 /// same directory as `path`, loaded (and checked first) on demand. A cycle
 /// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
-    let (mut checker, mut sources, mut diags) = stdlib_checked_indexed(false);
+    // Checked once per program: no cache (and no copy of one) needed.
+    let (mut checker, mut sources, mut diags) = check_stdlib(false);
     let main_file = sources.add(path, text);
     let main = match parse::parse_module(main_file, text) {
         Ok(m) => m,
@@ -82,22 +83,26 @@ pub fn stdlib_checked_indexed(index: bool) -> (Checker, SourceMap, Vec<Diagnosti
     static WITH: Cached = OnceLock::new();
     static WITHOUT: Cached = OnceLock::new();
     (if index { &WITH } else { &WITHOUT })
-        .get_or_init(|| {
-            let mut sources = SourceMap::default();
-            let mut checker = Checker::new();
-            checker.record_index = index;
-            let mut diags = vec![];
-            for (name, src) in caravan_stdlib::MODULES {
-                let file = sources.add(caravan_stdlib::file_name(name), *src);
-                match parse::parse_module(file, src) {
-                    Ok(m) => checker.check_module(file, Some(name), &m),
-                    Err(e) => diags.push(e.diagnostic),
-                }
-            }
-            diags.extend(checker.diagnostics());
-            (checker, sources, diags)
-        })
+        .get_or_init(|| check_stdlib(index))
         .clone()
+}
+
+/// Parses and checks the standard library (with or without the semantic
+/// index).
+fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
+    let mut sources = SourceMap::default();
+    let mut checker = Checker::new();
+    checker.record_index = index;
+    let mut diags = vec![];
+    for (name, src) in caravan_stdlib::MODULES {
+        let file = sources.add(caravan_stdlib::file_name(name), *src);
+        match parse::parse_module(file, src) {
+            Ok(m) => checker.check_module(file, Some(name), &m),
+            Err(e) => diags.push(e.diagnostic),
+        }
+    }
+    diags.extend(checker.diagnostics());
+    (checker, sources, diags)
 }
 
 /// Loads sibling modules depth-first, so each is checked after the
