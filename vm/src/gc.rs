@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 /// A process collects when its heap holds this many words more than after
-/// its last collection, at least (256 KiB).
-pub const MIN_GC_WORDS: usize = 32 * 1024;
+/// its last collection, at least (8 KiB; the BEAM starts heaps at 233
+/// words).
+pub const MIN_GC_WORDS: usize = 1024;
 
 static TORTURE: AtomicBool = AtomicBool::new(false);
 
@@ -311,6 +312,59 @@ pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosiz
     }
     p.exit_fp = 0;
     crate::value::alloc_block(p, tag as u8, wosize as usize) as Value
+}
+
+/// Messages of at most this many words are copied into the receiver's
+/// heap when taken (and their fragment freed at once); bigger ones are
+/// adopted, fragment and all.
+pub const COPY_MESSAGE_WORDS: usize = 512;
+
+/// Moves a message's fragment into `p`'s heap and returns the message's
+/// value there: a small fragment is copied into the current allocation
+/// area with its internal pointers relocated (so a process that receives
+/// many small messages keeps one compact heap, not a chunk per message);
+/// a big one is linked in as it is.
+///
+/// # Safety
+/// `v` is the message's value, pointing into `f` (or outside it: a literal
+/// or an immediate); `p` is the running process.
+pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v: Value) -> Value {
+    let words = f.words();
+    if words > COPY_MESSAGE_WORDS {
+        p.heap.adopt(f);
+        return v;
+    }
+    let src = f.data() as u64;
+    let src_end = src + (words * WORD) as u64;
+    // SAFETY: `alloc_block` gives `words` fresh words (one "block" whose
+    // header we overwrite with the copy's first header).
+    unsafe {
+        let dst = crate::value::alloc_block(p, 0, words - 1).sub(1);
+        std::ptr::copy_nonoverlapping(src as *const u64, dst, words);
+        let delta = (dst as u64).wrapping_sub(src);
+        let reloc = |x: u64| {
+            if x & 1 == 0 && x >= src && x < src_end {
+                x.wrapping_add(delta)
+            } else {
+                x
+            }
+        };
+        // The fragment is blocks laid out back to back.
+        let mut q = dst;
+        let end = dst.add(words);
+        while q < end {
+            let h = *q;
+            let ws = header_wosize(h) as usize;
+            let (a, b) = scan_range(header_tag(h), ws);
+            for i in a..b {
+                let fp = q.add(1 + i);
+                *fp = reloc(*fp);
+            }
+            q = q.add(1 + ws);
+        }
+        drop(f);
+        reloc(v)
+    }
 }
 
 /// Collects if the heap has grown past the threshold, when the frames of

@@ -576,8 +576,9 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                     p.last = Some(i);
                     p.reductions -= 1;
                     if let Some(f) = p.queue[i].frag.take() {
-                        p.heap.adopt(f);
-                        // Adopted messages grow the heap: collect here too
+                        let v = p.queue[i].value;
+                        p.queue[i].value = crate::gc::take_fragment(p, f, v);
+                        // Taken messages grow the heap: collect here too
                         // (generated code calls this through a trampoline
                         // that sets `exit_fp`; the message is a mailbox root).
                         crate::gc::maybe_collect(p);
@@ -856,7 +857,7 @@ pub unsafe extern "C" fn caravan_rt_call_wait(
                         let p = &mut *proc;
                         demonitor(p, r);
                         if let Some(f) = m.frag.take() {
-                            p.heap.adopt(f);
+                            m.value = crate::gc::take_fragment(p, f, m.value);
                         }
                         return Ok(m.value);
                     }
