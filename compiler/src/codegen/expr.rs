@@ -767,10 +767,10 @@ impl Fx<'_, '_> {
             TExpr::Global(gid) => match self.g.global_fns.get(gid).copied() {
                 Some((func, arity)) if arity == a.len() => {
                     // A top-level function has no free variables: its env
-                    // is never read, so a direct call passes any value.
+                    // is never read, so a direct call passes a register it
+                    // already has (the process pointer; not a heap value).
                     self.g.want_global_fn(*gid);
-                    let unit = self.imm(0);
-                    Some((func, arity, unit))
+                    Some((func, arity, self.proc_))
                 }
                 Some((func, arity)) => {
                     let clo = self.g.global_closure(*gid)?;
