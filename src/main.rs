@@ -25,6 +25,11 @@ enum Command {
         /// Scheduler threads (default: the number of cores).
         #[arg(long, value_name = "N")]
         schedulers: Option<usize>,
+        /// Heap limit of every process, in megabytes (Erlang's
+        /// max_heap_size): past it a process crashes with `Crashed "heap
+        /// limit"`, the others go on. Default: none.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_heap_mb: Option<u64>,
         /// The program's main file (`.cvn`).
         file: PathBuf,
         /// Arguments for the program (`Sys.args ()`).
@@ -92,7 +97,12 @@ fn check(file: PathBuf) -> ExitCode {
     )
 }
 
-fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode {
+fn run(
+    file: PathBuf,
+    schedulers: Option<usize>,
+    max_heap_mb: Option<u64>,
+    args: Vec<String>,
+) -> ExitCode {
     let t0 = std::time::Instant::now();
     let timings = std::env::var_os("CARAVAN_TIMINGS").is_some();
     let text = match read_source(&file) {
@@ -130,6 +140,9 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         schedulers: schedulers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
+        max_heap_words: max_heap_mb.map_or(0, |mb| {
+            (mb as usize).saturating_mul((1 << 20) / caravan_vm::value::WORD)
+        }),
         ..Default::default()
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
@@ -167,9 +180,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Run {
             schedulers,
+            max_heap_mb,
             file,
             args,
-        }) => run(file, schedulers, args),
+        }) => run(file, schedulers, max_heap_mb, args),
         Some(Command::Repl { schedulers }) => {
             ExitCode::from(repl::run(default_schedulers(schedulers)).clamp(0, 255) as u8)
         }

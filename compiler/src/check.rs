@@ -1208,6 +1208,7 @@ impl Checker {
                         mailbox: Box::new(tm),
                         arms: tarms,
                         after,
+                        loc: self.loc(mailbox.span()),
                     },
                     res,
                 )
@@ -2071,6 +2072,7 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
                 mailbox,
                 arms,
                 after,
+                ..
             } => {
                 stack.push(mailbox);
                 for a in arms {

@@ -115,7 +115,7 @@ pub struct TLambda {
 }
 
 /// A source location for run-time crash messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Loc {
     /// The file.
     pub file: FileId,
@@ -176,6 +176,9 @@ pub enum TExpr {
         arms: Vec<TArm>,
         /// `after ms -> e`
         after: Option<(Box<TExpr>, Box<TExpr>)>,
+        /// The mailbox expression: where a receive on another process's
+        /// mailbox is reported.
+        loc: Loc,
     },
     /// A compiler intrinsic applied to its arguments (`%addint`, …), with the
     /// type of its first argument (for specialising comparisons and for

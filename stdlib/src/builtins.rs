@@ -111,10 +111,15 @@ pub unsafe extern "C" fn caravan_prerr_string(_proc: *mut Process, s: Value) -> 
 /// arguments have the types of the `external` declaration.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_concat(proc: *mut Process, a: Value, b: Value) -> Value {
-    // SAFETY: strings; copied before allocating.
-    let mut out = unsafe { bytes_of(a) };
-    out.extend_from_slice(unsafe { string_bytes(b) });
-    alloc_string(p(proc), &out)
+    // SAFETY: strings; nothing moves while this builtin runs (builtins
+    // never collect), so both stay valid across the allocation.
+    unsafe {
+        let (la, lb) = (string_bytes(a).len(), string_bytes(b).len());
+        let (s, out) = v::alloc_string_uninit(p(proc), la + lb);
+        out[..la].copy_from_slice(string_bytes(a));
+        out[la..].copy_from_slice(string_bytes(b));
+        s
+    }
 }
 
 /// `string_of_int`.
@@ -356,9 +361,12 @@ pub unsafe extern "C" fn caravan_string_sub(
     if st < 0 || ln < 0 || st + ln > n {
         crash(proc, "String.sub / Bytes.sub");
     }
-    // SAFETY: as above; copied before allocating.
-    let part = unsafe { string_bytes(s) }[st as usize..(st + ln) as usize].to_vec();
-    alloc_string(p(proc), &part)
+    // SAFETY: as above; `s` does not move while this builtin runs.
+    unsafe {
+        let (r, out) = v::alloc_string_uninit(p(proc), ln as usize);
+        out.copy_from_slice(&string_bytes(s)[st as usize..(st + ln) as usize]);
+        r
+    }
 }
 
 /// `String.make n c`.
@@ -368,8 +376,14 @@ pub extern "C" fn caravan_string_make(proc: *mut Process, n: Value, c: Value) ->
     if n < 0 {
         crash(proc, "String.make");
     }
-    let bytes = vec![int_of(c) as u8; n as usize];
-    alloc_string(p(proc), &bytes)
+    // Built in place: a length beyond memory or the heap limit crashes the
+    // process, with no intermediate buffer to exhaust the VM's memory.
+    // SAFETY: filled at once.
+    unsafe {
+        let (s, out) = v::alloc_string_uninit(p(proc), n as usize);
+        out.fill(int_of(c) as u8);
+        s
+    }
 }
 
 /// `String.concat sep l`.
@@ -383,23 +397,31 @@ pub unsafe extern "C" fn caravan_string_concat_list(
     sep: Value,
     l: Value,
 ) -> Value {
-    // SAFETY: a string and a string list.
-    let sep = unsafe { bytes_of(sep) };
-    let mut out = vec![];
-    let mut cur = l;
-    let mut first = true;
-    while cur != UNIT {
-        if !first {
-            out.extend_from_slice(&sep);
-        }
-        first = false;
-        // SAFETY: a cons cell: field 0 is a string, field 1 the rest.
-        unsafe {
-            out.extend_from_slice(string_bytes(v::field(cur, 0)));
+    // SAFETY: a string and a string list (cons cells: field 0 a string,
+    // field 1 the rest); nothing moves while this builtin runs.
+    unsafe {
+        let sep_len = string_bytes(sep).len();
+        let (mut total, mut n, mut cur) = (0usize, 0usize, l);
+        while cur != UNIT {
+            total = total.saturating_add(string_bytes(v::field(cur, 0)).len());
+            n += 1;
             cur = v::field(cur, 1);
         }
+        total = total.saturating_add(sep_len.saturating_mul(n.saturating_sub(1)));
+        let (s, out) = v::alloc_string_uninit(p(proc), total);
+        let (mut at, mut cur) = (0, l);
+        while cur != UNIT {
+            if at > 0 || cur != l {
+                out[at..at + sep_len].copy_from_slice(string_bytes(sep));
+                at += sep_len;
+            }
+            let b = string_bytes(v::field(cur, 0));
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+            cur = v::field(cur, 1);
+        }
+        s
     }
-    alloc_string(p(proc), &out)
 }
 
 /// `String.split_on_char c s`.
@@ -533,10 +555,31 @@ fn result(proc: *mut Process, r: Result<Value, String>) -> Value {
 pub unsafe extern "C" fn caravan_file_read(proc: *mut Process, path: Value) -> Value {
     // SAFETY: a string.
     let path = String::from_utf8_lossy(unsafe { string_bytes(path) }).into_owned();
-    let r = std::fs::read(&path)
-        .map(|b| alloc_string(p(proc), &b))
-        .map_err(|e| format!("{path}: {e}"));
+    let r = read_file(&path).map_err(|e| format!("{path}: {e}"));
+    let r = r.map(|b| alloc_string(p(proc), &b));
     result(proc, r)
+}
+
+/// The contents of a file; memory that cannot be had is an error like
+/// any other (`Error "path: out of memory"`), never an abort of the VM.
+fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let size = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut buf = Vec::new();
+    let oom = || std::io::Error::new(std::io::ErrorKind::OutOfMemory, "out of memory");
+    buf.try_reserve_exact(size).map_err(|_| oom())?;
+    let mut chunk = [0u8; 64 << 10];
+    loop {
+        let n = match f.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        buf.try_reserve(n).map_err(|_| oom())?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// `File.write path contents`: `Ok ()` or `Error "path: reason"`.
@@ -557,20 +600,55 @@ pub unsafe extern "C" fn caravan_file_write(proc: *mut Process, path: Value, dat
 
 /// `IO.read_line ()`: a line of standard input without its newline, or
 /// `None` at end of input. Blocks the scheduler thread while it waits.
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process.
 #[no_mangle]
-pub extern "C" fn caravan_io_read_line(proc: *mut Process, _unit: Value) -> Value {
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(0) | Err(_) => NONE,
-        Ok(_) => {
-            if line.ends_with('\n') {
+pub unsafe extern "C" fn caravan_io_read_line(proc: *mut Process, _unit: Value) -> Value {
+    // SAFETY: the running process, on its own stack.
+    let line = unsafe { caravan_vm::blocking_section(proc, read_stdin_line) };
+    match line {
+        Ok(None) | Err(_) => NONE,
+        Ok(Some(mut line)) => {
+            if line.last() == Some(&b'\n') {
                 line.pop();
-                if line.ends_with('\r') {
+                if line.last() == Some(&b'\r') {
                     line.pop();
                 }
             }
-            let s = alloc_string(p(proc), line.as_bytes());
+            let s = alloc_string(p(proc), &line);
             some(proc, s)
+        }
+    }
+}
+
+/// One line of standard input with its newline (`None` at end of input),
+/// as bytes (text need not be UTF-8). A line longer than memory allows is
+/// an error (`IO.read_line` then answers `None`), never an abort.
+fn read_stdin_line() -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::BufRead;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut line = Vec::new();
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((!line.is_empty()).then_some(line));
+        }
+        let (n, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        line.try_reserve(n)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, "out of memory"))?;
+        line.extend_from_slice(&buf[..n]);
+        input.consume(n);
+        if done {
+            return Ok(Some(line));
         }
     }
 }
@@ -690,16 +768,22 @@ pub unsafe extern "C" fn caravan_float_atan2(proc: *mut Process, a: Value, b: Va
 /// Called by generated code only: `l` is a `char list`.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_string_of_char_list(proc: *mut Process, l: Value) -> Value {
-    let mut out = vec![];
-    let mut cur = l;
-    while cur != UNIT {
-        // SAFETY: a cons cell of a char list.
-        unsafe {
-            out.push(int_of(v::field(cur, 0)) as u8);
+    // SAFETY: cons cells of a char list; nothing moves while this builtin
+    // runs.
+    unsafe {
+        let (mut n, mut cur) = (0usize, l);
+        while cur != UNIT {
+            n += 1;
             cur = v::field(cur, 1);
         }
+        let (s, out) = v::alloc_string_uninit(p(proc), n);
+        let mut cur = l;
+        for b in out.iter_mut() {
+            *b = int_of(v::field(cur, 0)) as u8;
+            cur = v::field(cur, 1);
+        }
+        s
     }
-    alloc_string(p(proc), &out)
 }
 
 /// OCaml's `String.escaped`: `\n`, `\t`, `\"`, `\\`, and `\ddd` for

@@ -99,24 +99,43 @@ fn push_seq(work: &mut Vec<Task>, items: Vec<(Value, DescId)>, sep: &'static str
     }
 }
 
+/// Writes `bytes` as the inside of a string (`quote` = `"`) or char
+/// (`quote` = `'`) literal: valid UTF-8 text as it is (so `"héllo"` stays
+/// readable), control characters, DEL and bytes that are not valid UTF-8
+/// as OCaml's escapes (`\n`, `\t`, `\r`, `\ddd`). A char is one byte, so
+/// a byte of 128 or more in a char literal is always `\ddd`.
 fn escape(bytes: &[u8], quote: u8, out: &mut String) {
-    for &c in bytes {
-        match c {
-            b'\n' => out.push_str("\\n"),
-            b'\t' => out.push_str("\\t"),
-            b'\r' => out.push_str("\\r"),
-            b'\\' => out.push_str("\\\\"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c as char);
-            }
-            32..=126 => out.push(c as char),
-            c if c >= 128 && quote == b'"' => {
-                // UTF-8 text passes through (strings are UTF-8).
-                out.push(c as char);
-            }
-            c => out.push_str(&format!("\\{c:03}")),
+    let escape_byte = |c: u8, out: &mut String| match c {
+        b'\n' => out.push_str("\\n"),
+        b'\t' => out.push_str("\\t"),
+        b'\r' => out.push_str("\\r"),
+        b'\\' => out.push_str("\\\\"),
+        c if c == quote => {
+            out.push('\\');
+            out.push(c as char);
         }
+        32..=126 => out.push(c as char),
+        c => out.push_str(&format!("\\{c:03}")),
+    };
+    if quote != b'"' {
+        bytes.iter().for_each(|&c| escape_byte(c, out));
+        return;
+    }
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_ascii() {
+                escape_byte(ch as u8, out);
+            } else if ch.is_control() {
+                // C1 controls (U+0080..U+009F): their UTF-8 bytes, escaped.
+                let mut buf = [0u8; 4];
+                for &b in ch.encode_utf8(&mut buf).as_bytes() {
+                    escape_byte(b, out);
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        chunk.invalid().iter().for_each(|&c| escape_byte(c, out));
     }
 }
 

@@ -380,6 +380,9 @@ unsafe fn position(bucket: &[Entry], key: Value) -> Result<Option<usize>, &'stat
 // Builtins
 // ---------------------------------------------------------------------------
 
+/// The crash reason when a copy into or out of a table cannot be had.
+const OUT_OF_MEMORY: &str = "out of memory";
+
 fn finish<R>(proc: *mut Process, r: Result<R, &'static str>) -> R {
     match r {
         Ok(x) => x,
@@ -432,9 +435,9 @@ unsafe fn install(
     let h = unsafe { key_hash(key) }?;
     // Copies are made before any lock is taken.
     // SAFETY: caller's guarantee.
-    let (kf, kw) = unsafe { Frozen::freeze(proc, key) };
+    let (kf, kw) = unsafe { Frozen::freeze(proc, key) }.ok_or(OUT_OF_MEMORY)?;
     // SAFETY: caller's guarantee.
-    let (mut vf, vw) = unsafe { Frozen::freeze_pair(proc, vopt, 0) };
+    let (mut vf, vw) = unsafe { Frozen::freeze_pair(proc, vopt, 0) }.ok_or(OUT_OF_MEMORY)?;
     // SAFETY: the running process.
     unsafe { (*proc).reductions -= 2 + ((kw + vw) >> 4) as i64 };
     let old = with_table(s, |t| {
@@ -523,13 +526,14 @@ unsafe fn read(
         let e = &bucket[i];
         // SAFETY: the entry is live and unchanged under the read lock;
         // the copy never crashes nor switches.
-        Ok(Some(unsafe {
+        let v = unsafe {
             if whole {
                 e.val.thaw(proc)
             } else {
                 copy_into(proc, e.val.field(0))
             }
-        }))
+        };
+        v.map(Some).ok_or(OUT_OF_MEMORY)
     })
 }
 
@@ -705,7 +709,7 @@ pub unsafe extern "C" fn caravan_store_to_list(proc: *mut Process, s: Value) -> 
         // under the read locks) are live and unchanged during the copy.
         let v = unsafe { copy_into(proc, list) };
         drop(buf);
-        Ok(v)
+        v.ok_or(OUT_OF_MEMORY)
     });
     finish(proc, r)
 }

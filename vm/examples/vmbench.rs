@@ -49,8 +49,8 @@ unsafe fn spawn(proc: *mut Process, code: Body, env: &[Value]) -> Value {
 #[inline(always)]
 unsafe fn recv(proc: *mut Process) -> Value {
     unsafe {
-        caravan_rt_recv_start(proc);
-        let v = caravan_rt_recv_next(proc, -1);
+        caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
+        let v = caravan_rt_recv_next(proc, i64::MAX);
         caravan_rt_recv_accept(proc);
         v
     }

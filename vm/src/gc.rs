@@ -18,7 +18,26 @@
 //! (from-space): literals, static data of the generated code and messages
 //! still in their fragments are left alone. A copied block's header is
 //! overwritten with 0 (no real block has a zero header: every block has at
-//! least one word) and its first word with the new address.
+//! least one word) and its first word with the new address. A value that
+//! points at a large object (`heap::LargeSpace`) marks it instead, and
+//! its fields, if it has any, are scanned once; unmarked large objects are
+//! freed after the copy.
+//!
+//! When a collection runs: the collecting allocator (generated code's slow
+//! path) collects when the heap has reached its threshold; every other
+//! allocation — builtins, runtime functions, adopted messages — only
+//! counts, and when it passes the threshold sets `Process::gc_pending`, on
+//! which the trampoline that called the function collects before it
+//! returns to generated code (`caravan_rt_gc_after`, with the function's
+//! result as a root). So every allocation counts toward the owner's
+//! collections, wherever it was made.
+//!
+//! Memory limits (LANGUAGE.md §3): an allocation that cannot be had, or a
+//! heap past physical memory, crashes the process with `Crashed "out of
+//! memory"`; with a heap limit (Erlang's `max_heap_size`), live data past
+//! it after a collection, a single block larger than it, or a heap
+//! (garbage included) past three times it crash the process with `Crashed
+//! "heap limit"`. Never the VM.
 
 use crate::heap::Heap;
 use crate::process::Process;
@@ -83,6 +102,11 @@ pub fn register_code(ranges: &[(u64, u64)], maps: Vec<StackMap>) {
     m.maps.sort_unstable_by_key(|s| s.pc);
 }
 
+/// Whether `pc` is inside a function of generated code.
+pub(crate) fn is_generated_code(pc: u64) -> bool {
+    in_code(&MAPS.read().unwrap_or_else(|e| e.into_inner()), pc)
+}
+
 fn in_code(m: &Maps, pc: u64) -> bool {
     let i = m.code.partition_point(|&(s, _)| s <= pc);
     i > 0 && pc < m.code[i - 1].1
@@ -95,23 +119,33 @@ fn map_at(m: &Maps, pc: u64) -> Option<&StackMap> {
         .map(|i| &m.maps[i])
 }
 
-/// The chunks of from-space, sorted by start address, for membership.
-struct FromSpace {
-    ranges: Vec<(u64, u64)>,
+/// What a range of [`Spaces`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A chunk of from-space: blocks in it are copied.
+    From,
+    /// Large object `i` (its chunk holds one block): marked, not copied.
+    Large(u32),
 }
 
-impl FromSpace {
+/// The chunks of from-space and the large objects, sorted by start
+/// address, for membership.
+struct Spaces {
+    ranges: Vec<(u64, u64, Kind)>,
+}
+
+impl Spaces {
     #[inline]
-    fn contains(&self, p: u64) -> bool {
-        let i = self.ranges.partition_point(|&(s, _)| s <= p);
-        i > 0 && p < self.ranges[i - 1].1
+    fn find(&self, p: u64) -> Option<Kind> {
+        let i = self.ranges.partition_point(|&(s, _, _)| s <= p);
+        (i > 0 && p < self.ranges[i - 1].1).then(|| self.ranges[i - 1].2)
     }
 }
 
 /// Cheney's copying state: to-space is a list of chunks filled in order;
 /// `free`/`end` bound the current one.
 struct Copier<'a> {
-    from: &'a FromSpace,
+    spaces: &'a Spaces,
     to: Heap,
     /// Filled part `[start, end)` of every to-space chunk but the current.
     done: Vec<(u64, u64)>,
@@ -119,6 +153,13 @@ struct Copier<'a> {
     free: *mut u64,
     end: *mut u64,
     chunk_words: usize,
+    /// Large objects reached so far (indexed as `LargeSpace::range`).
+    marked: Vec<bool>,
+    /// Reached large objects whose fields are still to be scanned.
+    gray: Vec<u64>,
+    /// To-space could not be had: copying stopped, the process must crash
+    /// once the collector has let go of its locks.
+    failed: bool,
 }
 
 impl Copier<'_> {
@@ -143,75 +184,128 @@ impl Copier<'_> {
         }
     }
 
-    /// Forwards one value: copies its block to to-space the first time, and
-    /// returns the new value.
+    /// Forwards one value: copies its block to to-space the first time (or
+    /// marks it, for a large object), and returns the new value.
     ///
     /// # Safety
     /// `v` is a value of the heap being collected.
     #[inline]
     unsafe fn forward(&mut self, v: Value) -> Value {
-        if v & 1 != 0 || v == 0 || !self.from.contains(v) {
+        if v & 1 != 0 || v == 0 {
             return v;
         }
-        // SAFETY: `v` points at field 0 of a from-space block whose header
-        // is the word before; a forwarded block has header 0 and its new
-        // address in field 0.
+        match self.spaces.find(v) {
+            None => v,
+            Some(Kind::Large(i)) => {
+                let i = i as usize;
+                if !self.marked[i] {
+                    self.marked[i] = true;
+                    // SAFETY: `v` is field 0 of the large object's block.
+                    let h = unsafe { *(v as *const u64).sub(1) };
+                    let (a, b) = scan_range(header_tag(h), header_wosize(h) as usize);
+                    if a < b {
+                        self.gray.push(v);
+                    }
+                }
+                v
+            }
+            // SAFETY: `v` points at field 0 of a from-space block whose
+            // header is the word before; a forwarded block has header 0
+            // and its new address in field 0.
+            Some(Kind::From) => unsafe {
+                let hp = (v as *mut u64).sub(1);
+                let h = *hp;
+                if h == 0 {
+                    return *(v as *const u64);
+                }
+                let ws = header_wosize(h) as usize;
+                if self.failed || !self.reserve(ws + 1) {
+                    // Left in from-space: the process crashes right after.
+                    self.failed = true;
+                    return v;
+                }
+                let dst = self.free;
+                std::ptr::copy_nonoverlapping(hp, dst, ws + 1);
+                self.free = dst.add(ws + 1);
+                let nv = dst.add(1) as Value;
+                *hp = 0;
+                *(v as *mut u64) = nv;
+                nv
+            },
+        }
+    }
+
+    /// Scans the fields of the block at `p` (its header), forwarding them.
+    ///
+    /// # Safety
+    /// `p` points at the header of a block of to-space or a large object.
+    #[inline]
+    unsafe fn scan_block(&mut self, p: *mut u64) -> usize {
+        // SAFETY: caller's guarantee: the block's words follow its header.
         unsafe {
-            let hp = (v as *mut u64).sub(1);
-            let h = *hp;
-            if h == 0 {
-                return *(v as *const u64);
-            }
+            let h = *p;
             let ws = header_wosize(h) as usize;
-            if !self.reserve(ws + 1) {
-                fatal("out of memory during garbage collection");
+            let (a, b) = scan_range(header_tag(h), ws);
+            for i in a..b {
+                let f = p.add(1 + i);
+                *f = self.forward(*f);
             }
-            let dst = self.free;
-            std::ptr::copy_nonoverlapping(hp, dst, ws + 1);
-            self.free = dst.add(ws + 1);
-            let nv = dst.add(1) as Value;
-            *hp = 0;
-            *(v as *mut u64) = nv;
-            nv
+            ws
         }
     }
 }
 
-/// A fatal VM error (the collector cannot continue): reported, then abort.
-fn fatal(msg: &str) -> ! {
-    crate::io::stderr_write(format!("caravan: fatal: {msg}\n").as_bytes());
-    std::process::abort()
-}
-
-/// Collects `proc`'s heap. Returns the words live afterwards.
+/// Collects `proc`'s heap; `roots` are extra roots (a runtime function's
+/// result on its way back to generated code), updated in place. Returns
+/// the words live afterwards (large objects included). Crashes the process
+/// (never returns) when to-space cannot be had (`Crashed "out of memory"`)
+/// or, with a heap limit, when more than the limit is live (`Crashed "heap
+/// limit"`).
 ///
 /// # Safety
-/// `proc` is the running process, called from the collecting allocator
-/// (`exit_fp` set by the allocation trampoline of generated code, or 0 when
-/// no generated frame is live), with no other pointers into its heap held
-/// anywhere but its roots.
-pub unsafe fn collect(proc: &mut Process) -> usize {
-    let mut ranges = proc.heap.chunk_ranges();
-    ranges.sort_unstable();
-    let from = FromSpace { ranges };
+/// `proc` is the running process, on its own stack, called from the
+/// collecting allocator or a trampoline of generated code (`exit_fp` set,
+/// or 0 when no generated frame is live), with no other pointers into its
+/// heap held anywhere but its roots, and no lock held.
+pub unsafe fn collect(proc: &mut Process, roots: &mut [Value]) -> usize {
+    let mut ranges: Vec<(u64, u64, Kind)> = proc
+        .heap
+        .chunk_ranges()
+        .into_iter()
+        .map(|(s, e)| (s, e, Kind::From))
+        .collect();
+    for i in 0..proc.large.len() {
+        let (s, e) = proc.large.range(i);
+        // The block's value is its field 0, one word past the chunk's start.
+        ranges.push((s, e, Kind::Large(i as u32)));
+    }
+    ranges.sort_unstable_by_key(|r| r.0);
+    let spaces = Spaces { ranges };
     // Guess the live size from last time; more chunks are added if needed.
     let first = (proc.gc_live * 3 / 2).max(MIN_GC_WORDS / 4);
     let mut to = Heap::new();
     let Some((start, end)) = to.grow_exact(first) else {
-        return proc.gc_live;
+        // SAFETY: the running process, on its own stack, no lock held.
+        unsafe { crate::runtime::crash_process(proc, "out of memory") }
     };
     let mut c = Copier {
-        from: &from,
+        spaces: &spaces,
         to,
         done: vec![],
         cur_start: start,
         free: start as *mut u64,
         end: end as *mut u64,
         chunk_words: first,
+        marked: vec![false; proc.large.len()],
+        gray: vec![],
+        failed: false,
     };
     // SAFETY (whole block): roots are values of this heap or outside it;
     // stack slots come from the stack maps the compiler registered.
     unsafe {
+        for r in roots.iter_mut() {
+            *r = c.forward(*r);
+        }
         // Process fields.
         proc.trap_wrap = c.forward(proc.trap_wrap);
         proc.init_closure = c.forward(proc.init_closure);
@@ -243,7 +337,8 @@ pub unsafe fn collect(proc: &mut Process) -> usize {
         }
         drop(maps);
         // Cheney scan over to-space chunks in the order they were opened
-        // (forwarding may open a new chunk while a chunk is scanned).
+        // (forwarding may open a new chunk while a chunk is scanned), and
+        // the fields of reached large objects, until neither has work.
         let mut ci = 0;
         let mut p = start as *mut u64;
         loop {
@@ -253,14 +348,12 @@ pub unsafe fn collect(proc: &mut Process) -> usize {
                 (c.free as u64, true)
             };
             if (p as u64) < limit {
-                let h = *p;
-                let ws = header_wosize(h) as usize;
-                let (a, b) = scan_range(header_tag(h), ws);
-                for i in a..b {
-                    let f = p.add(1 + i);
-                    *f = c.forward(*f);
-                }
+                let ws = c.scan_block(p);
                 p = p.add(1 + ws);
+                continue;
+            }
+            if let Some(v) = c.gray.pop() {
+                c.scan_block((v as *mut u64).sub(1));
                 continue;
             }
             if current {
@@ -274,21 +367,80 @@ pub unsafe fn collect(proc: &mut Process) -> usize {
             } as *mut u64;
         }
     }
-    let live: usize = c
+    let copied: usize = c
         .done
         .iter()
         .map(|&(s, e)| ((e - s) as usize) / WORD)
         .sum::<usize>()
         + (c.free as usize - c.cur_start as usize) / WORD;
+    let failed = c.failed;
+    let large_live = proc.large.sweep(&c.marked);
     // The rest of the last to-space chunk is the new allocation area.
     proc.heap = c.to;
     proc.heap_ptr = c.free as u64;
     proc.heap_limit = c.end as u64;
+    let live = copied + large_live;
     proc.gc_live = live;
-    proc.gc_threshold = proc.heap.words() + live.max(MIN_GC_WORDS);
+    proc.gc_threshold = proc.heap_words() + live.max(MIN_GC_WORDS);
     proc.gc_count = proc.gc_count.wrapping_add(1);
     proc.gc_allocs = 0;
+    proc.gc_pending = 0;
+    if failed {
+        // SAFETY: as above; the collector holds nothing any more.
+        unsafe { crate::runtime::crash_process(proc, "out of memory") }
+    }
+    if proc.max_heap_words != 0 && live > proc.max_heap_words {
+        // SAFETY: as above.
+        unsafe { crate::runtime::crash_process(proc, HEAP_LIMIT) }
+    }
     live
+}
+
+/// The crash reason of a process past its heap limit.
+pub const HEAP_LIMIT: &str = "heap limit";
+
+/// Words of physical memory (a heap can never usefully be larger).
+fn physical_words() -> usize {
+    static WORDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORDS.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages <= 0 || size <= 0 {
+            usize::MAX
+        } else {
+            (pages as usize).saturating_mul(size as usize) / WORD
+        }
+    })
+}
+
+/// Why `proc` may not grow its heap by `extra` more words, if it may not:
+/// the heap limit (a block larger than the limit, or a heap — garbage
+/// included — past three times it, as when a builtin keeps allocating
+/// where no collection can run), or physical memory.
+pub(crate) fn growth_refused(proc: &Process, extra: usize) -> Option<&'static str> {
+    let total = proc.heap_words().saturating_add(extra);
+    let max = proc.max_heap_words;
+    if max != 0 && (extra > max || total > max.saturating_mul(3)) {
+        return Some(HEAP_LIMIT);
+    }
+    if total > physical_words() {
+        return Some("out of memory");
+    }
+    None
+}
+
+/// Records that the heap grew outside the collecting allocator: past the
+/// threshold, the next trampoline collects (`Process::gc_pending`).
+#[inline]
+pub(crate) fn note_growth(proc: &mut Process) {
+    if proc.heap_words() >= proc.gc_threshold {
+        proc.gc_pending = 1;
+    }
 }
 
 /// The collecting allocator, called by generated code through its
@@ -305,13 +457,35 @@ pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosiz
     p.reductions -= (wosize >> 4) as i64;
     p.gc_allocs += 1;
     let tortured = torture() && p.gc_allocs * 64 >= p.gc_live as u64;
-    if p.gc_inhibit == 0 && (tortured || p.heap.words() >= p.gc_threshold) {
+    if p.gc_inhibit == 0 && (tortured || p.gc_pending != 0 || p.heap_words() >= p.gc_threshold) {
         // SAFETY: called through the trampoline: `exit_fp` describes the
         // generated frames, which hold every other root.
-        unsafe { collect(p) };
+        unsafe { collect(p, &mut []) };
     }
     p.exit_fp = 0;
     crate::value::alloc_block(p, tag as u8, wosize as usize) as Value
+}
+
+/// Called by a trampoline of generated code, after the runtime function
+/// or builtin it called returned `result`, when that function's
+/// allocations set `gc_pending`: collects (with `result` as a root) and
+/// returns `result`, moved.
+///
+/// # Safety
+/// `proc` is the running process; called only by a trampoline, whose
+/// frame `exit_fp` still names.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_gc_after(proc: *mut Process, result: Value) -> Value {
+    // SAFETY: `proc` is the running process on its own stack.
+    let p = unsafe { &mut *proc };
+    if p.gc_inhibit != 0 || p.exit_fp == 0 {
+        return result;
+    }
+    let mut roots = [result];
+    // SAFETY: `exit_fp` is the trampoline's frame: the generated frames
+    // above it hold every other root.
+    unsafe { collect(p, &mut roots) };
+    roots[0]
 }
 
 /// Messages of at most this many words are copied into the receiver's
@@ -332,6 +506,7 @@ pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v:
     let words = f.words();
     if words > COPY_MESSAGE_WORDS {
         p.heap.adopt(f);
+        note_growth(p);
         return v;
     }
     let src = f.data() as u64;
@@ -371,10 +546,10 @@ pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v:
 /// generated code are walkable (`exit_fp` set by a trampoline) and
 /// collection is not inhibited.
 pub fn maybe_collect(p: &mut Process) {
-    if p.exit_fp != 0 && p.gc_inhibit == 0 && p.heap.words() >= p.gc_threshold {
+    if p.exit_fp != 0 && p.gc_inhibit == 0 && p.heap_words() >= p.gc_threshold {
         // SAFETY: `exit_fp` was set by a trampoline of generated code, whose
         // frames hold every root besides the process's own fields.
-        unsafe { collect(p) };
+        unsafe { collect(p, &mut []) };
     }
 }
 
@@ -392,7 +567,7 @@ pub fn is_live_header(h: u64) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn caravan_gc_heap_words(proc: *mut Process, _unit: Value) -> Value {
     // SAFETY: the running process.
-    crate::value::of_int(unsafe { (*proc).heap.words() } as i64)
+    crate::value::of_int(unsafe { (*proc).heap_words() } as i64)
 }
 
 /// `Gc.live_words ()`: words live after the calling process's last

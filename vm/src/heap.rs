@@ -7,6 +7,11 @@
 //!   at 233 words) and each next one doubles, up to [`MAX_CHUNK_WORDS`].
 //!   The collector ([`crate::gc`]) copies the live data of all chunks into
 //!   fresh ones; the whole heap is freed when the process exits.
+//! * A [`LargeSpace`] holds blocks of [`LARGE_WORDS`] words or more (big
+//!   strings, mostly), one allocation each: the collector marks them in
+//!   place instead of copying them, and frees those it did not reach (the
+//!   large-object space of Ungar & Jackson 1988, OCaml's major heap for big
+//!   blocks).
 //! * A [`Fragment`] is one exactly-sized chunk a sender copies a message
 //!   into (the BEAM's "heap fragments"): the sender never touches the
 //!   receiver's heap. When the receiver takes the message, the fragment is
@@ -21,7 +26,7 @@
 //! moving, per-process collector stays possible.
 
 use crate::value::{make_header, Value, WORD};
-use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -46,23 +51,18 @@ const CHUNK_HEADER_WORDS: usize = size_of::<ChunkHeader>() / WORD;
 /// may exceed `isize::MAX` bytes.
 pub const MAX_WOSIZE: usize = (1 << 40) - 1;
 
-fn chunk_layout(words: usize) -> Layout {
-    Layout::from_size_align((words + CHUNK_HEADER_WORDS) * WORD, WORD).expect("chunk size overflow")
-}
-
-/// Allocates a chunk with `words` payload words (aborts if memory is
-/// exhausted).
-fn chunk_alloc(words: usize) -> NonNull<ChunkHeader> {
-    match try_chunk_alloc(words) {
-        Some(p) => p,
-        None => handle_alloc_error(chunk_layout(words)),
-    }
+fn chunk_layout(words: usize) -> Option<Layout> {
+    let bytes = words.checked_add(CHUNK_HEADER_WORDS)?.checked_mul(WORD)?;
+    Layout::from_size_align(bytes, WORD).ok()
 }
 
 /// Allocates a chunk with `words` payload words (at most [`MAX_WOSIZE`]);
 /// `None` if memory is exhausted.
 fn try_chunk_alloc(words: usize) -> Option<NonNull<ChunkHeader>> {
-    let layout = chunk_layout(words);
+    if words > MAX_WOSIZE + 1 {
+        return None;
+    }
+    let layout = chunk_layout(words)?;
     // SAFETY: the layout has a non-zero size (at least the header).
     let p = unsafe { alloc(layout) } as *mut ChunkHeader;
     let p = NonNull::new(p)?;
@@ -82,7 +82,10 @@ unsafe fn chunk_free(c: *mut ChunkHeader) {
     // SAFETY: caller's guarantee; the layout is rebuilt from the header.
     unsafe {
         let words = (*c).words;
-        dealloc(c as *mut u8, chunk_layout(words));
+        // The layout was valid when the chunk was made.
+        if let Some(l) = chunk_layout(words) {
+            dealloc(c as *mut u8, l);
+        }
     }
 }
 
@@ -214,10 +217,12 @@ pub struct Fragment(NonNull<ChunkHeader>);
 unsafe impl Send for Fragment {}
 
 impl Fragment {
-    /// A fragment of `words` words (must be non-zero).
-    pub fn new(words: usize) -> Self {
+    /// A fragment of `words` words (must be non-zero); `None` if memory is
+    /// exhausted — the caller crashes the process that asked for it (a
+    /// sender whose message cannot be copied), never the VM.
+    pub fn try_new(words: usize) -> Option<Self> {
         debug_assert!(words > 0);
-        Fragment(chunk_alloc(words))
+        try_chunk_alloc(words).map(Fragment)
     }
 
     /// Start of the payload (8-byte aligned, `words` words).
@@ -237,6 +242,102 @@ impl Drop for Fragment {
     fn drop(&mut self) {
         // SAFETY: we own the chunk and nobody uses it after us.
         unsafe { chunk_free(self.0.as_ptr()) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Large objects
+// ---------------------------------------------------------------------------
+
+/// Blocks of at least this many words (header excluded; 16 KiB) are large
+/// objects: allocated one by one in the process's [`LargeSpace`], never
+/// copied by the collector.
+pub const LARGE_WORDS: usize = 2048;
+
+/// A process's large objects: one chunk per block, freed by the collector
+/// when unreachable and all at once when the process exits.
+#[derive(Default)]
+pub struct LargeSpace {
+    objs: Vec<NonNull<ChunkHeader>>,
+    /// Total payload words (headers of the blocks included).
+    words: usize,
+}
+
+// SAFETY: owned by one process, moved between threads with it; plain memory.
+unsafe impl Send for LargeSpace {}
+
+impl LargeSpace {
+    /// Allocates a block of `wosize` words with `tag` (header written,
+    /// fields uninitialised); returns a pointer to field 0, or `None` if
+    /// memory is exhausted.
+    pub fn alloc(&mut self, tag: u8, wosize: usize) -> Option<*mut u64> {
+        let c = try_chunk_alloc(wosize.checked_add(1)?)?;
+        self.objs.push(c);
+        self.words += wosize + 1;
+        // SAFETY: a fresh chunk of `wosize + 1` payload words.
+        unsafe {
+            let d = chunk_data(c.as_ptr());
+            *d = make_header(wosize as u64, tag);
+            Some(d.add(1))
+        }
+    }
+
+    /// Words held (headers included).
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Number of large objects.
+    pub fn len(&self) -> usize {
+        self.objs.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.objs.is_empty()
+    }
+
+    /// `(payload start, payload end)` of object `i` (the block's header is
+    /// the first payload word).
+    pub fn range(&self, i: usize) -> (u64, u64) {
+        let c = self.objs[i].as_ptr();
+        // SAFETY: a live chunk of this space.
+        unsafe {
+            let s = chunk_data(c) as u64;
+            (s, s + ((*c).words * WORD) as u64)
+        }
+    }
+
+    /// Frees every object whose `keep` flag is false (indexed as
+    /// [`LargeSpace::range`]); returns the words still held.
+    pub fn sweep(&mut self, keep: &[bool]) -> usize {
+        debug_assert_eq!(keep.len(), self.objs.len());
+        let mut words = 0;
+        let mut i = 0;
+        self.objs.retain(|c| {
+            let k = keep[i];
+            i += 1;
+            // SAFETY: a live chunk of this space, freed at most once.
+            unsafe {
+                if k {
+                    words += (*c.as_ptr()).words;
+                } else {
+                    chunk_free(c.as_ptr());
+                }
+            }
+            k
+        });
+        self.words = words;
+        words
+    }
+}
+
+impl Drop for LargeSpace {
+    fn drop(&mut self) {
+        for c in self.objs.drain(..) {
+            // SAFETY: every chunk is owned by this space.
+            unsafe { chunk_free(c.as_ptr()) }
+        }
     }
 }
 
@@ -341,7 +442,7 @@ pub(crate) unsafe fn literal_copy(
     v: Value,
 ) -> Option<Value> {
     // SAFETY: caller's guarantee on `v`.
-    let words = unsafe { scratch.plan(v, is_literal) };
+    let words = unsafe { scratch.plan(v, is_literal) }?;
     if words == 0 {
         return Some(v);
     }
@@ -361,12 +462,36 @@ mod tests {
         assert_eq!((e - s) as usize, FIRST_CHUNK_WORDS * 8);
         let (s2, e2) = h.grow(1).unwrap();
         assert_eq!((e2 - s2) as usize, FIRST_CHUNK_WORDS * 16);
-        let f = Fragment::new(3);
+        let f = Fragment::try_new(3).unwrap();
         assert_eq!(f.words(), 3);
         // SAFETY: the fragment has 3 words.
         unsafe { *f.data() = 7 };
         h.adopt(f);
         assert_eq!(h.words(), FIRST_CHUNK_WORDS * 3 + 3);
+    }
+
+    #[test]
+    fn large_objects_are_swept() {
+        let mut l = LargeSpace::default();
+        let a = l.alloc(TAG_STRING, LARGE_WORDS).unwrap();
+        let b = l.alloc(0, LARGE_WORDS + 5).unwrap();
+        assert_eq!(l.words(), 2 * LARGE_WORDS + 7);
+        // SAFETY: headers written by `alloc`.
+        unsafe {
+            assert_eq!(
+                header(a as Value),
+                make_header(LARGE_WORDS as u64, TAG_STRING)
+            );
+            assert_eq!(header(b as Value), make_header(LARGE_WORDS as u64 + 5, 0));
+        }
+        let (s, e) = l.range(1);
+        assert_eq!(s + 8, b as u64);
+        assert_eq!(e - s, (LARGE_WORDS as u64 + 6) * 8);
+        assert_eq!(l.sweep(&[false, true]), LARGE_WORDS + 6);
+        assert_eq!(l.len(), 1);
+        // Absurd sizes fail cleanly.
+        assert!(l.alloc(0, usize::MAX - 1).is_none());
+        assert!(Fragment::try_new(usize::MAX / 4).is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod context;
 pub mod gc;
 pub mod heap;
 pub mod io;
+pub mod locations;
 pub mod otp_api;
 pub mod process;
 pub mod runtime;
@@ -62,6 +63,11 @@ pub struct VmConfig {
     /// Bytes per process stack slot, guard page included (rounded up to
     /// pages, at least [`stack::MIN_STACK_SIZE`]). Default 1 MiB.
     pub stack_size: usize,
+    /// Every process's heap limit in words (Erlang's `max_heap_size`;
+    /// `caravan run --max-heap-mb N`), 0 for none (the default, as
+    /// Erlang's). Past it a process crashes with `Crashed "heap limit"`
+    /// (see [`gc`]); `Process.spawn_limited` sets it for one process.
+    pub max_heap_words: usize,
 }
 
 impl Default for VmConfig {
@@ -69,6 +75,7 @@ impl Default for VmConfig {
         VmConfig {
             schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stack_size: stack::DEFAULT_STACK_SIZE,
+            max_heap_words: 0,
         }
     }
 }
@@ -154,7 +161,12 @@ impl Runtime {
         let n = config.schedulers.max(1);
         let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let stealers = workers.iter().map(|w| w.stealer()).collect();
-        let vm = Arc::new(scheduler::Vm::new(entry, stealers, config.stack_size));
+        let vm = Arc::new(scheduler::Vm::new(
+            entry,
+            stealers,
+            config.stack_size,
+            config.max_heap_words,
+        ));
         let mut threads = Vec::with_capacity(n);
         let mut failed = false;
         for (i, w) in workers.into_iter().enumerate() {

@@ -21,7 +21,7 @@ use crate::value::{
     alloc_block, field, header, header_tag, header_wosize, int_of, is_block, is_immediate,
     make_header, of_int, Value, TAG_REPLY, UNIT,
 };
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A value copied out of a process heap into memory of its own.
 pub struct Frozen {
@@ -39,22 +39,23 @@ unsafe impl Sync for Frozen {}
 
 impl Frozen {
     /// A deep copy of `v` (a value of the calling process), made with the
-    /// scheduler's copy buffers. Returns it and the words it takes.
+    /// scheduler's copy buffers. Returns it and the words it takes, or
+    /// `None` if memory for it cannot be had.
     ///
     /// # Safety
     /// `proc` is the calling process, running; `v` a valid value of it.
-    pub unsafe fn freeze(proc: *mut Process, v: Value) -> (Frozen, usize) {
+    pub unsafe fn freeze(proc: *mut Process, v: Value) -> Option<(Frozen, usize)> {
         // SAFETY: the running process's scheduler, on its own thread; the
         // borrow of its local state ends with this statement.
         let (m, words) =
-            unsafe { crate::scheduler::make_msg(&mut (*(*proc).sched).local().copy, v) };
-        (
+            unsafe { crate::scheduler::make_msg(&mut (*(*proc).sched).local().copy, v) }?;
+        Some((
             Frozen {
                 value: m.value,
                 frag: m.frag,
             },
             words,
-        )
+        ))
     }
 
     /// A `Frozen` of a value that needs no copy: an immediate or a value
@@ -84,17 +85,20 @@ impl Frozen {
     /// A frozen pair `(v, n)` — `v` deep-copied, `n` an int that
     /// [`Frozen::set_pair_int`] may change until the pair is shared (a
     /// `Store` keeps each value with its version this way). Returns it and
-    /// the words it takes.
+    /// the words it takes, or `None` if memory for it cannot be had.
     ///
     /// # Safety
     /// As [`Frozen::freeze`].
-    pub unsafe fn freeze_pair(proc: *mut Process, v: Value, n: i64) -> (Frozen, usize) {
+    pub unsafe fn freeze_pair(proc: *mut Process, v: Value, n: i64) -> Option<(Frozen, usize)> {
         // SAFETY: as in `freeze`; the fragment has room for the pair's
         // three words followed by exactly the planned copy.
         unsafe {
             let scratch = &mut (*(*proc).sched).local().copy;
-            let words = scratch.plan(v, is_literal);
-            let f = Fragment::new(words + 3);
+            let words = scratch.plan(v, is_literal)?;
+            let Some(f) = Fragment::try_new(words + 3) else {
+                scratch.trim();
+                return None;
+            };
             let d = f.data();
             let inner = if words == 0 {
                 v
@@ -105,13 +109,13 @@ impl Frozen {
             *d = make_header(2, 0);
             *d.add(1) = inner;
             *d.add(2) = of_int(n);
-            (
+            Some((
                 Frozen {
                     value: d.add(1) as Value,
                     frag: Some(f),
                 },
                 words + 3,
-            )
+            ))
         }
     }
 
@@ -132,11 +136,12 @@ impl Frozen {
         unsafe { field(self.value, i) }
     }
 
-    /// A copy of the frozen value in `proc`'s heap ([`copy_into`]).
+    /// A copy of the frozen value in `proc`'s heap ([`copy_into`]), or
+    /// `None` if memory for it cannot be had.
     ///
     /// # Safety
     /// `proc` is the calling process, running.
-    pub unsafe fn thaw(&self, proc: *mut Process) -> Value {
+    pub unsafe fn thaw(&self, proc: *mut Process) -> Option<Value> {
         // SAFETY: the frozen blocks are live and immutable while `self` is
         // borrowed; caller's guarantee on `proc`.
         unsafe { copy_into(proc, self.value) }
@@ -147,28 +152,34 @@ impl Frozen {
 /// heap that may change meanwhile: a [`Frozen`] value, blocks a builtin
 /// built in memory of its own — in `proc`'s heap, as a fragment the heap
 /// adopts (as a received message). Literals are shared. Charges a
-/// reduction per 16 words. Never crashes or switches: it may run under a
-/// lock.
+/// reduction per 16 words and counts toward the next collection. Never
+/// crashes or switches: it may run under a lock. `None` if memory for the
+/// copy cannot be had (the caller crashes the process, lock released, with
+/// `Crashed "out of memory"`).
 ///
 /// # Safety
 /// `proc` is the calling process, running; every block reachable from `v`
 /// is live and unchanged during the call.
-pub unsafe fn copy_into(proc: *mut Process, v: Value) -> Value {
+pub unsafe fn copy_into(proc: *mut Process, v: Value) -> Option<Value> {
     // SAFETY: the running process's scheduler, on its own thread; caller's
     // guarantee on `v`; the fragment has exactly the planned size.
     unsafe {
         let scratch = &mut (*(*proc).sched).local().copy;
-        let words = scratch.plan(v, is_literal);
+        let words = scratch.plan(v, is_literal)?;
         if words == 0 {
-            return v;
+            return Some(v);
         }
-        let f = Fragment::new(words);
+        let Some(f) = Fragment::try_new(words) else {
+            scratch.trim();
+            return None;
+        };
         let c = scratch.emit(f.data(), is_literal);
         scratch.trim();
         let p = &mut *proc;
         p.heap.adopt(f);
+        crate::gc::note_growth(p);
         p.reductions -= (words >> 4) as i64;
-        c
+        Some(c)
     }
 }
 
@@ -329,12 +340,7 @@ pub unsafe extern "C" fn caravan_rt_try_call_wait(
     unsafe {
         guard(proc, || {
             let r = own_call_ref(proc, reply)?;
-            let ms = int_of(timeout_ms);
-            let deadline = if ms < 0 {
-                None
-            } else {
-                Instant::now().checked_add(Duration::from_millis(ms as u64))
-            };
+            let deadline = crate::runtime::deadline_after(int_of(timeout_ms));
             loop {
                 let outcome = {
                     let p = &mut *proc;

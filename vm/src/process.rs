@@ -45,6 +45,12 @@ pub struct Process {
     /// frame pointer before it calls the collecting allocator: where the
     /// collector starts walking the frames of generated code. 0 otherwise.
     pub exit_fp: u64,
+    /// Offset 40: non-zero when the heap has grown past its collection
+    /// threshold outside the collecting allocator (a builtin's or a runtime
+    /// function's allocation, an adopted message): the trampoline that
+    /// called that function collects on its way back to generated code
+    /// (`caravan_rt_gc_after`).
+    pub gc_pending: u64,
     /// Collections are skipped while this is non-zero (generated code
     /// entered from Rust, e.g. a signal wrapper run inside `recv_next`:
     /// the frames below it are not walkable).
@@ -69,6 +75,11 @@ pub struct Process {
     pub(crate) sched: *const crate::scheduler::Scheduler,
     pub(crate) shared: Arc<Shared>,
     pub(crate) heap: Heap,
+    /// Blocks of `heap::LARGE_WORDS` words or more, never copied.
+    pub(crate) large: crate::heap::LargeSpace,
+    /// Erlang's `max_heap_size`, in words (0: no limit): past it the
+    /// process crashes with `Crashed "heap limit"` (see `gc`).
+    pub(crate) max_heap_words: usize,
     /// Low address of the stack slot, 0 until the process first runs.
     pub(crate) stack_low: usize,
     /// Saved stack pointer while switched out.
@@ -109,6 +120,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Process, heap_ptr) == 16);
     assert!(std::mem::offset_of!(Process, heap_limit) == 24);
     assert!(std::mem::offset_of!(Process, exit_fp) == 32);
+    assert!(std::mem::offset_of!(Process, gc_pending) == 40);
 };
 
 impl Process {
@@ -119,6 +131,7 @@ impl Process {
             heap_ptr: 0,
             heap_limit: 0,
             exit_fp: 0,
+            gc_pending: 0,
             gc_inhibit: 0,
             gc_threshold: crate::gc::MIN_GC_WORDS,
             gc_live: 0,
@@ -130,6 +143,8 @@ impl Process {
             sched: std::ptr::null(),
             shared,
             heap: Heap::new(),
+            large: Default::default(),
+            max_heap_words: 0,
             stack_low: 0,
             saved_sp: 0,
             lowest_sp: usize::MAX,
@@ -159,9 +174,10 @@ impl Process {
         pid_of_serial(self.serial)
     }
 
-    /// Words held by this process's heap (chunks and adopted messages).
+    /// Words held by this process's heap: its chunks (free space
+    /// included), adopted messages and large objects.
     pub fn heap_words(&self) -> usize {
-        self.heap.words()
+        self.heap.words() + self.large.words()
     }
 
     /// Garbage collections this process has run.
@@ -338,6 +354,11 @@ pub(crate) struct Inner {
     pub proc: *mut Process,
     /// Messages sent and not yet moved to the private queue, in order.
     pub inbox: Vec<Msg>,
+    /// Words of the messages in `inbox` (their fragments, saturating),
+    /// counted against the process's heap limit: a mailbox flooded past it
+    /// ends the process, as Erlang's `max_heap_size` counts an on-heap
+    /// queue.
+    pub inbox_words: u32,
     pub exit_reason: Option<ExitReason>,
     /// Exit signals arrive as messages (`Process.trap_exits`).
     pub traps: bool,
@@ -361,6 +382,9 @@ pub(crate) struct Extra {
     pub watchers: Vec<Watcher>,
     /// An exit signal that will end the process at its next safepoint.
     pub pending_exit: Option<ExitReason>,
+    /// The process's own heap limit in words, when it differs from the
+    /// VM's (`Process.spawn_limited`), for senders to check.
+    pub max_heap_words: Option<usize>,
     /// Linked processes.
     pub links: Vec<u64>,
     /// Monitors on this process.
@@ -421,6 +445,7 @@ impl Shared {
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
                 inbox: Vec::new(),
+                inbox_words: 0,
                 exit_reason: None,
                 traps: false,
                 extra: None,
@@ -473,9 +498,9 @@ mod tests {
             "Process {p} bytes, Shared {s} bytes, Msg {}",
             size_of::<Msg>()
         );
-        // 320 + 32 for the collector's bookkeeping (exit_fp, threshold,
-        // live size, counters).
-        assert!(p <= 352, "Process is {p} bytes");
+        // 320 + 80 for the collector's bookkeeping (exit_fp, gc_pending,
+        // threshold, live size, counters, large objects, heap limit).
+        assert!(p <= 400, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
         assert_eq!(size_of::<Msg>(), 24);
     }

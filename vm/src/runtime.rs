@@ -97,14 +97,27 @@ pub(crate) unsafe fn crash(proc: *mut Process, fail: Fail) -> ! {
     }
 }
 
+/// Prints the crash line of `p`. The location is `loc` (a NUL-terminated
+/// `file:line:col` from generated code, or null) when it is in the user's
+/// code; otherwise — a builtin's failure, or a `failwith` inside the
+/// standard library — the innermost call site in the user's code, found
+/// from `p`'s trampoline frame (`crate::locations`).
 #[inline(never)]
 unsafe fn print_crash(p: &Process, reason: &ExitReason, loc: *const u8) {
-    let loc = if loc.is_null() {
+    let given = if loc.is_null() {
         None
     } else {
         // SAFETY: generated code passes NUL-terminated static strings.
         Some(unsafe { CStr::from_ptr(loc as *const std::ffi::c_char) }.to_bytes())
     };
+    let walked = if given.is_none_or(crate::locations::is_stdlib) {
+        // SAFETY: `exit_fp` is 0 or the frame of the trampoline through
+        // which the running process called into the runtime.
+        unsafe { crate::locations::crash_site(p.exit_fp) }
+    } else {
+        None
+    };
+    let loc = walked.as_deref().map(str::as_bytes).or(given);
     match reason {
         ExitReason::Crashed(m) => report_crash(p.serial, m, loc),
         r => report_crash(p.serial, r.message().as_bytes(), loc),
@@ -184,14 +197,21 @@ unsafe fn local_of<'a>(proc: *mut Process) -> &'a mut Local {
     unsafe { (*(*proc).sched).local() }
 }
 
+/// Timeouts of at least this many milliseconds never expire: the
+/// prelude's `forever` (`max_int`, 2^62 − 1) and anything that far off.
+pub const FOREVER_MS: i64 = (1 << 62) - 1;
+
+/// The deadline of a timeout of `ms` milliseconds from now, by the rule
+/// every timeout of the language follows (LANGUAGE.md §2): a negative
+/// timeout has already passed (as 0: now), [`FOREVER_MS`] or more — or a
+/// deadline too far to represent — is `None` (never).
 #[inline]
-fn deadline_after(ms: i64) -> Option<Instant> {
-    if ms < 0 {
-        None
-    } else {
-        // Too far to represent: the same as never.
-        Instant::now().checked_add(Duration::from_millis(ms as u64))
+pub fn deadline_after(ms: i64) -> Option<Instant> {
+    if ms >= FOREVER_MS {
+        return None;
     }
+    // Too far to represent: the same as never.
+    Instant::now().checked_add(Duration::from_millis(ms.max(0) as u64))
 }
 
 /// An exit reason as a value in `proc`'s heap.
@@ -420,7 +440,35 @@ pub unsafe extern "C" fn caravan_rt_div_by_zero(proc: *mut Process, loc: *const 
 #[no_mangle]
 pub unsafe extern "C" fn caravan_rt_spawn(proc: *mut Process, closure: Value) -> Value {
     // SAFETY: `proc` is the running process (see `guard`).
-    unsafe { guard(proc, || Ok(spawn_process(proc, closure, false))) }
+    unsafe { guard(proc, || spawn_process(proc, closure, false, None)) }
+}
+
+/// `Process.spawn_limited mb f`: as `spawn`, with a heap limit of `mb`
+/// megabytes for the new process (Erlang's `max_heap_size` for one
+/// process; `mb` a tagged int). Past it the process crashes with `Crashed
+/// "heap limit"`. A limit below 1 MB crashes the caller.
+///
+/// # Safety
+/// `proc` must be the calling process; `closure` a valid value.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_spawn_limited(
+    proc: *mut Process,
+    mb: Value,
+    closure: Value,
+) -> Value {
+    // SAFETY: `proc` is the running process (see `guard`).
+    unsafe {
+        guard(proc, || {
+            let mb = int_of(mb);
+            if mb < 1 {
+                return Err(Fail::msg(
+                    "Process.spawn_limited: the limit must be at least 1 MB",
+                ));
+            }
+            let words = (mb as usize).saturating_mul((1 << 20) / value::WORD);
+            spawn_process(proc, closure, false, Some(words))
+        })
+    }
 }
 
 /// Spawns a process running `closure` (copied), linked to the caller if
@@ -428,14 +476,24 @@ pub unsafe extern "C" fn caravan_rt_spawn(proc: *mut Process, closure: Value) ->
 ///
 /// # Safety
 /// `proc` is the calling process; `closure` a valid value.
-pub(crate) unsafe fn spawn_process(proc: *mut Process, closure: Value, link: bool) -> Value {
+pub(crate) unsafe fn spawn_process(
+    proc: *mut Process,
+    closure: Value,
+    link: bool,
+    max_heap_words: Option<usize>,
+) -> Result<Value, Fail> {
     // SAFETY: `proc` is the running process; the child is ours until queued.
     unsafe {
         let sched = sched_of(proc);
         let vm = sched.vm();
+        let (m, _) = make_msg(&mut local_of(proc).copy, closure)
+            .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
         let child = vm.new_process(sched.next_serial());
         let c = &mut *child;
-        let (m, _) = make_msg(&mut local_of(proc).copy, closure);
+        if let Some(w) = max_heap_words {
+            c.max_heap_words = w;
+            c.shared.lock().x().max_heap_words = Some(w);
+        }
         c.init_closure = m.value;
         if let Some(f) = m.frag {
             c.heap.adopt(f);
@@ -448,7 +506,7 @@ pub(crate) unsafe fn spawn_process(proc: *mut Process, closure: Value, link: boo
         }
         (*proc).reductions -= SPAWN_REDS;
         sched.push_runnext(child);
-        pid
+        Ok(pid)
     }
 }
 
@@ -493,20 +551,52 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     }
                 }
             };
-            let (m, words) = make_msg(&mut local_of(proc).copy, msg);
+            let (m, words) = make_msg(&mut local_of(proc).copy, msg)
+                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
             p.reductions -= SEND_REDS + (words >> 4) as i64;
             let mut rejected = None;
+            let mut full = false;
             let woken = {
                 let mut g = target.lock();
                 if g.state == crate::process::ProcState::Exited {
                     rejected = Some(m);
                     std::ptr::null_mut()
+                } else if g.inbox.try_reserve(1).is_err() {
+                    // A mailbox flooded past memory: the message is not
+                    // accepted, and the sender crashes (never the VM).
+                    rejected = Some(m);
+                    full = true;
+                    std::ptr::null_mut()
                 } else {
                     g.inbox.push(m);
-                    target.wake_if(&mut g, |k| k == WaitKind::Receive)
+                    g.inbox_words = g
+                        .inbox_words
+                        .saturating_add(words.min(u32::MAX as usize) as u32);
+                    let limit = g
+                        .x_opt()
+                        .and_then(|x| x.max_heap_words)
+                        .unwrap_or(sched.vm().max_heap_words);
+                    if limit != 0
+                        && g.inbox_words as usize > limit
+                        && !target.kill.load(std::sync::atomic::Ordering::Acquire)
+                    {
+                        // Flooded past its heap limit: the receiver ends
+                        // (the message stays accepted, in its mailbox).
+                        report_crash(serial, crate::gc::HEAP_LIMIT.as_bytes(), None);
+                        crate::signals::kill_locked(
+                            target,
+                            &mut g,
+                            ExitReason::crashed(crate::gc::HEAP_LIMIT),
+                        )
+                    } else {
+                        target.wake_if(&mut g, |k| k == WaitKind::Receive)
+                    }
                 }
             };
             drop(rejected);
+            if full {
+                return Err(Fail::msg(crate::scheduler::OUT_OF_MEMORY));
+            }
             if !woken.is_null() {
                 sched.push_runnext(woken);
             }
@@ -515,15 +605,33 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
     }
 }
 
-/// Begins a receive: the scan cursor goes back to the oldest message; no
-/// deadline is set yet.
+/// Begins a receive on `mailbox`: the scan cursor goes back to the oldest
+/// message; no deadline is set yet. `mailbox` must be the calling
+/// process's own pid: a receive on another process's mailbox crashes the
+/// caller with `Crashed "receive on another process's mailbox"` at `loc`
+/// (LANGUAGE.md §2; the types alone cannot rule it out, since pids are
+/// values).
 ///
 /// # Safety
-/// `proc` must be the calling process.
+/// `proc` must be the calling process; `loc` null or a NUL-terminated
+/// `file:line:col` that stays valid.
 #[no_mangle]
-pub unsafe extern "C" fn caravan_rt_recv_start(proc: *mut Process) -> Value {
+pub unsafe extern "C" fn caravan_rt_recv_start(
+    proc: *mut Process,
+    mailbox: Value,
+    loc: *const u8,
+) -> Value {
     // SAFETY: `proc` is the running process.
     let p = unsafe { &mut *proc };
+    if mailbox != pid_of_serial(p.serial) {
+        let fail = Fail {
+            reason: ExitReason::crashed("receive on another process's mailbox"),
+            loc,
+        };
+        // SAFETY: the running process, on its own stack; nothing owned is
+        // live.
+        unsafe { crash(proc, fail) }
+    }
     p.cursor = 0;
     p.last = None;
     p.recv_deadline = None;
@@ -537,6 +645,7 @@ fn refill(p: &mut Process) -> bool {
     if g.inbox.is_empty() {
         return false;
     }
+    g.inbox_words = 0;
     if p.queue.is_empty() {
         // Swap buffers: no allocation in the steady state.
         let spare: Vec<Msg> = Vec::from(std::mem::take(&mut p.queue));
@@ -553,8 +662,8 @@ fn refill(p: &mut Process) -> bool {
 /// adopted into the process heap, the message stays in the mailbox until
 /// [`caravan_rt_recv_accept`]. When none is left, blocks until one arrives
 /// or the deadline — `timeout_ms` after the first `recv_next` of this
-/// receive; `< 0` = never — passes, then returns `RECV_TIMEOUT` (0).
-/// `timeout_ms = 0` polls.
+/// receive, by [`deadline_after`]'s rule: `<= 0` polls, [`FOREVER_MS`] or
+/// more never expires — passes, then returns `RECV_TIMEOUT` (0).
 ///
 /// # Safety
 /// `proc` must be the calling process, inside a receive (after
@@ -806,7 +915,7 @@ fn demonitor(p: &mut Process, r: u64) {
 }
 
 /// Waits for the reply of the call `reply` (ordinary messages stay queued)
-/// at most `timeout_ms` (tagged; `< 0` = forever) and returns it (copied
+/// at most `timeout_ms` (tagged; [`deadline_after`]'s rule) and returns it (copied
 /// into this heap). Crashes the caller with `Timeout`, or with the callee's
 /// exit reason if it dies first (`Noproc` if it was already dead).
 ///
@@ -904,7 +1013,8 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             };
             // SAFETY: borrowed from the pid cache, stable during this call.
             let target: &crate::process::Shared = &*target;
-            let (m, words) = make_msg(&mut local_of(proc).copy, v);
+            let (m, words) = make_msg(&mut local_of(proc).copy, v)
+                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
             (*proc).reductions -= SEND_REDS + (words >> 4) as i64;
             let mut rejected = None;
             let woken = {
@@ -1019,6 +1129,7 @@ unsafe fn compare_slow(proc: *mut Process, a: Value, b: Value, total: bool) -> i
 pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
     use crate::gc::{
         caravan_gc_collections, caravan_gc_heap_words, caravan_gc_live_words, caravan_rt_alloc_gc,
+        caravan_rt_gc_after,
     };
     use crate::signals::{
         caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
@@ -1029,6 +1140,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
     }
     syms![
         caravan_rt_alloc_gc,
+        caravan_rt_gc_after,
         caravan_gc_heap_words,
         caravan_gc_live_words,
         caravan_gc_collections,
@@ -1040,6 +1152,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_rt_fail,
         caravan_rt_div_by_zero,
         caravan_rt_spawn,
+        caravan_rt_spawn_limited,
         caravan_rt_self,
         caravan_rt_send,
         caravan_rt_recv_start,

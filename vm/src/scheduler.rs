@@ -232,6 +232,8 @@ pub(crate) enum Host {
 /// The state shared by all schedulers of one [`crate::run`].
 pub struct Vm {
     pub(crate) entry: EntryFn,
+    /// Every new process's heap limit in words (0: none).
+    pub(crate) max_heap_words: usize,
     injector: Injector<ProcPtr>,
     stealers: Vec<Stealer<ProcPtr>>,
     slots: Vec<Padded<Slot>>,
@@ -261,6 +263,9 @@ pub struct Vm {
     current_eval: AtomicU64,
 }
 
+/// Why a `call` fails when its callee exits `Normal` without replying.
+pub const CALL_NO_REPLY: &str = "call: callee exited without replying";
+
 /// Serials a scheduler takes from the VM at a time.
 pub(crate) const SERIAL_BLOCK: u64 = 64;
 
@@ -277,9 +282,15 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 impl Vm {
-    pub(crate) fn new(entry: EntryFn, stealers: Vec<Stealer<ProcPtr>>, stack_size: usize) -> Self {
+    pub(crate) fn new(
+        entry: EntryFn,
+        stealers: Vec<Stealer<ProcPtr>>,
+        stack_size: usize,
+        max_heap_words: usize,
+    ) -> Self {
         let n = stealers.len();
         Vm {
+            max_heap_words,
             entry,
             injector: Injector::new(),
             slots: (0..n).map(|_| Padded(Slot::new())).collect(),
@@ -459,7 +470,9 @@ impl Vm {
     pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
         let shared = Arc::new(Shared::new());
         self.table.insert(serial, shared.clone());
-        Box::into_raw(Box::new(Process::new(serial, self, shared)))
+        let mut p = Box::new(Process::new(serial, self, shared));
+        p.max_heap_words = self.max_heap_words;
+        Box::into_raw(p)
     }
 
     pub(crate) fn push_injector(&self, p: *mut Process) {
@@ -1096,8 +1109,25 @@ impl Scheduler {
                 proc.shared
                     .state
                     .store(ProcState::Runnable as u8, Ordering::Relaxed);
-                self.push_local(p);
+                self.requeue(p);
             }
+        }
+    }
+
+    /// Queues a process whose slice is over behind everything runnable:
+    /// the back of the local queue, or — when processes wait in the global
+    /// queue (spilled from a full local queue, or injected) — the back of
+    /// the global queue, which the local queue is refilled from in batches
+    /// once it runs dry. So a run-queue round runs every runnable process
+    /// before a busy one gets its next slice, as the BEAM's does; without
+    /// this, a busy process kept in the local queue would let the global
+    /// queue be served one process per `GLOBAL_EVERY` rounds.
+    fn requeue(&self, p: *mut Process) {
+        let vm = self.vm();
+        if vm.injector.is_empty() {
+            self.push_local(p);
+        } else {
+            vm.push_injector(p);
         }
     }
 
@@ -1204,7 +1234,15 @@ impl Scheduler {
                     let woken = {
                         let mut g = sh.lock();
                         if g.state != ProcState::Exited && g.x().calls.contains(&r) {
-                            g.x().downs.push((r, reason.clone()));
+                            // A callee that ends without replying fails the
+                            // call, also when it ends `Normal` (LANGUAGE.md
+                            // §2: never a normal exit of the caller).
+                            let why = if reason.is_normal() {
+                                ExitReason::crashed(CALL_NO_REPLY)
+                            } else {
+                                reason.clone()
+                            };
+                            g.x().downs.push((r, why));
                             sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
                         } else {
                             std::ptr::null_mut()
@@ -1238,7 +1276,16 @@ impl Scheduler {
         let crashed = proc.crashed;
         drop(proc);
         match host {
-            Host::Main => vm.request_exit(if crashed || !reason.is_normal() { 1 } else { 0 }),
+            Host::Main => {
+                if !crashed && !reason.is_normal() {
+                    // Ended by an exit signal (a link, `Process.exit`): its
+                    // own line, since the program ends with it.
+                    let mut m = reason.message().into_owned().into_bytes();
+                    m.extend_from_slice(b" (exit signal)");
+                    report_crash(serial, &m, None);
+                }
+                vm.request_exit(if crashed || !reason.is_normal() { 1 } else { 0 })
+            }
             Host::Eval => vm.report_to_host(serial, reason, crashed),
             Host::None => {}
         }
@@ -1360,11 +1407,13 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
     vm.stacks.release_batch(&mut cache);
 }
 
-/// Prints `process <0.SERIAL> crashed: MSG at LOC` on stderr.
+/// Prints `process <0.SERIAL> crashed: MSG at LOC` on stderr: one line,
+/// whatever the message holds (newlines and other control characters are
+/// escaped as OCaml escapes them: `\n`, `\t`, `\ddd`).
 pub(crate) fn report_crash(serial: u64, msg: &[u8], loc: Option<&[u8]>) {
     let mut line = Vec::with_capacity(msg.len() + 48);
     line.extend_from_slice(format!("process <0.{serial}> crashed: ").as_bytes());
-    line.extend_from_slice(msg);
+    push_escaped(&mut line, msg);
     if let Some(loc) = loc {
         line.extend_from_slice(b" at ");
         line.extend_from_slice(loc);
@@ -1373,21 +1422,42 @@ pub(crate) fn report_crash(serial: u64, msg: &[u8], loc: Option<&[u8]>) {
     stderr_write(&line);
 }
 
+/// Appends `msg` with control characters escaped (one line of output).
+fn push_escaped(out: &mut Vec<u8>, msg: &[u8]) {
+    for &c in msg {
+        match c {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            c if c < 32 || c == 127 => out.extend_from_slice(format!("\\{c:03}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Copies `v` into a fresh fragment (nothing for immediates and literals).
-/// Returns the message and the words copied.
+/// Returns the message and the words copied, or `None` when memory for
+/// the copy cannot be had (the caller crashes the process that asked,
+/// with `Crashed "out of memory"` — never the VM).
 ///
 /// # Safety
 /// `v` must be a valid value of the calling process.
-pub(crate) unsafe fn make_msg(scratch: &mut CopyScratch, v: Value) -> (Msg, usize) {
+pub(crate) unsafe fn make_msg(scratch: &mut CopyScratch, v: Value) -> Option<(Msg, usize)> {
     use crate::heap::is_literal;
     // SAFETY: caller's guarantee on `v`.
-    let words = unsafe { scratch.plan(v, is_literal) };
+    let words = unsafe { scratch.plan(v, is_literal) }?;
     if words == 0 {
-        return (Msg::plain(v, None), 0);
+        return Some((Msg::plain(v, None), 0));
     }
-    let f = Fragment::new(words);
+    let Some(f) = Fragment::try_new(words) else {
+        scratch.trim();
+        return None;
+    };
     // SAFETY: the fragment has exactly the planned number of words.
     let value = unsafe { scratch.emit(f.data(), is_literal) };
     scratch.trim();
-    (Msg::plain(value, Some(f)), words)
+    Some((Msg::plain(value, Some(f)), words))
 }
+
+/// The crash reason of a process whose allocation cannot be had.
+pub(crate) const OUT_OF_MEMORY: &str = "out of memory";

@@ -363,7 +363,7 @@ pub unsafe extern "C" fn caravan_rt_spawn_link(proc: *mut Process, closure: Valu
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
-            Ok(crate::runtime::spawn_process(proc, closure, true))
+            crate::runtime::spawn_process(proc, closure, true, None)
         })
     }
 }
@@ -422,7 +422,8 @@ pub unsafe extern "C" fn caravan_rt_monitor(
             *b = watcher;
             *b.add(1) = watched;
             *b.add(2) = reference;
-            let (m, _) = make_msg(&mut sched.local().copy, wrap);
+            let (m, _) = make_msg(&mut sched.local().copy, wrap)
+                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
             let mut wrap = Some(m);
             if let Some(sh) = sched.lookup(watched) {
                 let mut g = sh.lock();

@@ -21,7 +21,6 @@ use crate::scheduler::{make_msg, Scheduler};
 use crate::value::{int_of, is_immediate, of_int, Value, WordMap, UNIT};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const SHARDS: usize = 64;
 
@@ -132,12 +131,13 @@ pub unsafe extern "C" fn caravan_rt_send_after(
             if to.is_exited() {
                 return Ok(of_int(id as i64));
             }
-            // Too far in the future for an `Instant`: never fires.
-            let Some(deadline) = Instant::now().checked_add(Duration::from_millis(ms as u64))
-            else {
+            // `forever`, or too far in the future for an `Instant`: never
+            // fires.
+            let Some(deadline) = crate::runtime::deadline_after(ms) else {
                 return Ok(of_int(id as i64));
             };
-            let (m, words) = make_msg(&mut sched.local().copy, msg);
+            let (m, words) = make_msg(&mut sched.local().copy, msg)
+                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
             (*proc).reductions -= crate::runtime::SEND_REDS + (words >> 4) as i64;
             shard(id).insert(id, ());
             let s = Box::new(SendTimer { id, msg: Some(m) });

@@ -176,22 +176,25 @@ pub(crate) fn scan_range(tag: u8, wosize: usize) -> (usize, usize) {
 // ---------------------------------------------------------------------------
 
 /// Allocates a block of `wosize` words with `tag` in `proc`'s heap (bump
-/// allocation in the current chunk, a new chunk when full). The header is
-/// written, the fields are not initialised: fill them before the next
-/// allocation. Returns a pointer to field 0 (the block's value).
+/// allocation in the current chunk; a new chunk when full; a large object
+/// from [`crate::heap::LARGE_WORDS`] words on). The header is written, the
+/// fields are not initialised: fill them before the next allocation.
+/// Returns a pointer to field 0 (the block's value). Never collects: when
+/// the heap passes its threshold it sets `gc_pending`, and the trampoline
+/// that called the running builtin or runtime function collects on its way
+/// back to generated code.
 ///
-/// If memory is exhausted (or `wosize` exceeds [`crate::heap::MAX_WOSIZE`])
-/// the process crashes with `Crashed "out of memory"`: call this only from
-/// the process's own stack (builtins, runtime functions), with no owned
-/// Rust values alive that must be dropped.
+/// If memory is exhausted, or the block cannot be had within the process's
+/// heap limit or physical memory, the process crashes with `Crashed "out
+/// of memory"` / `Crashed "heap limit"`: call this only from the process's
+/// own stack (builtins, runtime functions), holding no lock, with no owned
+/// Rust values alive that must be dropped (they would leak).
 #[inline]
 pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mut u64 {
     let bytes = (wosize.wrapping_add(1).wrapping_mul(WORD)) as u64;
-    let mut p = proc.heap_ptr;
-    if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 || wosize > crate::heap::MAX_WOSIZE {
-        let (start, end) = alloc_slow(proc, wosize);
-        p = start;
-        proc.heap_limit = end;
+    let p = proc.heap_ptr;
+    if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 || wosize >= crate::heap::LARGE_WORDS {
+        return alloc_slow(proc, tag, wosize);
     }
     proc.heap_ptr = p + bytes;
     let h = p as *mut u64;
@@ -204,17 +207,36 @@ pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -
 
 #[cold]
 #[inline(never)]
-fn alloc_slow(proc: &mut crate::process::Process, wosize: usize) -> (u64, u64) {
-    let got = if wosize > crate::heap::MAX_WOSIZE {
-        None
-    } else {
-        proc.heap.grow(wosize + 1)
+fn alloc_slow(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mut u64 {
+    let fail = |proc: &mut crate::process::Process, why: &str| -> ! {
+        // SAFETY: allocation runs on the process's own stack, holding no
+        // lock (documented contract of `alloc_block`).
+        unsafe { crate::runtime::crash_process(proc, why) }
     };
-    match got {
-        Some(r) => r,
-        // SAFETY: allocation runs on the process's own stack (documented
-        // contract of `alloc_block`).
-        None => unsafe { crate::runtime::crash_process(proc, "out of memory") },
+    if wosize > crate::heap::MAX_WOSIZE {
+        fail(proc, "out of memory");
+    }
+    if let Some(why) = crate::gc::growth_refused(proc, wosize + 1) {
+        fail(proc, why);
+    }
+    if wosize >= crate::heap::LARGE_WORDS {
+        let Some(b) = proc.large.alloc(tag, wosize) else {
+            fail(proc, "out of memory")
+        };
+        crate::gc::note_growth(proc);
+        return b;
+    }
+    let Some((start, end)) = proc.heap.grow(wosize + 1) else {
+        fail(proc, "out of memory")
+    };
+    crate::gc::note_growth(proc);
+    proc.heap_ptr = start + ((wosize + 1) * WORD) as u64;
+    proc.heap_limit = end;
+    let h = start as *mut u64;
+    // SAFETY: the fresh chunk holds at least `wosize + 1` words.
+    unsafe {
+        *h = make_header(wosize as u64, tag);
+        h.add(1)
     }
 }
 
@@ -230,6 +252,32 @@ pub fn alloc_string(proc: &mut crate::process::Process, bytes: &[u8]) -> Value {
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(1) as *mut u8, bytes.len());
     }
     p as Value
+}
+
+/// A string of `len` bytes in `proc`'s heap whose bytes the caller fills:
+/// returns the value and its bytes (padding zeroed, contents not). Builds
+/// a big string in place, with no intermediate buffer: a length that
+/// cannot be had crashes only the process, as [`alloc_block`] does.
+///
+/// # Safety
+/// As [`alloc_block`]; the slice is valid until the process's next
+/// allocation (the caller chooses `'a`): fill it at once.
+pub unsafe fn alloc_string_uninit<'a>(
+    proc: &mut crate::process::Process,
+    len: usize,
+) -> (Value, &'a mut [u8]) {
+    let ws = 1 + len.div_ceil(WORD);
+    let p = alloc_block(proc, TAG_STRING, ws);
+    // SAFETY: `p` has `ws` words: the length, then room for the bytes; the
+    // last word is zeroed first so the padding is zero.
+    unsafe {
+        *p.add(ws - 1) = 0;
+        *p = len as u64;
+        (
+            p as Value,
+            std::slice::from_raw_parts_mut(p.add(1) as *mut u8, len),
+        )
+    }
 }
 
 /// A float in `proc`'s heap.
@@ -304,17 +352,22 @@ impl CopyScratch {
         }
     }
 
-    /// Records `src` if it was not seen; returns nothing (offsets are read
-    /// back with `find` during `emit`).
+    /// Records `src` if it was not seen (offsets are read back with `find`
+    /// during `emit`). `false` if memory for the bookkeeping cannot be had.
     ///
     /// # Safety
     /// `src` must point to a live block.
     #[inline]
-    unsafe fn discover(&mut self, src: u64) {
+    unsafe fn discover(&mut self, src: u64) -> bool {
         if self.find(src).is_some() {
-            return;
+            return true;
         }
         let idx = self.order.len();
+        // The bookkeeping grows with the value: it must fail cleanly, as
+        // the copy's own memory does, on a value too big for memory.
+        if idx == self.order.capacity() && !self.grow() {
+            return false;
+        }
         self.order.push(src);
         self.offsets.push(self.total as u64);
         if idx == SMALL_COPY {
@@ -332,41 +385,67 @@ impl CopyScratch {
         self.total += 1 + ws;
         let (a, b) = scan_range(header_tag(h), ws);
         if a < b {
+            if self.work.len() == self.work.capacity()
+                && self.work.try_reserve(self.work.len().max(16)).is_err()
+            {
+                return false;
+            }
             self.work.push(src);
         }
+        true
+    }
+
+    /// Doubles the room of the forwarding table; `false` if memory for it
+    /// cannot be had.
+    #[cold]
+    fn grow(&mut self) -> bool {
+        let more = self.order.len().max(16);
+        self.order.try_reserve(more).is_ok()
+            && self.offsets.try_reserve(more).is_ok()
+            && (self.order.len() + more <= SMALL_COPY
+                || self
+                    .map
+                    .try_reserve(self.order.len() + more - self.map.len())
+                    .is_ok())
     }
 
     /// Pass 1: the number of words (headers included) a copy of `v` needs.
     /// Blocks for which `skip` returns true (the immortal literal area) are
-    /// shared, not copied. Returns 0 for immediates and skipped roots.
+    /// shared, not copied. Returns 0 for immediates and skipped roots, and
+    /// `None` if memory for the plan's bookkeeping cannot be had (a value
+    /// too big to copy: the caller crashes the process that asked).
     ///
     /// # Safety
     /// `v` must be a valid value: every block reachable from it is live and
     /// well formed, and nobody mutates them during the copy.
-    pub unsafe fn plan(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> usize {
+    pub unsafe fn plan(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
         self.order.clear();
         self.offsets.clear();
         self.work.clear();
         self.total = 0;
         self.root = v;
         if !is_block(v) || skip(v) {
-            return 0;
+            return Some(0);
         }
         // SAFETY: caller's guarantee on `v` and everything reachable.
         unsafe {
-            self.discover(v);
+            if !self.discover(v) {
+                self.trim();
+                return None;
+            }
             while let Some(b) = self.work.pop() {
                 let h = header(b);
                 let (start, end) = scan_range(header_tag(h), header_wosize(h) as usize);
                 for i in start..end {
                     let f = field(b, i);
-                    if is_block(f) && !skip(f) {
-                        self.discover(f);
+                    if is_block(f) && !skip(f) && !self.discover(f) {
+                        self.trim();
+                        return None;
                     }
                 }
             }
         }
-        self.total
+        Some(self.total)
     }
 
     /// Pass 2: copies the planned value into `dst` (which must hold the
@@ -689,7 +768,7 @@ mod tests {
         let mut sc = CopyScratch::default();
         // SAFETY: well-formed test values; dst sized by plan.
         unsafe {
-            let n = sc.plan(root, |_| false);
+            let n = sc.plan(root, |_| false).unwrap();
             assert_eq!(n, 4 + 3 + 4 + 3);
             let mut dst = vec![0u64; n];
             let c = sc.emit(dst.as_mut_ptr(), |_| false);
@@ -713,7 +792,7 @@ mod tests {
         }
         // SAFETY: as above.
         unsafe {
-            let n = sc.plan(l, |_| false);
+            let n = sc.plan(l, |_| false).unwrap();
             assert_eq!(n, 1000 * 3 + 2);
             let mut dst = vec![0u64; n];
             let c = sc.emit(dst.as_mut_ptr(), |_| false);

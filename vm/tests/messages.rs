@@ -76,9 +76,9 @@ fn selective_receive_keeps_others_in_order() {
                 caravan_rt_send(proc, me, of_int(i));
             }
             // Take 4, then 2: the rest stays queued in order.
-            let a = recv_match(proc, -1, |v| v == of_int(4));
+            let a = recv_match(proc, i64::MAX, |v| v == of_int(4));
             checks.check(a == Some(of_int(4)), || format!("{a:?}"));
-            let b = recv_match(proc, -1, |v| v == of_int(2));
+            let b = recv_match(proc, i64::MAX, |v| v == of_int(2));
             checks.check(b == Some(of_int(2)), || format!("{b:?}"));
             // No match: the receive times out and leaves everything queued.
             let c = recv_match(proc, 10, |v| v == of_int(99));
@@ -119,10 +119,10 @@ fn after_timeout_and_poll() {
     unsafe extern "C" fn main(proc: *mut Process, _clo: Value, _arg: Value) -> Value {
         unsafe {
             let t = Instant::now();
-            caravan_rt_recv_start(proc);
+            caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
             let v = caravan_rt_recv_next(proc, 0);
             POLL.store(v as i64, Ordering::SeqCst);
-            caravan_rt_recv_start(proc);
+            caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
             let v = caravan_rt_recv_next(proc, 60);
             if v == RECV_TIMEOUT {
                 ELAPSED.store(t.elapsed().as_millis() as i64, Ordering::SeqCst);

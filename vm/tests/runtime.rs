@@ -80,6 +80,7 @@ fn processes_outlive_phrases_and_phrases_can_be_interrupted() {
             VmConfig {
                 schedulers: 2,
                 stack_size: 256 << 10,
+                ..Default::default()
             },
             entry,
         );

@@ -70,7 +70,7 @@ unsafe extern "C" fn worker(proc: *mut Process, clo: Value, _self: Value) -> Val
         let main = env(clo, 2);
         // Selective receive: the start message (all pids) may arrive after
         // data messages from faster peers.
-        let start = recv_match(proc, -1, |v| {
+        let start = recv_match(proc, i64::MAX, |v| {
             is_block(v) && header_tag(header(v)) == START_TAG
         })
         .unwrap_or(UNIT);

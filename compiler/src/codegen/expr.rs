@@ -29,6 +29,9 @@ struct Fx<'a, 'g> {
     vars: HashMap<VarId, Var>,
     funcs: HashMap<FuncId, FuncRef>,
     sigs: HashMap<usize, SigRef>,
+    /// The source location of the function being compiled: what its calls
+    /// without a location of their own (the allocator's slow path) carry.
+    fn_loc: cranelift_codegen::ir::SourceLoc,
 }
 
 fn args(vals: &[Value]) -> Vec<BlockArg> {
@@ -68,11 +71,17 @@ pub(crate) fn compile_function(
             vars: HashMap::new(),
             funcs: HashMap::new(),
             sigs: HashMap::new(),
+            fn_loc: Default::default(),
         };
-        fx.prologue(Loc {
+        let loc = Loc {
             file: lambda.file,
             span: lambda.span,
-        })?;
+        };
+        if lambda.file != usize::MAX {
+            fx.fn_loc = cranelift_codegen::ir::SourceLoc::new(fx.g.call_loc_id(loc));
+            fx.no_loc();
+        }
+        fx.prologue(loc)?;
         // Every value that may point into the heap is declared, so that the
         // collector finds (and updates) it in this frame's stack maps.
         fx.b.declare_value_needs_stack_map(params[1]);
@@ -202,6 +211,19 @@ impl Fx<'_, '_> {
         Ok(v)
     }
 
+    /// Marks the instructions emitted from now on (the calls of one call
+    /// site) with `loc`, so that a crash inside a callee can name the
+    /// caller's source location (`caravan_vm::locations`).
+    fn at(&mut self, loc: Loc) {
+        let id = self.g.call_loc_id(loc);
+        self.b.set_srcloc(cranelift_codegen::ir::SourceLoc::new(id));
+    }
+
+    /// Ends what [`Fx::at`] began: back to the function's own location.
+    fn no_loc(&mut self) {
+        self.b.set_srcloc(self.fn_loc);
+    }
+
     /// A join block with one declared value parameter.
     fn join_block(&mut self) -> (Block, Value) {
         let j = self.b.create_block();
@@ -272,11 +294,19 @@ impl Fx<'_, '_> {
         self.b.switch_to_block(overflow);
         let l = self.g.loc_data(loc)?;
         let lv = self.data_addr(l);
-        self.rt("caravan_rt_stack_overflow", &[p, lv])?;
+        // Through a trampoline, so the crash can name the caller's call
+        // site (the 64 KiB kept below the stack limit has room for it).
+        self.rt_gc("caravan_rt_stack_overflow", &[p, lv])?;
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(yield_);
+        if !self.g.opts.no_reductions {
+            // The spent count, for the scheduler's bookkeeping.
+            let r = self.b.ins().get_pinned_reg(I64);
+            self.b.ins().store(TRUSTED, r, p, 0);
+        }
         self.rt("caravan_rt_yield", &[p])?;
-        let budget = self.b.ins().iconst(I64, caravan_vm::CONTEXT_REDS);
+        // The budget the scheduler gave the next slice.
+        let budget = self.b.ins().load(I64, TRUSTED, p, 0);
         self.b.ins().set_pinned_reg(budget);
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(body);
@@ -350,7 +380,10 @@ impl Fx<'_, '_> {
         let l = self.g.loc_data(loc)?;
         let lv = self.data_addr(l);
         let p = self.proc_;
-        self.rt("caravan_rt_fail", &[p, sv, lv])
+        self.at(loc);
+        let r = self.rt_gc("caravan_rt_fail", &[p, sv, lv]);
+        self.no_loc();
+        r
     }
 
     fn init_items(&mut self) -> Result<(), CodegenError> {
@@ -408,7 +441,7 @@ impl Fx<'_, '_> {
     /// call.
     fn tail(&mut self, e: &TExpr) -> Result<(), CodegenError> {
         match e {
-            TExpr::App(f, a, _, t) => self.apply(f, a, *t, true).map(|_| ()),
+            TExpr::App(f, a, loc, t) => self.apply(f, a, *loc, *t, true).map(|_| ()),
             TExpr::Let(var, rhs, body) => {
                 self.bind_let(*var, rhs)?;
                 self.tail(body)
@@ -456,8 +489,9 @@ impl Fx<'_, '_> {
                 mailbox,
                 arms,
                 after,
+                loc,
             } => {
-                self.receive(mailbox, arms, after.as_ref(), None)?;
+                self.receive(mailbox, arms, after.as_ref(), *loc, None)?;
                 Ok(())
             }
             e => {
@@ -490,14 +524,20 @@ impl Fx<'_, '_> {
                 let d = self.g.extern_wrapper(*x)?;
                 self.static_value(d)
             }
-            TExpr::App(f, a, _, t) => self.apply(f, a, *t, false)?.expect("non-tail call returns"),
-            TExpr::CallExtern(x, a, _) => {
+            TExpr::App(f, a, loc, t) => self
+                .apply(f, a, *loc, *t, false)?
+                .expect("non-tail call returns"),
+            TExpr::CallExtern(x, a, loc) => {
                 let mut vals = vec![self.proc_];
                 for e in a {
                     vals.push(self.expr(e)?);
                 }
                 let sym = self.g.program.externs[*x as usize].symbol.clone();
-                let r = self.rt(&sym, &vals)?;
+                // Builtins may allocate, collect, switch or crash: through
+                // their trampoline, marked with the call's location.
+                self.at(*loc);
+                let r = self.rt_gc(&sym, &vals)?;
+                self.no_loc();
                 if self.g.extern_returns_unit(*x) {
                     self.imm(0)
                 } else {
@@ -607,9 +647,10 @@ impl Fx<'_, '_> {
                 mailbox,
                 arms,
                 after,
+                loc,
             } => {
                 let (join, res) = self.join_block();
-                self.receive(mailbox, arms, after.as_ref(), Some(join))?;
+                self.receive(mailbox, arms, after.as_ref(), *loc, Some(join))?;
                 self.b.switch_to_block(join);
                 res
             }
@@ -758,6 +799,21 @@ impl Fx<'_, '_> {
         &mut self,
         f: &TExpr,
         a: &[TExpr],
+        loc: Loc,
+        result: crate::types::Ty,
+        tail: bool,
+    ) -> Result<Option<Value>, CodegenError> {
+        let r = self.apply_at(f, a, loc, result, tail);
+        self.no_loc();
+        r
+    }
+
+    /// [`Fx::apply`]'s body: the calls it emits carry `loc`.
+    fn apply_at(
+        &mut self,
+        f: &TExpr,
+        a: &[TExpr],
+        loc: Loc,
         result: crate::types::Ty,
         tail: bool,
     ) -> Result<Option<Value>, CodegenError> {
@@ -796,6 +852,7 @@ impl Fx<'_, '_> {
         for e in a {
             vals.push(self.expr(e)?);
         }
+        self.at(loc);
         if let Some((func, arity, _)) = known {
             if arity == vals.len() {
                 let fref = self.func_ref(func);
@@ -1109,22 +1166,30 @@ impl Fx<'_, '_> {
     }
 
     /// Selective receive (BEAM's loop_rec / remove_message / wait_timeout).
+    /// The mailbox expression is evaluated and checked at run time: it must
+    /// be the current process's own pid (a receive on another process's
+    /// mailbox crashes the receiver at `loc`, LANGUAGE.md §2).
     fn receive(
         &mut self,
-        _mailbox: &TExpr,
+        mailbox: &TExpr,
         arms: &[TArm],
         after: Option<&(Box<TExpr>, Box<TExpr>)>,
+        loc: Loc,
         join: Option<Block>,
     ) -> Result<(), CodegenError> {
+        let mbox = self.expr(mailbox)?;
         let timeout = match after {
             Some((t, _)) => {
                 let tv = self.expr(t)?;
                 self.untag(tv)
             }
-            None => self.b.ins().iconst(I64, -1),
+            // No `after`: never time out (`caravan_vm::FOREVER_MS` or more).
+            None => self.b.ins().iconst(I64, i64::MAX),
         };
         let p = self.proc_;
-        self.rt("caravan_rt_recv_start", &[p])?;
+        let l = self.g.loc_data(loc)?;
+        let lv = self.data_addr(l);
+        self.rt("caravan_rt_recv_start", &[p, mbox, lv])?;
         let lp = self.b.create_block();
         self.b.ins().jump(lp, &[]);
         self.b.switch_to_block(lp);
@@ -1220,7 +1285,9 @@ fn prim_op(
             let l = fx.g.loc_data(loc)?;
             let lv = fx.data_addr(l);
             let pr = fx.proc_;
-            fx.rt("caravan_rt_div_by_zero", &[pr, lv])?;
+            fx.at(loc);
+            fx.rt_gc("caravan_rt_div_by_zero", &[pr, lv])?;
+            fx.no_loc();
             fx.b.ins().jump(ok, &[]);
             fx.b.switch_to_block(ok);
             let a = fx.untag(x);
@@ -1320,15 +1387,18 @@ fn prim_op(
                 return Ok(fx.bool_of(r));
             }
             let pr = fx.proc_;
-            match p {
-                Equal => fx.rt("caravan_rt_equal", &[pr, x, y])?,
+            // Through trampolines, marked with the location: comparing
+            // functions crashes, and the crash names the caller.
+            fx.at(loc);
+            let r = match p {
+                Equal => fx.rt_gc("caravan_rt_equal", &[pr, x, y])?,
                 NotEqual => {
-                    let e = fx.rt("caravan_rt_equal", &[pr, x, y])?;
+                    let e = fx.rt_gc("caravan_rt_equal", &[pr, x, y])?;
                     let four = fx.b.ins().iconst(I64, 4);
                     fx.b.ins().isub(four, e)
                 }
                 _ => {
-                    let c = fx.rt("caravan_rt_compare", &[pr, x, y])?;
+                    let c = fx.rt_gc("caravan_rt_compare", &[pr, x, y])?;
                     if p == Compare {
                         fx.tag(c)
                     } else {
@@ -1342,7 +1412,9 @@ fn prim_op(
                         fx.bool_of(r)
                     }
                 }
-            }
+            };
+            fx.no_loc();
+            r
         }
         PhysEq => {
             let c = b.ins().icmp(IntCC::Equal, x, y);
@@ -1361,13 +1433,19 @@ fn prim_op(
             let l = fx.g.loc_data(loc)?;
             let lv = fx.data_addr(l);
             let pr = fx.proc_;
-            fx.rt("caravan_rt_fail", &[pr, x, lv])?
+            fx.at(loc);
+            let r = fx.rt_gc("caravan_rt_fail", &[pr, x, lv])?;
+            fx.no_loc();
+            r
         }
         Inspect => {
             let d = fx.g.desc_of(t);
             let dv = fx.imm(d as i64);
             let pr = fx.proc_;
-            fx.rt("caravan_inspect", &[pr, x, dv])?
+            fx.at(loc);
+            let r = fx.rt_gc("caravan_inspect", &[pr, x, dv])?;
+            fx.no_loc();
+            r
         }
     })
 }
@@ -1490,6 +1568,7 @@ fn fv_expr(e: &TExpr, bound: &mut HashSet<VarId>, out: &mut Vec<VarId>, seen: &m
             mailbox,
             arms,
             after,
+            ..
         } => {
             fv_expr(mailbox, bound, out, seen);
             fv_arms(arms, bound, out, seen);

@@ -133,6 +133,11 @@ pub(crate) struct Gen {
     pub floats: HashMap<u64, DataId>,
     /// Interned location strings.
     pub locs: HashMap<String, DataId>,
+    /// Source locations of call sites, by the index their calls carry as
+    /// Cranelift source locations (`SourceLoc::new(index)`).
+    pub call_locs: Vec<Loc>,
+    /// Index of each location in `call_locs`.
+    pub call_loc_ids: HashMap<Loc, u32>,
     /// Work list of lambdas to compile.
     pub queue: VecDeque<PendingFn>,
     /// Which globals' lambdas are already queued.
@@ -150,7 +155,7 @@ pub(crate) struct Gen {
     /// Stack maps of functions compiled but not yet registered with the
     /// collector: (function, code size, [(return offset, frame size,
     /// slot offsets)]).
-    pub pending_maps: Vec<(FuncId, u32, Vec<SafepointMap>)>,
+    pub pending_maps: Vec<(FuncId, u32, Vec<SafepointMap>, Vec<SiteLoc>)>,
     /// The allocation trampoline (records the frame pointer for the
     /// collector, then calls `caravan_rt_alloc_gc`).
     pub trampolines: HashMap<String, FuncId>,
@@ -161,6 +166,10 @@ pub(crate) struct Gen {
 /// A safepoint of one function: (return offset in the function, frame size
 /// FP − SP, offsets from SP of the slots holding values), bytes.
 pub(crate) type SafepointMap = (u32, u32, Vec<u32>);
+
+/// Code of one function that calls from a known source location: (start,
+/// end) offsets in the function, and the index in `Gen::call_locs`.
+pub(crate) type SiteLoc = (u32, u32, u32);
 
 /// The signature of a Caravan function of `arity` parameters.
 pub(crate) fn caravan_sig(arity: usize) -> Signature {
@@ -254,6 +263,8 @@ impl Session {
                 strings: HashMap::new(),
                 floats: HashMap::new(),
                 locs: HashMap::new(),
+                call_locs: vec![],
+                call_loc_ids: HashMap::new(),
                 queue: VecDeque::new(),
                 queued_globals: HashSet::new(),
                 pending_apply: vec![],
@@ -507,7 +518,9 @@ impl Gen {
     fn register_stack_maps(&mut self) {
         let mut ranges = vec![];
         let mut maps = vec![];
-        for (func, size, sites) in self.pending_maps.drain(..) {
+        let mut sites_at = vec![];
+        let mut texts: HashMap<u32, std::sync::Arc<str>> = HashMap::new();
+        for (func, size, sites, locs) in std::mem::take(&mut self.pending_maps) {
             let base = self.module.get_finalized_function(func) as u64;
             ranges.push((base, base + size as u64));
             for (off, frame, slots) in sites {
@@ -517,8 +530,26 @@ impl Gen {
                     offsets: slots,
                 });
             }
+            for (start, end, id) in locs {
+                let Some(&loc) = self.call_locs.get(id as usize) else {
+                    continue;
+                };
+                if loc.file >= self.sources.files.len() {
+                    continue;
+                }
+                let text = texts
+                    .entry(id)
+                    .or_insert_with(|| self.sources.location(loc.file, loc.span).into())
+                    .clone();
+                sites_at.push(caravan_vm::locations::CallSite {
+                    start: base + start as u64,
+                    end: base + end as u64,
+                    location: text,
+                });
+            }
         }
         caravan_vm::gc::register_code(&ranges, maps);
+        caravan_vm::locations::register(sites_at);
     }
 
     /// Records a just-defined function's code size and stack maps (call
@@ -532,8 +563,27 @@ impl Gen {
                 .iter()
                 .map(|(off, frame, map)| (*off, *frame, map.entries().map(|(_, o)| o).collect()))
                 .collect();
-            self.pending_maps.push((func, size, sites));
+            let locs = code
+                .buffer
+                .get_srclocs_sorted()
+                .iter()
+                .filter(|l| !l.loc.is_default())
+                .map(|l| (l.start, l.end, l.loc.bits()))
+                .collect();
+            self.pending_maps.push((func, size, sites, locs));
         }
+    }
+
+    /// The index of `loc` among the call-site locations (for
+    /// `FunctionBuilder::set_srcloc`).
+    pub(crate) fn call_loc_id(&mut self, loc: Loc) -> u32 {
+        if let Some(&i) = self.call_loc_ids.get(&loc) {
+            return i;
+        }
+        let i = self.call_locs.len() as u32;
+        self.call_locs.push(loc);
+        self.call_loc_ids.insert(loc, i);
+        i
     }
 
     /// The trampoline through which generated code calls a runtime

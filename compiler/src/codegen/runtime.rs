@@ -5,7 +5,7 @@
 use super::{caravan_sig, CodegenError, Gen, MAX_ARITY};
 use caravan_vm::value as v;
 use cranelift_codegen::ir::{
-    condcodes::IntCC, types::I64, AbiParam, InstBuilder, MemFlagsData, Signature,
+    condcodes::IntCC, types::I64, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -19,7 +19,7 @@ pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
     ("caravan_rt_alloc", 3),
     ("caravan_rt_fail", 3),
     ("caravan_rt_div_by_zero", 2),
-    ("caravan_rt_recv_start", 1),
+    ("caravan_rt_recv_start", 3),
     ("caravan_rt_recv_next", 2),
     ("caravan_rt_recv_accept", 1),
     ("caravan_rt_equal", 3),
@@ -75,7 +75,9 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
     for k in 1..n {
         overs.push((k, g.apply_fn(n - k)?));
     }
-    let alloc = g.import("caravan_rt_alloc", 3)?;
+    // Partial applications are allocated by the collecting allocator (the
+    // arguments are declared for the stack maps, so they survive it).
+    let alloc = g.gc_trampoline("caravan_rt_alloc_gc", 3)?;
     define(g, func, caravan_sig(n), |g, b, params| {
         let proc_ = params[0];
         let clo = params[1];
@@ -173,12 +175,16 @@ pub(crate) fn compile_extern_wrapper(g: &mut Gen, x: u32) -> Result<(), CodegenE
     super::expr::wrapper_body(g, func, x)
 }
 
-/// A trampoline for a runtime function that may collect (the allocator,
-/// `recv_next`), System V with the target's parameters: it stores its own
-/// frame pointer in the process (`exit_fp`, offset 32) — whose saved return
-/// address and frame link lead into the generated code that called it —
-/// calls the target, which may walk those frames with their stack maps
-/// (wasmtime's exit trampolines do the same), then clears `exit_fp`.
+/// A trampoline for a runtime function or builtin that may allocate,
+/// collect, switch or crash (`symbol`, `n` parameters, System V): it
+/// stores its own frame pointer in the process (`exit_fp`, offset 32) —
+/// whose saved return address and frame link lead into the generated code
+/// that called it — and calls the target, which may walk those frames with
+/// their stack maps (to collect, or to find the source location of a crash;
+/// wasmtime's exit trampolines do the same). On the way back, if the
+/// target's allocations took the heap past its threshold (`gc_pending`,
+/// offset 40), it collects with the result as a root
+/// (`caravan_rt_gc_after`); then it clears `exit_fp`.
 pub(crate) fn compile_gc_trampoline(
     g: &mut Gen,
     func: FuncId,
@@ -186,15 +192,38 @@ pub(crate) fn compile_gc_trampoline(
     n: usize,
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
+    let after = g.import("caravan_rt_gc_after", 2)?;
     define(g, func, super::sysv_sig(n), |g, b, params| {
+        let proc_ = params[0];
         let fp = b.ins().get_frame_pointer(I64);
-        b.ins().store(TRUSTED, fp, params[0], 32);
+        b.ins().store(TRUSTED, fp, proc_, 32);
+        // The reduction count goes to the process struct for the call and
+        // comes back from it: runtime functions charge their work there,
+        // and the scheduler sets a fresh budget there when it resumes a
+        // process that blocked.
+        let reds = b.ins().get_pinned_reg(I64);
+        b.ins().store(TRUSTED, reds, proc_, 0);
         let tref = g.module.declare_func_in_func(target, b.func);
         let call = b.ins().call(tref, params);
         let r = b.inst_results(call)[0];
+        let collect = b.create_block();
+        let done = b.create_block();
+        let out = b.append_block_param(done, I64);
+        b.set_cold_block(collect);
+        let pending = b.ins().load(I64, TRUSTED, proc_, 40);
+        b.ins()
+            .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
+        b.switch_to_block(collect);
+        let aref = g.module.declare_func_in_func(after, b.func);
+        let call = b.ins().call(aref, &[proc_, r]);
+        let moved = b.inst_results(call)[0];
+        b.ins().jump(done, &[BlockArg::Value(moved)]);
+        b.switch_to_block(done);
         let zero = b.ins().iconst(I64, 0);
-        b.ins().store(TRUSTED, zero, params[0], 32);
-        b.ins().return_(&[r]);
+        b.ins().store(TRUSTED, zero, proc_, 32);
+        let reds = b.ins().load(I64, TRUSTED, proc_, 0);
+        b.ins().set_pinned_reg(reds);
+        b.ins().return_(&[out]);
         Ok(())
     })
 }
@@ -216,7 +245,8 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         // the code entered here, and the caller's value back afterwards
         // (the register is callee-saved for the Rust code that calls us).
         let saved = b.ins().get_pinned_reg(I64);
-        let budget = b.ins().iconst(I64, caravan_vm::CONTEXT_REDS);
+        // The budget the scheduler gave this slice.
+        let budget = b.ins().load(I64, TRUSTED, params[0], 0);
         b.ins().set_pinned_reg(budget);
         let aref = g.module.declare_func_in_func(apply1, b.func);
         let call = b.ins().call(aref, params);

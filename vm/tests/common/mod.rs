@@ -87,8 +87,8 @@ pub unsafe fn block(proc: *mut Process, tag: u8, fields: &[Value]) -> Value {
 /// Receives the oldest message.
 pub unsafe fn recv_any(proc: *mut Process) -> Value {
     unsafe {
-        caravan_rt_recv_start(proc);
-        let v = caravan_rt_recv_next(proc, -1);
+        caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
+        let v = caravan_rt_recv_next(proc, i64::MAX);
         caravan_rt_recv_accept(proc);
         v
     }
@@ -97,7 +97,7 @@ pub unsafe fn recv_any(proc: *mut Process) -> Value {
 /// Receives the oldest message within `ms` milliseconds.
 pub unsafe fn recv_within(proc: *mut Process, ms: i64) -> Option<Value> {
     unsafe {
-        caravan_rt_recv_start(proc);
+        caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
         let v = caravan_rt_recv_next(proc, ms);
         if v == RECV_TIMEOUT {
             return None;
@@ -114,7 +114,7 @@ pub unsafe fn recv_match(
     pred: impl Fn(Value) -> bool,
 ) -> Option<Value> {
     unsafe {
-        caravan_rt_recv_start(proc);
+        caravan_rt_recv_start(proc, caravan_rt_self(proc), std::ptr::null());
         loop {
             let v = caravan_rt_recv_next(proc, ms);
             if v == RECV_TIMEOUT {
@@ -163,6 +163,7 @@ pub fn run_main(schedulers: usize, secs: u64, code: Body, env: &[Value]) -> i32 
         let cfg = VmConfig {
             schedulers,
             stack_size: 256 << 10,
+            ..Default::default()
         };
         let _ = tx.send(run(cfg, entry, main));
     });
