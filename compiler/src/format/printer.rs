@@ -190,6 +190,10 @@ fn line_() -> Doc {
 fn hard() -> Doc {
     RcDoc::hardline()
 }
+/// Nothing, but the enclosing groups cannot be laid out flat.
+fn break_parent() -> Doc {
+    nil().flat_alt(RcDoc::fail())
+}
 /// `broken` when the enclosing group is broken, else `flat`.
 fn alt(broken: &str, flat: &str) -> Doc {
     t(broken).flat_alt(t(flat))
@@ -285,6 +289,42 @@ impl<'s> Printer<'s> {
             });
         }
         out
+    }
+
+    /// The comments before a closing bracket at `close` that are not
+    /// printed yet, after the last element: inline, at the end of its line
+    /// (which then breaks), or on lines of their own.
+    fn comments_before_close(&mut self, close: Option<usize>) -> Doc {
+        let Some(close) = close else {
+            return nil();
+        };
+        let mut out = nil();
+        while let Some(c) = self.comments.get(self.next_comment) {
+            if c.start >= close {
+                break;
+            }
+            let placement = c.placement;
+            let i = self.next_comment;
+            self.next_comment += 1;
+            let text = self.comment_text(i);
+            out = match placement {
+                Placement::Inline => out.append(t(" ")).append(text),
+                Placement::Trailing => out.append(t(" ")).append(text).append(break_parent()),
+                Placement::OwnLine => out.append(hard()).append(text),
+            };
+        }
+        out
+    }
+
+    /// Where the token `tok` starts if it is the first at or after `pos`
+    /// (`after`) or the last before `pos`.
+    fn closer(&self, pos: usize, tok: Tok, after: bool) -> Option<usize> {
+        let i = self.token_at(pos);
+        let i = if after { i } else { i.checked_sub(1)? };
+        match self.toks.get(i) {
+            Some((s, t, _)) if *t == tok => Some(*s),
+            _ => None,
+        }
     }
 
     /// The index of the first token at or after `pos`.
@@ -545,7 +585,9 @@ impl<'s> Printer<'s> {
                 Expr::Fun(..) | Expr::Function(..) => inner,
                 _ => align(inner),
             };
-            c.append(t("(")).append(inner).append(t(")"))
+            let close = self.closer(e.span().end, Tok::RParen, true);
+            let close = self.comments_before_close(close);
+            c.append(t("(")).append(inner).append(close).append(t(")"))
         } else {
             c.append(self.expr_inner(e, flags))
         }
@@ -621,7 +663,7 @@ impl<'s> Printer<'s> {
                 let body = self.expr(body, SEQ, flags);
                 head.append(hard()).append(body)
             }
-            Expr::If(c, a, b, _) => self.if_(c, a, b.as_deref(), flags),
+            Expr::If(c, a, b, _) => self.if_(c, a, b.as_deref(), flags).group(),
             Expr::Seq(..) => {
                 let mut items = vec![];
                 let mut cur = e;
@@ -638,15 +680,18 @@ impl<'s> Printer<'s> {
                 }
                 out.append(self.expr(cur, SEQ, flags))
             }
-            Expr::Tuple(es, _) => {
+            Expr::Tuple(es, span) => {
                 let n = es.len();
                 let mut docs = vec![];
                 for (i, x) in es.iter().enumerate() {
                     let f = if i + 1 == n { ALL } else { NONE };
                     docs.push(self.expr(x, OR, f));
                 }
+                let close = self.closer(span.end, Tok::RParen, false);
+                let close = self.comments_before_close(close);
                 t("(")
                     .append(line_().append(join(docs, t(",").append(line()))).nest(2))
+                    .append(close)
                     .append(line_())
                     .append(t(")"))
                     .group()
@@ -656,14 +701,17 @@ impl<'s> Printer<'s> {
                     return self.comments_before(span.end).append(t("[]"));
                 }
                 let docs: Vec<Doc> = es.iter().map(|x| self.expr(x, TUPLE, IE)).collect();
+                let close = self.closer(span.end, Tok::RBracket, false);
+                let close = self.comments_before_close(close);
                 t("[")
                     .append(line_().append(join(docs, t(";").append(line()))).nest(2))
                     .append(alt(";", ""))
+                    .append(close)
                     .append(line_())
                     .append(t("]"))
                     .group()
             }
-            Expr::Record(base, fields, _) => {
+            Expr::Record(base, fields, span) => {
                 let open = match base {
                     Some(b) => {
                         let b = self.expr(b, DOT, NONE);
@@ -682,8 +730,11 @@ impl<'s> Printer<'s> {
                         c.append(t(format!("{name} = "))).append(v)
                     });
                 }
+                let close = self.closer(span.end, Tok::RBrace, false);
+                let close = self.comments_before_close(close);
                 open.append(line().append(join(docs, t(";").append(line()))).nest(2))
                     .append(alt(";", ""))
+                    .append(close)
                     .append(line())
                     .append(t("}"))
                     .group()
@@ -858,32 +909,32 @@ impl<'s> Printer<'s> {
     }
 
     /// `if c then a else b`, broken as `if c then a` / `else b`, a branch
-    /// that does not fit going to its own lines; `else if` chains stay
-    /// flat; a sequence in a branch is a `begin ... end` block.
+    /// that does not fit going to its own lines; an `else if` chain is one
+    /// group (every `else` on its own line, or none); a sequence in a
+    /// branch is a `begin ... end` block. Not grouped: the caller groups.
     fn if_(&mut self, c: &Expr, a: &Expr, b: Option<&Expr>, flags: Flags) -> Doc {
         let cond = self.expr(c, SEQ, ALL);
         let head = t("if ").append(cond).append(t(" then"));
         match b {
             None => {
                 let a = self.branch(a, flags);
-                head.append(a).group()
+                head.append(a)
             }
             Some(b) => {
                 let block = matches!(a, Expr::Seq(..));
                 let a = self.branch(a, OE);
                 let b = match b {
-                    Expr::If(..) if !self.needs_parens(b, TUPLE, flags) => {
-                        t(" ").append(self.expr(b, TUPLE, flags))
+                    Expr::If(c2, a2, b2, span) if !self.needs_parens(b, TUPLE, flags) => {
+                        let cm = self.comments_before(span.start);
+                        t(" ")
+                            .append(cm)
+                            .append(self.if_(c2, a2, b2.as_deref(), flags))
                     }
                     _ => self.branch(b, flags),
                 };
                 // `end else` after a `begin ... end` block.
                 let sep = if block { t(" ") } else { line() };
-                head.append(a)
-                    .append(sep)
-                    .append(t("else"))
-                    .append(b)
-                    .group()
+                head.append(a).append(sep).append(t("else")).append(b)
             }
         }
     }
@@ -892,8 +943,12 @@ impl<'s> Printer<'s> {
         if let Expr::Seq(..) = e {
             let c = self.comments_before(e.span().start);
             let body = self.expr_inner(e, ALL);
+            let close = self
+                .closer(e.span().end, Tok::End, true)
+                .or_else(|| self.closer(e.span().end, Tok::RParen, true));
+            let close = self.comments_before_close(close);
             t(" begin")
-                .append(hard().append(c).append(body).nest(2))
+                .append(hard().append(c).append(body).append(close).nest(2))
                 .append(hard())
                 .append(t("end"))
         } else {
@@ -930,10 +985,13 @@ impl<'s> Printer<'s> {
             Pat::Wild(_) => t("_"),
             Pat::Var(n, _) => t(value_name(n)),
             Pat::Lit(l, s) => self.literal(l, *s),
-            Pat::Tuple(ps, _) => {
+            Pat::Tuple(ps, span) => {
                 let docs: Vec<Doc> = ps.iter().map(|q| self.pat(q, P_CONS)).collect();
+                let close = self.closer(span.end, Tok::RParen, true);
+                let close = self.comments_before_close(close);
                 t("(")
                     .append(line_().append(join(docs, t(",").append(line()))).nest(2))
+                    .append(close)
                     .append(line_())
                     .append(t(")"))
                     .group()
@@ -953,14 +1011,17 @@ impl<'s> Printer<'s> {
                     return self.comments_before(span.end).append(t("[]"));
                 }
                 let docs: Vec<Doc> = ps.iter().map(|q| self.pat(q, P_CONS)).collect();
+                let close = self.closer(span.end, Tok::RBracket, false);
+                let close = self.comments_before_close(close);
                 t("[")
                     .append(line_().append(join(docs, t(";").append(line()))).nest(2))
                     .append(alt(";", ""))
+                    .append(close)
                     .append(line_())
                     .append(t("]"))
                     .group()
             }
-            Pat::Record(fields, open, _) => {
+            Pat::Record(fields, open, span) => {
                 let mut docs = vec![];
                 for (name, q, span) in fields {
                     let c = self.comments_before(span.start);
@@ -975,9 +1036,12 @@ impl<'s> Printer<'s> {
                 if *open {
                     docs.push(t("_"));
                 }
+                let close = self.closer(span.end, Tok::RBrace, false);
+                let close = self.comments_before_close(close);
                 t("{")
                     .append(line().append(join(docs, t(";").append(line()))).nest(2))
                     .append(alt(";", ""))
+                    .append(close)
                     .append(line())
                     .append(t("}"))
                     .group()
@@ -1083,9 +1147,12 @@ impl<'s> Printer<'s> {
                     let ty = self.ty(ty, T_ARROW);
                     docs.push(c.append(t(format!("{name} : "))).append(ty));
                 }
+                let close = self.closer(d.span.end, Tok::RBrace, false);
+                let close = self.comments_before_close(close);
                 head.append(t(" = {"))
                     .append(line().append(join(docs, t(";").append(line()))).nest(2))
                     .append(alt(";", ""))
+                    .append(close)
                     .append(line())
                     .append(t("}"))
                     .group()
