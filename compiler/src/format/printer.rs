@@ -469,7 +469,8 @@ impl<'s> Printer<'s> {
     // ------------------------------------------------------------ bindings
 
     /// `let [rec] b1 and b2`: at top level one binding per line; in an
-    /// expression, grouped (the caller adds `in`).
+    /// expression, grouped and followed by `in` (on the last binding's line
+    /// if that fits, else on a line of its own).
     fn bindings(&mut self, rec: bool, bindings: &[Binding], top: bool) -> Doc {
         let mut out = nil();
         for (i, b) in bindings.iter().enumerate() {
@@ -482,13 +483,14 @@ impl<'s> Printer<'s> {
                     .append(self.comments_before(b.span.start))
                     .append(t("and "));
             }
-            out = out.append(self.binding(b));
+            let last = i + 1 == bindings.len();
+            out = out.append(self.binding(b, !top && last));
         }
         out
     }
 
-    /// `f x y : t = body`, `(a, b) = e`.
-    fn binding(&mut self, b: &Binding) -> Doc {
+    /// `f x y : t = body`, `(a, b) = e`, with ` in` after it if `with_in`.
+    fn binding(&mut self, b: &Binding, with_in: bool) -> Doc {
         let mut e = &b.expr;
         let head = match &b.pat {
             Pat::Var(name, span) => {
@@ -515,8 +517,14 @@ impl<'s> Printer<'s> {
             }
             p => self.let_pat(p),
         };
+        let suffix = if with_in {
+            hard().append(t("in")).flat_alt(t(" in"))
+        } else {
+            nil()
+        };
         head.append(t(" ="))
             .append(line().append(self.expr(e, SEQ, ALL)).nest(2))
+            .append(suffix)
             .group()
     }
 
@@ -655,11 +663,7 @@ impl<'s> Printer<'s> {
                     .group()
             }
             Expr::Let(rec, bindings, body, _) => {
-                let head = self
-                    .bindings(*rec, bindings, false)
-                    .append(line())
-                    .append(t("in"))
-                    .group();
+                let head = self.bindings(*rec, bindings, false).group();
                 let body = self.expr(body, SEQ, flags);
                 head.append(hard()).append(body)
             }
