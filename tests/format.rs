@@ -202,3 +202,19 @@ fn standard_input_to_standard_output() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>"));
 }
+
+/// The repository's own sources are kept formatted (CI runs
+/// `caravan fmt --check` on the same directories).
+#[test]
+fn the_repository_sources_are_formatted() {
+    let out = caravan()
+        .args(["fmt", "--check", "examples", "bench/cvn", "stdlib/src/cvn"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "run `caravan fmt examples bench/cvn stdlib/src/cvn`:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
