@@ -1,4 +1,4 @@
-//! `caravan`: the command-line interface (run, check, repl, lsp).
+//! `caravan`: the command-line interface (run, check, fmt, repl, lsp).
 
 mod repl;
 
@@ -40,6 +40,20 @@ enum Command {
     Check {
         /// The program's main file (`.cvn`).
         file: PathBuf,
+    },
+    /// Format `.cvn` files in place in the one canonical layout.
+    Fmt {
+        /// Change nothing: name the files that formatting would change and
+        /// exit with status 1 if there are any.
+        #[arg(long)]
+        check: bool,
+        /// Read a source from standard input and write it formatted to
+        /// standard output (as does the path `-`).
+        #[arg(long)]
+        stdin: bool,
+        /// Files, or directories searched recursively for `*.cvn`
+        /// (default: the current directory).
+        paths: Vec<PathBuf>,
     },
     /// Start the language server on standard input and output.
     Lsp,
@@ -95,6 +109,102 @@ fn check(file: PathBuf) -> ExitCode {
             }
         },
     )
+}
+
+/// The `.cvn` files under `dir`, skipping hidden directories and `target`.
+fn cvn_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                cvn_files(&path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "cvn") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Formats one source: the formatted text, or the syntax error reported.
+fn format_one(path: &str, text: &str) -> Option<String> {
+    match caravan_compiler::format::format_source(text) {
+        Ok(out) => Some(out),
+        Err(failure) => {
+            let mut sources = caravan_compiler::diagnostic::SourceMap::default();
+            sources.add(path, text);
+            report(&sources, &[failure.diagnostic]);
+            None
+        }
+    }
+}
+
+/// `caravan fmt`: exit status 1 if a file does not parse (it is left as
+/// it is) or, with `--check`, if a file is not formatted; 2 if a file
+/// cannot be read or written.
+fn fmt(check: bool, stdin: bool, paths: Vec<PathBuf>) -> ExitCode {
+    if stdin || paths.iter().any(|p| p.as_os_str() == "-") {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("error: cannot read standard input: {e}");
+            return ExitCode::from(2);
+        }
+        return with_big_stack(move || match format_one("<stdin>", &text) {
+            None => ExitCode::from(1),
+            Some(out) if check => ExitCode::from(u8::from(out != text)),
+            Some(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+        });
+    }
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths
+    };
+    let mut files = vec![];
+    for p in &paths {
+        let found = if p.is_dir() {
+            cvn_files(p, &mut files)
+        } else if p.exists() {
+            files.push(p.clone());
+            Ok(())
+        } else {
+            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        if let Err(e) = found {
+            eprintln!("error: cannot read {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    files.sort();
+    with_big_stack(move || {
+        let mut status = 0u8;
+        for file in files {
+            let text = match read_source(&file) {
+                Ok(t) => t,
+                Err(_) => return ExitCode::from(2),
+            };
+            let path = file.display().to_string();
+            let Some(out) = format_one(&path, &text) else {
+                status = status.max(1);
+                continue;
+            };
+            if out == text {
+                continue;
+            }
+            if check {
+                println!("{path}");
+                status = status.max(1);
+            } else if let Err(e) = std::fs::write(&file, out) {
+                eprintln!("error: cannot write {path}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        ExitCode::from(status)
+    })
 }
 
 fn run(
@@ -174,6 +284,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Fmt {
+            check,
+            stdin,
+            paths,
+        }) => fmt(check, stdin, paths),
         Some(Command::Lsp) => {
             caravan_lsp::run_stdio();
             ExitCode::SUCCESS

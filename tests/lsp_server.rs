@@ -60,6 +60,7 @@ impl Ws {
             "renameProvider",
             "inlayHintProvider",
             "signatureHelpProvider",
+            "documentFormattingProvider",
         ] {
             assert!(!caps[cap].is_null(), "capability {cap} missing: {caps}");
         }
@@ -682,4 +683,53 @@ fn never_crashes_or_hangs_on_broken_input() {
     assert!(h.contains("total :"), "{h}");
     // The server ends when its input closes, without `exit`.
     assert!(c.close_input(), "the server did not exit on end of input");
+}
+
+#[test]
+fn formatting_replaces_the_whole_document() {
+    let ws = Ws::new("format");
+    let mut c = ws.start();
+    let messy = "let f x=x+1\n(* kept *)\nlet  g = [1;2]\n";
+    ws.open_text(&mut c, "messy.cvn", messy);
+    let opts = json!({"tabSize": 2, "insertSpaces": true});
+    let edits = c
+        .request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": ws.uri("messy.cvn")}, "options": opts}),
+        )
+        .unwrap();
+    let edits = edits.as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(
+        edits[0]["newText"],
+        "let f x = x + 1\n(* kept *)\nlet g = [1; 2]\n"
+    );
+    assert_eq!(
+        edits[0]["range"]["start"],
+        json!({"line": 0, "character": 0})
+    );
+    assert_eq!(edits[0]["range"]["end"], json!({"line": 3, "character": 0}));
+    // The same text as `caravan fmt`.
+    assert_eq!(
+        edits[0]["newText"].as_str().unwrap(),
+        caravan_compiler::format::format_source(messy).unwrap()
+    );
+    // Already formatted: no edit. Not parseable: nothing to format.
+    ws.open_text(&mut c, "tidy.cvn", "let x = 1\n");
+    let edits = c
+        .request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": ws.uri("tidy.cvn")}, "options": opts}),
+        )
+        .unwrap();
+    assert_eq!(edits, json!([]));
+    ws.open(&mut c, "broken.cvn");
+    let edits = c
+        .request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": ws.uri("broken.cvn")}, "options": opts}),
+        )
+        .unwrap();
+    assert!(edits.is_null(), "{edits}");
+    assert!(c.shutdown().unwrap(), "the server did not exit");
 }

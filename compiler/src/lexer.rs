@@ -332,7 +332,27 @@ fn lex_string(l: &mut Lexer<Tok>) -> Result<Vec<u8>, LexError> {
 /// comments are skipped whole, as OCaml does.
 fn skip_comment(l: &mut Lexer<Tok>) -> logos::FilterResult<(), LexError> {
     let start = l.span().start;
-    let bytes = l.remainder().as_bytes();
+    let rest = l.remainder();
+    match comment_rest_len(rest.as_bytes()) {
+        Some(n) => {
+            l.bump(n);
+            logos::FilterResult::Skip
+        }
+        None => {
+            l.bump(rest.len());
+            logos::FilterResult::Error(LexError {
+                message: "unterminated comment".into(),
+                start,
+                end: start + 2,
+            })
+        }
+    }
+}
+
+/// The length of the rest of a comment whose opening `(*` has been read:
+/// up to and including the `*)` that closes it (comments nest; a string
+/// literal inside is skipped whole). `None` when the comment is not closed.
+fn comment_rest_len(bytes: &[u8]) -> Option<usize> {
     let mut depth = 1usize;
     let mut i = 0;
     while i < bytes.len() {
@@ -345,8 +365,7 @@ fn skip_comment(l: &mut Lexer<Tok>) -> logos::FilterResult<(), LexError> {
                 depth -= 1;
                 i += 2;
                 if depth == 0 {
-                    l.bump(i);
-                    return logos::FilterResult::Skip;
+                    return Some(i);
                 }
             }
             (b'"', _) => {
@@ -362,12 +381,15 @@ fn skip_comment(l: &mut Lexer<Tok>) -> logos::FilterResult<(), LexError> {
             _ => i += 1,
         }
     }
-    l.bump(bytes.len());
-    logos::FilterResult::Error(LexError {
-        message: "unterminated comment".into(),
-        start,
-        end: start + 2,
-    })
+    None
+}
+
+/// The length in bytes of the comment at the start of `text` (which must
+/// begin with `(*`), as the lexer skips it; `None` when it is not closed.
+/// The formatter uses it to find comments between tokens.
+pub fn comment_len(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("(*")?;
+    comment_rest_len(rest.as_bytes()).map(|n| n + 2)
 }
 
 /// Tokenises `src` into `(start, token, end)` triples for the parser.
@@ -456,6 +478,13 @@ mod tests {
             r.last().unwrap().as_ref().unwrap_err().message,
             "unterminated comment"
         );
+    }
+
+    #[test]
+    fn comment_lengths() {
+        assert_eq!(comment_len("(* a (* b *) \"*)\" c *) 2"), Some(22));
+        assert_eq!(comment_len("(* open"), None);
+        assert_eq!(comment_len("x"), None);
     }
 
     #[test]

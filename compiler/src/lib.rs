@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod driver;
 pub mod error;
 pub mod exhaustive;
+pub mod format;
 pub mod ide;
 pub mod lexer;
 pub mod modules;

@@ -364,6 +364,13 @@ let () =
     }
 
     #[test]
+    fn not_equal_is_named_by_its_symbol() {
+        let m = ok("let a = 1 <> 2\nlet b = (<>)");
+        let debug = format!("{:?}", m.items);
+        assert_eq!(debug.matches("name: \"<>\"").count(), 2, "{debug}");
+    }
+
+    #[test]
     fn precedence() {
         let m =
             ok("let x = 1 + 2 * 3 :: [] @ [4]\nlet y = f @@ fun x -> x; 2\nlet z = if a then b; c");

@@ -104,6 +104,22 @@ impl Engine {
         self.docs.get(&key_of(uri)).map(|d| d.text.as_str())
     }
 
+    /// `textDocument/formatting`: the whole document replaced by its
+    /// formatted text (no edit when it is already formatted); `None` when
+    /// the document is not open or does not parse (nothing to format).
+    pub fn formatting(&self, uri: &Url) -> Option<Vec<TextEdit>> {
+        let text = self.doc_text(uri)?;
+        let formatted = caravan_compiler::format::format_source(text).ok()?;
+        if formatted == text {
+            return Some(vec![]);
+        }
+        let li = LineIndex::new(text);
+        Some(vec![TextEdit {
+            range: li.range(0, text.len()),
+            new_text: formatted,
+        }])
+    }
+
     // -------------------------------------------------------- analyses
 
     fn stdlib_module_of(&self, key: &str) -> Option<&'static str> {

@@ -7,7 +7,8 @@
 //! the checker's semantic index ([`caravan_compiler::query`],
 //! [`caravan_compiler::ide`]). The analyses run on one thread with a large
 //! stack ([`engine::Engine`]); the protocol runs on tokio. Diagnostics are
-//! published on open and, debounced, after changes.
+//! published on open and, debounced, after changes. Formatting is
+//! [`caravan_compiler::format`], as `caravan fmt` does it.
 
 pub mod client;
 pub mod engine;
@@ -162,6 +163,7 @@ impl LanguageServer for Backend {
                     work_done_progress_options: Default::default(),
                 })),
                 inlay_hint_provider: Some(OneOf::Left(true)),
+                document_formatting_provider: Some(OneOf::Left(true)),
                 signature_help_provider: Some(SignatureHelpOptions {
                     trigger_characters: Some(vec![" ".into(), "(".into()]),
                     retrigger_characters: Some(vec![",".into()]),
@@ -313,6 +315,15 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         let range = params.range;
         Ok(self.worker.call(move |e| e.inlay_hints(&uri, range)).await)
+    }
+
+    async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        let uri = params.text_document.uri;
+        Ok(self
+            .worker
+            .call(move |e| e.formatting(&uri))
+            .await
+            .flatten())
     }
 
     async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
