@@ -462,8 +462,15 @@ pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosiz
         // generated frames, which hold every other root.
         unsafe { collect(p, &mut []) };
     }
+    // `exit_fp` stays set: a crash here (out of memory, heap limit) names
+    // the caller's location.
+    let b = crate::value::alloc_block(p, tag as u8, wosize as usize) as Value;
     p.exit_fp = 0;
-    crate::value::alloc_block(p, tag as u8, wosize as usize) as Value
+    // The block's fields are not filled yet: the trampoline must not
+    // collect with it as a root. The heap's threshold makes the next slow
+    // path collect instead.
+    p.gc_pending = 0;
+    b
 }
 
 /// Called by a trampoline of generated code, after the runtime function
