@@ -115,7 +115,7 @@ pub unsafe extern "C" fn caravan_string_concat(proc: *mut Process, a: Value, b: 
     // never collect), so both stay valid across the allocation.
     unsafe {
         let (la, lb) = (string_bytes(a).len(), string_bytes(b).len());
-        let (s, out) = v::alloc_string_uninit(p(proc), la + lb);
+        let (s, out) = caravan_vm::alloc_string_uninit(p(proc), la + lb);
         out[..la].copy_from_slice(string_bytes(a));
         out[la..].copy_from_slice(string_bytes(b));
         s
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn caravan_string_sub(
     }
     // SAFETY: as above; `s` does not move while this builtin runs.
     unsafe {
-        let (r, out) = v::alloc_string_uninit(p(proc), ln as usize);
+        let (r, out) = caravan_vm::alloc_string_uninit(p(proc), ln as usize);
         out.copy_from_slice(&string_bytes(s)[st as usize..(st + ln) as usize]);
         r
     }
@@ -380,7 +380,7 @@ pub extern "C" fn caravan_string_make(proc: *mut Process, n: Value, c: Value) ->
     // process, with no intermediate buffer to exhaust the VM's memory.
     // SAFETY: filled at once.
     unsafe {
-        let (s, out) = v::alloc_string_uninit(p(proc), n as usize);
+        let (s, out) = caravan_vm::alloc_string_uninit(p(proc), n as usize);
         out.fill(int_of(c) as u8);
         s
     }
@@ -408,7 +408,7 @@ pub unsafe extern "C" fn caravan_string_concat_list(
             cur = v::field(cur, 1);
         }
         total = total.saturating_add(sep_len.saturating_mul(n.saturating_sub(1)));
-        let (s, out) = v::alloc_string_uninit(p(proc), total);
+        let (s, out) = caravan_vm::alloc_string_uninit(p(proc), total);
         let (mut at, mut cur) = (0, l);
         while cur != UNIT {
             if at > 0 || cur != l {
@@ -776,7 +776,7 @@ pub unsafe extern "C" fn caravan_string_of_char_list(proc: *mut Process, l: Valu
             n += 1;
             cur = v::field(cur, 1);
         }
-        let (s, out) = v::alloc_string_uninit(p(proc), n);
+        let (s, out) = caravan_vm::alloc_string_uninit(p(proc), n);
         let mut cur = l;
         for b in out.iter_mut() {
             *b = int_of(v::field(cur, 0)) as u8;

@@ -24,9 +24,10 @@
 //! in one copy, with no allocation (and no heap value held) afterwards.
 
 use caravan_vm::otp_api::{copy_into, Frozen};
+use caravan_vm::term::compare_values;
 use caravan_vm::value::{
-    compare_values, field, float_of, header, header_tag, header_wosize, int_of, is_block,
-    make_header, of_int, string_bytes, TAG_CLOSURE, TAG_FLOAT, TAG_STRING, UNIT,
+    field, float_of, header, header_tag, header_wosize, int_of, is_block, make_header, of_int,
+    string_bytes, TAG_CLOSURE, TAG_FLOAT, TAG_STRING, UNIT,
 };
 use caravan_vm::{alloc_block, at_exit, crash_process, Process, Value};
 use std::cell::{RefCell, UnsafeCell};
@@ -332,7 +333,7 @@ unsafe fn key_hash(v: Value) -> Result<u64, &'static str> {
                         };
                         h = mix(h, bits);
                     }
-                    TAG_CLOSURE => return Err(caravan_vm::value::COMPARE_FUNCTIONAL),
+                    TAG_CLOSURE => return Err(caravan_vm::term::COMPARE_FUNCTIONAL),
                     t if t >= caravan_vm::value::NO_SCAN_TAG => {
                         for j in 0..ws {
                             h = mix(h, field(x, j));

@@ -464,7 +464,7 @@ pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosiz
     }
     // `exit_fp` stays set: a crash here (out of memory, heap limit) names
     // the caller's location.
-    let b = crate::value::alloc_block(p, tag as u8, wosize as usize) as Value;
+    let b = crate::heap::alloc::alloc_block(p, tag as u8, wosize as usize) as Value;
     p.exit_fp = 0;
     // The block's fields are not filled yet: the trampoline must not
     // collect with it as a root. The heap's threshold makes the next slow
@@ -521,7 +521,7 @@ pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v:
     // SAFETY: `alloc_block` gives `words` fresh words (one "block" whose
     // header we overwrite with the copy's first header).
     unsafe {
-        let dst = crate::value::alloc_block(p, 0, words - 1).sub(1);
+        let dst = crate::heap::alloc::alloc_block(p, 0, words - 1).sub(1);
         std::ptr::copy_nonoverlapping(src as *const u64, dst, words);
         let delta = (dst as u64).wrapping_sub(src);
         let reloc = |x: u64| {

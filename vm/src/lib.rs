@@ -24,9 +24,11 @@ pub mod runtime;
 pub mod scheduler;
 pub mod signals;
 pub mod stack;
+pub mod term;
 pub mod timers_api;
 pub mod value;
 
+pub use heap::alloc::{alloc_block, alloc_float, alloc_string, alloc_string_uninit};
 pub use heap::{literal_block, literal_string};
 pub use io::{stderr_write, stdout_flush, stdout_write};
 pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
@@ -35,7 +37,7 @@ pub use signals::{
     caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
     caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits, TAG_MONITOR,
 };
-pub use value::{alloc_block, alloc_float, alloc_string, Value};
+pub use value::Value;
 
 use std::sync::Arc;
 

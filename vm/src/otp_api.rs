@@ -12,14 +12,15 @@
 //! not know of it. It is immutable: any number of threads may copy it out
 //! at once ([`Frozen::thaw`] only reads it).
 
+use crate::heap::alloc::alloc_block;
 use crate::heap::{is_literal, Fragment};
 use crate::process::{
     serial_of_pid, ExitHook, ExitReason, ProcState, Process, Request, WaitKind, Watcher,
 };
 use crate::runtime::{exit_now, exit_reason_of_value, exit_reason_value, guard, switch_out, Fail};
 use crate::value::{
-    alloc_block, field, header, header_tag, header_wosize, int_of, is_block, is_immediate,
-    make_header, of_int, Value, TAG_REPLY, UNIT,
+    field, header, header_tag, header_wosize, int_of, is_block, is_immediate, make_header, of_int,
+    Value, TAG_REPLY, UNIT,
 };
 use std::time::Instant;
 

@@ -16,15 +16,16 @@
 //! Runtime functions are thin, so a process can block only here: at these
 //! calls (and the yield at function entry) it reaches a *safepoint*.
 
+use crate::heap::alloc::{alloc_block, alloc_string};
 use crate::heap::literal_copy;
 use crate::process::{
     pid_of_serial, serial_of_pid, ExitReason, Msg, Process, Request, Signal, WaitKind, Watcher,
 };
 use crate::scheduler::{make_msg, report_crash, Local, Scheduler};
+use crate::term::{compare_values, COMPARE_FUNCTIONAL, UNORDERED};
 use crate::value::{
-    self, alloc_block, alloc_string, compare_values, field, header, header_tag, header_wosize,
-    int_of, is_block, is_immediate, of_bool, of_int, Value, COMPARE_FUNCTIONAL, RECV_TIMEOUT,
-    TAG_REPLY, TAG_STRING, UNIT, UNORDERED,
+    self, field, header, header_tag, header_wosize, int_of, is_block, is_immediate, of_bool,
+    of_int, Value, RECV_TIMEOUT, TAG_REPLY, TAG_STRING, UNIT,
 };
 use std::collections::VecDeque;
 use std::ffi::CStr;

@@ -30,7 +30,8 @@ use crate::process::{
     ExitReason, Msg, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
 };
 use crate::stack::StackPool;
-use crate::value::{CopyScratch, Value, WordMap};
+use crate::term::{CopyScratch, WordMap};
+use crate::value::Value;
 use crate::EntryFn;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use std::cell::UnsafeCell;

@@ -21,6 +21,7 @@
 //! process ended by a signal prints no crash line: only the process that
 //! crashed does.
 
+use crate::heap::alloc::alloc_block;
 use crate::process::{
     pid_of_serial, serial_of_pid, ExitReason, Inner, MonitorReg, Msg, ProcState, Process, Shared,
     Signal, WaitKind,
@@ -28,8 +29,7 @@ use crate::process::{
 use crate::runtime::{exit_now, exit_reason_of_value, exit_reason_value, guard, Fail};
 use crate::scheduler::{make_msg, Scheduler};
 use crate::value::{
-    alloc_block, field, header, header_tag, header_wosize, is_block, is_immediate, of_bool, Value,
-    UNIT,
+    field, header, header_tag, header_wosize, is_block, is_immediate, of_bool, Value, UNIT,
 };
 use std::sync::atomic::Ordering;
 

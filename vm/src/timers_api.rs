@@ -18,7 +18,8 @@
 use crate::process::{serial_of_pid, Msg, ProcState, Shared, WaitKind};
 use crate::runtime::{guard, Fail};
 use crate::scheduler::{make_msg, Scheduler};
-use crate::value::{int_of, is_immediate, of_int, Value, WordMap, UNIT};
+use crate::term::WordMap;
+use crate::value::{int_of, is_immediate, of_int, Value, UNIT};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -25,6 +25,8 @@
 //! entries (adopted messages) and its own stack/roots, so a later precise,
 //! moving, per-process collector stays possible.
 
+pub mod alloc;
+
 use crate::value::{make_header, Value, WORD};
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::{self, NonNull};
@@ -438,7 +440,7 @@ pub fn literal_string(bytes: &[u8]) -> Value {
 /// # Safety
 /// `v` must be a valid value whose blocks nobody mutates during the copy.
 pub(crate) unsafe fn literal_copy(
-    scratch: &mut crate::value::CopyScratch,
+    scratch: &mut crate::term::CopyScratch,
     v: Value,
 ) -> Option<Value> {
     // SAFETY: caller's guarantee on `v`.
@@ -506,7 +508,7 @@ mod tests {
             *b = s;
             *b.add(1) = of_int(3);
         }
-        let mut sc = CopyScratch::default();
+        let mut sc = crate::term::CopyScratch::default();
         // A literal is shared, not copied.
         // SAFETY: valid value.
         assert_eq!(
