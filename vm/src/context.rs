@@ -8,9 +8,10 @@
 //! Everything else is caller-saved, so the Rust compiler already assumes a
 //! call clobbers it.
 //!
-//! A new process starts from [`init_stack`]'s frame: the first switch into
-//! it "returns" into `caravan_vm_start`, which passes the `Process` pointer
-//! (kept in `r12`) to the Rust start function, aligning the stack first.
+//! A new context starts from [`init_stack`]'s frame: the first switch into
+//! it "returns" into `caravan_vm_start`, which calls the start function it
+//! was handed (kept in `r13`) with its argument (kept in `r12`), aligning
+//! the stack first. This module knows nothing of processes.
 
 use core::arch::global_asm;
 
@@ -61,11 +62,10 @@ global_asm!(
     "xor ebp, ebp",
     "mov rdi, r12",
     "and rsp, -16",
-    "call {start}",
+    "call r13",
     "ud2",
     ".cfi_endproc",
     ".size caravan_vm_start, . - caravan_vm_start",
-    start = sym crate::runtime::process_start,
 );
 
 extern "C" {
@@ -88,20 +88,24 @@ pub unsafe fn switch(save: *mut usize, to: usize) {
     unsafe { caravan_vm_switch(save, to) }
 }
 
-/// Writes the initial frame of a new process at the top of its stack and
+/// The start of a context: called with the argument given to
+/// [`init_stack`], on the new stack; it must never return.
+pub type StartFn = unsafe extern "C" fn(usize) -> !;
+
+/// Writes the initial frame of a new context at the top of its stack and
 /// returns the stack pointer to pass to [`switch`]. When first resumed, it
-/// calls `crate::runtime::process_start(arg)` on this stack.
+/// calls `start(arg)` on this stack.
 ///
 /// # Safety
 /// `[top - 80, top)` must be writable memory of an unused stack; `top` must
 /// be 16-byte aligned.
-pub unsafe fn init_stack(top: usize, arg: usize) -> usize {
+pub unsafe fn init_stack(top: usize, start: StartFn, arg: usize) -> usize {
     debug_assert_eq!(top % 16, 0);
     let frame: [u64; 9] = [
         MXCSR_DEFAULT | (FPUCW_DEFAULT << 32),
         0,                                    // r15
         0,                                    // r14
-        0,                                    // r13
+        start as usize as u64,                // r13: the start function
         arg as u64,                           // r12: the Process pointer
         0,                                    // rbx
         0,                                    // rbp

@@ -286,7 +286,7 @@ pub unsafe fn collect(proc: &mut Process, roots: &mut [Value]) -> usize {
     let mut to = Heap::new();
     let Some((start, end)) = to.grow_exact(first) else {
         // SAFETY: the running process, on its own stack, no lock held.
-        unsafe { crate::runtime::crash_process(proc, "out of memory") }
+        unsafe { crate::safepoint::crash_process(proc, "out of memory") }
     };
     let mut c = Copier {
         spaces: &spaces,
@@ -387,11 +387,11 @@ pub unsafe fn collect(proc: &mut Process, roots: &mut [Value]) -> usize {
     proc.gc_pending = 0;
     if failed {
         // SAFETY: as above; the collector holds nothing any more.
-        unsafe { crate::runtime::crash_process(proc, "out of memory") }
+        unsafe { crate::safepoint::crash_process(proc, "out of memory") }
     }
     if proc.max_heap_words != 0 && live > proc.max_heap_words {
         // SAFETY: as above.
-        unsafe { crate::runtime::crash_process(proc, HEAP_LIMIT) }
+        unsafe { crate::safepoint::crash_process(proc, HEAP_LIMIT) }
     }
     live
 }

@@ -74,3 +74,31 @@ pub fn stderr_write(bytes: &[u8]) {
     stdout_flush();
     write_fd(2, bytes);
 }
+
+/// Prints `process <0.SERIAL> crashed: MSG at LOC` on stderr: one line,
+/// whatever the message holds (newlines and other control characters are
+/// escaped as OCaml escapes them: `\n`, `\t`, `\ddd`).
+pub(crate) fn report_crash(serial: u64, msg: &[u8], loc: Option<&[u8]>) {
+    let mut line = Vec::with_capacity(msg.len() + 48);
+    line.extend_from_slice(format!("process <0.{serial}> crashed: ").as_bytes());
+    push_escaped(&mut line, msg);
+    if let Some(loc) = loc {
+        line.extend_from_slice(b" at ");
+        line.extend_from_slice(loc);
+    }
+    line.push(b'\n');
+    stderr_write(&line);
+}
+
+/// Appends `msg` with control characters escaped (one line of output).
+fn push_escaped(out: &mut Vec<u8>, msg: &[u8]) {
+    for &c in msg {
+        match c {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            c if c < 32 || c == 127 => out.extend_from_slice(format!("\\{c:03}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! `runnext`. Processes are stackful, on native stacks carved from large
 //! reservations ([`stack`]), switched by a six-register context switch.
 
+pub mod abi;
 pub mod context;
 pub mod gc;
 pub mod heap;
@@ -20,7 +21,7 @@ pub mod io;
 pub mod locations;
 pub mod otp_api;
 pub mod process;
-pub mod runtime;
+pub mod safepoint;
 pub mod scheduler;
 pub mod signals;
 pub mod stack;
@@ -28,11 +29,15 @@ pub mod term;
 pub mod timers_api;
 pub mod value;
 
+pub use abi::*;
 pub use heap::alloc::{alloc_block, alloc_float, alloc_string, alloc_string_uninit};
 pub use heap::{literal_block, literal_string};
 pub use io::{stderr_write, stdout_flush, stdout_write};
 pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
-pub use runtime::*;
+pub use safepoint::{
+    at_exit, blocking_section, crash_process, deadline_after, exit_reason_of_value,
+    exit_reason_value, is_alive, now_ms, FOREVER_MS,
+};
 pub use signals::{
     caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
     caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits, TAG_MONITOR,
@@ -257,7 +262,7 @@ impl Runtime {
 /// `(name, address)` of every `caravan_rt_*` runtime function, for the
 /// JIT's symbol lookup.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
-    let mut s = runtime::symbol_table();
+    let mut s = abi::symbol_table();
     s.extend(timers_api::symbols());
     s.extend(otp_api::symbols());
     s

@@ -17,7 +17,9 @@ use crate::heap::{is_literal, Fragment};
 use crate::process::{
     serial_of_pid, ExitHook, ExitReason, ProcState, Process, Request, WaitKind, Watcher,
 };
-use crate::runtime::{exit_now, exit_reason_of_value, exit_reason_value, guard, switch_out, Fail};
+use crate::safepoint::{
+    exit_now, exit_reason_of_value, exit_reason_value, guard, switch_out, Fail,
+};
 use crate::value::{
     field, header, header_tag, header_wosize, int_of, is_block, is_immediate, make_header, of_int,
     Value, TAG_REPLY, UNIT,
@@ -49,7 +51,7 @@ impl Frozen {
         // SAFETY: the running process's scheduler, on its own thread; the
         // borrow of its local state ends with this statement.
         let (m, words) =
-            unsafe { crate::scheduler::make_msg(&mut (*(*proc).sched).local().copy, v) }?;
+            unsafe { crate::process::make_msg(&mut (*(*proc).sched).local().copy, v) }?;
         Some((
             Frozen {
                 value: m.value,
@@ -185,7 +187,7 @@ pub unsafe fn copy_into(proc: *mut Process, v: Value) -> Option<Value> {
 }
 
 /// Registers `hook` to run when process `pid` ends (as
-/// [`crate::runtime::at_exit`] does for the caller), e.g. to free a
+/// [`crate::safepoint::at_exit`] does for the caller), e.g. to free a
 /// `Registry` name another process holds. Returns false, dropping the
 /// hook, if `pid` is dead or unknown.
 ///
@@ -341,7 +343,7 @@ pub unsafe extern "C" fn caravan_rt_try_call_wait(
     unsafe {
         guard(proc, || {
             let r = own_call_ref(proc, reply)?;
-            let deadline = crate::runtime::deadline_after(int_of(timeout_ms));
+            let deadline = crate::safepoint::deadline_after(int_of(timeout_ms));
             loop {
                 let outcome = {
                     let p = &mut *proc;

@@ -113,16 +113,6 @@ pub struct Process {
     pub(crate) host: crate::scheduler::Host,
 }
 
-// Fixed ABI offsets (docs/vm-abi.md).
-const _: () = {
-    assert!(std::mem::offset_of!(Process, reductions) == 0);
-    assert!(std::mem::offset_of!(Process, stack_limit) == 8);
-    assert!(std::mem::offset_of!(Process, heap_ptr) == 16);
-    assert!(std::mem::offset_of!(Process, heap_limit) == 24);
-    assert!(std::mem::offset_of!(Process, exit_fp) == 32);
-    assert!(std::mem::offset_of!(Process, gc_pending) == 40);
-};
-
 impl Process {
     pub(crate) fn new(serial: u64, vm: *const crate::scheduler::Vm, shared: Arc<Shared>) -> Self {
         Process {
@@ -391,7 +381,7 @@ pub(crate) struct Extra {
     pub monitors: Vec<MonitorReg>,
     /// Monitors this process is the watcher of: (reference, watched).
     pub held_monitors: Vec<(u64, u64)>,
-    /// Run when the process ends ([`crate::runtime::at_exit`]).
+    /// Run when the process ends ([`crate::safepoint::at_exit`]).
     pub exit_hooks: Vec<ExitHook>,
 }
 
@@ -483,6 +473,36 @@ impl Shared {
         }
     }
 }
+
+/// Copies `v` into a fresh fragment (nothing for immediates and literals).
+/// Returns the message and the words copied, or `None` when memory for
+/// the copy cannot be had (the caller crashes the process that asked,
+/// with `Crashed "out of memory"` — never the VM).
+///
+/// # Safety
+/// `v` must be a valid value of the calling process.
+pub(crate) unsafe fn make_msg(
+    scratch: &mut crate::term::CopyScratch,
+    v: Value,
+) -> Option<(Msg, usize)> {
+    use crate::heap::is_literal;
+    // SAFETY: caller's guarantee on `v`.
+    let words = unsafe { scratch.plan(v, is_literal) }?;
+    if words == 0 {
+        return Some((Msg::plain(v, None), 0));
+    }
+    let Some(f) = Fragment::try_new(words) else {
+        scratch.trim();
+        return None;
+    };
+    // SAFETY: the fragment has exactly the planned number of words.
+    let value = unsafe { scratch.emit(f.data(), is_literal) };
+    scratch.trim();
+    Some((Msg::plain(value, Some(f)), words))
+}
+
+/// The crash reason of a process whose allocation cannot be had.
+pub(crate) const OUT_OF_MEMORY: &str = "out of memory";
 
 #[cfg(test)]
 mod tests {

@@ -22,12 +22,13 @@
 //! crashed does.
 
 use crate::heap::alloc::alloc_block;
+use crate::process::make_msg;
 use crate::process::{
     pid_of_serial, serial_of_pid, ExitReason, Inner, MonitorReg, Msg, ProcState, Process, Shared,
     Signal, WaitKind,
 };
-use crate::runtime::{exit_now, exit_reason_of_value, exit_reason_value, guard, Fail};
-use crate::scheduler::{make_msg, Scheduler};
+use crate::safepoint::{exit_now, exit_reason_of_value, exit_reason_value, guard, Fail};
+use crate::scheduler::Scheduler;
 use crate::value::{
     field, header, header_tag, header_wosize, is_block, is_immediate, of_bool, Value, UNIT,
 };
@@ -274,7 +275,7 @@ pub(crate) unsafe fn convert_signal(proc: *mut Process, s: Signal, value: Value)
 #[no_mangle]
 pub unsafe extern "C" fn caravan_rt_alive(proc: *mut Process, pid: Value) -> Value {
     // SAFETY: `proc` is the running process.
-    of_bool(crate::runtime::is_alive(unsafe { &*proc }, pid))
+    of_bool(crate::safepoint::is_alive(unsafe { &*proc }, pid))
 }
 
 /// `Process.exit p reason`: sends an exit signal (see the module docs).
@@ -363,7 +364,7 @@ pub unsafe extern "C" fn caravan_rt_spawn_link(proc: *mut Process, closure: Valu
     // SAFETY: `proc` is the running process.
     unsafe {
         guard(proc, || {
-            crate::runtime::spawn_process(proc, closure, true, None)
+            crate::abi::spawn_process(proc, closure, true, None)
         })
     }
 }
@@ -423,7 +424,7 @@ pub unsafe extern "C" fn caravan_rt_monitor(
             *b.add(1) = watched;
             *b.add(2) = reference;
             let (m, _) = make_msg(&mut sched.local().copy, wrap)
-                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
+                .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             let mut wrap = Some(m);
             if let Some(sh) = sched.lookup(watched) {
                 let mut g = sh.lock();

@@ -15,9 +15,10 @@
 //! A timer handle is the immediate int of its id (unique in the OS
 //! process), so handles compare by identity and hold no memory.
 
+use crate::process::make_msg;
 use crate::process::{serial_of_pid, Msg, ProcState, Shared, WaitKind};
-use crate::runtime::{guard, Fail};
-use crate::scheduler::{make_msg, Scheduler};
+use crate::safepoint::{guard, Fail};
+use crate::scheduler::Scheduler;
 use crate::term::WordMap;
 use crate::value::{int_of, is_immediate, of_int, Value, UNIT};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,7 +123,7 @@ pub unsafe extern "C" fn caravan_rt_send_after(
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let ms = int_of(ms);
             if ms <= 0 {
-                crate::runtime::caravan_rt_send(proc, pid, msg);
+                crate::abi::caravan_rt_send(proc, pid, msg);
                 return Ok(of_int(id as i64));
             }
             let sched = &*(*proc).sched;
@@ -134,12 +135,12 @@ pub unsafe extern "C" fn caravan_rt_send_after(
             }
             // `forever`, or too far in the future for an `Instant`: never
             // fires.
-            let Some(deadline) = crate::runtime::deadline_after(ms) else {
+            let Some(deadline) = crate::safepoint::deadline_after(ms) else {
                 return Ok(of_int(id as i64));
             };
             let (m, words) = make_msg(&mut sched.local().copy, msg)
-                .ok_or_else(|| Fail::msg(crate::scheduler::OUT_OF_MEMORY))?;
-            (*proc).reductions -= crate::runtime::SEND_REDS + (words >> 4) as i64;
+                .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
+            (*proc).reductions -= crate::abi::SEND_REDS + (words >> 4) as i64;
             shard(id).insert(id, ());
             let s = Box::new(SendTimer { id, msg: Some(m) });
             sched.add_send_timer(deadline, to, s);

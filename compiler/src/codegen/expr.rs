@@ -3,6 +3,7 @@
 
 use super::{caravan_sig, CodegenError, Gen, PendingFn, MAX_ARITY};
 use crate::typed::*;
+use caravan_vm::abi::offsets as off;
 use caravan_vm::value as v;
 use cranelift_codegen::ir::{
     condcodes::{FloatCC, IntCC},
@@ -95,7 +96,9 @@ pub(crate) fn compile_function(
             }
         }
         for (i, (var, known)) in free.iter().enumerate() {
-            let val = fx.b.ins().load(I64, TRUSTED, env, (8 * (2 + i)) as i32);
+            let val =
+                fx.b.ins()
+                    .load(I64, TRUSTED, env, off::CLOSURE_ENV + 8 * i as i32);
             fx.b.declare_value_needs_stack_map(val);
             fx.vars.insert(
                 *var,
@@ -278,7 +281,7 @@ impl Fx<'_, '_> {
         self.b.set_cold_block(overflow);
         self.b.set_cold_block(yield_);
         let sp = self.b.ins().get_stack_pointer(I64);
-        let limit = self.b.ins().load(I64, TRUSTED, p, 8);
+        let limit = self.b.ins().load(I64, TRUSTED, p, off::STACK_LIMIT);
         let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
         self.b.ins().brif(low, overflow, &[], counted, &[]);
         self.b.switch_to_block(counted);
@@ -302,11 +305,11 @@ impl Fx<'_, '_> {
         if !self.g.opts.no_reductions {
             // The spent count, for the scheduler's bookkeeping.
             let r = self.b.ins().get_pinned_reg(I64);
-            self.b.ins().store(TRUSTED, r, p, 0);
+            self.b.ins().store(TRUSTED, r, p, off::REDUCTIONS);
         }
         self.rt("caravan_rt_yield", &[p])?;
         // The budget the scheduler gave the next slice.
-        let budget = self.b.ins().load(I64, TRUSTED, p, 0);
+        let budget = self.b.ins().load(I64, TRUSTED, p, off::REDUCTIONS);
         self.b.ins().set_pinned_reg(budget);
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(body);
@@ -327,8 +330,8 @@ impl Fx<'_, '_> {
         if self.g.opts.gc_torture {
             self.b.ins().jump(slow, &[]);
         } else {
-            let hp = self.b.ins().load(I64, TRUSTED, p, 16);
-            let lim = self.b.ins().load(I64, TRUSTED, p, 24);
+            let hp = self.b.ins().load(I64, TRUSTED, p, off::HEAP_PTR);
+            let lim = self.b.ins().load(I64, TRUSTED, p, off::HEAP_LIMIT);
             let new = self.b.ins().iadd_imm_s(hp, bytes);
             // No chunk yet (`heap_ptr` 0) counts as full.
             let room = self.b.ins().isub(lim, hp);
@@ -341,7 +344,7 @@ impl Fx<'_, '_> {
             let fast = self.b.create_block();
             self.b.ins().brif(slow_needed, slow, &[], fast, &[]);
             self.b.switch_to_block(fast);
-            self.b.ins().store(TRUSTED, new, p, 16);
+            self.b.ins().store(TRUSTED, new, p, off::HEAP_PTR);
             let h = self
                 .b
                 .ins()
@@ -773,7 +776,7 @@ impl Fx<'_, '_> {
                     let other = self.vars[x].value;
                     self.b
                         .ins()
-                        .store(TRUSTED, other, clo, (8 * (2 + i)) as i32);
+                        .store(TRUSTED, other, clo, off::CLOSURE_ENV + 8 * i as i32);
                 }
             }
             // Inside its own body the function refers to itself via `env`.
@@ -888,7 +891,7 @@ impl Fx<'_, '_> {
             return self.apply_values(r, &vals[MAX_ARITY..], tail, boxed);
         }
         let n = vals.len();
-        let arity = self.b.ins().load(I64, TRUSTED, fv, 8);
+        let arity = self.b.ins().load(I64, TRUSTED, fv, off::CLOSURE_ARITY);
         let exact = self
             .b
             .ins()
@@ -903,7 +906,7 @@ impl Fx<'_, '_> {
         let aref = self.func_ref(apply);
         if tail {
             self.b.switch_to_block(fast);
-            let code = self.b.ins().load(I64, TRUSTED, fv, 0);
+            let code = self.b.ins().load(I64, TRUSTED, fv, off::CLOSURE_CODE);
             self.b.ins().return_call_indirect(sig, code, &call_args);
             self.b.switch_to_block(slow);
             self.b.ins().return_call(aref, &call_args);
@@ -915,7 +918,7 @@ impl Fx<'_, '_> {
             self.b.declare_value_needs_stack_map(res);
         }
         self.b.switch_to_block(fast);
-        let code = self.b.ins().load(I64, TRUSTED, fv, 0);
+        let code = self.b.ins().load(I64, TRUSTED, fv, off::CLOSURE_CODE);
         let c = self.b.ins().call_indirect(sig, code, &call_args);
         let r = self.b.inst_results(c)[0];
         self.b.ins().jump(join, &args(&[r]));

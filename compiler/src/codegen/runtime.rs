@@ -3,6 +3,7 @@
 //! builtins into closures, and the System V entry trampoline the VM calls.
 
 use super::{caravan_sig, CodegenError, Gen, MAX_ARITY};
+use caravan_vm::abi::offsets as off;
 use caravan_vm::value as v;
 use cranelift_codegen::ir::{
     condcodes::IntCC, types::I64, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature,
@@ -86,7 +87,7 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
         for &v in &params[1..] {
             b.declare_value_needs_stack_map(v);
         }
-        let arity = b.ins().load(I64, TRUSTED, clo, 8);
+        let arity = b.ins().load(I64, TRUSTED, clo, off::CLOSURE_ARITY);
         let arity = b.ins().sshr_imm_s(arity, 1);
         // Exact.
         let exact = b.create_block();
@@ -94,7 +95,7 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
         let c = b.ins().icmp_imm_s(IntCC::Equal, arity, n as i64);
         b.ins().brif(c, exact, &[], next, &[]);
         b.switch_to_block(exact);
-        let code = b.ins().load(I64, TRUSTED, clo, 0);
+        let code = b.ins().load(I64, TRUSTED, clo, off::CLOSURE_CODE);
         let sig = b.import_signature(caravan_sig(n));
         let mut all = vec![proc_, clo];
         all.extend_from_slice(a);
@@ -131,7 +132,7 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
             let c = b.ins().icmp_imm_s(IntCC::Equal, arity, *k as i64);
             b.ins().brif(c, yes, &[], no, &[]);
             b.switch_to_block(yes);
-            let code = b.ins().load(I64, TRUSTED, clo, 0);
+            let code = b.ins().load(I64, TRUSTED, clo, off::CLOSURE_CODE);
             let sig = b.import_signature(caravan_sig(*k));
             let mut first = vec![proc_, clo];
             first.extend_from_slice(&a[..*k]);
@@ -162,7 +163,7 @@ pub(crate) fn compile_pap(g: &mut Gen, k: usize, m: usize) -> Result<(), Codegen
             all.push(b.ins().load(I64, TRUSTED, pap, (24 + 8 * i) as i32));
         }
         all.extend_from_slice(&params[2..]);
-        let code = b.ins().load(I64, TRUSTED, clo, 0);
+        let code = b.ins().load(I64, TRUSTED, clo, off::CLOSURE_CODE);
         let sig = b.import_signature(caravan_sig(k + m));
         b.ins().return_call_indirect(sig, code, &all);
         Ok(())
@@ -196,13 +197,13 @@ pub(crate) fn compile_gc_trampoline(
     define(g, func, super::sysv_sig(n), |g, b, params| {
         let proc_ = params[0];
         let fp = b.ins().get_frame_pointer(I64);
-        b.ins().store(TRUSTED, fp, proc_, 32);
+        b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
         // The reduction count goes to the process struct for the call and
         // comes back from it: runtime functions charge their work there,
         // and the scheduler sets a fresh budget there when it resumes a
         // process that blocked.
         let reds = b.ins().get_pinned_reg(I64);
-        b.ins().store(TRUSTED, reds, proc_, 0);
+        b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
         let tref = g.module.declare_func_in_func(target, b.func);
         let call = b.ins().call(tref, params);
         let r = b.inst_results(call)[0];
@@ -210,7 +211,7 @@ pub(crate) fn compile_gc_trampoline(
         let done = b.create_block();
         let out = b.append_block_param(done, I64);
         b.set_cold_block(collect);
-        let pending = b.ins().load(I64, TRUSTED, proc_, 40);
+        let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
         b.ins()
             .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
         b.switch_to_block(collect);
@@ -220,8 +221,8 @@ pub(crate) fn compile_gc_trampoline(
         b.ins().jump(done, &[BlockArg::Value(moved)]);
         b.switch_to_block(done);
         let zero = b.ins().iconst(I64, 0);
-        b.ins().store(TRUSTED, zero, proc_, 32);
-        let reds = b.ins().load(I64, TRUSTED, proc_, 0);
+        b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
+        let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
         b.ins().set_pinned_reg(reds);
         b.ins().return_(&[out]);
         Ok(())
@@ -246,7 +247,7 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         // (the register is callee-saved for the Rust code that calls us).
         let saved = b.ins().get_pinned_reg(I64);
         // The budget the scheduler gave this slice.
-        let budget = b.ins().load(I64, TRUSTED, params[0], 0);
+        let budget = b.ins().load(I64, TRUSTED, params[0], off::REDUCTIONS);
         b.ins().set_pinned_reg(budget);
         let aref = g.module.declare_func_in_func(apply1, b.func);
         let call = b.ins().call(aref, params);

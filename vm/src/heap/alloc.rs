@@ -41,7 +41,7 @@ fn alloc_slow(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mu
     let fail = |proc: &mut crate::process::Process, why: &str| -> ! {
         // SAFETY: allocation runs on the process's own stack, holding no
         // lock (documented contract of `alloc_block`).
-        unsafe { crate::runtime::crash_process(proc, why) }
+        unsafe { crate::safepoint::crash_process(proc, why) }
     };
     if wosize > super::MAX_WOSIZE {
         fail(proc, "out of memory");

@@ -1,0 +1,55 @@
+//! The sysmon thread (Go's `sysmon`): notices schedulers stuck in one
+//! slice and hands their work to the others.
+
+use super::*;
+
+/// Sysmon period while some scheduler runs a process, and at most when
+/// all are idle.
+const SYSMON_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+const SYSMON_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Body of the sysmon thread (Go's `sysmon`, reduced): a scheduler seen
+/// in the same slice at two consecutive ticks is stuck (a system call
+/// outside `blocking_section`, a huge copy): its `runnext` and timers are
+/// handed off and parked schedulers are woken to steal its queue.
+pub(crate) fn sysmon_main(vm: Arc<Vm>) {
+    let n = vm.slots.len();
+    let mut last = vec![u64::MAX; n];
+    let mut handled = vec![false; n];
+    let mut tick = SYSMON_TICK;
+    loop {
+        {
+            let d = lock(&vm.done);
+            if vm.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let _ = vm.done_cv.wait_timeout(d, tick);
+        }
+        if vm.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut any_running = false;
+        for i in 0..n {
+            let s = &vm.slots[i];
+            let switches = s.switches.load(Ordering::Relaxed);
+            let running = s.running.load(Ordering::Relaxed);
+            any_running |= running;
+            if running && switches == last[i] {
+                if !handled[i] {
+                    handled[i] = true;
+                    vm.handoff(i);
+                } else if !vm.stealers[i].is_empty() {
+                    vm.notify_one();
+                }
+            } else {
+                handled[i] = false;
+            }
+            last[i] = switches;
+        }
+        tick = if any_running {
+            SYSMON_TICK
+        } else {
+            (tick * 2).min(SYSMON_IDLE_TICK)
+        };
+    }
+}
