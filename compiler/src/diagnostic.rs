@@ -179,8 +179,50 @@ impl Diagnostic {
     }
 }
 
+/// A span as a byte range that is safe to slice the file's text with:
+/// within the text, not reversed, and on character boundaries (the start
+/// rounded down, the end up), so that a span computed in bytes that ends
+/// inside a multi-byte character still covers that character.
 fn clamp(sources: &SourceMap, file: FileId, span: Span) -> Range<usize> {
-    let len = sources.files.get(file).map_or(0, |f| f.text.len());
-    let start = span.start.min(len);
-    start..span.end.clamp(start, len)
+    let text = sources.files.get(file).map_or("", |f| f.text.as_str());
+    let start = floor_char_boundary(text, span.start);
+    let end = ceil_char_boundary(text, span.end.max(start));
+    start..end
+}
+
+/// The largest character boundary of `text` at or before `i` (the end of
+/// the text for `i` past it); `str::floor_char_boundary` is unstable.
+pub fn floor_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest character boundary of `text` at or after `i` (the end of
+/// the text for `i` past it).
+pub fn ceil_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_survives_spans_inside_characters() {
+        let mut sm = SourceMap::default();
+        let f = sm.add("a.cvn", "let s = \"\u{e9}\u{e9}\"\n");
+        for (a, b) in [(10, 11), (11, 13), (9, 100), (13, 12), (200, 300)] {
+            let d = Diagnostic::error("E0001", "m", f, Span::new(a, b), "here")
+                .with_label(f, Span::new(b, a), "there");
+            let out = d.render(&sm, false);
+            assert!(out.contains("E0001"), "{out}");
+        }
+    }
 }
