@@ -70,9 +70,10 @@ fn report(
     diags: &[caravan_compiler::diagnostic::Diagnostic],
 ) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    for d in diags {
-        eprint!("{}", d.render(sources, color));
-    }
+    eprint!(
+        "{}",
+        caravan_compiler::diagnostic::render_all(diags, sources, color)
+    );
 }
 
 fn check(file: PathBuf) -> ExitCode {
