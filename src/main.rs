@@ -53,18 +53,6 @@ fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
     })
 }
 
-/// Runs the front end on a thread with a large stack: the checker recurses
-/// on the syntax tree, and deeply nested input must give a result, not a
-/// crash of `caravan` itself.
-fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(f)
-        .expect("spawn compiler thread")
-        .join()
-        .unwrap_or_else(|_| std::process::exit(70))
-}
-
 fn report(
     sources: &caravan_compiler::diagnostic::SourceMap,
     diags: &[caravan_compiler::diagnostic::Diagnostic],
@@ -82,15 +70,15 @@ fn check(file: PathBuf) -> ExitCode {
         Err(c) => return c,
     };
     let path = file.display().to_string();
-    with_big_stack(
-        move || match caravan_compiler::driver::check_source(&path, &text) {
-            Ok(_) => ExitCode::SUCCESS,
-            Err((sources, diags)) => {
-                report(&sources, &diags);
-                ExitCode::from(1)
-            }
-        },
-    )
+    // The compiler grows its stack where it recurses (`stack::deep`), so
+    // deep input needs no big thread here.
+    match caravan_compiler::driver::check_source(&path, &text) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err((sources, diags)) => {
+            report(&sources, &diags);
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode {
@@ -109,11 +97,8 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
         gc_torture: torture,
     };
-    let compiled = with_big_stack(move || {
-        caravan_compiler::driver::compile_source(&path, &text, opts).map(SendCompiled)
-    });
-    let compiled = match compiled {
-        Ok(SendCompiled(c)) => c,
+    let compiled = match caravan_compiler::driver::compile_source(&path, &text, opts) {
+        Ok(c) => c,
         Err((sources, diags)) => {
             report(&sources, &diags);
             return ExitCode::from(1);
@@ -140,18 +125,10 @@ fn run(file: PathBuf, schedulers: Option<usize>, args: Vec<String>) -> ExitCode 
             t0.elapsed().as_secs_f64() * 1000.0
         );
     }
-    // The compiled program (with its syntax trees, which may be deep) is
-    // not dropped on this thread's small stack: the process ends here.
+    // The process ends here: no need to free the compiled program.
     std::mem::forget(compiled);
     ExitCode::from(status.clamp(0, 255) as u8)
 }
-
-/// The JIT module holds raw pointers; it is built on the compiler thread and
-/// only moved to the main thread, never shared.
-struct SendCompiled(caravan_compiler::codegen::Compiled);
-// SAFETY: the compiled code and data are immutable once finalised, and the
-// module is only moved between threads, not used concurrently.
-unsafe impl Send for SendCompiled {}
 
 fn default_schedulers(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

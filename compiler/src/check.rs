@@ -403,6 +403,10 @@ impl Checker {
     /// parameters (in type definitions, where other variables are errors);
     /// otherwise variables are the item's flexible annotation variables.
     fn type_of(&mut self, te: &TypeExpr, params: Option<&HashMap<String, Ty>>) -> Ty {
+        crate::stack::deep(|| self.type_of_inner(te, params))
+    }
+
+    fn type_of_inner(&mut self, te: &TypeExpr, params: Option<&HashMap<String, Ty>>) -> Ty {
         match te {
             TypeExpr::Var(v, span) => match params {
                 Some(ps) => match ps.get(v) {
@@ -670,6 +674,10 @@ impl Checker {
 
     /// Replaces `Con(alias)` by the alias's body, for aliases in `which`.
     fn expand_aliases(&mut self, t: Ty, which: &[TypeId]) -> Ty {
+        crate::stack::deep(|| self.expand_aliases_inner(t, which))
+    }
+
+    fn expand_aliases_inner(&mut self, t: Ty, which: &[TypeId]) -> Ty {
         match self.types.node(t) {
             TyNode::Con(id, args) => {
                 let args: Vec<Ty> = args
@@ -704,6 +712,16 @@ impl Checker {
 
     /// Checks a pattern against `expected`, appending the variables it binds.
     fn pattern(
+        &mut self,
+        p: &Pat,
+        expected: Ty,
+        bound: &mut Vec<(String, VarId, Ty, Span)>,
+        reuse: Option<&[(String, VarId, Ty, Span)]>,
+    ) -> TPat {
+        crate::stack::deep(|| self.pattern_inner(p, expected, bound, reuse))
+    }
+
+    fn pattern_inner(
         &mut self,
         p: &Pat,
         expected: Ty,
@@ -1037,6 +1055,10 @@ impl Checker {
 
     /// Infers the type of `e`, returning the resolved expression.
     pub fn infer(&mut self, e: &Expr) -> (TExpr, Ty) {
+        crate::stack::deep(|| self.infer_inner(e))
+    }
+
+    fn infer_inner(&mut self, e: &Expr) -> (TExpr, Ty) {
         match e {
             Expr::Lit(l, _) => {
                 let t = self.lit_type(l);
@@ -1785,12 +1807,12 @@ impl Checker {
                 Expr::Function(..) | Expr::Annot(..) => {
                     let (te, et) = self.infer(&b.expr);
                     self.expect(b.expr.span(), et, t);
-                    match te {
-                        TExpr::Lambda(mut l) => {
+                    match te.into_lambda() {
+                        Ok(mut l) => {
                             l.name = name.clone();
                             l
                         }
-                        _ => {
+                        Err(_) => {
                             self.error(TypeError::BadLetRec {
                                 file: self.file,
                                 span: b.expr.span(),
@@ -1968,12 +1990,12 @@ impl Checker {
                     match &b.pat {
                         Pat::Var(n, s) => {
                             let g = self.define_global(n, t, *s);
-                            match te {
-                                TExpr::Lambda(mut l) => {
+                            match te.into_lambda() {
+                                Ok(mut l) => {
                                     l.name = self.qualified(n);
                                     self.program.items.push(TItem::Functions(vec![(g, l)]));
                                 }
-                                te => self.program.items.push(TItem::Value(g, te)),
+                                Err(te) => self.program.items.push(TItem::Value(g, te)),
                             }
                         }
                         Pat::Lit(Lit::Unit, _) | Pat::Wild(_) => {
@@ -2090,6 +2112,10 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
 
 /// Syntactic values (generalisable under the value restriction).
 pub fn is_value(e: &Expr) -> bool {
+    crate::stack::deep(|| is_value_inner(e))
+}
+
+fn is_value_inner(e: &Expr) -> bool {
     match e {
         Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => true,
         Expr::Ctor(_, a, _) => a.as_deref().is_none_or(is_value),
