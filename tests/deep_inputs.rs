@@ -115,6 +115,12 @@ fn hundred_thousand_deep_nestings() {
         ),
         "1",
     );
+    let lets: String = (0..n).map(|_| "let a = a + 1 in ").collect();
+    runs_to(
+        "deep_lets",
+        &format!("let a = 0\nlet () = print_int ({lets}a)\n"),
+        "100000",
+    );
     runs_to(
         "deep_ifs",
         &format!(
@@ -123,5 +129,26 @@ fn hundred_thousand_deep_nestings() {
             ") else 0".repeat(n)
         ),
         "1",
+    );
+    let some = |inner: &str| format!("{}{inner}{}", "Some (".repeat(n), ")".repeat(n));
+    runs_to(
+        "deep_options",
+        &format!(
+            "let x = {}\nlet () = match x with {} -> print_int k | _ -> ()\n",
+            some("7"),
+            some("k")
+        ),
+        "7",
+    );
+    // Each lambda is applied in its parent's tail position: 20,000
+    // functions, compiled when reached.
+    let mut e = "a".to_string();
+    for _ in 0..20_000 {
+        e = format!("(fun a -> {e}) a");
+    }
+    runs_to(
+        "deep_lambdas",
+        &format!("let f = fun a -> {e}\nlet () = print_int (f 5)\n"),
+        "5",
     );
 }

@@ -291,6 +291,12 @@ pub struct Module {
     pub items: Vec<Item>,
 }
 
+/// `v` in the opposite order (the grammar builds arm lists backwards).
+pub fn reversed<T>(mut v: Vec<T>) -> Vec<T> {
+    v.reverse();
+    v
+}
+
 /// `a op b` as the application of the operator's function value.
 pub fn binop(op: &str, op_span: Span, a: Expr, b: Expr, span: Span) -> Expr {
     Expr::App(

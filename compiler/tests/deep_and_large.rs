@@ -1,10 +1,15 @@
-//! The front end on deep input, in process.
+//! The front end on deep and large input, in process.
 //!
-//! 200,000-term `+`, `|>`, `@` and `::` chains and 100,000-deep nestings
+//! Deep: 200,000-term `+`, `|>` and `@` chains and 100,000-deep nestings
 //! are checked on a thread with a 2 MiB stack (what test threads and the
-//! language server's workers have), so they pass only if the checker and
-//! the destructors grow the stack or use work lists where they recurse.
-//! The 60 s bound only detects a hang: timings are in `bench/scaling`.
+//! language server's workers have), so they pass only if the checker,
+//! the exhaustiveness checker and the destructors grow the stack or use
+//! work lists where they recurse.
+//!
+//! Large: matches of 50,000 arms, a type of 20,000 constructors matched
+//! arm by arm, a `let rec … and` group of 20,000 functions. Each must be
+//! linear (or n log n); a quadratic path takes minutes here. The 60 s
+//! bound only detects such a hang: timings are in `bench/scaling`.
 
 use caravan_compiler::diagnostic::render_all;
 use caravan_compiler::driver::check_source;
@@ -72,6 +77,26 @@ fn deep_nestings() {
         format!("let x = {}1{}\n", "(".repeat(DEEP), ")".repeat(DEEP)),
     );
     ok(
+        "lambdas",
+        format!("let f = {}0\n", "fun a -> ".repeat(DEEP)),
+    );
+    ok(
+        "lets",
+        format!(
+            "let x = {}a{}\n",
+            (0..DEEP).map(|i| format!("let a = {i} + 1 in ")).collect::<String>(),
+            ""
+        ),
+    );
+    ok(
+        "options",
+        format!("let x = {}None{}\n", "Some (".repeat(DEEP), ")".repeat(DEEP)),
+    );
+    ok(
+        "lists",
+        format!("let x = {}1{}\n", "[".repeat(DEEP), "]".repeat(DEEP)),
+    );
+    ok(
         "ifs",
         format!("let x = {}0\n", "if true then 1 else ".repeat(DEEP)),
     );
@@ -86,6 +111,22 @@ fn deep_nestings() {
 }
 
 #[test]
+fn deep_patterns() {
+    let pat = format!("{}x{}", "Some (".repeat(DEEP), ")".repeat(DEEP));
+    ok(
+        "deep_pattern",
+        format!("let f v = match v with {pat} -> x | _ -> 0\n"),
+    );
+    // Not exhaustive: the missing value is as deep as the pattern.
+    let err = check(
+        "deep_pattern_missing",
+        format!("let f v = match v with {pat} -> x\n"),
+    )
+    .expect_err("not exhaustive");
+    assert!(err.contains("E0"), "{}", &err[..err.len().min(2000)]);
+}
+
+#[test]
 fn errors_in_deep_input_are_reported() {
     let err = check(
         "deep_error",
@@ -95,3 +136,57 @@ fn errors_in_deep_input_are_reported() {
     assert!(err.contains("E0100"), "{}", &err[..err.len().min(2000)]);
 }
 
+const ARMS: usize = 50_000;
+
+#[test]
+fn many_literal_arms() {
+    let arms: String = (0..ARMS).map(|i| format!("  | {i} -> {i}\n")).collect();
+    ok("ints", format!("let f x = match x with\n{arms}  | _ -> 0\n"));
+    let arms: String = (0..ARMS).map(|i| format!("  | \"s{i}\" -> {i}\n")).collect();
+    ok("strings", format!("let f x = match x with\n{arms}  | _ -> 0\n"));
+    // Without the wildcard: not exhaustive, and the missing value is one
+    // no arm names.
+    let arms: String = (0..ARMS).map(|i| format!("  | {i} -> {i}\n")).collect();
+    let err = check("ints_missing", format!("let f x = match x with\n{arms}")).unwrap_err();
+    assert!(err.contains(&format!("`{ARMS}`")), "{}", &err[..err.len().min(2000)]);
+}
+
+const CTORS: usize = 20_000;
+
+#[test]
+fn many_constructors_matched_arm_by_arm() {
+    let ctors: String = (0..CTORS).map(|i| format!(" | C{i} of int")).collect();
+    let arms: String = (0..CTORS).map(|i| format!("  | C{i} n -> n + {i}\n")).collect();
+    let uses: String = (0..CTORS)
+        .map(|i| format!("let v{i} = f (C{i} {i})\n"))
+        .collect();
+    ok(
+        "ctors",
+        format!("type t ={ctors}\nlet f x = match x with\n{arms}{uses}"),
+    );
+    // One arm fewer: the missing constructor is named; one arm twice: it
+    // is unused.
+    let arms: String = (1..CTORS).map(|i| format!("  | C{i} n -> n\n")).collect();
+    let err = check(
+        "ctors_missing",
+        format!("type t ={ctors}\nlet f x = match x with\n{arms}  | C5 _ -> 0\n"),
+    )
+    .unwrap_err();
+    assert!(err.contains("C0"), "{}", &err[..err.len().min(2000)]);
+    assert!(err.contains("E0121") || err.contains("unused"), "{}", &err[..err.len().min(2000)]);
+}
+
+#[test]
+fn large_let_rec_group() {
+    let fns: Vec<String> = (0..CTORS)
+        .map(|i| format!("f{i} n = if n = 0 then {i} else f{} (n - 1)", (i + 1) % CTORS))
+        .collect();
+    ok(
+        "letrec",
+        format!("let rec {}\nlet x = f0 3\n", fns.join("\nand ")),
+    );
+    ok(
+        "letrec_local",
+        format!("let x =\n  let rec {}\n  in f0 3\n", fns.join("\n  and ")),
+    );
+}
