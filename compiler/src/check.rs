@@ -1797,6 +1797,8 @@ impl Checker {
             self.level -= 1;
             if is_value(&b.expr) {
                 self.types.generalize(self.level, t);
+            } else {
+                self.types.lower(self.level, t);
             }
             match &b.pat {
                 Pat::Var(n, s) => {
@@ -2033,8 +2035,9 @@ impl Checker {
             }
             ast::Item::Expr(e) => {
                 self.level += 1;
-                let (te, _) = self.infer(e);
+                let (te, t) = self.infer(e);
                 self.level -= 1;
+                self.types.lower(self.level, t);
                 self.program.items.push(TItem::Effect(te));
             }
             ast::Item::Let(true, bindings, _) => {
@@ -2065,6 +2068,8 @@ impl Checker {
                     self.level -= 1;
                     if is_value(&b.expr) {
                         self.types.generalize(self.level, t);
+                    } else {
+                        self.types.lower(self.level, t);
                     }
                     pending.push((b, te, t));
                 }

@@ -248,6 +248,34 @@ impl Types {
         false
     }
 
+    /// Lowers the level of every variable of `t` to at most `level`: the
+    /// type of a `let` that is not generalised (value restriction) must not
+    /// keep variables of the inner level, or a later `let` at that level
+    /// would generalise them (`let p = spawn f in let h () = p in …` made
+    /// `h ()` a pid of any message type).
+    pub fn lower(&mut self, level: u32, t: Ty) {
+        let mut stack = vec![t];
+        let mut seen = Visited::default();
+        while let Some(x) = stack.pop() {
+            let x = self.repr(x);
+            if !seen.first_visit(x) {
+                continue;
+            }
+            match &mut self.nodes[x as usize] {
+                TyNode::Var { level: l, .. } => {
+                    if *l > level && *l != GENERIC {
+                        *l = level;
+                    }
+                }
+                TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
+                TyNode::Arrow(a, b) => {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+    }
+
     /// A copy of `t` with every generic variable replaced by a fresh one at
     /// `level` (shared variables stay shared).
     pub fn instantiate(&mut self, level: u32, t: Ty) -> Ty {
