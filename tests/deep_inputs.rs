@@ -82,7 +82,10 @@ fn two_hundred_thousand_term_chains() {
     let n = 200_000;
     runs_to(
         "plus_chain",
-        &format!("let x = {}\nlet () = print_int x\n", vec!["1"; n].join(" + ")),
+        &format!(
+            "let x = {}\nlet () = print_int x\n",
+            vec!["1"; n].join(" + ")
+        ),
         "200000",
     );
     runs_to(
@@ -108,11 +111,7 @@ fn hundred_thousand_deep_nestings() {
     let n = 100_000;
     runs_to(
         "deep_parens",
-        &format!(
-            "let () = print_int {}1{}\n",
-            "(".repeat(n),
-            ")".repeat(n)
-        ),
+        &format!("let () = print_int {}1{}\n", "(".repeat(n), ")".repeat(n)),
         "1",
     );
     let lets: String = (0..n).map(|_| "let a = a + 1 in ").collect();

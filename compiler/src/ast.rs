@@ -342,9 +342,10 @@ impl Expr {
                 take(f, out);
                 out.append(args);
             }
-            Expr::Fun(_, b, _) | Expr::Field(b, _, _) | Expr::Annot(b, _, _) | Expr::Assert(b, _) => {
-                take(b, out)
-            }
+            Expr::Fun(_, b, _)
+            | Expr::Field(b, _, _)
+            | Expr::Annot(b, _, _)
+            | Expr::Assert(b, _) => take(b, out),
             Expr::Function(a, _) => arms(a, out),
             Expr::Let(_, bs, b, _) => {
                 for x in bs.iter_mut() {

@@ -52,10 +52,10 @@ impl SourceMap {
         // `line-index` counts in u32 (as rust-analyzer); a file past 4 GiB
         // is not one anybody compiles, but must not panic.
         let at = line_index::TextSize::new(u32::try_from(offset).unwrap_or(u32::MAX));
-        let lc = f.lines.try_line_col(at).unwrap_or(line_index::LineCol {
-            line: 0,
-            col: 0,
-        });
+        let lc = f
+            .lines
+            .try_line_col(at)
+            .unwrap_or(line_index::LineCol { line: 0, col: 0 });
         let col = f
             .lines
             .to_wide(line_index::WideEncoding::Utf32, lc)
@@ -292,8 +292,11 @@ mod tests {
         let mut sm = SourceMap::default();
         let f = sm.add("a.cvn", "let s = \"\u{e9}\u{e9}\"\n");
         for (a, b) in [(10, 11), (11, 13), (9, 100), (13, 12), (200, 300)] {
-            let d = Diagnostic::error("E0001", "m", f, Span::new(a, b), "here")
-                .with_label(f, Span::new(b, a), "there");
+            let d = Diagnostic::error("E0001", "m", f, Span::new(a, b), "here").with_label(
+                f,
+                Span::new(b, a),
+                "there",
+            );
             let out = d.render(&sm, false);
             assert!(out.contains("E0001"), "{out}");
         }

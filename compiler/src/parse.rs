@@ -347,7 +347,11 @@ let () =
 
     #[test]
     fn error_spans_fall_on_char_boundaries() {
-        for src in ["let s = \"\\\u{e9}\"", "let x = 1 \u{e9}\u{e9}", "let \u{e9} = 1"] {
+        for src in [
+            "let s = \"\\\u{e9}\"",
+            "let x = 1 \u{e9}\u{e9}",
+            "let \u{e9} = 1",
+        ] {
             let d = parse_module(0, src).unwrap_err().diagnostic;
             for l in &d.labels {
                 assert!(

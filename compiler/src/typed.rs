@@ -376,7 +376,8 @@ impl TExpr {
     /// Moves the sub-expressions onto `out`, leaving `Imm(0)` in their
     /// place (patterns are dropped by their own destructor).
     fn take_children(&mut self, out: &mut Vec<TExpr>) {
-        let take = |b: &mut TExpr, out: &mut Vec<TExpr>| out.push(std::mem::replace(b, TExpr::Imm(0)));
+        let take =
+            |b: &mut TExpr, out: &mut Vec<TExpr>| out.push(std::mem::replace(b, TExpr::Imm(0)));
         let arms = |arms: &mut Vec<TArm>, out: &mut Vec<TExpr>| {
             for a in arms.iter_mut() {
                 take(&mut a.body, out);

@@ -49,25 +49,16 @@ const LONG: usize = 200_000;
 
 #[test]
 fn long_operator_chains() {
-    ok(
-        "plus",
-        format!("let x = {}\n", vec!["1"; LONG].join(" + ")),
-    );
+    ok("plus", format!("let x = {}\n", vec!["1"; LONG].join(" + ")));
     ok(
         "pipe",
-        format!(
-            "let f x = x + 1\nlet y = 0 {}\n",
-            "|> f ".repeat(LONG)
-        ),
+        format!("let f x = x + 1\nlet y = 0 {}\n", "|> f ".repeat(LONG)),
     );
     ok(
         "append",
         format!("let l = {}\n", vec!["[1]"; LONG].join(" @ ")),
     );
-    ok(
-        "cons",
-        format!("let l = {} []\n", "1 :: ".repeat(LONG)),
-    );
+    ok("cons", format!("let l = {} []\n", "1 :: ".repeat(LONG)));
 }
 
 #[test]
@@ -84,13 +75,19 @@ fn deep_nestings() {
         "lets",
         format!(
             "let x = {}a{}\n",
-            (0..DEEP).map(|i| format!("let a = {i} + 1 in ")).collect::<String>(),
+            (0..DEEP)
+                .map(|i| format!("let a = {i} + 1 in "))
+                .collect::<String>(),
             ""
         ),
     );
     ok(
         "options",
-        format!("let x = {}None{}\n", "Some (".repeat(DEEP), ")".repeat(DEEP)),
+        format!(
+            "let x = {}None{}\n",
+            "Some (".repeat(DEEP),
+            ")".repeat(DEEP)
+        ),
     );
     ok(
         "lists",
@@ -141,14 +138,26 @@ const ARMS: usize = 50_000;
 #[test]
 fn many_literal_arms() {
     let arms: String = (0..ARMS).map(|i| format!("  | {i} -> {i}\n")).collect();
-    ok("ints", format!("let f x = match x with\n{arms}  | _ -> 0\n"));
-    let arms: String = (0..ARMS).map(|i| format!("  | \"s{i}\" -> {i}\n")).collect();
-    ok("strings", format!("let f x = match x with\n{arms}  | _ -> 0\n"));
+    ok(
+        "ints",
+        format!("let f x = match x with\n{arms}  | _ -> 0\n"),
+    );
+    let arms: String = (0..ARMS)
+        .map(|i| format!("  | \"s{i}\" -> {i}\n"))
+        .collect();
+    ok(
+        "strings",
+        format!("let f x = match x with\n{arms}  | _ -> 0\n"),
+    );
     // Without the wildcard: not exhaustive, and the missing value is one
     // no arm names.
     let arms: String = (0..ARMS).map(|i| format!("  | {i} -> {i}\n")).collect();
     let err = check("ints_missing", format!("let f x = match x with\n{arms}")).unwrap_err();
-    assert!(err.contains(&format!("`{ARMS}`")), "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains(&format!("`{ARMS}`")),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
 }
 
 const CTORS: usize = 20_000;
@@ -156,7 +165,9 @@ const CTORS: usize = 20_000;
 #[test]
 fn many_constructors_matched_arm_by_arm() {
     let ctors: String = (0..CTORS).map(|i| format!(" | C{i} of int")).collect();
-    let arms: String = (0..CTORS).map(|i| format!("  | C{i} n -> n + {i}\n")).collect();
+    let arms: String = (0..CTORS)
+        .map(|i| format!("  | C{i} n -> n + {i}\n"))
+        .collect();
     let uses: String = (0..CTORS)
         .map(|i| format!("let v{i} = f (C{i} {i})\n"))
         .collect();
@@ -173,13 +184,22 @@ fn many_constructors_matched_arm_by_arm() {
     )
     .unwrap_err();
     assert!(err.contains("C0"), "{}", &err[..err.len().min(2000)]);
-    assert!(err.contains("E0121") || err.contains("unused"), "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains("E0121") || err.contains("unused"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
 }
 
 #[test]
 fn large_let_rec_group() {
     let fns: Vec<String> = (0..CTORS)
-        .map(|i| format!("f{i} n = if n = 0 then {i} else f{} (n - 1)", (i + 1) % CTORS))
+        .map(|i| {
+            format!(
+                "f{i} n = if n = 0 then {i} else f{} (n - 1)",
+                (i + 1) % CTORS
+            )
+        })
         .collect();
     ok(
         "letrec",
