@@ -840,9 +840,19 @@ impl Checker {
                 }
             }
             Pat::Tuple(ps, span) => {
-                let ts: Vec<Ty> = ps.iter().map(|_| self.fresh()).collect();
-                let tt = self.types.mk(TyNode::Tuple(ts.clone()));
-                self.expect(*span, tt, expected);
+                // Patterns are checked top-down: where the expected type is
+                // already known, its parts are used instead of fresh
+                // variables unified with it (each unification walks the
+                // part: quadratic in a deeply nested pattern of a known type).
+                let ts = match self.types.node(expected) {
+                    TyNode::Tuple(ts) if ts.len() == ps.len() => ts,
+                    _ => {
+                        let ts: Vec<Ty> = ps.iter().map(|_| self.fresh()).collect();
+                        let tt = self.types.mk(TyNode::Tuple(ts.clone()));
+                        self.expect(*span, tt, expected);
+                        ts
+                    }
+                };
                 let fields = ps
                     .iter()
                     .zip(ts)
@@ -851,9 +861,7 @@ impl Checker {
                 TPat::Tuple(fields, None)
             }
             Pat::List(ps, span) => {
-                let elem = self.fresh();
-                let lt = self.con(builtin::LIST, vec![elem]);
-                self.expect(*span, lt, expected);
+                let (elem, _) = self.list_pattern_type(*span, expected);
                 let mut out = TPat::Ctor(NIL, vec![]);
                 let items: Vec<TPat> = ps
                     .iter()
@@ -865,9 +873,7 @@ impl Checker {
                 out
             }
             Pat::Cons(h, t, span) => {
-                let elem = self.fresh();
-                let lt = self.con(builtin::LIST, vec![elem]);
-                self.expect(*span, lt, expected);
+                let (elem, lt) = self.list_pattern_type(*span, expected);
                 let h = self.pattern(h, elem, bound, reuse);
                 let t = self.pattern(t, lt, bound, reuse);
                 TPat::Ctor(CONS, vec![h, t])
@@ -877,8 +883,17 @@ impl Checker {
                     self.bind_anyway(arg.as_deref(), bound, reuse);
                     return TPat::Wild;
                 };
-                let (result, args) = self.instantiate_ctor(ci);
-                self.expect(*span, result, expected);
+                let tid = self.ctors[ci].type_id;
+                let (result, args) = match self.types.node(expected) {
+                    TyNode::Con(id, targs) if id == tid => {
+                        (expected, self.ctor_args_at(ci, &targs))
+                    }
+                    _ => {
+                        let (result, args) = self.instantiate_ctor(ci);
+                        self.expect(*span, result, expected);
+                        (result, args)
+                    }
+                };
                 let def = self.ctors[ci].def;
                 let nspan = Span::new(span.start, span.start + name.to_string().len());
                 self.note(nspan, &name.name, result, def, OccKind::Ctor);
@@ -1002,6 +1017,31 @@ impl Checker {
                 self.pattern(p, expected, bound, reuse)
             }
         }
+    }
+
+    /// The element type and list type a list pattern has where `expected`
+    /// is expected: `expected`'s own when it is a list already.
+    fn list_pattern_type(&mut self, span: Span, expected: Ty) -> (Ty, Ty) {
+        if let TyNode::Con(builtin::LIST, args) = self.types.node(expected) {
+            if let [elem] = args[..] {
+                return (elem, expected);
+            }
+        }
+        let elem = self.fresh();
+        let lt = self.con(builtin::LIST, vec![elem]);
+        self.expect(span, lt, expected);
+        (elem, lt)
+    }
+
+    /// The argument types of constructor `ci` at the type arguments
+    /// `targs` of its type.
+    fn ctor_args_at(&mut self, ci: usize, targs: &[Ty]) -> Vec<Ty> {
+        let info = &self.ctors[ci];
+        let params = self.decls[info.type_id as usize].params.clone();
+        let args = info.args.clone();
+        args.iter()
+            .map(|&a| self.types.subst(a, &params, targs))
+            .collect()
     }
 
     /// The pattern-side description of constructor `ci`.

@@ -8,6 +8,7 @@ use crate::typed::{CtorRef, TPat};
 use crate::types::env::TypeKind;
 use crate::types::{builtin, TypeId};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// A pattern that no arm matches, printed as source text.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,36 +127,91 @@ fn head_of(p: &TPat) -> Option<Head<'_>> {
     })
 }
 
+/// The patterns a row still has to test, first column first: a
+/// persistent list, so that specialising a row (replacing its head by the
+/// head's arguments) costs the arity, not the row's length; rows of deeply
+/// nested tuples have as many columns as the nesting is deep.
+struct Cols<'p> {
+    pat: &'p TPat,
+    rest: Option<Rc<Cols<'p>>>,
+    /// Whether this pattern and all after it are wildcards (such a row
+    /// matches everything: the matrix needs no more splitting, which
+    /// would otherwise walk every remaining column of it, quadratic in
+    /// nested patterns).
+    wild: bool,
+}
+
+fn cons<'p>(pat: &'p TPat, rest: Option<Rc<Cols<'p>>>) -> Option<Rc<Cols<'p>>> {
+    let wild = is_wild(pat) && rest.as_ref().is_none_or(|r| r.wild);
+    Some(Rc::new(Cols { pat, rest, wild }))
+}
+
+fn is_wild(p: &TPat) -> bool {
+    matches!(norm(p), TPat::Wild | TPat::Var(_))
+}
+
+/// Lists as long as a pattern is deep are dropped with a loop.
+impl Drop for Cols<'_> {
+    fn drop(&mut self) {
+        let mut next = self.rest.take();
+        while let Some(rc) = next {
+            match Rc::try_unwrap(rc) {
+                Ok(mut c) => next = c.rest.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 /// One row of a pattern matrix: the patterns still to test (borrowed from
 /// the arms), the arm it comes from and whether that arm is guarded.
 #[derive(Clone)]
 struct Row<'p> {
-    cols: Vec<&'p TPat>,
+    cols: Option<Rc<Cols<'p>>>,
     arm: usize,
     guarded: bool,
+}
+
+impl<'p> Row<'p> {
+    /// The first column's pattern (rows given to it are not empty).
+    fn head(&self) -> &'p TPat {
+        self.cols.as_ref().expect("a column").pat
+    }
+
+    /// Whether every pattern left is a wildcard (or none is left).
+    fn all_wild(&self) -> bool {
+        self.cols.as_ref().is_none_or(|c| c.wild)
+    }
+
+    /// The row with its head replaced by `pats`.
+    fn replace_head(&self, pats: impl DoubleEndedIterator<Item = &'p TPat>) -> Row<'p> {
+        let mut cols = self.cols.as_ref().and_then(|c| c.rest.clone());
+        for pat in pats.rev() {
+            cols = cons(pat, cols);
+        }
+        Row {
+            cols,
+            arm: self.arm,
+            guarded: self.guarded,
+        }
+    }
 }
 
 /// Splits rows whose head is an or-pattern into one row per alternative,
 /// in order.
 fn expand<'p>(rows: Vec<Row<'p>>) -> Vec<Row<'p>> {
-    if !rows
-        .iter()
-        .any(|r| matches!(r.cols.first().map(|p| norm(p)), Some(TPat::Or(..))))
-    {
+    if !rows.iter().any(|r| matches!(norm(r.head()), TPat::Or(..))) {
         return rows;
     }
     let mut out = Vec::with_capacity(rows.len());
     let mut stack: Vec<Row<'p>> = vec![];
     for row in rows {
         stack.push(row);
-        while let Some(mut row) = stack.pop() {
-            match norm(row.cols[0]) {
+        while let Some(row) = stack.pop() {
+            match norm(row.head()) {
                 TPat::Or(a, b) => {
-                    let mut rb = row.clone();
-                    rb.cols[0] = b;
-                    row.cols[0] = a;
-                    stack.push(rb);
-                    stack.push(row);
+                    stack.push(row.replace_head(std::iter::once(&**b)));
+                    stack.push(row.replace_head(std::iter::once(&**a)));
                 }
                 _ => out.push(row),
             }
@@ -183,7 +239,7 @@ fn split<'p>(rows: &[Row<'p>]) -> Split<'p> {
         wild: vec![],
     };
     for (i, r) in rows.iter().enumerate() {
-        match head_of(r.cols[0]) {
+        match head_of(r.head()) {
             None => sp.wild.push(i),
             Some(h) => {
                 let k = *index.entry(h).or_insert_with(|| {
@@ -232,17 +288,10 @@ fn specialize<'p>(rows: &[Row<'p>], which: &[usize], arity: usize) -> Vec<Row<'p
         .iter()
         .map(|&i| {
             let r = &rows[i];
-            let mut cols: Vec<&'p TPat> = Vec::with_capacity(arity + r.cols.len() - 1);
-            match norm(r.cols[0]) {
-                TPat::Ctor(_, args) | TPat::Tuple(args, _) => cols.extend(args.iter()),
-                TPat::Wild | TPat::Var(_) => cols.extend(std::iter::repeat_n(&WILD, arity)),
-                _ => {}
-            }
-            cols.extend_from_slice(&r.cols[1..]);
-            Row {
-                cols,
-                arm: r.arm,
-                guarded: r.guarded,
+            match norm(r.head()) {
+                TPat::Ctor(_, args) | TPat::Tuple(args, _) => r.replace_head(args.iter()),
+                TPat::Wild | TPat::Var(_) => r.replace_head(std::iter::repeat_n(&WILD, arity)),
+                _ => r.replace_head(std::iter::empty()),
             }
         })
         .collect()
@@ -273,8 +322,9 @@ fn merged(a: &[usize], b: &[usize]) -> Vec<usize> {
 /// lacks some) with any constructor the column does not name.
 fn mark_useful(c: &Checker, rows: Vec<Row<'_>>, useful: &mut [bool]) {
     crate::stack::deep(|| {
-        let Some(first) = rows.first() else { return };
-        if first.cols.is_empty() {
+        if rows.iter().all(Row::all_wild) {
+            // Every row matches every value left: the first ones up to an
+            // unguarded one are useful.
             for r in &rows {
                 useful[r.arm] = true;
                 if !r.guarded {
@@ -297,12 +347,16 @@ fn mark_useful(c: &Checker, rows: Vec<Row<'_>>, useful: &mut [bool]) {
 
 /// A vector of `n` witnesses matched by no row, if there is one
 /// (Maranget's witness-producing `I(P, n)`; guarded rows must not be
-/// given). The witness is the first in declaration order, as before rows
-/// were grouped by head.
+/// given), LAST COLUMN FIRST: replacing the first `a` witnesses by their
+/// constructor is then O(a), not O(n). The witness is the first in
+/// declaration order, as before rows were grouped by head.
 fn missing(c: &Checker, rows: Vec<Row<'_>>, n: usize) -> Option<Vec<Witness>> {
     crate::stack::deep(|| {
-        if n == 0 {
-            return if rows.is_empty() { Some(vec![]) } else { None };
+        if rows.is_empty() {
+            return Some(vec![Witness::Wild; n]);
+        }
+        if n == 0 || rows.iter().any(Row::all_wild) {
+            return None;
         }
         let rows = expand(rows);
         let sp = split(&rows);
@@ -316,22 +370,21 @@ fn missing(c: &Checker, rows: Vec<Row<'_>>, n: usize) -> Option<Vec<Witness>> {
                     None => sp.wild.clone(),
                 };
                 if let Some(mut w) = missing(c, specialize(&rows, &which, a), a + n - 1) {
-                    let rest = w.split_off(a);
+                    let mut args = w.split_off(w.len() - a);
+                    args.reverse();
                     let head = match h {
-                        Head::Ctor(ty, i, _) => Witness::Ctor(*ty, *i, w),
-                        Head::Tuple(_, r) => Witness::Tuple(w, *r),
+                        Head::Ctor(ty, i, _) => Witness::Ctor(*ty, *i, args),
+                        Head::Tuple(_, r) => Witness::Tuple(args, *r),
                         _ => Witness::Wild,
                     };
-                    let mut out = vec![head];
-                    out.extend(rest);
-                    return Some(out);
+                    w.push(head);
+                    return Some(w);
                 }
             }
             return None;
         }
         let mut w = missing(c, specialize(&rows, &sp.wild, 0), n - 1)?;
-        let head = missing_head(c, &sp.heads);
-        w.insert(0, head);
+        w.push(missing_head(c, &sp.heads));
         Some(w)
     })
 }
@@ -525,7 +578,7 @@ pub fn check_arms(c: &Checker, pats: &[&TPat], guarded: &[bool], exhaustive: boo
             .enumerate()
             .filter(|&(i, _)| all || !guarded[i])
             .map(|(i, &p)| Row {
-                cols: vec![p],
+                cols: cons(p, None),
                 arm: i,
                 guarded: guarded[i],
             })

@@ -114,6 +114,25 @@ fn deep_patterns() {
         "deep_pattern",
         format!("let f v = match v with {pat} -> x | _ -> 0\n"),
     );
+    // The same pattern against a value whose deep type is already known
+    // (the pattern is checked against the parts of that type, top-down).
+    let value = format!("{}None{}", "Some (".repeat(DEEP), ")".repeat(DEEP));
+    ok(
+        "deep_pattern_known_type",
+        format!("let v = {value}\nlet n = match v with {pat} -> 1 | _ -> 0\n"),
+    );
+    let tuple_pat = format!("{}x{}", "(".repeat(DEEP), ", _)".repeat(DEEP));
+    let tuple_value = format!("{}0{}", "(".repeat(DEEP), ", 1)".repeat(DEEP));
+    ok(
+        "deep_tuple_pattern_known_type",
+        format!("let v = {tuple_value}\nlet n = match v with {tuple_pat} -> x\n"),
+    );
+    let list_pat = format!("{}x{}", "[".repeat(DEEP), "]".repeat(DEEP));
+    let list_value = format!("{}0{}", "[".repeat(DEEP), "]".repeat(DEEP));
+    ok(
+        "deep_list_pattern_known_type",
+        format!("let v = {list_value}\nlet n = match v with {list_pat} -> x | _ -> 0\n"),
+    );
     // Not exhaustive: the missing value is as deep as the pattern.
     let err = check(
         "deep_pattern_missing",
