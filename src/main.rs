@@ -72,26 +72,15 @@ fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
     })
 }
 
-/// Runs the front end on a thread with a large stack: the checker recurses
-/// on the syntax tree, and deeply nested input must give a result, not a
-/// crash of `caravan` itself.
-fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(f)
-        .expect("spawn compiler thread")
-        .join()
-        .unwrap_or_else(|_| std::process::exit(70))
-}
-
 fn report(
     sources: &caravan_compiler::diagnostic::SourceMap,
     diags: &[caravan_compiler::diagnostic::Diagnostic],
 ) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    for d in diags {
-        eprint!("{}", d.render(sources, color));
-    }
+    eprint!(
+        "{}",
+        caravan_compiler::diagnostic::render_all(diags, sources, color)
+    );
 }
 
 fn check(file: PathBuf) -> ExitCode {
@@ -100,15 +89,15 @@ fn check(file: PathBuf) -> ExitCode {
         Err(c) => return c,
     };
     let path = file.display().to_string();
-    with_big_stack(
-        move || match caravan_compiler::driver::check_source(&path, &text) {
-            Ok(_) => ExitCode::SUCCESS,
-            Err((sources, diags)) => {
-                report(&sources, &diags);
-                ExitCode::from(1)
-            }
-        },
-    )
+    // The compiler grows its stack where it recurses (`stack::deep`), so
+    // deep input needs no big thread here.
+    match caravan_compiler::driver::check_source(&path, &text) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err((sources, diags)) => {
+            report(&sources, &diags);
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The `.cvn` files under `dir`, skipping hidden directories and `target`.
@@ -150,14 +139,14 @@ fn fmt(check: bool, stdin: bool, paths: Vec<PathBuf>) -> ExitCode {
             eprintln!("error: cannot read standard input: {e}");
             return ExitCode::from(2);
         }
-        return with_big_stack(move || match format_one("<stdin>", &text) {
+        return match format_one("<stdin>", &text) {
             None => ExitCode::from(1),
             Some(out) if check => ExitCode::from(u8::from(out != text)),
             Some(out) => {
                 print!("{out}");
                 ExitCode::SUCCESS
             }
-        });
+        };
     }
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
@@ -180,7 +169,7 @@ fn fmt(check: bool, stdin: bool, paths: Vec<PathBuf>) -> ExitCode {
         }
     }
     files.sort();
-    with_big_stack(move || {
+    {
         let mut status = 0u8;
         for file in files {
             let text = match read_source(&file) {
@@ -204,7 +193,7 @@ fn fmt(check: bool, stdin: bool, paths: Vec<PathBuf>) -> ExitCode {
             }
         }
         ExitCode::from(status)
-    })
+    }
 }
 
 fn run(
@@ -228,11 +217,8 @@ fn run(
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
         gc_torture: torture,
     };
-    let compiled = with_big_stack(move || {
-        caravan_compiler::driver::compile_source(&path, &text, opts).map(SendCompiled)
-    });
-    let compiled = match compiled {
-        Ok(SendCompiled(c)) => c,
+    let compiled = match caravan_compiler::driver::compile_source(&path, &text, opts) {
+        Ok(c) => c,
         Err((sources, diags)) => {
             report(&sources, &diags);
             return ExitCode::from(1);
@@ -262,18 +248,10 @@ fn run(
             t0.elapsed().as_secs_f64() * 1000.0
         );
     }
-    // The compiled program (with its syntax trees, which may be deep) is
-    // not dropped on this thread's small stack: the process ends here.
+    // The process ends here: no need to free the compiled program.
     std::mem::forget(compiled);
     ExitCode::from(status.clamp(0, 255) as u8)
 }
-
-/// The JIT module holds raw pointers; it is built on the compiler thread and
-/// only moved to the main thread, never shared.
-struct SendCompiled(caravan_compiler::codegen::Compiled);
-// SAFETY: the compiled code and data are immutable once finalised, and the
-// module is only moved between threads, not used concurrently.
-unsafe impl Send for SendCompiled {}
 
 fn default_schedulers(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

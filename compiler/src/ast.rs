@@ -291,6 +291,12 @@ pub struct Module {
     pub items: Vec<Item>,
 }
 
+/// `v` in the opposite order (the grammar builds arm lists backwards).
+pub fn reversed<T>(mut v: Vec<T>) -> Vec<T> {
+    v.reverse();
+    v
+}
+
 /// `a op b` as the application of the operator's function value.
 pub fn binop(op: &str, op_span: Span, a: Expr, b: Expr, span: Span) -> Expr {
     Expr::App(
@@ -298,4 +304,164 @@ pub fn binop(op: &str, op_span: Span, a: Expr, b: Expr, span: Span) -> Expr {
         vec![a, b],
         span,
     )
+}
+
+// ---------------------------------------------------------------- drop
+//
+// Syntax trees are as deep as their source nests (a 1,000,000-term
+// `1 + 1 + …` is a left-deep tree of that depth), and the drop glue Rust
+// derives recurses once per level. These destructors move the children out
+// onto a work list instead, so dropping a tree of any depth uses constant
+// stack (the way rustc's and Gleam's deep trees are dropped is with a grown
+// stack; here a work list suffices, and costs nothing on shallow trees).
+
+/// A leaf to leave in a child's place.
+fn unit_expr() -> Expr {
+    Expr::Lit(Lit::Unit, Span::default())
+}
+
+impl Expr {
+    /// Moves the sub-expressions onto `out`, leaving leaves in their place
+    /// (patterns and types are dropped by their own destructors).
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        let take = |b: &mut Expr, out: &mut Vec<Expr>| out.push(std::mem::replace(b, unit_expr()));
+        let arms = |arms: &mut Vec<Arm>, out: &mut Vec<Expr>| {
+            for a in arms.iter_mut() {
+                out.push(std::mem::replace(&mut a.body, unit_expr()));
+                out.extend(a.guard.take());
+            }
+        };
+        match self {
+            Expr::Lit(..) | Expr::Var(..) => {}
+            Expr::Ctor(_, a, _) => {
+                if let Some(a) = a {
+                    take(a, out)
+                }
+            }
+            Expr::App(f, args, _) => {
+                take(f, out);
+                out.append(args);
+            }
+            Expr::Fun(_, b, _)
+            | Expr::Field(b, _, _)
+            | Expr::Annot(b, _, _)
+            | Expr::Assert(b, _) => take(b, out),
+            Expr::Function(a, _) => arms(a, out),
+            Expr::Let(_, bs, b, _) => {
+                for x in bs.iter_mut() {
+                    take(&mut x.expr, out);
+                }
+                take(b, out);
+            }
+            Expr::Match(s, a, _) => {
+                take(s, out);
+                arms(a, out);
+            }
+            Expr::If(c, a, b, _) => {
+                take(c, out);
+                take(a, out);
+                if let Some(b) = b {
+                    take(b, out);
+                }
+            }
+            Expr::Seq(a, b, _) | Expr::Cons(a, b, _) | Expr::BinOp(_, a, b, _) => {
+                take(a, out);
+                take(b, out);
+            }
+            Expr::Tuple(es, _) | Expr::List(es, _) => out.append(es),
+            Expr::Record(b, fs, _) => {
+                if let Some(b) = b {
+                    take(b, out);
+                }
+                for f in fs.iter_mut() {
+                    take(&mut f.1, out);
+                }
+            }
+            Expr::Receive(m, a, after, _) => {
+                take(m, out);
+                arms(a, out);
+                if let Some((t, b)) = after {
+                    take(t, out);
+                    take(b, out);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut stack = vec![];
+        self.take_children(&mut stack);
+        while let Some(mut e) = stack.pop() {
+            e.take_children(&mut stack);
+        }
+    }
+}
+
+impl Pat {
+    fn take_children(&mut self, out: &mut Vec<Pat>) {
+        let take = |b: &mut Pat, out: &mut Vec<Pat>| {
+            out.push(std::mem::replace(b, Pat::Wild(Span::default())))
+        };
+        match self {
+            Pat::Wild(_) | Pat::Var(..) | Pat::Lit(..) => {}
+            Pat::Tuple(ps, _) | Pat::List(ps, _) => out.append(ps),
+            Pat::Ctor(_, a, _) => {
+                if let Some(a) = a {
+                    take(a, out);
+                }
+            }
+            Pat::Cons(a, b, _) | Pat::Or(a, b, _) => {
+                take(a, out);
+                take(b, out);
+            }
+            Pat::Record(fs, _, _) => {
+                for f in fs.iter_mut() {
+                    take(&mut f.1, out);
+                }
+            }
+            Pat::Alias(p, _, _) | Pat::Annot(p, _, _) => take(p, out),
+        }
+    }
+}
+
+impl Drop for Pat {
+    fn drop(&mut self) {
+        let mut stack = vec![];
+        self.take_children(&mut stack);
+        while let Some(mut p) = stack.pop() {
+            p.take_children(&mut stack);
+        }
+    }
+}
+
+impl TypeExpr {
+    fn take_children(&mut self, out: &mut Vec<TypeExpr>) {
+        let take = |b: &mut TypeExpr, out: &mut Vec<TypeExpr>| {
+            out.push(std::mem::replace(
+                b,
+                TypeExpr::Var(String::new(), Span::default()),
+            ))
+        };
+        match self {
+            TypeExpr::Var(..) => {}
+            TypeExpr::Con(_, args, _) | TypeExpr::Tuple(args, _) => out.append(args),
+            TypeExpr::Arrow(a, b, _) => {
+                take(a, out);
+                take(b, out);
+            }
+            TypeExpr::Paren(t, _) => take(t, out),
+        }
+    }
+}
+
+impl Drop for TypeExpr {
+    fn drop(&mut self) {
+        let mut stack = vec![];
+        self.take_children(&mut stack);
+        while let Some(mut t) = stack.pop() {
+            t.take_children(&mut stack);
+        }
+    }
 }

@@ -38,7 +38,7 @@ pub struct Checker {
     pub program: TProgram,
     /// Errors so far.
     pub errors: Vec<TypeError>,
-    locals: Vec<(String, ValueInfo)>,
+    locals: Locals,
     level: u32,
     file: FileId,
     /// Type variables named in annotations of the current top-level item.
@@ -60,6 +60,53 @@ pub struct Checker {
     /// `errors.len()` when the current top-level item began (pattern
     /// checks are skipped in items that already have type errors).
     errors_before_item: usize,
+}
+
+/// The local values in scope, innermost last, with an index by name: a
+/// lookup is a hash probe, not a scan of every enclosing binding (which
+/// made deeply nested `let`s and lambdas, and big `let rec ... and`
+/// groups, quadratic). Scopes end by truncating to an earlier length.
+#[derive(Clone, Default)]
+struct Locals {
+    entries: Vec<(String, ValueInfo)>,
+    /// For each name, the indices into `entries` that bind it, ascending.
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl Locals {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn push(&mut self, (name, info): (String, ValueInfo)) {
+        self.by_name
+            .entry(name.clone())
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push((name, info));
+    }
+
+    fn truncate(&mut self, len: usize) {
+        while self.entries.len() > len {
+            let (name, _) = self.entries.pop().expect("longer than len");
+            if let Some(v) = self.by_name.get_mut(&name) {
+                v.pop();
+                if v.is_empty() {
+                    self.by_name.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// The innermost binding of `name`.
+    fn find(&self, name: &str) -> Option<&ValueInfo> {
+        let &i = self.by_name.get(name)?.last()?;
+        Some(&self.entries[i].1)
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, (String, ValueInfo)> {
+        self.entries.iter()
+    }
 }
 
 /// What a value in scope resolves to, after lookup.
@@ -110,7 +157,7 @@ impl Checker {
             current_name: None,
             program: TProgram::default(),
             errors: vec![],
-            locals: vec![],
+            locals: Locals::default(),
             level: 0,
             file: 0,
             annot_vars: HashMap::new(),
@@ -198,6 +245,13 @@ impl Checker {
         }
     }
 
+    /// [`Checker::expect`] where `fresh` is a variable just created at the
+    /// current level and not yet shown to anything else (see
+    /// [`Types::link_fresh`]): linked in O(1) when still unbound.
+    fn expect_fresh(&mut self, span: Span, actual: Ty, fresh: Ty) -> bool {
+        self.types.link_fresh(fresh, actual) || self.expect(span, actual, fresh)
+    }
+
     /// Unifies `actual` (the type of the expression at `span`) with
     /// `expected`; on failure records a mismatch.
     fn expect(&mut self, span: Span, actual: Ty, expected: Ty) -> bool {
@@ -234,10 +288,8 @@ impl Checker {
         let info = match &name.module {
             None => self
                 .locals
-                .iter()
-                .rev()
-                .find(|(n, _)| *n == name.name)
-                .map(|(_, i)| i.clone())
+                .find(&name.name)
+                .cloned()
                 .or_else(|| self.current.values.get(&name.name).cloned())
                 .or_else(|| self.prelude.values.get(&name.name).cloned()),
             Some(m) => match self.module_env(m) {
@@ -403,6 +455,10 @@ impl Checker {
     /// parameters (in type definitions, where other variables are errors);
     /// otherwise variables are the item's flexible annotation variables.
     fn type_of(&mut self, te: &TypeExpr, params: Option<&HashMap<String, Ty>>) -> Ty {
+        crate::stack::deep(|| self.type_of_inner(te, params))
+    }
+
+    fn type_of_inner(&mut self, te: &TypeExpr, params: Option<&HashMap<String, Ty>>) -> Ty {
         match te {
             TypeExpr::Var(v, span) => match params {
                 Some(ps) => match ps.get(v) {
@@ -445,23 +501,34 @@ impl Checker {
                 let Some(id) = self.lookup_type(name, *span) else {
                     return self.fresh();
                 };
-                let decl = self.decls[id as usize].clone();
+                // Not the whole declaration: a variant's constructor list
+                // may be tens of thousands long.
+                let d = &self.decls[id as usize];
+                let (def, nparams) = (d.def, d.params.len());
+                let kind = match &d.kind {
+                    TypeKind::Alias(body) => Some(Some(*body)),
+                    TypeKind::Error => Some(None),
+                    _ => None,
+                };
                 let tty = self.con(id, args.clone());
-                self.note(*span, &name.name, tty, decl.def, OccKind::Type);
-                if decl.params.len() != args.len() {
+                self.note(*span, &name.name, tty, def, OccKind::Type);
+                if nparams != args.len() {
                     self.error(TypeError::TypeArity {
                         file: self.file,
                         span: *span,
                         name: name.to_string(),
-                        expected: decl.params.len(),
+                        expected: nparams,
                         found: args.len(),
                     });
                     return self.fresh();
                 }
-                match decl.kind {
-                    TypeKind::Alias(body) => self.types.subst(body, &decl.params, &args),
-                    TypeKind::Error => self.fresh(),
-                    _ => self.con(id, args),
+                match kind {
+                    Some(Some(body)) => {
+                        let params = self.decls[id as usize].params.clone();
+                        self.types.subst(body, &params, &args)
+                    }
+                    Some(None) => self.fresh(),
+                    None => self.con(id, args),
                 }
             }
         }
@@ -471,8 +538,9 @@ impl Checker {
     pub fn declare_types(&mut self, defs: &[ast::TypeDef]) {
         // First give every name an id so the bodies can refer to each other.
         let mut ids = vec![];
-        for (i, d) in defs.iter().enumerate() {
-            if defs[..i].iter().any(|e| e.name == d.name) {
+        let mut names = std::collections::HashSet::new();
+        for d in defs {
+            if !names.insert(d.name.as_str()) {
                 self.error(TypeError::DuplicateDefinition {
                     file: self.file,
                     span: d.span,
@@ -509,8 +577,9 @@ impl Checker {
                 TypeBody::Alias(t) => TypeKind::Alias(self.type_of(t, Some(&params))),
                 TypeBody::Record(fields) => {
                     let mut out = vec![];
+                    let mut seen = std::collections::HashSet::new();
                     for (i, (name, t, span)) in fields.iter().enumerate() {
-                        if out.iter().any(|(n, _): &(String, Ty)| n == name) {
+                        if !seen.insert(name.as_str()) {
                             self.error(TypeError::DuplicateDefinition {
                                 file: self.file,
                                 span: *span,
@@ -529,10 +598,15 @@ impl Checker {
                     let mut consts = 0;
                     let mut blocks = 0;
                     let mut list = vec![];
+                    // A repeated constructor is reported at its first
+                    // declaration.
+                    let mut count: HashMap<&str, usize> = HashMap::new();
+                    for (name, _, _) in ctors {
+                        *count.entry(name.as_str()).or_default() += 1;
+                    }
+                    let mut seen = std::collections::HashSet::new();
                     for (name, args, span) in ctors {
-                        if ctors.iter().filter(|c| c.0 == *name).count() > 1
-                            && !list.iter().any(|&c: &usize| self.ctors[c].name == *name)
-                        {
+                        if seen.insert(name.as_str()) && count[name.as_str()] > 1 {
                             self.error(TypeError::DuplicateDefinition {
                                 file: self.file,
                                 span: *span,
@@ -555,6 +629,7 @@ impl Checker {
                         self.ctors.push(CtorInfo {
                             name: name.clone(),
                             type_id: id,
+                            index: list.len() as u32,
                             repr,
                             args,
                             def: Some((self.file, *span)),
@@ -670,6 +745,10 @@ impl Checker {
 
     /// Replaces `Con(alias)` by the alias's body, for aliases in `which`.
     fn expand_aliases(&mut self, t: Ty, which: &[TypeId]) -> Ty {
+        crate::stack::deep(|| self.expand_aliases_inner(t, which))
+    }
+
+    fn expand_aliases_inner(&mut self, t: Ty, which: &[TypeId]) -> Ty {
         match self.types.node(t) {
             TyNode::Con(id, args) => {
                 let args: Vec<Ty> = args
@@ -704,6 +783,16 @@ impl Checker {
 
     /// Checks a pattern against `expected`, appending the variables it binds.
     fn pattern(
+        &mut self,
+        p: &Pat,
+        expected: Ty,
+        bound: &mut Vec<(String, VarId, Ty, Span)>,
+        reuse: Option<&[(String, VarId, Ty, Span)]>,
+    ) -> TPat {
+        crate::stack::deep(|| self.pattern_inner(p, expected, bound, reuse))
+    }
+
+    fn pattern_inner(
         &mut self,
         p: &Pat,
         expected: Ty,
@@ -751,9 +840,19 @@ impl Checker {
                 }
             }
             Pat::Tuple(ps, span) => {
-                let ts: Vec<Ty> = ps.iter().map(|_| self.fresh()).collect();
-                let tt = self.types.mk(TyNode::Tuple(ts.clone()));
-                self.expect(*span, tt, expected);
+                // Patterns are checked top-down: where the expected type is
+                // already known, its parts are used instead of fresh
+                // variables unified with it (each unification walks the
+                // part: quadratic in a deeply nested pattern of a known type).
+                let ts = match self.types.node(expected) {
+                    TyNode::Tuple(ts) if ts.len() == ps.len() => ts,
+                    _ => {
+                        let ts: Vec<Ty> = ps.iter().map(|_| self.fresh()).collect();
+                        let tt = self.types.mk(TyNode::Tuple(ts.clone()));
+                        self.expect(*span, tt, expected);
+                        ts
+                    }
+                };
                 let fields = ps
                     .iter()
                     .zip(ts)
@@ -762,9 +861,7 @@ impl Checker {
                 TPat::Tuple(fields, None)
             }
             Pat::List(ps, span) => {
-                let elem = self.fresh();
-                let lt = self.con(builtin::LIST, vec![elem]);
-                self.expect(*span, lt, expected);
+                let (elem, _) = self.list_pattern_type(*span, expected);
                 let mut out = TPat::Ctor(NIL, vec![]);
                 let items: Vec<TPat> = ps
                     .iter()
@@ -776,9 +873,7 @@ impl Checker {
                 out
             }
             Pat::Cons(h, t, span) => {
-                let elem = self.fresh();
-                let lt = self.con(builtin::LIST, vec![elem]);
-                self.expect(*span, lt, expected);
+                let (elem, lt) = self.list_pattern_type(*span, expected);
                 let h = self.pattern(h, elem, bound, reuse);
                 let t = self.pattern(t, lt, bound, reuse);
                 TPat::Ctor(CONS, vec![h, t])
@@ -788,8 +883,17 @@ impl Checker {
                     self.bind_anyway(arg.as_deref(), bound, reuse);
                     return TPat::Wild;
                 };
-                let (result, args) = self.instantiate_ctor(ci);
-                self.expect(*span, result, expected);
+                let tid = self.ctors[ci].type_id;
+                let (result, args) = match self.types.node(expected) {
+                    TyNode::Con(id, targs) if id == tid => {
+                        (expected, self.ctor_args_at(ci, &targs))
+                    }
+                    _ => {
+                        let (result, args) = self.instantiate_ctor(ci);
+                        self.expect(*span, result, expected);
+                        (result, args)
+                    }
+                };
                 let def = self.ctors[ci].def;
                 let nspan = Span::new(span.start, span.start + name.to_string().len());
                 self.note(nspan, &name.name, result, def, OccKind::Ctor);
@@ -915,17 +1019,38 @@ impl Checker {
         }
     }
 
+    /// The element type and list type a list pattern has where `expected`
+    /// is expected: `expected`'s own when it is a list already.
+    fn list_pattern_type(&mut self, span: Span, expected: Ty) -> (Ty, Ty) {
+        if let TyNode::Con(builtin::LIST, args) = self.types.node(expected) {
+            if let [elem] = args[..] {
+                return (elem, expected);
+            }
+        }
+        let elem = self.fresh();
+        let lt = self.con(builtin::LIST, vec![elem]);
+        self.expect(span, lt, expected);
+        (elem, lt)
+    }
+
+    /// The argument types of constructor `ci` at the type arguments
+    /// `targs` of its type.
+    fn ctor_args_at(&mut self, ci: usize, targs: &[Ty]) -> Vec<Ty> {
+        let info = &self.ctors[ci];
+        let params = self.decls[info.type_id as usize].params.clone();
+        let args = info.args.clone();
+        args.iter()
+            .map(|&a| self.types.subst(a, &params, targs))
+            .collect()
+    }
+
     /// The pattern-side description of constructor `ci`.
     pub fn ctor_ref(&self, ci: usize) -> CtorRef {
         let c = &self.ctors[ci];
-        let index = match &self.decls[c.type_id as usize].kind {
-            TypeKind::Variant(cs) => cs.iter().position(|&x| x == ci).unwrap_or(0) as u32,
-            _ => 0,
-        };
         CtorRef {
             repr: c.repr,
             ty: c.type_id,
-            index,
+            index: c.index,
         }
     }
 
@@ -965,15 +1090,17 @@ impl Checker {
     }
 
     fn instantiate_record(&mut self, tid: TypeId) -> (Ty, Vec<Ty>) {
-        let decl = self.decls[tid as usize].clone();
-        let fresh: Vec<Ty> = decl.params.iter().map(|_| self.fresh()).collect();
-        let fields = match &decl.kind {
-            TypeKind::Record(fs) => fs
-                .iter()
-                .map(|(_, t)| self.types.subst(*t, &decl.params, &fresh))
-                .collect(),
+        let decl = &self.decls[tid as usize];
+        let params = decl.params.clone();
+        let ftys: Vec<Ty> = match &decl.kind {
+            TypeKind::Record(fs) => fs.iter().map(|(_, t)| *t).collect(),
             _ => vec![],
         };
+        let fresh: Vec<Ty> = params.iter().map(|_| self.fresh()).collect();
+        let fields = ftys
+            .into_iter()
+            .map(|t| self.types.subst(t, &params, &fresh))
+            .collect();
         (self.con(tid, fresh), fields)
     }
 
@@ -1037,6 +1164,10 @@ impl Checker {
 
     /// Infers the type of `e`, returning the resolved expression.
     pub fn infer(&mut self, e: &Expr) -> (TExpr, Ty) {
+        crate::stack::deep(|| self.infer_inner(e))
+    }
+
+    fn infer_inner(&mut self, e: &Expr) -> (TExpr, Ty) {
         match e {
             Expr::Lit(l, _) => {
                 let t = self.lit_type(l);
@@ -1129,7 +1260,7 @@ impl Checker {
                 let mut items = vec![];
                 for e in es {
                     let (te, t) = self.infer(e);
-                    self.expect(e.span(), t, elem);
+                    self.expect_fresh(e.span(), t, elem);
                     items.push(te);
                 }
                 let mut out = TExpr::Imm(0);
@@ -1225,7 +1356,7 @@ impl Checker {
         if self.errors.len() != self.errors_before_item {
             return;
         }
-        let report = crate::exhaustive::check_arms(self, std::slice::from_ref(pat), &[false], true);
+        let report = crate::exhaustive::check_arms(self, &[pat], &[false], true);
         if let Some(missing) = report.missing {
             self.error(TypeError::RefutablePattern {
                 file: self.file,
@@ -1237,17 +1368,16 @@ impl Checker {
 
     /// Reports a name bound twice by one `let ... and ...` group.
     fn check_duplicate_names(&mut self, bindings: &[ast::Binding]) {
-        let mut seen: Vec<&str> = vec![];
+        let mut seen = std::collections::HashSet::new();
         for b in bindings {
             if let Pat::Var(n, s) = &b.pat {
-                if seen.contains(&n.as_str()) {
+                if !seen.insert(n.as_str()) {
                     self.error(TypeError::DuplicateBinding {
                         file: self.file,
                         span: *s,
                         name: n.clone(),
                     });
                 }
-                seen.push(n);
             }
         }
     }
@@ -1256,7 +1386,7 @@ impl Checker {
         if self.errors.len() != self.errors_before_item {
             return;
         }
-        let pats: Vec<TPat> = tarms.iter().map(|a| a.pat.clone()).collect();
+        let pats: Vec<&TPat> = tarms.iter().map(|a| &a.pat).collect();
         let guarded: Vec<bool> = tarms.iter().map(|a| a.guard.is_some()).collect();
         let report = crate::exhaustive::check_arms(self, &pats, &guarded, exhaustive);
         for i in report.redundant {
@@ -1302,6 +1432,10 @@ impl Checker {
             return (TExpr::Imm(0), self.fresh());
         };
         let (result, args) = self.instantiate_ctor(ci);
+        let fresh_params = match self.types.node(result) {
+            TyNode::Con(_, ps) => ps,
+            _ => vec![],
+        };
         let repr = self.ctors[ci].repr;
         let sub: Vec<&Expr> = match (arg, args.len()) {
             (None, 0) => vec![],
@@ -1331,7 +1465,13 @@ impl Checker {
         let mut fields = vec![];
         for (e, t) in sub.into_iter().zip(args) {
             let (te, et) = self.infer(e);
-            self.expect(e.span(), et, t);
+            // An argument typed by a bare parameter (`Some of 'a`) has a
+            // fresh variable of this instantiation as its type.
+            if fresh_params.contains(&t) {
+                self.expect_fresh(e.span(), et, t);
+            } else {
+                self.expect(e.span(), et, t);
+            }
             fields.push(te);
         }
         let te = match repr {
@@ -1488,37 +1628,40 @@ impl Checker {
             match p {
                 Pat::Wild(_) => vars.push(self.new_var()),
                 Pat::Var(..) => {
-                    let mut bound = all_bound.clone();
-                    let before = bound.len();
-                    let tp = self.pattern(p, t, &mut bound, None);
+                    let tp = self.pattern(p, t, &mut all_bound, None);
                     match tp {
                         TPat::Var(v) => vars.push(v),
                         _ => vars.push(self.new_var()),
                     }
-                    all_bound.extend(bound.drain(before..));
                 }
                 p => {
                     let v = self.new_var();
                     vars.push(v);
-                    let mut bound = all_bound.clone();
-                    let before = bound.len();
-                    let tp = self.pattern(p, t, &mut bound, None);
-                    all_bound.extend(bound.drain(before..));
+                    let tp = self.pattern(p, t, &mut all_bound, None);
                     self.check_irrefutable(&tp, p.span());
                     destructure.push((v, tp, p.span()));
                 }
             }
         }
         self.push_bound(&all_bound);
-        let res = self.fresh();
-        if let Some(exp) = expected {
+        // The result type: with `expected`, a variable unified with it first;
+        // without, the body's own type (unifying a fresh variable with it
+        // would cost the size of that type per nested lambda).
+        let res = expected.map(|exp| {
+            let res = self.fresh();
             let t = self.types.arrows(&ptys, res);
             let _ = self.types.unify(t, exp);
-        }
+            res
+        });
         self.note_scope(body.span());
         let (mut tb, bt) = self.infer(body);
-        self.expect(body.span(), bt, res);
-        let bt = res;
+        let bt = match res {
+            Some(res) => {
+                self.expect(body.span(), bt, res);
+                res
+            }
+            None => bt,
+        };
         self.locals.truncate(depth);
         for (v, tp, pspan) in destructure.into_iter().rev() {
             tb = TExpr::Match(
@@ -1564,7 +1707,8 @@ impl Checker {
                 tg
             });
             let (tb, bt) = self.infer(&arm.body);
-            self.expect(arm.body.span(), bt, res);
+            // `res` is fresh (see the callers) until the first arm links it.
+            self.expect_fresh(arm.body.span(), bt, res);
             self.locals.truncate(depth);
             out.push(TArm {
                 pat,
@@ -1694,6 +1838,8 @@ impl Checker {
             self.level -= 1;
             if is_value(&b.expr) {
                 self.types.generalize(self.level, t);
+            } else {
+                self.types.lower(self.level, t);
             }
             match &b.pat {
                 Pat::Var(n, s) => {
@@ -1786,12 +1932,12 @@ impl Checker {
                 Expr::Function(..) | Expr::Annot(..) => {
                     let (te, et) = self.infer(&b.expr);
                     self.expect(b.expr.span(), et, t);
-                    match te {
-                        TExpr::Lambda(mut l) => {
+                    match te.into_lambda() {
+                        Ok(mut l) => {
                             l.name = name.clone();
                             l
                         }
-                        _ => {
+                        Err(_) => {
                             self.error(TypeError::BadLetRec {
                                 file: self.file,
                                 span: b.expr.span(),
@@ -1930,8 +2076,9 @@ impl Checker {
             }
             ast::Item::Expr(e) => {
                 self.level += 1;
-                let (te, _) = self.infer(e);
+                let (te, t) = self.infer(e);
                 self.level -= 1;
+                self.types.lower(self.level, t);
                 self.program.items.push(TItem::Effect(te));
             }
             ast::Item::Let(true, bindings, _) => {
@@ -1962,6 +2109,8 @@ impl Checker {
                     self.level -= 1;
                     if is_value(&b.expr) {
                         self.types.generalize(self.level, t);
+                    } else {
+                        self.types.lower(self.level, t);
                     }
                     pending.push((b, te, t));
                 }
@@ -1969,12 +2118,12 @@ impl Checker {
                     match &b.pat {
                         Pat::Var(n, s) => {
                             let g = self.define_global(n, t, *s);
-                            match te {
-                                TExpr::Lambda(mut l) => {
+                            match te.into_lambda() {
+                                Ok(mut l) => {
                                     l.name = self.qualified(n);
                                     self.program.items.push(TItem::Functions(vec![(g, l)]));
                                 }
-                                te => self.program.items.push(TItem::Value(g, te)),
+                                Err(te) => self.program.items.push(TItem::Value(g, te)),
                             }
                         }
                         Pat::Lit(Lit::Unit, _) | Pat::Wild(_) => {
@@ -2092,6 +2241,10 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
 
 /// Syntactic values (generalisable under the value restriction).
 pub fn is_value(e: &Expr) -> bool {
+    crate::stack::deep(|| is_value_inner(e))
+}
+
+fn is_value_inner(e: &Expr) -> bool {
     match e {
         Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => true,
         Expr::Ctor(_, a, _) => a.as_deref().is_none_or(is_value),

@@ -8,13 +8,18 @@ use std::ops::Range;
 /// Identifies a source file within one compilation ([`SourceMap`] index).
 pub type FileId = usize;
 
-/// A source file: its display path and text.
+/// A source file: its display path, text, and the index of its line
+/// starts (built once, when the file is added: locations are looked up by
+/// binary search instead of counting newlines from the start of the file,
+/// which made `caravan run` quadratic in the file's size).
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     /// Path as shown in diagnostics.
     pub path: String,
-    /// Full text.
+    /// Full text. Do not change it after [`SourceMap::add`]: the line index
+    /// is built from it then.
     pub text: String,
+    lines: line_index::LineIndex,
 }
 
 /// All files of one compilation; `FileId` indexes into it.
@@ -27,27 +32,35 @@ pub struct SourceMap {
 impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>) -> FileId {
+        let text = text.into();
+        let lines = line_index::LineIndex::new(&text);
         self.files.push(SourceFile {
             path: path.into(),
-            text: text.into(),
+            text,
+            lines,
         });
         self.files.len() - 1
     }
 
     /// `(line, column)`, both 1-based, of a byte offset (column counts
-    /// characters).
+    /// characters). An offset past the end is taken as the end, one inside
+    /// a multi-byte character as that character's start. O(log lines +
+    /// non-ASCII characters on the line), with the index `add` built.
     pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
-        let text = &self.files[file].text;
-        let offset = offset.min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let col = before
-            .rsplit_once('\n')
-            .map_or(before, |(_, l)| l)
-            .chars()
-            .count()
-            + 1;
-        (line, col)
+        let f = &self.files[file];
+        let offset = floor_char_boundary(&f.text, offset);
+        // `line-index` counts in u32 (as rust-analyzer); a file past 4 GiB
+        // is not one anybody compiles, but must not panic.
+        let at = line_index::TextSize::new(u32::try_from(offset).unwrap_or(u32::MAX));
+        let lc = f
+            .lines
+            .try_line_col(at)
+            .unwrap_or(line_index::LineCol { line: 0, col: 0 });
+        let col = f
+            .lines
+            .to_wide(line_index::WideEncoding::Utf32, lc)
+            .map_or(lc.col, |w| w.col);
+        (lc.line as usize + 1, col as usize + 1)
     }
 
     /// `path:line:col` of a span's start.
@@ -132,6 +145,16 @@ impl Diagnostic {
 
     /// Renders with ariadne; `color` selects ANSI colours (on a terminal).
     pub fn render(&self, sources: &SourceMap, color: bool) -> String {
+        render_all(std::slice::from_ref(self), sources, color)
+    }
+
+    fn write_to(
+        &self,
+        sources: &SourceMap,
+        color: bool,
+        cache: &mut impl ariadne::Cache<String>,
+        out: &mut Vec<u8>,
+    ) {
         use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
         let kind = match self.severity {
             Severity::Error => ReportKind::Error,
@@ -166,21 +189,116 @@ impl Diagnostic {
         for h in &self.hints {
             report.add_help(h);
         }
-        let cache = ariadne::sources(
-            sources
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.text.clone())),
-        );
-        let mut out = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = report.finish().write(cache, &mut out);
-        String::from_utf8_lossy(&out).into_owned()
+        let _ = report.finish().write(cache, out);
     }
 }
 
+/// Renders diagnostics one after the other, as [`Diagnostic::render`]
+/// does, sharing ariadne's per-file line tables: a file is split into lines
+/// once, and only the files that labels point into are (not the whole
+/// standard library, nor a big file once per diagnostic).
+pub fn render_all(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    // Paths may repeat (every REPL phrase is `<repl>`-like): the latest
+    // file of a path is the one shown, as before.
+    let mut cache = ariadne::FnCache::new(|path: &String| {
+        sources
+            .files
+            .iter()
+            .rev()
+            .find(|f| f.path == *path)
+            .map(|f| f.text.as_str())
+            .ok_or_else(|| format!("no source file {path}"))
+    });
+    let mut out = Vec::new();
+    for d in diags {
+        d.write_to(sources, color, &mut cache, &mut out);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A span as a byte range that is safe to slice the file's text with:
+/// within the text, not reversed, and on character boundaries (the start
+/// rounded down, the end up), so that a span computed in bytes that ends
+/// inside a multi-byte character still covers that character.
 fn clamp(sources: &SourceMap, file: FileId, span: Span) -> Range<usize> {
-    let len = sources.files.get(file).map_or(0, |f| f.text.len());
-    let start = span.start.min(len);
-    start..span.end.clamp(start, len)
+    let text = sources.files.get(file).map_or("", |f| f.text.as_str());
+    let start = floor_char_boundary(text, span.start);
+    let end = ceil_char_boundary(text, span.end.max(start));
+    start..end
+}
+
+/// The largest character boundary of `text` at or before `i` (the end of
+/// the text for `i` past it); `str::floor_char_boundary` is unstable.
+pub fn floor_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest character boundary of `text` at or after `i` (the end of
+/// the text for `i` past it).
+pub fn ceil_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_and_tolerates_any_offset() {
+        let mut sm = SourceMap::default();
+        let f = sm.add("a.cvn", "ab\nx\u{e9}y\n\nz");
+        assert_eq!(sm.line_col(f, 0), (1, 1));
+        assert_eq!(sm.line_col(f, 2), (1, 3));
+        assert_eq!(sm.line_col(f, 3), (2, 1));
+        assert_eq!(sm.line_col(f, 4), (2, 2));
+        // Inside `é` (bytes 4..6): its start.
+        assert_eq!(sm.line_col(f, 5), (2, 2));
+        assert_eq!(sm.line_col(f, 6), (2, 3));
+        assert_eq!(sm.line_col(f, 8), (3, 1));
+        assert_eq!(sm.line_col(f, 9), (4, 1));
+        assert_eq!(sm.line_col(f, 10), (4, 2));
+        assert_eq!(sm.line_col(f, 1000), (4, 2));
+        assert_eq!(sm.location(f, Span::new(4, 5)), "a.cvn:2:2");
+    }
+
+    /// A location per line of a 200,000-line file: linear, not a scan from
+    /// the start of the file per location (that took minutes). The time
+    /// bound only detects a hang.
+    #[test]
+    fn line_col_is_not_a_scan_per_location() {
+        let text = "let x = 1 + 2 (* a comment of some length *)\n".repeat(200_000);
+        let mut sm = SourceMap::default();
+        let f = sm.add("big.cvn", text.clone());
+        let t0 = std::time::Instant::now();
+        let mut last = (0, 0);
+        for (i, _) in text.match_indices('\n') {
+            last = sm.line_col(f, i + 1);
+            assert!(t0.elapsed().as_secs() < 60, "line_col is too slow");
+        }
+        assert_eq!(last, (200_001, 1));
+    }
+
+    #[test]
+    fn render_survives_spans_inside_characters() {
+        let mut sm = SourceMap::default();
+        let f = sm.add("a.cvn", "let s = \"\u{e9}\u{e9}\"\n");
+        for (a, b) in [(10, 11), (11, 13), (9, 100), (13, 12), (200, 300)] {
+            let d = Diagnostic::error("E0001", "m", f, Span::new(a, b), "here").with_label(
+                f,
+                Span::new(b, a),
+                "there",
+            );
+            let out = d.render(&sm, false);
+            assert!(out.contains("E0001"), "{out}");
+        }
+    }
 }

@@ -7,6 +7,8 @@ use crate::check::Checker;
 use crate::typed::{CtorRef, TPat};
 use crate::types::env::TypeKind;
 use crate::types::{builtin, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// A pattern that no arm matches, printed as source text.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,245 +19,410 @@ enum Witness {
     Tuple(Vec<Witness>, Option<TypeId>),
 }
 
-/// The constructors of a variant type, in declaration order: (name, arity).
-fn signature(c: &Checker, ty: TypeId) -> Vec<(String, usize)> {
+/// Witnesses are as deep as the patterns they answer (a missing
+/// `S (S (... Z))` 100,000 deep): dropped with a work list, not
+/// recursively.
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let mut stack: Vec<Witness> = match self {
+            Witness::Ctor(_, _, ws) | Witness::Tuple(ws, _) => std::mem::take(ws),
+            _ => return,
+        };
+        while let Some(mut w) = stack.pop() {
+            if let Witness::Ctor(_, _, ws) | Witness::Tuple(ws, _) = &mut w {
+                stack.append(ws);
+            }
+        }
+    }
+}
+
+/// The arities of a variant type's constructors, in declaration order.
+fn signature(c: &Checker, ty: TypeId) -> Vec<usize> {
     match ty {
-        builtin::BOOL => vec![("false".into(), 0), ("true".into(), 0)],
-        builtin::LIST => vec![("[]".into(), 0), ("::".into(), 2)],
+        builtin::BOOL => vec![0, 0],
+        builtin::LIST => vec![0, 2],
         _ => match &c.decls[ty as usize].kind {
-            TypeKind::Variant(cs) => cs
-                .iter()
-                .map(|&ci| (c.ctors[ci].name.clone(), c.ctors[ci].args.len()))
-                .collect(),
+            TypeKind::Variant(cs) => cs.iter().map(|&ci| c.ctors[ci].args.len()).collect(),
             _ => vec![],
         },
     }
 }
 
-/// Strips variables and aliases: what the row tests at its head.
-fn norm(p: &TPat) -> &TPat {
-    match p {
-        TPat::Alias(q, _) => norm(q),
-        p => p,
+/// The name of constructor `i` of `ty`.
+fn ctor_name(c: &Checker, ty: TypeId, i: u32) -> &str {
+    match (ty, i) {
+        (builtin::BOOL, 0) => "false",
+        (builtin::BOOL, _) => "true",
+        (builtin::LIST, 0) => "[]",
+        (builtin::LIST, _) => "::",
+        _ => match &c.decls[ty as usize].kind {
+            TypeKind::Variant(cs) => cs
+                .get(i as usize)
+                .map_or("_", |&ci| c.ctors[ci].name.as_str()),
+            _ => "_",
+        },
     }
+}
+
+/// A wildcard to point at where a row needs one (rows borrow their
+/// patterns; nothing is cloned).
+static WILD: TPat = TPat::Wild;
+
+/// Strips aliases: what the pattern tests.
+fn norm(mut p: &TPat) -> &TPat {
+    while let TPat::Alias(q, _) = p {
+        p = q;
+    }
+    p
+}
+
+/// What a column's head constructor is. Literals are compared by value
+/// (hashing them is what keeps a match of 20,000 literal arms linear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Head<'p> {
+    Ctor(TypeId, u32, usize),
+    Tuple(usize, Option<TypeId>),
+    Int(i64),
+    Char(u8),
+    Str(&'p [u8]),
+    /// The bits of the float (`0.0` and `-0.0` differ, as their source text
+    /// does).
+    Float(u64),
+}
+
+impl Head<'_> {
+    fn arity(&self) -> usize {
+        match self {
+            Head::Ctor(_, _, a) | Head::Tuple(a, _) => *a,
+            _ => 0,
+        }
+    }
+
+    /// A literal as source text.
+    fn lit_text(&self) -> Option<String> {
+        Some(match self {
+            Head::Int(n) => n.to_string(),
+            Head::Char(c) => char_lit(*c),
+            Head::Str(s) => format!(
+                "\"{}\"",
+                String::from_utf8_lossy(&caravan_stdlib::builtins::escape_bytes(s))
+            ),
+            Head::Float(f) => format!("{:?}", f64::from_bits(*f)),
+            _ => return None,
+        })
+    }
+}
+
+/// The head of a pattern, `None` for a wildcard or variable. Or-patterns
+/// are expanded before this is asked.
+fn head_of(p: &TPat) -> Option<Head<'_>> {
+    Some(match norm(p) {
+        TPat::Ctor(CtorRef { ty, index, .. }, args) => Head::Ctor(*ty, *index, args.len()),
+        TPat::Tuple(fs, rec) => Head::Tuple(fs.len(), *rec),
+        TPat::Imm(n) => Head::Int(*n),
+        TPat::Char(c) => Head::Char(*c),
+        TPat::Str(s) => Head::Str(s),
+        TPat::Float(f) => Head::Float(f.to_bits()),
+        _ => return None,
+    })
+}
+
+/// The patterns a row still has to test, first column first: a
+/// persistent list, so that specialising a row (replacing its head by the
+/// head's arguments) costs the arity, not the row's length; rows of deeply
+/// nested tuples have as many columns as the nesting is deep.
+struct Cols<'p> {
+    pat: &'p TPat,
+    rest: Option<Rc<Cols<'p>>>,
+    /// Whether this pattern and all after it are wildcards (such a row
+    /// matches everything: the matrix needs no more splitting, which
+    /// would otherwise walk every remaining column of it, quadratic in
+    /// nested patterns).
+    wild: bool,
+}
+
+fn cons<'p>(pat: &'p TPat, rest: Option<Rc<Cols<'p>>>) -> Option<Rc<Cols<'p>>> {
+    let wild = is_wild(pat) && rest.as_ref().is_none_or(|r| r.wild);
+    Some(Rc::new(Cols { pat, rest, wild }))
 }
 
 fn is_wild(p: &TPat) -> bool {
     matches!(norm(p), TPat::Wild | TPat::Var(_))
 }
 
-/// Splits rows whose head is an or-pattern into one row per alternative.
-fn expand(rows: &[Vec<TPat>]) -> Vec<Vec<TPat>> {
-    let mut out = vec![];
-    let mut stack: Vec<Vec<TPat>> = rows.iter().rev().cloned().collect();
-    while let Some(row) = stack.pop() {
-        let alts = match row.first().map(norm) {
-            Some(TPat::Or(a, b)) => Some(((**a).clone(), (**b).clone())),
-            _ => None,
-        };
-        match alts {
-            Some((a, b)) => {
-                let mut rb = row.clone();
-                rb[0] = b;
-                let mut ra = row;
-                ra[0] = a;
-                stack.push(rb);
-                stack.push(ra);
+/// Lists as long as a pattern is deep are dropped with a loop.
+impl Drop for Cols<'_> {
+    fn drop(&mut self) {
+        let mut next = self.rest.take();
+        while let Some(rc) = next {
+            match Rc::try_unwrap(rc) {
+                Ok(mut c) => next = c.rest.take(),
+                Err(_) => break,
             }
-            None => out.push(row),
+        }
+    }
+}
+
+/// One row of a pattern matrix: the patterns still to test (borrowed from
+/// the arms), the arm it comes from and whether that arm is guarded.
+#[derive(Clone)]
+struct Row<'p> {
+    cols: Option<Rc<Cols<'p>>>,
+    arm: usize,
+    guarded: bool,
+}
+
+impl<'p> Row<'p> {
+    /// The first column's pattern (rows given to it are not empty).
+    fn head(&self) -> &'p TPat {
+        self.cols.as_ref().expect("a column").pat
+    }
+
+    /// Whether every pattern left is a wildcard (or none is left).
+    fn all_wild(&self) -> bool {
+        self.cols.as_ref().is_none_or(|c| c.wild)
+    }
+
+    /// The row with its head replaced by `pats`.
+    fn replace_head(&self, pats: impl DoubleEndedIterator<Item = &'p TPat>) -> Row<'p> {
+        let mut cols = self.cols.as_ref().and_then(|c| c.rest.clone());
+        for pat in pats.rev() {
+            cols = cons(pat, cols);
+        }
+        Row {
+            cols,
+            arm: self.arm,
+            guarded: self.guarded,
+        }
+    }
+}
+
+/// Splits rows whose head is an or-pattern into one row per alternative,
+/// in order.
+fn expand<'p>(rows: Vec<Row<'p>>) -> Vec<Row<'p>> {
+    if !rows.iter().any(|r| matches!(norm(r.head()), TPat::Or(..))) {
+        return rows;
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    let mut stack: Vec<Row<'p>> = vec![];
+    for row in rows {
+        stack.push(row);
+        while let Some(row) = stack.pop() {
+            match norm(row.head()) {
+                TPat::Or(a, b) => {
+                    stack.push(row.replace_head(std::iter::once(&**b)));
+                    stack.push(row.replace_head(std::iter::once(&**a)));
+                }
+                _ => out.push(row),
+            }
         }
     }
     out
 }
 
-/// What a column's head constructor is.
-#[derive(Debug, Clone, PartialEq)]
-enum Head {
-    Ctor(TypeId, u32, usize),
-    Tuple(usize, Option<TypeId>),
-    Lit(String),
+/// The first column of a matrix, grouped: its distinct heads in order of
+/// first appearance, the rows under each head, and the rows with a
+/// wildcard head (row indices, ascending). One pass with a hash map, so
+/// that a column of n distinct constructors or literals costs O(n), not
+/// O(n²).
+struct Split<'p> {
+    heads: Vec<Head<'p>>,
+    rows_of: Vec<Vec<usize>>,
+    wild: Vec<usize>,
 }
 
-fn head_of(p: &TPat) -> Option<Head> {
-    Some(match norm(p) {
-        TPat::Ctor(CtorRef { ty, index, .. }, args) => Head::Ctor(*ty, *index, args.len()),
-        TPat::Tuple(fs, rec) => Head::Tuple(fs.len(), *rec),
-        TPat::Imm(n) => Head::Lit(n.to_string()),
-        TPat::Char(c) => Head::Lit(char_lit(*c)),
-        TPat::Str(s) => Head::Lit(format!(
-            "\"{}\"",
-            String::from_utf8_lossy(&caravan_stdlib::builtins::escape_bytes(s))
-        )),
-        TPat::Float(f) => Head::Lit(format!("{f:?}")),
-        _ => return None,
-    })
-}
-
-fn arity(h: &Head) -> usize {
-    match h {
-        Head::Ctor(_, _, a) | Head::Tuple(a, _) => *a,
-        Head::Lit(_) => 0,
-    }
-}
-
-/// `S(c, P)`: rows whose head matches constructor `h`, with the head
-/// replaced by its arguments.
-fn specialize(rows: &[Vec<TPat>], h: &Head) -> Vec<Vec<TPat>> {
-    let n = arity(h);
-    let mut out = vec![];
-    for row in expand(rows) {
-        let head = norm(&row[0]);
-        let mut new: Vec<TPat> = match head {
-            TPat::Wild | TPat::Var(_) => vec![TPat::Wild; n],
-            p => {
-                if head_of(p).as_ref() != Some(h) {
-                    continue;
-                }
-                match p {
-                    TPat::Ctor(_, args) | TPat::Tuple(args, _) => args.clone(),
-                    _ => vec![],
-                }
-            }
-        };
-        new.extend_from_slice(&row[1..]);
-        out.push(new);
-    }
-    out
-}
-
-/// `D(P)`: rows with a wildcard head, head removed.
-fn default(rows: &[Vec<TPat>]) -> Vec<Vec<TPat>> {
-    expand(rows)
-        .into_iter()
-        .filter(|r| is_wild(&r[0]))
-        .map(|r| r[1..].to_vec())
-        .collect()
-}
-
-/// The distinct head constructors of the first column.
-fn heads(rows: &[Vec<TPat>]) -> Vec<Head> {
-    let mut hs: Vec<Head> = vec![];
-    for row in expand(rows) {
-        if let Some(h) = head_of(&row[0]) {
-            if !hs.contains(&h) {
-                hs.push(h);
+fn split<'p>(rows: &[Row<'p>]) -> Split<'p> {
+    let mut index: HashMap<Head<'p>, usize> = HashMap::new();
+    let mut sp = Split {
+        heads: vec![],
+        rows_of: vec![],
+        wild: vec![],
+    };
+    for (i, r) in rows.iter().enumerate() {
+        match head_of(r.head()) {
+            None => sp.wild.push(i),
+            Some(h) => {
+                let k = *index.entry(h).or_insert_with(|| {
+                    sp.heads.push(h);
+                    sp.rows_of.push(vec![]);
+                    sp.heads.len() - 1
+                });
+                sp.rows_of[k].push(i);
             }
         }
     }
-    hs
+    sp
 }
 
 /// The complete signature the heads belong to, if they cover it.
-fn complete(c: &Checker, hs: &[Head]) -> Option<Vec<Head>> {
+fn complete<'p>(c: &Checker, hs: &[Head<'p>]) -> Option<Vec<Head<'p>>> {
     match hs.first()? {
         Head::Tuple(n, r) => Some(vec![Head::Tuple(*n, *r)]),
-        Head::Lit(_) => None,
         Head::Ctor(ty, _, _) => {
             let sig = signature(c, *ty);
-            let all: Vec<Head> = sig
-                .iter()
-                .enumerate()
-                .map(|(i, (_, a))| Head::Ctor(*ty, i as u32, *a))
-                .collect();
-            if all.iter().all(|h| hs.contains(h)) {
-                Some(all)
-            } else {
-                None
+            let mut present = vec![false; sig.len()];
+            for h in hs {
+                if let Head::Ctor(t, i, _) = h {
+                    if t == ty {
+                        if let Some(p) = present.get_mut(*i as usize) {
+                            *p = true;
+                        }
+                    }
+                }
             }
+            present.iter().all(|&p| p).then(|| {
+                sig.iter()
+                    .enumerate()
+                    .map(|(i, &a)| Head::Ctor(*ty, i as u32, a))
+                    .collect()
+            })
         }
+        _ => None,
     }
 }
 
-/// `U(P, q)`: whether some value matches `q` and no row of `P`.
-fn useful(c: &Checker, rows: &[Vec<TPat>], q: &[TPat]) -> bool {
-    if q.is_empty() {
-        return rows.is_empty();
-    }
-    match norm(&q[0]) {
-        TPat::Or(a, b) => {
-            let mut qa = q.to_vec();
-            qa[0] = (**a).clone();
-            let mut qb = q.to_vec();
-            qb[0] = (**b).clone();
-            useful(c, rows, &qa) || useful(c, rows, &qb)
-        }
-        TPat::Wild | TPat::Var(_) => {
-            let hs = heads(rows);
-            match complete(c, &hs) {
-                Some(all) => all.iter().any(|h| {
-                    let mut sq = vec![TPat::Wild; arity(h)];
-                    sq.extend_from_slice(&q[1..]);
-                    useful(c, &specialize(rows, h), &sq)
-                }),
-                None => useful(c, &default(rows), &q[1..]),
+/// `S(c, P)` restricted to the rows `which` (ascending): each row with its
+/// head replaced by the head's arguments (wildcards for a wildcard head).
+fn specialize<'p>(rows: &[Row<'p>], which: &[usize], arity: usize) -> Vec<Row<'p>> {
+    which
+        .iter()
+        .map(|&i| {
+            let r = &rows[i];
+            match norm(r.head()) {
+                TPat::Ctor(_, args) | TPat::Tuple(args, _) => r.replace_head(args.iter()),
+                TPat::Wild | TPat::Var(_) => r.replace_head(std::iter::repeat_n(&WILD, arity)),
+                _ => r.replace_head(std::iter::empty()),
             }
-        }
-        p => {
-            let h = head_of(p).expect("constructor pattern");
-            let sq = &specialize(&[q.to_vec()], &h)[0];
-            useful(c, &specialize(rows, &h), sq)
-        }
-    }
+        })
+        .collect()
 }
 
-/// A vector of `n` witnesses matched by no row, if there is one.
-fn missing(c: &Checker, rows: &[Vec<TPat>], n: usize) -> Option<Vec<Witness>> {
-    if n == 0 {
-        return if rows.is_empty() { Some(vec![]) } else { None };
+/// Merges two ascending index lists.
+fn merged(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
     }
-    let hs = heads(rows);
-    if let Some(all) = complete(c, &hs) {
-        for h in &all {
-            let a = arity(h);
-            if let Some(mut w) = missing(c, &specialize(rows, h), a + n - 1) {
-                let rest = w.split_off(a);
-                let head = match h {
-                    Head::Ctor(ty, i, _) => Witness::Ctor(*ty, *i, w),
-                    Head::Tuple(_, r) => Witness::Tuple(w, *r),
-                    Head::Lit(_) => Witness::Wild,
+    out
+}
+
+/// Marks `useful[arm]` for every arm that is the first to match some
+/// value (a guarded arm does not stop the arms after it). One traversal
+/// of the whole matrix, as rustc's `compute_exhaustiveness_and_usefulness`,
+/// instead of Maranget's `U(P, q)` per arm against all the arms before it
+/// (quadratic in the number of arms). Each branch of the traversal is the
+/// set of values that start with one constructor, or (when the column
+/// lacks some) with any constructor the column does not name.
+fn mark_useful(c: &Checker, rows: Vec<Row<'_>>, useful: &mut [bool]) {
+    crate::stack::deep(|| {
+        if rows.iter().all(Row::all_wild) {
+            // Every row matches every value left: the first ones up to an
+            // unguarded one are useful.
+            for r in &rows {
+                useful[r.arm] = true;
+                if !r.guarded {
+                    break;
+                }
+            }
+            return;
+        }
+        let rows = expand(rows);
+        let sp = split(&rows);
+        for (h, which) in sp.heads.iter().zip(&sp.rows_of) {
+            let sub = specialize(&rows, &merged(which, &sp.wild), h.arity());
+            mark_useful(c, sub, useful);
+        }
+        if complete(c, &sp.heads).is_none() && !sp.wild.is_empty() {
+            mark_useful(c, specialize(&rows, &sp.wild, 0), useful);
+        }
+    })
+}
+
+/// A vector of `n` witnesses matched by no row, if there is one
+/// (Maranget's witness-producing `I(P, n)`; guarded rows must not be
+/// given), LAST COLUMN FIRST: replacing the first `a` witnesses by their
+/// constructor is then O(a), not O(n). The witness is the first in
+/// declaration order, as before rows were grouped by head.
+fn missing(c: &Checker, rows: Vec<Row<'_>>, n: usize) -> Option<Vec<Witness>> {
+    crate::stack::deep(|| {
+        if rows.is_empty() {
+            return Some(vec![Witness::Wild; n]);
+        }
+        if n == 0 || rows.iter().any(Row::all_wild) {
+            return None;
+        }
+        let rows = expand(rows);
+        let sp = split(&rows);
+        if let Some(all) = complete(c, &sp.heads) {
+            let index: HashMap<Head, usize> =
+                sp.heads.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+            for h in &all {
+                let a = h.arity();
+                let which = match index.get(h) {
+                    Some(&k) => merged(&sp.rows_of[k], &sp.wild),
+                    None => sp.wild.clone(),
                 };
-                let mut out = vec![head];
-                out.extend(rest);
-                return Some(out);
+                if let Some(mut w) = missing(c, specialize(&rows, &which, a), a + n - 1) {
+                    let mut args = w.split_off(w.len() - a);
+                    args.reverse();
+                    let head = match h {
+                        Head::Ctor(ty, i, _) => Witness::Ctor(*ty, *i, args),
+                        Head::Tuple(_, r) => Witness::Tuple(args, *r),
+                        _ => Witness::Wild,
+                    };
+                    w.push(head);
+                    return Some(w);
+                }
             }
+            return None;
         }
-        return None;
-    }
-    let mut w = missing(c, &default(rows), n - 1)?;
-    // A constructor the column lacks, when the type is finite.
-    let head = match hs.first() {
+        let mut w = missing(c, specialize(&rows, &sp.wild, 0), n - 1)?;
+        w.push(missing_head(c, &sp.heads));
+        Some(w)
+    })
+}
+
+/// A constructor or literal the column lacks (its heads do not cover
+/// their type).
+fn missing_head(c: &Checker, hs: &[Head]) -> Witness {
+    match hs.first() {
         Some(Head::Ctor(ty, _, _)) => {
             let sig = signature(c, *ty);
+            let mut present = vec![false; sig.len()];
+            for h in hs {
+                if let Head::Ctor(_, i, _) = h {
+                    if let Some(p) = present.get_mut(*i as usize) {
+                        *p = true;
+                    }
+                }
+            }
             sig.iter()
                 .enumerate()
-                .find(|(i, (_, a))| !hs.contains(&Head::Ctor(*ty, *i as u32, *a)))
-                .map(|(i, (_, a))| Witness::Ctor(*ty, i as u32, vec![Witness::Wild; *a]))
+                .find(|(i, _)| !present[*i])
+                .map(|(i, &a)| Witness::Ctor(*ty, i as u32, vec![Witness::Wild; a]))
                 .unwrap_or(Witness::Wild)
         }
-        Some(Head::Lit(_)) => {
+        Some(first) if first.lit_text().is_some() => {
             // A literal of the same kind that no row names.
-            let used: Vec<String> = hs
-                .iter()
-                .filter_map(|h| match h {
-                    Head::Lit(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect();
-            let first = &used[0];
-            let candidates: Vec<String> = if first.starts_with('\'') {
-                (b'a'..=b'z').chain(b'0'..=b'9').map(char_lit).collect()
-            } else if first.starts_with('"') {
-                ["\"\"", "\"a\"", "\"b\"", "\"c\""]
+            let used: HashSet<String> = hs.iter().filter_map(Head::lit_text).collect();
+            let candidates: Vec<String> = match first {
+                Head::Char(_) => (b'a'..=b'z').chain(b'0'..=b'9').map(char_lit).collect(),
+                Head::Str(_) => ["\"\"", "\"a\"", "\"b\"", "\"c\""]
                     .iter()
                     .map(|s| s.to_string())
-                    .collect()
-            } else if first.contains('.') || first.contains("inf") || first.contains("NaN") {
-                ["0.0", "1.0", "2.0", "3.0"]
+                    .collect(),
+                Head::Float(_) => ["0.0", "1.0", "2.0", "3.0"]
                     .iter()
                     .map(|s| s.to_string())
-                    .collect()
-            } else {
-                (0..=used.len() as i64 + 1).map(|n| n.to_string()).collect()
+                    .collect(),
+                _ => (0..=used.len() as i64 + 1).map(|n| n.to_string()).collect(),
             };
             candidates
                 .into_iter()
@@ -263,9 +430,7 @@ fn missing(c: &Checker, rows: &[Vec<TPat>], n: usize) -> Option<Vec<Witness>> {
                 .map_or(Witness::Wild, Witness::Lit)
         }
         _ => Witness::Wild,
-    };
-    w.insert(0, head);
-    Some(w)
+    }
 }
 
 fn char_lit(c: u8) -> String {
@@ -280,6 +445,10 @@ fn char_lit(c: u8) -> String {
 }
 
 fn show(c: &Checker, w: &Witness, out: &mut String, arg: bool) {
+    crate::stack::deep(|| show_inner(c, w, out, arg))
+}
+
+fn show_inner(c: &Checker, w: &Witness, out: &mut String, arg: bool) {
     match w {
         Witness::Wild => out.push('_'),
         Witness::Lit(s) => {
@@ -333,8 +502,7 @@ fn show(c: &Checker, w: &Witness, out: &mut String, arg: bool) {
             out.push_str(" }");
         }
         Witness::Ctor(ty, i, args) => {
-            let sig = signature(c, *ty);
-            let name = &sig[*i as usize].0;
+            let name = ctor_name(c, *ty, *i);
             if *ty == builtin::LIST && *i == 1 {
                 // A list whose spine is fully known prints as `[a; b]`.
                 let mut items = vec![];
@@ -404,20 +572,28 @@ pub struct MatchReport {
 /// Checks the arms of a `match` (`guarded[i]`: arm `i` has a `when`
 /// guard, so it does not count as covering anything). With `exhaustive`
 /// false (for `receive`), only redundancy is checked.
-pub fn check_arms(c: &Checker, pats: &[TPat], guarded: &[bool], exhaustive: bool) -> MatchReport {
-    let mut report = MatchReport::default();
-    let mut rows: Vec<Vec<TPat>> = vec![];
-    for (i, p) in pats.iter().enumerate() {
-        let q = vec![p.clone()];
-        if !useful(c, &rows, &q) {
-            report.redundant.push(i);
-        }
-        if !guarded[i] {
-            rows.push(q);
-        }
-    }
+pub fn check_arms(c: &Checker, pats: &[&TPat], guarded: &[bool], exhaustive: bool) -> MatchReport {
+    let rows = |all: bool| -> Vec<Row<'_>> {
+        pats.iter()
+            .enumerate()
+            .filter(|&(i, _)| all || !guarded[i])
+            .map(|(i, &p)| Row {
+                cols: cons(p, None),
+                arm: i,
+                guarded: guarded[i],
+            })
+            .collect()
+    };
+    let mut useful = vec![false; pats.len()];
+    mark_useful(c, rows(true), &mut useful);
+    let mut report = MatchReport {
+        missing: None,
+        redundant: (0..pats.len()).filter(|&i| !useful[i]).collect(),
+    };
     if exhaustive {
-        if let Some(w) = missing(c, &rows, 1) {
+        // Guarded arms cover nothing: the witness is sought among the
+        // values the unguarded arms miss.
+        if let Some(w) = missing(c, rows(false), 1) {
             let mut s = String::new();
             show(c, &w[0], &mut s, false);
             report.missing = Some(s);

@@ -306,11 +306,14 @@ fn lex_string(l: &mut Lexer<Tok>) -> Result<Vec<u8>, LexError> {
                 match decode_escape(esc) {
                     Some(c) => out.push(c),
                     None => {
+                        // The escape is counted in bytes: `\é` must still
+                        // end on a character boundary.
+                        let end = crate::diagnostic::ceil_char_boundary(rest, i + 1 + width);
                         return Err(LexError {
                             message: "bad escape sequence in string".into(),
                             start: start + 1 + i,
-                            end: start + 1 + (i + 1 + width).min(bytes.len()),
-                        })
+                            end: start + 1 + end,
+                        });
                     }
                 }
                 i += 1 + width;
@@ -485,6 +488,16 @@ mod tests {
         assert_eq!(comment_len("(* a (* b *) \"*)\" c *) 2"), Some(22));
         assert_eq!(comment_len("(* open"), None);
         assert_eq!(comment_len("x"), None);
+    }
+
+    #[test]
+    fn escape_error_spans_end_on_char_boundaries() {
+        let r = tokenize("let s = \"\\\u{e9}\"");
+        let e = r.last().unwrap().as_ref().unwrap_err();
+        assert_eq!((e.start, e.end), (9, 12), "{e:?}");
+        let r = tokenize("\"\\x\u{e9}\u{e9}\"");
+        let e = r.last().unwrap().as_ref().unwrap_err();
+        assert_eq!((e.start, e.end), (1, 5), "{e:?}");
     }
 
     #[test]

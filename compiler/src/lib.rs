@@ -15,6 +15,7 @@ pub mod modules;
 pub mod parse;
 pub mod query;
 pub mod repl;
+pub mod stack;
 pub mod typed;
 pub mod types;
 

@@ -235,11 +235,24 @@ fn failure(file: FileId, src: &str, e: ParseError<usize, Tok, LexError>) -> Pars
             "unexpected here",
         ),
     };
-    let _ = src;
+    // Byte offsets from the lexer and parser (`location + 1` above) need
+    // not fall on character boundaries: round them outwards.
+    let mut diagnostic = diagnostic;
+    for l in &mut diagnostic.labels {
+        l.span = char_aligned(src, l.span);
+    }
     ParseFailure {
         diagnostic,
         incomplete,
     }
+}
+
+/// `span` widened to the character boundaries of `src` around it (and
+/// clipped to the text).
+fn char_aligned(src: &str, span: ast::Span) -> ast::Span {
+    use crate::diagnostic::{ceil_char_boundary, floor_char_boundary};
+    let start = floor_char_boundary(src, span.start);
+    ast::Span::new(start, ceil_char_boundary(src, span.end.max(start)))
 }
 
 #[cfg(test)]
@@ -330,6 +343,23 @@ let () =
             panic!()
         };
         assert_eq!(arms.len(), 2);
+    }
+
+    #[test]
+    fn error_spans_fall_on_char_boundaries() {
+        for src in [
+            "let s = \"\\\u{e9}\"",
+            "let x = 1 \u{e9}\u{e9}",
+            "let \u{e9} = 1",
+        ] {
+            let d = parse_module(0, src).unwrap_err().diagnostic;
+            for l in &d.labels {
+                assert!(
+                    src.is_char_boundary(l.span.start) && src.is_char_boundary(l.span.end),
+                    "{src:?}: {d:?}"
+                );
+            }
+        }
     }
 
     #[test]

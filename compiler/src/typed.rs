@@ -41,7 +41,7 @@ pub struct CtorRef {
 }
 
 /// A resolved pattern.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum TPat {
     /// `_`
     Wild,
@@ -71,6 +71,10 @@ pub enum TPat {
 impl TPat {
     /// Variables bound, in order of first appearance.
     pub fn vars(&self, out: &mut Vec<VarId>) {
+        crate::stack::deep(|| self.vars_inner(out))
+    }
+
+    fn vars_inner(&self, out: &mut Vec<VarId>) {
         match self {
             TPat::Var(v) => out.push(*v),
             TPat::Ctor(_, ps) | TPat::Tuple(ps, _) => ps.iter().for_each(|p| p.vars(out)),
@@ -124,7 +128,7 @@ pub struct Loc {
 }
 
 /// A resolved expression.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum TExpr {
     /// An immediate: int, char, bool, unit, constant constructor (already
     /// the untagged number, e.g. `true` = 1).
@@ -345,4 +349,186 @@ pub struct TProgram {
     pub externs: Vec<ExternInfo>,
     /// Number of local variables (ids are `0..num_vars`).
     pub num_vars: u32,
+}
+
+// ---------------------------------------------------------------- drop
+//
+// As the syntax trees (see `ast.rs`): typed trees are as deep as the
+// source nests, so they are dropped with a work list, not recursively.
+
+impl TExpr {
+    /// The lambda, if this is one (`TExpr` has a destructor, so it cannot
+    /// be taken apart by a pattern).
+    pub fn into_lambda(mut self) -> Result<TLambda, TExpr> {
+        match &mut self {
+            TExpr::Lambda(l) => Ok(std::mem::replace(
+                l,
+                TLambda {
+                    params: vec![],
+                    param_tys: vec![],
+                    body: Box::new(TExpr::Imm(0)),
+                    name: String::new(),
+                    span: Span::default(),
+                    file: 0,
+                },
+            )),
+            _ => Err(self),
+        }
+    }
+
+    /// Moves the sub-expressions onto `out`, leaving `Imm(0)` in their
+    /// place (patterns are dropped by their own destructor).
+    fn take_children(&mut self, out: &mut Vec<TExpr>) {
+        let take =
+            |b: &mut TExpr, out: &mut Vec<TExpr>| out.push(std::mem::replace(b, TExpr::Imm(0)));
+        let arms = |arms: &mut Vec<TArm>, out: &mut Vec<TExpr>| {
+            for a in arms.iter_mut() {
+                take(&mut a.body, out);
+                out.extend(a.guard.take());
+            }
+        };
+        match self {
+            TExpr::Imm(_)
+            | TExpr::Float(_)
+            | TExpr::Str(_)
+            | TExpr::Local(_)
+            | TExpr::Global(_)
+            | TExpr::Extern(_) => {}
+            TExpr::App(f, args, _, _) => {
+                take(f, out);
+                out.append(args);
+            }
+            TExpr::CallExtern(_, args, _) | TExpr::Block(_, args) | TExpr::Prim(_, args, _, _) => {
+                out.append(args)
+            }
+            TExpr::Lambda(l) => take(&mut l.body, out),
+            TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
+                take(a, out);
+                take(b, out);
+            }
+            TExpr::LetRec(group, body) => {
+                for (_, l) in group.iter_mut() {
+                    take(&mut l.body, out);
+                }
+                take(body, out);
+            }
+            TExpr::Match(s, a, _) => {
+                take(s, out);
+                arms(a, out);
+            }
+            TExpr::Field(a, _) | TExpr::Assert(a, _) => take(a, out),
+            TExpr::Update(a, _, fs) => {
+                take(a, out);
+                for (_, f) in fs.iter_mut() {
+                    take(f, out);
+                }
+            }
+            TExpr::If(a, b, c) => {
+                take(a, out);
+                take(b, out);
+                take(c, out);
+            }
+            TExpr::Receive {
+                mailbox,
+                arms: a,
+                after,
+                ..
+            } => {
+                take(mailbox, out);
+                arms(a, out);
+                if let Some((t, b)) = after {
+                    take(t, out);
+                    take(b, out);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TExpr {
+    fn drop(&mut self) {
+        let mut stack = vec![];
+        self.take_children(&mut stack);
+        while let Some(mut e) = stack.pop() {
+            e.take_children(&mut stack);
+        }
+    }
+}
+
+impl Drop for TPat {
+    fn drop(&mut self) {
+        let take = |p: &mut TPat, out: &mut Vec<TPat>| match p {
+            TPat::Ctor(_, ps) | TPat::Tuple(ps, _) => out.append(ps),
+            TPat::Or(a, b) => {
+                out.push(std::mem::replace(&mut **a, TPat::Wild));
+                out.push(std::mem::replace(&mut **b, TPat::Wild));
+            }
+            TPat::Alias(a, _) => out.push(std::mem::replace(&mut **a, TPat::Wild)),
+            _ => {}
+        };
+        let mut stack = vec![];
+        take(self, &mut stack);
+        while let Some(mut p) = stack.pop() {
+            take(&mut p, &mut stack);
+        }
+    }
+}
+
+// Cloned as derived, but through `stack::deep` at every node: code
+// generation clones lambdas whose bodies may be 1,000,000 deep.
+
+impl Clone for TPat {
+    fn clone(&self) -> Self {
+        crate::stack::deep(|| match self {
+            TPat::Wild => TPat::Wild,
+            TPat::Var(v) => TPat::Var(*v),
+            TPat::Imm(n) => TPat::Imm(*n),
+            TPat::Char(c) => TPat::Char(*c),
+            TPat::Str(s) => TPat::Str(s.clone()),
+            TPat::Float(f) => TPat::Float(*f),
+            TPat::Ctor(c, ps) => TPat::Ctor(*c, ps.clone()),
+            TPat::Tuple(ps, r) => TPat::Tuple(ps.clone(), *r),
+            TPat::Or(a, b) => TPat::Or(a.clone(), b.clone()),
+            TPat::Alias(p, v) => TPat::Alias(p.clone(), *v),
+        })
+    }
+}
+
+impl Clone for TExpr {
+    fn clone(&self) -> Self {
+        crate::stack::deep(|| match self {
+            TExpr::Imm(n) => TExpr::Imm(*n),
+            TExpr::Float(f) => TExpr::Float(*f),
+            TExpr::Str(s) => TExpr::Str(s.clone()),
+            TExpr::Local(v) => TExpr::Local(*v),
+            TExpr::Global(g) => TExpr::Global(*g),
+            TExpr::Extern(x) => TExpr::Extern(*x),
+            TExpr::App(f, args, loc, t) => TExpr::App(f.clone(), args.clone(), *loc, *t),
+            TExpr::CallExtern(x, args, loc) => TExpr::CallExtern(*x, args.clone(), *loc),
+            TExpr::Lambda(l) => TExpr::Lambda(l.clone()),
+            TExpr::Let(v, a, b) => TExpr::Let(*v, a.clone(), b.clone()),
+            TExpr::LetRec(g, b) => TExpr::LetRec(g.clone(), b.clone()),
+            TExpr::Match(s, arms, loc) => TExpr::Match(s.clone(), arms.clone(), *loc),
+            TExpr::Block(tag, fs) => TExpr::Block(*tag, fs.clone()),
+            TExpr::Field(a, i) => TExpr::Field(a.clone(), *i),
+            TExpr::Update(a, n, fs) => TExpr::Update(a.clone(), *n, fs.clone()),
+            TExpr::If(a, b, c) => TExpr::If(a.clone(), b.clone(), c.clone()),
+            TExpr::Seq(a, b) => TExpr::Seq(a.clone(), b.clone()),
+            TExpr::And(a, b) => TExpr::And(a.clone(), b.clone()),
+            TExpr::Or(a, b) => TExpr::Or(a.clone(), b.clone()),
+            TExpr::Assert(a, loc) => TExpr::Assert(a.clone(), *loc),
+            TExpr::Receive {
+                mailbox,
+                arms,
+                after,
+                loc,
+            } => TExpr::Receive {
+                mailbox: mailbox.clone(),
+                arms: arms.clone(),
+                after: after.clone(),
+                loc: *loc,
+            },
+            TExpr::Prim(p, args, t, loc) => TExpr::Prim(*p, args.clone(), *t, *loc),
+        })
+    }
 }

@@ -443,6 +443,11 @@ impl Fx<'_, '_> {
     /// Emits `e` in tail position: the block ends with a return or a tail
     /// call.
     fn tail(&mut self, e: &TExpr) -> Result<(), CodegenError> {
+        // Deep programs (a 1,000,000-term `1 + 1 + …`) nest this deep.
+        crate::stack::deep(|| self.tail_inner(e))
+    }
+
+    fn tail_inner(&mut self, e: &TExpr) -> Result<(), CodegenError> {
         match e {
             TExpr::App(f, a, loc, t) => self.apply(f, a, *loc, *t, true).map(|_| ()),
             TExpr::Let(var, rhs, body) => {
@@ -508,6 +513,11 @@ impl Fx<'_, '_> {
     // ---------------------------------------------------------------- values
 
     fn expr(&mut self, e: &TExpr) -> Result<Value, CodegenError> {
+        // Deep programs (a 1,000,000-term `1 + 1 + …`) nest this deep.
+        crate::stack::deep(|| self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &TExpr) -> Result<Value, CodegenError> {
         Ok(match e {
             TExpr::Imm(n) => self.imm(*n),
             TExpr::Float(f) => {
@@ -936,6 +946,11 @@ impl Fx<'_, '_> {
     /// mismatch and binding the pattern's variables on the fall-through
     /// path.
     fn pattern(&mut self, pat: &TPat, val: Value, fail: Block) -> Result<(), CodegenError> {
+        // Deep programs (a 1,000,000-term `1 + 1 + …`) nest this deep.
+        crate::stack::deep(|| self.pattern_inner(pat, val, fail))
+    }
+
+    fn pattern_inner(&mut self, pat: &TPat, val: Value, fail: Block) -> Result<(), CodegenError> {
         match pat {
             TPat::Wild => {}
             TPat::Var(x) => {
@@ -1064,6 +1079,11 @@ impl Fx<'_, '_> {
     /// comparisons of immediates become one compare-and-branch, `&&`, `||`
     /// and `not` become control flow.
     fn branch(&mut self, c: &TExpr, yes: Block, no: Block) -> Result<(), CodegenError> {
+        // Deep programs (a 1,000,000-term `1 + 1 + …`) nest this deep.
+        crate::stack::deep(|| self.branch_inner(c, yes, no))
+    }
+
+    fn branch_inner(&mut self, c: &TExpr, yes: Block, no: Block) -> Result<(), CodegenError> {
         match c {
             TExpr::Imm(n) => {
                 self.b.ins().jump(if *n != 0 { yes } else { no }, &[]);
@@ -1515,6 +1535,15 @@ fn fv_pat(p: &TPat, bound: &mut HashSet<VarId>) {
 }
 
 fn fv_expr(e: &TExpr, bound: &mut HashSet<VarId>, out: &mut Vec<VarId>, seen: &mut HashSet<VarId>) {
+    crate::stack::deep(|| fv_expr_inner(e, bound, out, seen))
+}
+
+fn fv_expr_inner(
+    e: &TExpr,
+    bound: &mut HashSet<VarId>,
+    out: &mut Vec<VarId>,
+    seen: &mut HashSet<VarId>,
+) {
     // Variable ids are unique per program, so one `bound` set suffices.
     match e {
         TExpr::Local(x) => {

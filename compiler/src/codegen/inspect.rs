@@ -30,6 +30,10 @@ impl Gen {
     /// A structural key of a resolved type (type ids, not names, so
     /// shadowed types stay apart); variables are all `?`.
     fn type_key(&mut self, t: Ty, out: &mut String) {
+        crate::stack::deep(|| self.type_key_inner(t, out))
+    }
+
+    fn type_key_inner(&mut self, t: Ty, out: &mut String) {
         match self.checker.types.node(t) {
             TyNode::Var { .. } => out.push('?'),
             TyNode::Arrow(..) => out.push('>'),

@@ -399,8 +399,15 @@ impl Gen {
     }
 
     fn declare_globals(&mut self) -> Result<(), CodegenError> {
-        let items = self.program.items[self.items_done..].to_vec();
-        for item in &items {
+        // Borrowed out and put back, not copied: items may be large.
+        let items = std::mem::take(&mut self.program.items);
+        let r = self.declare_items(&items[self.items_done..]);
+        self.program.items = items;
+        r
+    }
+
+    fn declare_items(&mut self, items: &[TItem]) -> Result<(), CodegenError> {
+        for item in items {
             match item {
                 TItem::Functions(fns) => {
                     for (g, lam) in fns {

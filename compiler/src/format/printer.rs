@@ -585,6 +585,11 @@ impl<'s> Printer<'s> {
     /// `e` where the grammar allows expressions of `level` ending as
     /// `flags` allows, parenthesised if it needs to be.
     fn expr(&mut self, e: &Expr, level: u8, flags: Flags) -> Doc {
+        crate::stack::deep(|| self.expr_at(e, level, flags))
+    }
+
+    /// [`Printer::expr`]'s body (on a stack with room for it).
+    fn expr_at(&mut self, e: &Expr, level: u8, flags: Flags) -> Doc {
         let c = self.comments_before(e.span().start);
         if self.needs_parens(e, level, flags) {
             let inner = self.expr_inner(e, ALL);

@@ -48,6 +48,8 @@ pub struct CtorInfo {
     pub name: String,
     /// The variant type it builds.
     pub type_id: TypeId,
+    /// Its index among that type's constructors, in declaration order.
+    pub index: u32,
     /// Run-time representation.
     pub repr: CtorRepr,
     /// Argument types, over the type's generic parameters.

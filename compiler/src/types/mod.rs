@@ -173,8 +173,12 @@ impl Types {
     fn bind(&mut self, var: Ty, level: u32, t: Ty) -> Result<(), UnifyError> {
         // Occurs check + level adjustment, iteratively.
         let mut stack = vec![t];
+        let mut seen = Visited::default();
         while let Some(x) = stack.pop() {
             let x = self.repr(x);
+            if !seen.first_visit(x) {
+                continue;
+            }
             if x == var {
                 return Err(UnifyError::Occurs(var, t));
             }
@@ -222,57 +226,141 @@ impl Types {
         }
     }
 
+    /// Links `var` to `t` without the occurs check and level adjustment of
+    /// [`Types::unify`], if `var` is still an unbound variable; returns
+    /// whether it did. Only for a variable the checker has just created
+    /// at the current level and shown to no one (the result type of a
+    /// lambda or match, a constructor's instantiated parameter): it cannot
+    /// occur in `t`, and every variable of `t` is at the current level or
+    /// below. Unifying such a variable with a type of size n costs O(n),
+    /// which made `Some (Some (… None))` and similar nestings quadratic.
+    pub fn link_fresh(&mut self, var: Ty, t: Ty) -> bool {
+        if self.repr(var) != var {
+            return false;
+        }
+        let t = self.repr(t);
+        if let TyNode::Var { link, .. } = &mut self.nodes[var as usize] {
+            if t != var {
+                *link = Some(t);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Lowers the level of every variable of `t` to at most `level`: the
+    /// type of a `let` that is not generalised (value restriction) must not
+    /// keep variables of the inner level, or a later `let` at that level
+    /// would generalise them (`let p = spawn f in let h () = p in …` made
+    /// `h ()` a pid of any message type).
+    pub fn lower(&mut self, level: u32, t: Ty) {
+        let mut stack = vec![t];
+        let mut seen = Visited::default();
+        while let Some(x) = stack.pop() {
+            let x = self.repr(x);
+            if !seen.first_visit(x) {
+                continue;
+            }
+            match &mut self.nodes[x as usize] {
+                TyNode::Var { level: l, .. } => {
+                    if *l > level && *l != GENERIC {
+                        *l = level;
+                    }
+                }
+                TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
+                TyNode::Arrow(a, b) => {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+    }
+
     /// A copy of `t` with every generic variable replaced by a fresh one at
     /// `level` (shared variables stay shared).
     pub fn instantiate(&mut self, level: u32, t: Ty) -> Ty {
+        if !self.has_generic(t) {
+            return t;
+        }
         let mut map = std::collections::HashMap::new();
         self.copy_generic(t, level, &mut map)
     }
 
+    /// Copies the parts of `t` that mention generic variables, sharing the
+    /// rest; `map` memoises every node visited (changed or not), so each
+    /// node is visited once, also in types that share subterms.
     fn copy_generic(
         &mut self,
         t: Ty,
         level: u32,
         map: &mut std::collections::HashMap<Ty, Ty>,
     ) -> Ty {
-        let t = self.repr(t);
-        if !self.has_generic(t) {
-            return t;
-        }
-        if let Some(&n) = map.get(&t) {
-            return n;
-        }
-        let n = match self.nodes[t as usize].clone() {
-            TyNode::Var { .. } => self.var(level),
-            TyNode::Con(id, args) => {
-                let args = args
-                    .into_iter()
-                    .map(|a| self.copy_generic(a, level, map))
-                    .collect();
-                self.mk(TyNode::Con(id, args))
+        crate::stack::deep(|| {
+            let t = self.repr(t);
+            if let Some(&n) = map.get(&t) {
+                return n;
             }
-            TyNode::Arrow(a, b) => {
-                let a = self.copy_generic(a, level, map);
-                let b = self.copy_generic(b, level, map);
-                self.arrow(a, b)
-            }
-            TyNode::Tuple(xs) => {
-                let xs = xs
-                    .into_iter()
-                    .map(|a| self.copy_generic(a, level, map))
-                    .collect();
-                self.mk(TyNode::Tuple(xs))
-            }
-        };
-        map.insert(t, n);
-        n
+            let n = match self.nodes[t as usize].clone() {
+                TyNode::Var { level: l, .. } if l == GENERIC => self.var(level),
+                TyNode::Var { .. } => t,
+                TyNode::Con(id, args) => {
+                    let (args, changed) = self.copy_all(&args, level, map);
+                    if changed {
+                        self.mk(TyNode::Con(id, args))
+                    } else {
+                        t
+                    }
+                }
+                TyNode::Arrow(a, b) => {
+                    let (ab, changed) = self.copy_all(&[a, b], level, map);
+                    if changed {
+                        self.arrow(ab[0], ab[1])
+                    } else {
+                        t
+                    }
+                }
+                TyNode::Tuple(xs) => {
+                    let (xs, changed) = self.copy_all(&xs, level, map);
+                    if changed {
+                        self.mk(TyNode::Tuple(xs))
+                    } else {
+                        t
+                    }
+                }
+            };
+            map.insert(t, n);
+            n
+        })
+    }
+
+    /// [`Types::copy_generic`] of each of `ts`, and whether any changed.
+    fn copy_all(
+        &mut self,
+        ts: &[Ty],
+        level: u32,
+        map: &mut std::collections::HashMap<Ty, Ty>,
+    ) -> (Vec<Ty>, bool) {
+        let mut changed = false;
+        let out = ts
+            .iter()
+            .map(|&a| {
+                let c = self.copy_generic(a, level, map);
+                changed |= c != self.repr(a);
+                c
+            })
+            .collect();
+        (out, changed)
     }
 
     /// Whether `t` mentions a generic variable.
     pub fn has_generic(&mut self, t: Ty) -> bool {
         let mut stack = vec![t];
+        let mut seen = Visited::default();
         while let Some(x) = stack.pop() {
             let x = self.repr(x);
+            if !seen.first_visit(x) {
+                continue;
+            }
             match &self.nodes[x as usize] {
                 TyNode::Var { level, .. } => {
                     if *level == GENERIC {
@@ -298,14 +386,25 @@ impl Types {
             let v = self.repr(v);
             map.insert(v, p);
         }
-        self.subst_map(t, &map)
+        self.subst_map(t, &mut map)
     }
 
-    fn subst_map(&mut self, t: Ty, map: &std::collections::HashMap<Ty, Ty>) -> Ty {
-        let t = self.repr(t);
-        if let Some(&p) = map.get(&t) {
-            return p;
-        }
+    /// `map` holds the substitution and memoises every node done (types
+    /// share subterms: without it a DAG is copied as the tree it unfolds
+    /// to, exponentially).
+    fn subst_map(&mut self, t: Ty, map: &mut std::collections::HashMap<Ty, Ty>) -> Ty {
+        crate::stack::deep(|| {
+            let t = self.repr(t);
+            if let Some(&p) = map.get(&t) {
+                return p;
+            }
+            let n = self.subst_node(t, map);
+            map.insert(t, n);
+            n
+        })
+    }
+
+    fn subst_node(&mut self, t: Ty, map: &mut std::collections::HashMap<Ty, Ty>) -> Ty {
         match self.nodes[t as usize].clone() {
             TyNode::Var { .. } => t,
             TyNode::Con(id, args) => {
@@ -333,5 +432,29 @@ impl Types {
             TyNode::Con(id, _) => Some(id),
             _ => None,
         }
+    }
+}
+
+/// The nodes a walk over a type has seen. Types are DAGs (unification
+/// shares subterms: `let p = (x, x) in (p, p)`), so a walk without it is
+/// exponential in the worst case; most walks visit a handful of nodes, so
+/// the set is only built past a few dozen.
+#[derive(Default)]
+struct Visited {
+    count: usize,
+    set: Option<std::collections::HashSet<Ty>>,
+}
+
+impl Visited {
+    /// Whether `t` is seen for the first time (always true for the first
+    /// 64 nodes, which may then be walked twice: harmless).
+    fn first_visit(&mut self, t: Ty) -> bool {
+        self.count += 1;
+        if self.count <= 64 {
+            return true;
+        }
+        self.set
+            .get_or_insert_with(std::collections::HashSet::new)
+            .insert(t)
     }
 }

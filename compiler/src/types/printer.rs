@@ -44,6 +44,17 @@ impl Printer {
         tn: &dyn Fn(u32) -> String,
         out: &mut String,
     ) {
+        crate::stack::deep(|| self.go_inner(types, t, prec, tn, out))
+    }
+
+    fn go_inner(
+        &mut self,
+        types: &mut Types,
+        t: Ty,
+        prec: u8,
+        tn: &dyn Fn(u32) -> String,
+        out: &mut String,
+    ) {
         let r = types.repr(t);
         match types.node(r) {
             TyNode::Var { level, .. } => {
