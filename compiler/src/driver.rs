@@ -174,6 +174,7 @@ impl Loader<'_> {
 pub fn runtime_symbols() -> Vec<(&'static str, *const u8)> {
     let mut s = caravan_vm::symbols();
     s.extend(caravan_stdlib::builtins::symbols());
+    s.extend(caravan_stdlib::http::symbols());
     s
 }
 

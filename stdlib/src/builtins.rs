@@ -92,6 +92,28 @@ pub unsafe extern "C" fn caravan_print_string(_proc: *mut Process, s: Value) -> 
     UNIT
 }
 
+/// `print_endline`: the string and a newline, flushed (as OCaml's, also
+/// into a pipe or a file).
+///
+/// # Safety
+/// Called by generated code only: `s` is a string.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_print_endline(_proc: *mut Process, s: Value) -> Value {
+    // SAFETY: generated code passes a string.
+    caravan_vm::stdout_write(unsafe { string_bytes(s) });
+    caravan_vm::stdout_write(b"\n");
+    caravan_vm::stdout_flush();
+    UNIT
+}
+
+/// `print_newline ()`: a newline, flushed.
+#[no_mangle]
+pub extern "C" fn caravan_print_newline(_proc: *mut Process, _unit: Value) -> Value {
+    caravan_vm::stdout_write(b"\n");
+    caravan_vm::stdout_flush();
+    UNIT
+}
+
 /// `prerr_string` (stderr is unbuffered).
 ///
 /// # Safety
@@ -839,6 +861,8 @@ macro_rules! table {
 
 table!(
     caravan_print_string,
+    caravan_print_endline,
+    caravan_print_newline,
     caravan_prerr_string,
     caravan_string_concat,
     caravan_string_of_int,

@@ -3,6 +3,7 @@
 //! [`builtins`], the Rust functions their `external` declarations name.
 
 pub mod builtins;
+pub mod http;
 pub mod inspect;
 pub mod registry;
 pub mod store;
@@ -23,6 +24,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Float", include_str!("cvn/float.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
     ("Process", include_str!("cvn/process.cvn")),
+    ("Tcp", include_str!("cvn/tcp.cvn")),
     ("Sys", include_str!("cvn/sys.cvn")),
     ("File", include_str!("cvn/file.cvn")),
     ("IO", include_str!("cvn/io.cvn")),
@@ -34,6 +36,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Registry", include_str!("cvn/registry.cvn")),
     ("Server", include_str!("cvn/server.cvn")),
     ("Supervisor", include_str!("cvn/supervisor.cvn")),
+    ("Http", include_str!("cvn/http.cvn")),
 ];
 
 /// The source file name shown in diagnostics for a standard module.

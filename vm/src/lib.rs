@@ -19,6 +19,7 @@ pub mod gc;
 pub mod heap;
 pub mod io;
 pub mod locations;
+pub mod net;
 pub mod otp_api;
 pub mod process;
 pub mod safepoint;
@@ -265,5 +266,6 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut s = abi::symbol_table();
     s.extend(timers_api::symbols());
     s.extend(otp_api::symbols());
+    s.extend(net::tcp::symbols());
     s
 }

@@ -74,6 +74,12 @@ impl Frozen {
         }
     }
 
+    /// The value and its memory, to become a message's (`Msg::value` and
+    /// `Msg::frag`).
+    pub(crate) fn into_parts(self) -> (Value, Option<Fragment>) {
+        (self.value, self.frag)
+    }
+
     /// The frozen value itself, to read in place (compare, hash). Never
     /// hand it to generated code: it is not in the process heap.
     pub fn value(&self) -> Value {

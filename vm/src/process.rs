@@ -227,6 +227,9 @@ pub(crate) enum WaitKind {
     Join(u64),
     /// Only the deadline.
     Sleep,
+    /// Readiness of one direction of a socket: the key of
+    /// `net::tcp::wait_key` (its token and direction).
+    Io(u64),
 }
 
 /// Process states (kept in `Shared::state`, changed under the mailbox lock).
@@ -278,6 +281,9 @@ pub(crate) enum Signal {
     /// Already turned into its message (the entry's value); a monitor
     /// notice keeps its reference so `demonitor` can still remove it.
     Done { reference: Option<u64> },
+    /// An active-once socket's event: becomes `wrap event` (`wrap` is the
+    /// entry's value, copied into the entry's fragment).
+    Tcp(crate::net::tcp::TcpEvent),
 }
 
 /// A monitor on this process, kept by the watched process.
@@ -291,8 +297,8 @@ pub(crate) struct MonitorReg {
 /// How a process ended. `Crashed` carries the message bytes.
 ///
 /// As a value (`docs/vm-abi.md`): `Normal` = imm 0, `Shutdown` = 1,
-/// `Killed` = 2, `Timeout` = 3, `Noproc` = 4, `Crashed s` = block tag 0 with
-/// the string.
+/// `Killed` = 2, `Timeout` = 3, `Noproc` = 4, `Noconnection` = 5, `Crashed
+/// s` = block tag 0 with the string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitReason {
     Normal,
@@ -300,6 +306,8 @@ pub enum ExitReason {
     Killed,
     Timeout,
     Noproc,
+    /// The connection to the process's node went down (distribution).
+    Noconnection,
     Crashed(Arc<[u8]>),
 }
 
@@ -317,6 +325,7 @@ impl ExitReason {
             ExitReason::Killed => "Killed".into(),
             ExitReason::Timeout => "Timeout".into(),
             ExitReason::Noproc => "Noproc".into(),
+            ExitReason::Noconnection => "Noconnection".into(),
             ExitReason::Crashed(m) => String::from_utf8_lossy(m),
         }
     }

@@ -213,6 +213,7 @@ pub fn exit_reason_value(proc: &mut Process, r: &ExitReason) -> Value {
         ExitReason::Killed => of_int(2),
         ExitReason::Timeout => of_int(3),
         ExitReason::Noproc => of_int(4),
+        ExitReason::Noconnection => of_int(5),
         ExitReason::Crashed(m) => {
             let s = alloc_string(proc, m);
             let b = alloc_block(proc, 0, 1);
@@ -234,7 +235,8 @@ pub unsafe fn exit_reason_of_value(v: Value) -> ExitReason {
             1 => ExitReason::Shutdown,
             2 => ExitReason::Killed,
             3 => ExitReason::Timeout,
-            _ => ExitReason::Noproc,
+            4 => ExitReason::Noproc,
+            _ => ExitReason::Noconnection,
         };
     }
     // SAFETY: a `Crashed s` block (caller's guarantee).

@@ -257,6 +257,11 @@ pub(crate) unsafe fn convert_signal(proc: *mut Process, s: Signal, value: Value)
                 drop(reason);
                 entry(proc, value, r)
             }
+            Signal::Tcp(event) => {
+                let e = event.value(&mut *proc);
+                drop(event);
+                entry(proc, value, e)
+            }
             Signal::Done { .. } => value,
         };
         (*proc).gc_inhibit -= 1;

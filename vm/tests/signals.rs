@@ -18,6 +18,7 @@ fn reason(r: ExitReason) -> Value {
         ExitReason::Killed => of_int(2),
         ExitReason::Timeout => of_int(3),
         ExitReason::Noproc => of_int(4),
+        ExitReason::Noconnection => of_int(5),
         ExitReason::Crashed(_) => unreachable!(),
     }
 }

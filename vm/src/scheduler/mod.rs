@@ -39,6 +39,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Or
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+mod netpoll;
 mod park;
 mod sysmon;
 mod table;
@@ -110,6 +111,9 @@ pub struct Vm {
     pub(crate) entry: EntryFn,
     /// Every new process's heap limit in words (0: none).
     pub(crate) max_heap_words: usize,
+    /// The I/O poller and the sockets (`None` if the system refused an
+    /// epoll instance).
+    pub(crate) net: Option<crate::net::Net>,
     injector: Injector<ProcPtr>,
     stealers: Vec<Stealer<ProcPtr>>,
     slots: Vec<Padded<Slot>>,
@@ -167,6 +171,7 @@ impl Vm {
         let n = stealers.len();
         Vm {
             max_heap_words,
+            net: crate::net::Net::new(),
             entry,
             injector: Injector::new(),
             slots: (0..n).map(|_| Padded(Slot::new())).collect(),
@@ -372,7 +377,7 @@ impl Vm {
             i
         };
         if let Some(i) = idx {
-            self.parkers[i].unpark();
+            self.unpark_scheduler(i);
         }
     }
 
@@ -390,8 +395,8 @@ impl Vm {
             }
         }
         self.shutdown.store(true, Ordering::SeqCst);
-        for p in &self.parkers {
-            p.unpark();
+        for i in 0..self.parkers.len() {
+            self.unpark_scheduler(i);
         }
         {
             let mut d = lock(&self.done);
@@ -450,6 +455,7 @@ impl Vm {
 
     /// After all schedulers stopped: frees every process still alive.
     pub(crate) fn cleanup(&self) {
+        self.close_all_sockets();
         loop {
             match self.injector.steal() {
                 // SAFETY: the queue owned it; no scheduler runs any more.

@@ -6,6 +6,8 @@ use super::*;
 pub(crate) struct Parker {
     flag: Mutex<bool>,
     cv: Condvar,
+    /// The scheduler parks in the poller's `epoll_wait`, not on `cv`.
+    pub(crate) polling: std::sync::atomic::AtomicBool,
 }
 
 impl Parker {
@@ -13,7 +15,18 @@ impl Parker {
         Parker {
             flag: Mutex::new(false),
             cv: Condvar::new(),
+            polling: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether an unpark is pending.
+    pub(crate) fn is_unparked(&self) -> bool {
+        *lock(&self.flag)
+    }
+
+    /// Forgets a pending unpark (the scheduler woke anyway).
+    pub(crate) fn clear(&self) {
+        *lock(&self.flag) = false;
     }
 
     pub(crate) fn park(&self, deadline: Option<Instant>) {

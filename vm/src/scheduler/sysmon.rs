@@ -1,5 +1,6 @@
 //! The sysmon thread (Go's `sysmon`): notices schedulers stuck in one
-//! slice and hands their work to the others.
+//! slice and hands their work to the others, and polls for I/O when no
+//! scheduler has for [`NETPOLL_EVERY_MS`].
 
 use super::*;
 
@@ -7,6 +8,9 @@ use super::*;
 /// all are idle.
 const SYSMON_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 const SYSMON_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Sysmon polls for I/O when nobody has for this long (Go's sysmon: 10 ms).
+pub(crate) const NETPOLL_EVERY_MS: u64 = 10;
 
 /// Body of the sysmon thread (Go's `sysmon`, reduced): a scheduler seen
 /// in the same slice at two consecutive ticks is stuck (a system call
@@ -45,6 +49,18 @@ pub(crate) fn sysmon_main(vm: Arc<Vm>) {
                 handled[i] = false;
             }
             last[i] = switches;
+        }
+        if any_running
+            && vm
+                .net
+                .as_ref()
+                .is_some_and(|n| n.poller.idle_ms() >= NETPOLL_EVERY_MS)
+        {
+            let mut woken = Vec::new();
+            vm.netpoll_now(&mut woken);
+            for p in woken {
+                vm.push_injector(p);
+            }
         }
         tick = if any_running {
             SYSMON_TICK

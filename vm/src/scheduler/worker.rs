@@ -59,12 +59,14 @@ pub(crate) struct Local {
     pub(crate) copy: CopyScratch,
     /// Reusable work list of compare.
     pub(crate) cmp_work: Vec<(Value, Value)>,
+    /// Reusable buffer of socket reads (`Tcp.recv`).
+    pub(crate) io_buf: Vec<u8>,
     rng: u64,
 }
 
 /// One scheduler (one OS thread).
 pub struct Scheduler {
-    index: usize,
+    pub(crate) index: usize,
     vm: *const Vm,
     /// The scheduler's own saved stack pointer while a process runs.
     pub(crate) sp: UnsafeCell<usize>,
@@ -314,7 +316,7 @@ impl Scheduler {
             vm.num_sleeping.fetch_add(1, Ordering::SeqCst);
         }
         fence(Ordering::SeqCst);
-        if !vm.has_work() && !vm.shutdown.load(Ordering::SeqCst) {
+        if !vm.has_work() && !vm.shutdown.load(Ordering::SeqCst) && !self.park_in_poll(deadline) {
             vm.parkers[self.index].park(deadline);
         }
         self.unregister_sleeper();
@@ -351,6 +353,8 @@ impl Scheduler {
                 // queue forever (Go checks every 61 ticks).
                 l.ticks = l.ticks.wrapping_add(1);
                 if l.ticks % GLOBAL_EVERY == 0 {
+                    // And the poller: a busy scheduler still serves I/O.
+                    self.netpoll_local();
                     if let Steal::Success(p) = vm.injector.steal() {
                         return Some((p.0, false));
                     }
@@ -361,6 +365,9 @@ impl Scheduler {
             }
             if let Some(p) = self.steal() {
                 return Some((p, false));
+            }
+            if idle == 0 && self.netpoll_local() {
+                continue;
             }
             idle += 1;
             if idle <= SPIN_ROUNDS {
@@ -499,7 +506,7 @@ impl Scheduler {
     /// stack, under its mailbox lock, re-check and only then wait.
     fn park_process(&self, p: *mut Process, kind: WaitKind, deadline: Option<Instant>) {
         // SAFETY: we own `p` until it is parked below.
-        let sh = unsafe { (*p).shared.clone() };
+        let (sh, serial) = unsafe { ((*p).shared.clone(), (*p).serial) };
         let mut g = sh.lock();
         let ready = match kind {
             WaitKind::Receive => !g.inbox.is_empty(),
@@ -509,7 +516,7 @@ impl Scheduler {
             WaitKind::Join(t) => g
                 .x_opt()
                 .is_some_and(|x| x.join_result.as_ref().is_some_and(|y| y.0 == t)),
-            WaitKind::Sleep => false,
+            WaitKind::Sleep | WaitKind::Io(_) => false,
         };
         if sh.kill.load(Ordering::Acquire) {
             // Ended by an exit signal before it could wait.
@@ -531,6 +538,19 @@ impl Scheduler {
         let seq = sh.wait_seq.load(Ordering::Relaxed);
         drop(g);
         // From here on `p` may already run elsewhere: do not touch it.
+        if let WaitKind::Io(key) = kind {
+            // Go's netpollblock: publish the waiter now that the process is
+            // parked; an edge that arrived first means it must retry now.
+            if self.vm().publish_io_waiter(key, serial) {
+                let woken = {
+                    let mut g = sh.lock();
+                    sh.wake_if(&mut g, |k| k == kind)
+                };
+                if !woken.is_null() {
+                    self.push_local(woken);
+                }
+            }
+        }
         if let Some(d) = deadline {
             self.add_timer(d, seq, sh);
         }
@@ -707,6 +727,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
+            io_buf: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
         }),
     });
