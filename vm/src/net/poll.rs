@@ -88,6 +88,11 @@ impl Poller {
         }
     }
 
+    /// Whether a thread is blocked in `epoll_wait` (and so serves I/O).
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.blocking.load(Ordering::SeqCst)
+    }
+
     /// Milliseconds since the last poll ended (0 while a scheduler is
     /// blocked in one).
     pub(crate) fn idle_ms(&self) -> u64 {

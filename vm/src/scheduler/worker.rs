@@ -316,8 +316,20 @@ impl Scheduler {
             vm.num_sleeping.fetch_add(1, Ordering::SeqCst);
         }
         fence(Ordering::SeqCst);
-        if !vm.has_work() && !vm.shutdown.load(Ordering::SeqCst) && !self.park_in_poll(deadline) {
-            vm.parkers[self.index].park(deadline);
+        while !vm.has_work() && !vm.shutdown.load(Ordering::SeqCst) {
+            if self.park_in_poll(deadline) {
+                break;
+            }
+            // Another thread holds the poller. If it is blocked in
+            // `epoll_wait`, it serves I/O: wait on the condition variable.
+            // If it only looks without blocking (sysmon, a busy scheduler),
+            // it lets go at once: try again, or nobody would be left
+            // waiting for I/O.
+            if vm.net.as_ref().is_none_or(|n| n.poller.is_blocking()) {
+                vm.parkers[self.index].park(deadline);
+                break;
+            }
+            std::thread::yield_now();
         }
         self.unregister_sleeper();
     }
