@@ -10,66 +10,8 @@
 
 use caravan_vm::value::{self as v, float_of, int_of, string_bytes, Value};
 use caravan_vm::{alloc_string, Process};
-use std::sync::RwLock;
 
-/// An index into the descriptor table.
-pub type DescId = u32;
-
-/// A type, as `inspect` needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Desc {
-    /// `int`
-    Int,
-    /// `float`
-    Float,
-    /// `bool`
-    Bool,
-    /// `char`
-    Char,
-    /// `string`
-    String,
-    /// `unit`
-    Unit,
-    /// A type variable: `<poly>`.
-    Poly,
-    /// A function: `<fun>`.
-    Fun,
-    /// A pid or process id: `<0.42>`.
-    Pid,
-    /// Another abstract type (a reply channel, a store, …): `<name>`.
-    Abstract(String),
-    /// `'a list`
-    List(DescId),
-    /// `a * b * …`
-    Tuple(Vec<DescId>),
-    /// A variant: constant constructors by number, block constructors by
-    /// tag with their argument types.
-    Variant {
-        /// Names of the constant constructors, in order.
-        consts: Vec<String>,
-        /// Names and argument types of the others, by tag.
-        blocks: Vec<(String, Vec<DescId>)>,
-    },
-    /// A record: field names and types in order.
-    Record(Vec<(String, DescId)>),
-    /// Not yet filled in (while building a recursive type).
-    Pending,
-}
-
-static TABLE: RwLock<Vec<Desc>> = RwLock::new(Vec::new());
-
-/// Appends descriptors whose ids were allocated from [`next_id`] onwards.
-pub fn append(descs: Vec<Desc>) {
-    TABLE
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .extend(descs);
-}
-
-/// The id the next appended descriptor will get.
-pub fn next_id() -> DescId {
-    TABLE.read().unwrap_or_else(|e| e.into_inner()).len() as DescId
-}
+pub use caravan_vm::term::desc::{append, next_id, Desc, DescId};
 
 enum Task {
     Value(Value, DescId, bool),
@@ -175,7 +117,8 @@ fn step(table: &[Desc], x: Value, d: DescId, arg: bool, out: &mut String, work: 
         Desc::Unit => out.push_str("()"),
         Desc::Poly | Desc::Pending => out.push_str("<poly>"),
         Desc::Fun => out.push_str("<fun>"),
-        Desc::Pid => out.push_str(&format!("<0.{}>", int_of(x))),
+        Desc::Pid(_) | Desc::ProcessId => out.push_str(&format!("<0.{}>", int_of(x))),
+        Desc::Reply(_) => out.push_str("<reply>"),
         Desc::Abstract(name) => out.push_str(&format!("<{name}>")),
         Desc::List(e) => {
             let mut items = vec![];
@@ -202,7 +145,7 @@ fn step(table: &[Desc], x: Value, d: DescId, arg: bool, out: &mut String, work: 
             work.push(Task::Text(")"));
             push_seq(work, items, ", ", false);
         }
-        Desc::Record(fs) => {
+        Desc::Record(fs, _) => {
             out.push_str("{ ");
             work.push(Task::Text(" }"));
             for (i, (name, d)) in fs.iter().enumerate().rev() {
@@ -280,7 +223,7 @@ fn leak_label(name: &str) -> &'static str {
 #[no_mangle]
 pub unsafe extern "C" fn caravan_inspect(proc: *mut Process, x: Value, desc: Value) -> Value {
     let s = {
-        let table = TABLE.read().unwrap_or_else(|e| e.into_inner());
+        let table = caravan_vm::term::desc::table();
         render(&table, x, int_of(desc) as DescId, false)
     };
     // SAFETY: generated code passes its own live process.

@@ -5,7 +5,7 @@ use super::Gen;
 use crate::typed::CtorRepr;
 use crate::types::env::TypeKind;
 use crate::types::{builtin, Ty, TyNode};
-use caravan_stdlib::inspect::{Desc, DescId};
+use caravan_vm::term::desc::{Desc, DescId};
 use std::collections::HashMap;
 
 /// Descriptors made during one compilation, appended to the global table
@@ -19,7 +19,7 @@ pub(crate) struct DescBuilder {
 impl DescBuilder {
     pub fn new() -> Self {
         DescBuilder {
-            base: caravan_stdlib::inspect::next_id(),
+            base: caravan_vm::term::desc::next_id(),
             descs: vec![],
             memo: HashMap::new(),
         }
@@ -119,8 +119,15 @@ impl Gen {
                         (n, self.desc_of(t))
                     })
                     .collect(),
+                decl.name.clone(),
             ),
-            TypeKind::Abstract if decl.name == "pid" || decl.name == "process_id" => Desc::Pid,
+            TypeKind::Abstract if decl.name == "pid" && args.len() == 1 => {
+                Desc::Pid(self.desc_of(args[0]))
+            }
+            TypeKind::Abstract if decl.name == "reply" && args.len() == 1 => {
+                Desc::Reply(self.desc_of(args[0]))
+            }
+            TypeKind::Abstract if decl.name == "process_id" => Desc::ProcessId,
             TypeKind::Abstract | TypeKind::Builtin | TypeKind::Alias(_) | TypeKind::Error => {
                 Desc::Abstract(decl.name)
             }

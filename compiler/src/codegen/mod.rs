@@ -314,7 +314,7 @@ impl Session {
         }
         g.module.finalize_definitions()?;
         g.register_stack_maps();
-        caravan_stdlib::inspect::append(std::mem::take(&mut g.descs.descs));
+        caravan_vm::term::desc::append(std::mem::take(&mut g.descs.descs));
         g.descs = inspect::DescBuilder::new();
         let (init_closure, _) = g.module.get_finalized_data(init);
         Ok(init_closure as u64 + 8)
