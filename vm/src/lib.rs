@@ -31,6 +31,7 @@ pub use heap::{literal_block, literal_string};
 pub use io::{stderr_write, stdout_flush, stdout_write};
 pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
 pub use runtime::*;
+pub use scheduler::{observe_crashes, CrashObserver};
 pub use signals::{
     caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
     caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits, TAG_MONITOR,
