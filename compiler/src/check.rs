@@ -1830,9 +1830,25 @@ impl Checker {
     /// Checks the items of one module (file) and appends them to the
     /// program. `name` is the module name (`None` for the main file).
     pub fn check_module(&mut self, file: FileId, name: Option<&str>, module: &ast::Module) {
+        self.check_module_opening(file, name, module, &[]);
+    }
+
+    /// [`Checker::check_module`] with the definitions of the finished
+    /// modules `open` in scope unqualified, as after OCaml's `open` (a
+    /// test file sees the module it tests).
+    pub fn check_module_opening(
+        &mut self,
+        file: FileId,
+        name: Option<&str>,
+        module: &ast::Module,
+        open: &[&str],
+    ) {
         self.file = file;
         self.current_name = name.map(str::to_string);
-        self.current = ModuleEnv::default();
+        self.current = open
+            .iter()
+            .filter_map(|m| self.modules.get(*m).cloned())
+            .fold(ModuleEnv::default(), merge);
         for item in &module.items {
             self.annot_vars.clear();
             self.errors_before_item = self.errors.len();

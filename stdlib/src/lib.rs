@@ -6,6 +6,7 @@ pub mod builtins;
 pub mod inspect;
 pub mod registry;
 pub mod store;
+pub mod testing;
 
 /// The standard modules, in initialisation order: `(module name, source)`.
 /// `Prelude` is opened in every module; the others are used qualified
@@ -34,7 +35,13 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Registry", include_str!("cvn/registry.cvn")),
     ("Server", include_str!("cvn/server.cvn")),
     ("Supervisor", include_str!("cvn/supervisor.cvn")),
+    ("Assert", include_str!("cvn/assert.cvn")),
+    ("Check", include_str!("cvn/check.cvn")),
 ];
+
+/// The harness of `caravan test` (runs the tests, prints the report):
+/// checked only with test programs, after [`MODULES`].
+pub const TEST_HARNESS: (&str, &str) = ("Test_harness", include_str!("cvn/test_harness.cvn"));
 
 /// The source file name shown in diagnostics for a standard module.
 pub fn file_name(module: &str) -> String {
