@@ -62,6 +62,9 @@ pub fn file_of_module(a: &Analysis, m: &str) -> Option<FileId> {
 /// unqualified).
 pub fn show_in(a: &mut Analysis, file: FileId, ty: Ty) -> String {
     let mut p = Printer::new();
+    // A top-level binding whose type is still weak (`let p = spawn f`)
+    // shows `'_weak1`, as the REPL does.
+    p.mark_weak = true;
     show_in_with(a, file, &mut p, ty)
 }
 

@@ -20,7 +20,9 @@ pub fn occurrence_at(a: &Analysis, file: FileId, offset: usize) -> Option<&Occur
 /// its span and name.
 pub fn type_at(a: &mut Analysis, file: FileId, offset: usize) -> Option<(Span, String, String)> {
     let o = occurrence_at(a, file, offset)?.clone();
-    let t = a.checker.show(o.ty);
+    let mut p = crate::types::printer::Printer::new();
+    p.mark_weak = true;
+    let t = a.checker.show_with(&mut p, o.ty);
     Some((o.span, o.name, t))
 }
 

@@ -148,12 +148,9 @@ struct Renderer<'a> {
 
 impl Renderer<'_> {
     /// How many more elements of a sequence are worth collecting: those
-    /// past the length limit would all print as one `...`.
+    /// past the length limit print as one `...`.
     fn budget(&self) -> usize {
-        self.limits
-            .length
-            .saturating_sub(self.printed)
-            .saturating_add(1)
+        self.limits.length.saturating_sub(self.printed)
     }
 
     /// Pushes `items` separated by `sep`, followed by `; ...` when the
@@ -424,6 +421,41 @@ pub unsafe extern "C" fn caravan_inspect_top(proc: *mut Process, x: Value, desc:
 /// # Safety
 /// Called by generated code only: `proc` is the running process and `x`
 /// has the type `desc` describes.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[i64]) -> (Vec<Vec<u64>>, Value) {
+        // Cons cells as boxed two-field blocks with a header before them.
+        let mut cells: Vec<Vec<u64>> = vec![];
+        let mut tail = v::UNIT;
+        for &n in items.iter().rev() {
+            let header = v::make_header(2, 0);
+            cells.push(vec![header, v::of_int(n), tail]);
+            tail = cells.last().unwrap().as_ptr() as u64 + 8;
+        }
+        (cells, tail)
+    }
+
+    #[test]
+    fn long_lists_are_cut_after_the_length_limit() {
+        let table = vec![Desc::Int, Desc::List(0)];
+        let items: Vec<i64> = (0..1000).collect();
+        let (_cells, l) = list(&items);
+        let s = render_limited(&table, l, 1, false, Limits::TOPLEVEL);
+        assert!(s.starts_with("[0; 1; 2; "), "{s}");
+        assert!(s.ends_with("; 297; 298; ...]"), "{s}");
+        let small = Limits {
+            depth: 10,
+            length: 4,
+        };
+        assert_eq!(render_limited(&table, l, 1, false, small), "[0; 1; 2; ...]");
+        let (_c2, short) = list(&[1, 2]);
+        assert_eq!(render_limited(&table, short, 1, false, small), "[1; 2]");
+        assert_eq!(render(&table, short, 1, false), "[1; 2]");
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn caravan_inspect(proc: *mut Process, x: Value, desc: Value) -> Value {
     let s = {
