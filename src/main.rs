@@ -366,10 +366,7 @@ fn main() -> ExitCode {
             stdin,
             paths,
         }) => fmt(check, stdin, paths),
-        Some(Command::Lsp) => {
-            caravan_lsp::run_stdio();
-            ExitCode::SUCCESS
-        }
+        Some(Command::Lsp) => ExitCode::from(caravan_lsp::run_stdio().clamp(0, 255) as u8),
         Some(Command::Run {
             schedulers,
             max_heap_mb,

@@ -733,3 +733,71 @@ fn formatting_replaces_the_whole_document() {
     assert!(edits.is_null(), "{edits}");
     assert!(c.shutdown().unwrap(), "the server did not exit");
 }
+
+#[test]
+fn exit_ends_the_server_with_the_status_the_specification_gives() {
+    let ws = Ws::new("exit");
+    // After shutdown: status 0, with the input still open.
+    let mut c = ws.start();
+    c.request("shutdown", Value::Null).unwrap();
+    c.notify("exit", Value::Null).unwrap();
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("exit after shutdown ends the server (input still open)");
+    assert_eq!(s.code(), Some(0));
+    // Without shutdown: status 1.
+    let mut c = ws.start();
+    c.notify("exit", Value::Null).unwrap();
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("exit without shutdown ends the server");
+    assert_eq!(s.code(), Some(1));
+    // A request right behind `exit` does not keep it alive.
+    let mut c = ws.start();
+    c.request("shutdown", Value::Null).unwrap();
+    c.notify("exit", Value::Null).unwrap();
+    let _ = c.send(&json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": ws.uri("main.cvn")}, "position": {"line": 0, "character": 0}}}));
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("a request after exit does not hang the server");
+    assert_eq!(s.code(), Some(0));
+}
+
+#[test]
+fn malformed_messages_get_json_rpc_errors() {
+    let ws = Ws::new("malformed");
+    let mut c = ws.start();
+    let frame = |body: &[u8]| {
+        let mut f = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        f.extend_from_slice(body);
+        f
+    };
+    for (body, code) in [
+        (
+            &b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": "[..],
+            -32700,
+        ),
+        (&b"\xff\xfe\xfd"[..], -32700),
+        (&b"{\"jsonrpc\": \"2.0\", \"id\": 7}"[..], -32600),
+    ] {
+        c.send_raw(&frame(body)).unwrap();
+        let r = c.next_message().unwrap();
+        assert_eq!(r["error"]["code"], json!(code), "{r}");
+    }
+    c.send_raw(b"Content-Length: zero\r\n\r\n").unwrap();
+    let r = c.next_message().unwrap();
+    assert_eq!(r["error"]["code"], json!(-32700), "{r}");
+    // Still serving.
+    ws.open(&mut c, "main.cvn");
+    let main = ws.text("main.cvn");
+    let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "total", 0, 1));
+    assert!(h.contains("total :"), "{h}");
+    // A frame cut short by the end of input ends the server (logged).
+    c.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"")
+        .unwrap();
+    assert!(
+        c.close_input(),
+        "the server did not end on a truncated frame"
+    );
+}

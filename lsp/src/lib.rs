@@ -13,6 +13,7 @@
 pub mod client;
 pub mod engine;
 pub mod text;
+pub mod transport;
 
 pub use serde_json;
 pub use tower_lsp::lsp_types;
@@ -337,8 +338,11 @@ impl LanguageServer for Backend {
 }
 
 /// Serves the Language Server Protocol on stdin/stdout until the client
-/// exits (or closes the connection).
-pub fn run_stdio() {
+/// sends `exit` (the process ends there: status 0 after `shutdown`, 1
+/// without) or closes the connection (the status returned, by the same
+/// rule). Frames go through [`transport`], which answers malformed ones.
+pub fn run_stdio() -> i32 {
+    use tokio::io::AsyncWriteExt;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -347,20 +351,45 @@ pub fn run_stdio() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("caravan lsp: cannot start the runtime: {e}");
-            return;
+            return 1;
         }
     };
-    rt.block_on(async {
+    let (out, writer) = transport::writer();
+    let (to_server, mut from_client) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (mut server_in_w, server_in_r) = tokio::io::duplex(1 << 16);
+    let (server_out_w, server_out_r) = tokio::io::duplex(1 << 16);
+    let pump_out = out.clone();
+    std::thread::Builder::new()
+        .name("caravan-lsp-in".into())
+        .spawn(move || transport::pump_stdin(to_server, pump_out))
+        .expect("spawn the input thread");
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            while let Some(frame) = from_client.recv().await {
+                if server_in_w.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            // Dropping the pipe's end is tower-lsp's end of input.
+        });
+        let forward = tokio::spawn(transport::forward_output(server_out_r, out));
         let worker = Worker::start();
         let (service, socket) = LspService::new(move |client| Backend {
             client,
             worker,
             generation: Arc::new(AtomicU64::new(0)),
         });
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        Server::new(server_in_r, server_out_w, socket)
             .serve(service)
             .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
     });
-    // A blocking read of stdin may still be pending: do not wait for it.
+    // A task may still wait on the analysis thread: do not wait for it.
     rt.shutdown_background();
+    let _ = writer.join();
+    if transport::shut_down() {
+        0
+    } else {
+        1
+    }
 }
