@@ -801,3 +801,52 @@ fn malformed_messages_get_json_rpc_errors() {
         "the server did not end on a truncated frame"
     );
 }
+
+#[test]
+fn incremental_changes_edit_ranges_of_the_document() {
+    let ws = Ws::new("incr");
+    let mut c = ws.start();
+    let caps = {
+        let root = Url::from_file_path(&ws.dir).unwrap().to_string();
+        let mut c2 = {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
+            cmd.arg("lsp").env("XDG_CACHE_HOME", &ws.cache);
+            LspClient::spawn(&mut cmd).unwrap()
+        };
+        c2.initialize(&root).unwrap()
+    };
+    // Incremental: TextDocumentSyncKind 2.
+    assert_eq!(caps["textDocumentSync"]["change"], json!(2), "{caps}");
+    ws.open(&mut c, "main.cvn");
+    let uri = ws.uri("main.cvn");
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+    let range = |l0: u32, c0: u32, l1: u32, c1: u32| json!({"start": {"line": l0, "character": c0}, "end": {"line": l1, "character": c1}});
+    // Two edits in one change, the second in the text the first left:
+    // insert a binding at the top, then make it ill-typed.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+            {"range": range(0, 0, 0, 0), "text": "let s = \"\u{e9}\u{1f600}\" let bad : int = 1\n"},
+            {"range": range(0, 30, 0, 31), "text": "\"no\""}
+        ]}),
+    )
+    .unwrap();
+    let d = diagnostics_for(&mut c, &uri, |d| !d.is_empty());
+    assert!(
+        d.iter()
+            .any(|d| d["code"] == json!("E0100") && d["range"]["start"]["line"] == json!(0)),
+        "{d:?}"
+    );
+    // Delete the inserted line: no error again.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [
+            {"range": range(0, 0, 1, 0), "text": ""}
+        ]}),
+    )
+    .unwrap();
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+    let main = ws.text("main.cvn");
+    let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "total", 0, 1));
+    assert!(h.contains("total :"), "{h}");
+}

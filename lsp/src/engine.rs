@@ -36,6 +36,23 @@ pub struct Engine {
     published: HashMap<Url, Vec<Diagnostic>>,
 }
 
+/// `text` after one content change (a range edit, or the whole text).
+pub fn apply_change(text: &str, c: &TextDocumentContentChangeEvent) -> String {
+    match c.range {
+        None => c.text.clone(),
+        Some(r) => {
+            let li = LineIndex::new(text);
+            let start = li.offset(r.start);
+            let end = li.offset(r.end).max(start);
+            let mut out = String::with_capacity(text.len() + c.text.len());
+            out.push_str(&text[..start]);
+            out.push_str(&c.text);
+            out.push_str(&text[end..]);
+            out
+        }
+    }
+}
+
 /// The key of a document: its file path, or the URI when it is not a file.
 pub fn key_of(uri: &Url) -> String {
     match uri.to_file_path() {
@@ -86,6 +103,31 @@ impl Engine {
     pub fn set_doc(&mut self, uri: Url, text: String, version: i32) {
         self.docs.insert(key_of(&uri), Doc { uri, text, version });
         self.cache.clear();
+    }
+
+    /// Applies a `didChange`'s edits in order (incremental sync: each
+    /// replaces a range, given in the text as the previous edits left it;
+    /// an edit without a range replaces the whole text). A change to a
+    /// document that is not open is taken as its whole text when it has
+    /// one (else ignored).
+    pub fn change_doc(
+        &mut self,
+        uri: Url,
+        changes: Vec<TextDocumentContentChangeEvent>,
+        version: i32,
+    ) {
+        let key = key_of(&uri);
+        let mut text = match self.docs.get(&key) {
+            Some(d) => d.text.clone(),
+            None => match changes.iter().rfind(|c| c.range.is_none()) {
+                Some(_) => String::new(),
+                None => return,
+            },
+        };
+        for c in changes {
+            text = apply_change(&text, &c);
+        }
+        self.set_doc(uri, text, version);
     }
 
     /// Closes a document.

@@ -145,7 +145,7 @@ impl LanguageServer for Backend {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
                     TextDocumentSyncOptions {
                         open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::FULL),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
                         save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                         ..Default::default()
                     },
@@ -194,12 +194,9 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri;
         let version = params.text_document.version;
-        // Full synchronisation: the last change holds the whole text.
-        let Some(text) = params.content_changes.into_iter().last().map(|c| c.text) else {
-            return;
-        };
+        let changes = params.content_changes;
         self.worker
-            .call(move |e| e.set_doc(uri, text, version))
+            .call(move |e| e.change_doc(uri, changes, version))
             .await;
         self.schedule_publish(DEBOUNCE);
     }
