@@ -850,3 +850,93 @@ fn incremental_changes_edit_ranges_of_the_document() {
     let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "total", 0, 1));
     assert!(h.contains("total :"), "{h}");
 }
+
+/// Applies one text edit (LSP positions, ASCII text) to `text`.
+fn apply_edit(text: &str, edit: &Value) -> String {
+    let offset = |p: &Value| {
+        let line = p["line"].as_u64().unwrap() as usize;
+        let col = p["character"].as_u64().unwrap() as usize;
+        text.split_inclusive('\n')
+            .take(line)
+            .map(str::len)
+            .sum::<usize>()
+            + col
+    };
+    let (a, b) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    format!(
+        "{}{}{}",
+        &text[..a],
+        edit["newText"].as_str().unwrap(),
+        &text[b..]
+    )
+}
+
+#[test]
+fn code_actions_fix_names_and_add_missing_cases() {
+    let ws = Ws::new("actions");
+    let mut c = ws.start();
+    let text = "type shape = Circle of float | Rect of float * float | Tri\n\
+                \n\
+                let area s =\n  match s with\n  | Circle r -> 3. *. r *. r\n  | Rect (w, h) -> w *. h\n\
+                \n\
+                let sizes = Lsit.map area [Tri]\n\
+                let total = List.fold_lft (+.) 0. sizes\n";
+    ws.open_text(&mut c, "shapes.cvn", text);
+    let uri = ws.uri("shapes.cvn");
+    let d = diagnostics_for(&mut c, &uri, |d| d.len() == 3);
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}});
+    let r = c
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": whole, "context": {"diagnostics": []}}),
+        )
+        .unwrap();
+    let actions = r.as_array().unwrap().clone();
+    let titles: Vec<&str> = actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Add the missing case `Tri`"), "{titles:?}");
+    assert!(titles.contains(&"Replace with `List`"), "{titles:?}");
+    // Applying every fix, bottom-up, gives a program without errors.
+    let mut edits: Vec<Value> = actions
+        .iter()
+        .map(|a| a["edit"]["changes"][&uri][0].clone())
+        .collect();
+    assert_eq!(edits.len(), 3, "{actions:?}");
+    edits.sort_by_key(|e| {
+        std::cmp::Reverse((
+            e["range"]["start"]["line"].as_u64(),
+            e["range"]["start"]["character"].as_u64(),
+        ))
+    });
+    let mut fixed = text.to_string();
+    for e in &edits {
+        fixed = apply_edit(&fixed, e);
+    }
+    assert!(
+        fixed.contains("  | Rect (w, h) -> w *. h\n  | Tri -> failwith \"TODO\"\n"),
+        "{fixed}"
+    );
+    assert!(fixed.contains("List.map area"), "{fixed}");
+    assert!(fixed.contains("List.fold_left (+.)"), "{fixed}");
+    // A range on one diagnostic gets that diagnostic's fix only.
+    let e0102 = d
+        .iter()
+        .find(|d| d["code"] == json!("E0102"))
+        .unwrap()
+        .clone();
+    let r = c
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": e0102["range"], "context": {"diagnostics": [e0102]}}),
+        )
+        .unwrap();
+    assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r[0]["title"], json!("Replace with `fold_left`"));
+    change(&mut c, &ws, "shapes.cvn", 2, &fixed);
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+}

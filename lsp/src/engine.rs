@@ -392,6 +392,69 @@ impl Engine {
         (file, diag)
     }
 
+    // -------------------------------------------------------- code actions
+
+    /// `textDocument/codeAction`: the fixes of the diagnostics in `range`
+    /// (the compiler's [`cd::Fix`]es: a name's closest spelling, the
+    /// missing cases of a `match`), as quick fixes.
+    pub fn code_actions(&mut self, uri: &Url, range: Range) -> Vec<CodeActionOrCommand> {
+        let Some((ck, fid)) = self.ensure(&key_of(uri)) else {
+            return vec![];
+        };
+        let a = &self.cache[&ck];
+        let text = &a.sources.files[fid].text;
+        let li = LineIndex::new(text);
+        let (from, to) = (li.offset(range.start), li.offset(range.end));
+        let mut out = vec![];
+        for d in &a.diagnostics {
+            let Some(primary) = d.labels.first() else {
+                continue;
+            };
+            // Diagnostics that touch the range (an empty range: the cursor).
+            if primary.file != fid || primary.span.end < from || primary.span.start > to {
+                continue;
+            }
+            let (_, lsp_diag) = self.convert(a, d);
+            for fix in d.fixes.iter().filter(|f| f.file == fid) {
+                let (at, new_text) = match fix.indent_like {
+                    None => (
+                        li.range(fix.span.start, fix.span.end),
+                        fix.replacement.clone(),
+                    ),
+                    Some(like) => {
+                        let line_start = text[..like.min(text.len())]
+                            .rfind('\n')
+                            .map_or(0, |i| i + 1);
+                        let indent: String = text[line_start..]
+                            .chars()
+                            .take_while(|c| *c == ' ' || *c == '\t')
+                            .collect();
+                        let head = &text[line_start..like.min(text.len())];
+                        // An arm on the line of `match ... with` (a match on
+                        // one line) gets its new arm on that line too.
+                        let new_text = if head.contains("match") || head.contains("function") {
+                            format!(" {}", fix.replacement)
+                        } else {
+                            format!("\n{indent}{}", fix.replacement)
+                        };
+                        (li.range(fix.span.start, fix.span.start), new_text)
+                    }
+                };
+                let mut changes = HashMap::new();
+                changes.insert(uri.clone(), vec![TextEdit::new(at, new_text)]);
+                out.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: fix.title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp_diag.clone()]),
+                    edit: Some(WorkspaceEdit::new(changes)),
+                    is_preferred: Some(true),
+                    ..Default::default()
+                }));
+            }
+        }
+        out
+    }
+
     // -------------------------------------------------------- hover, definition
 
     /// The type (and doc comment) of the identifier at `pos`.

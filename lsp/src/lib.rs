@@ -165,6 +165,7 @@ impl LanguageServer for Backend {
                 })),
                 inlay_hint_provider: Some(OneOf::Left(true)),
                 document_formatting_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 signature_help_provider: Some(SignatureHelpOptions {
                     trigger_characters: Some(vec![" ".into(), "(".into()]),
                     retrigger_characters: Some(vec![",".into()]),
@@ -313,6 +314,12 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         let range = params.range;
         Ok(self.worker.call(move |e| e.inlay_hints(&uri, range)).await)
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri;
+        let range = params.range;
+        Ok(self.worker.call(move |e| e.code_actions(&uri, range)).await)
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
