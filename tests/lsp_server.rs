@@ -940,3 +940,32 @@ fn code_actions_fix_names_and_add_missing_cases() {
     change(&mut c, &ws, "shapes.cvn", 2, &fixed);
     diagnostics_for(&mut c, &uri, |d| d.is_empty());
 }
+
+#[test]
+fn hover_on_type_names_and_updated_fields() {
+    let ws = Ws::new("hovertypes");
+    let mut c = ws.start();
+    let text = "(** A point on the grid. *)\n\
+                type point = { x : int; y : int }\n\
+                \n\
+                type 'a tree = Leaf | Node of 'a tree * 'a * 'a tree\n\
+                \n\
+                let moved (p : point) = { p with x = p.x + 1 }\n\
+                let size (t : int tree) = match t with Leaf -> 0 | Node _ -> 1\n\
+                let far : Geometry.point = Geometry.origin\n";
+    ws.open_text(&mut c, "types.cvn", text);
+    // A type name where it is used, and where it is defined.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "point)", 0, 1));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    assert!(h.contains("A point on the grid."), "{h}");
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "point =", 0, 1));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "int tree", 0, 5));
+    assert!(h.contains("type 'a tree = Leaf | Node of"), "{h}");
+    // A type of another module.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "Geometry.point", 0, 10));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    // A field in `{ r with f = e }`.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "x = p.x", 0, 0));
+    assert!(h.contains("x : int"), "{h}");
+}

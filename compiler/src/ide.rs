@@ -701,7 +701,10 @@ pub fn hover_at(
     file: FileId,
     offset: usize,
 ) -> Option<(Span, String, Option<String>)> {
-    let o = crate::query::occurrence_at(a, file, offset)?.clone();
+    let o = match crate::query::occurrence_at(a, file, offset) {
+        Some(o) => o.clone(),
+        None => type_definition_at(a, file, offset)?,
+    };
     let text = a.sources.files.get(file)?.text.clone();
     let written = text
         .get(o.span.start..o.span.end)
@@ -788,6 +791,36 @@ pub fn hover_at(
         doc_comment(t, s.start)
     });
     Some((o.span, sig, doc))
+}
+
+/// The name of a type at its definition (`type point = ...`, the cursor
+/// on `point`), as an occurrence of that type.
+fn type_definition_at(a: &mut Analysis, file: FileId, offset: usize) -> Option<Occurrence> {
+    let text = &a.sources.files.get(file)?.text;
+    let b = text.as_bytes();
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'\'';
+    let mut start = offset.min(b.len());
+    while start > 0 && is_word(b[start - 1]) {
+        start -= 1;
+    }
+    let mut end = offset.min(b.len());
+    while end < b.len() && is_word(b[end]) {
+        end += 1;
+    }
+    let word = text.get(start..end)?;
+    let id = a.checker.decls.iter().position(|d| {
+        d.name == word && d.def.is_some_and(|(f, s)| f == file && s.start <= start && end <= s.end)
+    })?;
+    let d = a.checker.decls[id].clone();
+    let ty = a.checker.types.mk(TyNode::Con(id as u32, d.params.clone()));
+    Some(Occurrence {
+        file,
+        span: Span::new(start, end),
+        name: word.to_string(),
+        ty,
+        def: d.def,
+        kind: OccKind::Type,
+    })
 }
 
 /// Fields of every record type declared in the user's files or the
