@@ -969,3 +969,71 @@ fn hover_on_type_names_and_updated_fields() {
     let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "x = p.x", 0, 0));
     assert!(h.contains("x : int"), "{h}");
 }
+
+#[test]
+fn semantic_tokens_classify_every_token() {
+    let ws = Ws::new("semtok");
+    let mut c = ws.start();
+    let text = "(* A comment\n   on two lines. *)\n\
+                type shape = Circle of float\n\
+                let area s = match s with Circle r -> 3.5 *. r\n\
+                let n = List.length [\"h\u{e9}\"] + 1\n";
+    ws.open_text(&mut c, "tok.cvn", text);
+    let r = c
+        .request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": ws.uri("tok.cvn")}}),
+        )
+        .unwrap();
+    let legend = [
+        "keyword",
+        "comment",
+        "string",
+        "number",
+        "operator",
+        "function",
+        "variable",
+        "enumMember",
+        "property",
+        "type",
+        "namespace",
+        "typeParameter",
+    ];
+    // Decode: (line, start, length) -> the token's text and type.
+    let data: Vec<u64> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let lines: Vec<Vec<u16>> = text.lines().map(|l| l.encode_utf16().collect()).collect();
+    let (mut line, mut start) = (0usize, 0usize);
+    let mut got = vec![];
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            line += t[0] as usize;
+            start = 0;
+        }
+        start += t[1] as usize;
+        let s = String::from_utf16(&lines[line][start..start + t[2] as usize]).unwrap();
+        got.push((s, legend[t[3] as usize]));
+    }
+    let has = |s: &str, k: &str| got.iter().any(|(a, b)| a == s && *b == k);
+    for (s, k) in [
+        ("(* A comment", "comment"),
+        ("   on two lines. *)", "comment"),
+        ("type", "keyword"),
+        ("shape", "type"),
+        ("Circle", "enumMember"),
+        ("area", "function"),
+        ("s", "variable"),
+        ("3.5", "number"),
+        ("*.", "operator"),
+        ("List", "namespace"),
+        ("length", "function"),
+        ("\"h\u{e9}\"", "string"),
+        ("n", "variable"),
+    ] {
+        assert!(has(s, k), "{s:?} as {k}: {got:?}");
+    }
+}

@@ -392,6 +392,86 @@ impl Engine {
         (file, diag)
     }
 
+    // -------------------------------------------------------- semantic tokens
+
+    /// The token types of [`Engine::semantic_tokens`], in the legend's
+    /// order.
+    pub fn semantic_legend() -> SemanticTokensLegend {
+        SemanticTokensLegend {
+            token_types: vec![
+                SemanticTokenType::KEYWORD,
+                SemanticTokenType::COMMENT,
+                SemanticTokenType::STRING,
+                SemanticTokenType::NUMBER,
+                SemanticTokenType::OPERATOR,
+                SemanticTokenType::FUNCTION,
+                SemanticTokenType::VARIABLE,
+                SemanticTokenType::ENUM_MEMBER,
+                SemanticTokenType::PROPERTY,
+                SemanticTokenType::TYPE,
+                SemanticTokenType::NAMESPACE,
+                SemanticTokenType::TYPE_PARAMETER,
+            ],
+            token_modifiers: vec![],
+        }
+    }
+
+    /// `textDocument/semanticTokens/full`: every token of the document
+    /// classified ([`ide::semantic_tokens`]), one LSP token per line of a
+    /// token that spans lines (comments, strings), positions in UTF-16.
+    pub fn semantic_tokens(&mut self, uri: &Url) -> Option<SemanticTokens> {
+        use ide::SemanticKind as K;
+        let (ck, fid) = self.ensure(&key_of(uri))?;
+        let a = &self.cache[&ck];
+        let text = &a.sources.files[fid].text;
+        let li = LineIndex::new(text);
+        let mut data = vec![];
+        let (mut last_line, mut last_start) = (0u32, 0u32);
+        for (span, kind) in ide::semantic_tokens(a, fid) {
+            let ty = match kind {
+                K::Keyword => 0,
+                K::Comment => 1,
+                K::String => 2,
+                K::Number => 3,
+                K::Operator => 4,
+                K::Function => 5,
+                K::Variable => 6,
+                K::Constructor => 7,
+                K::Field => 8,
+                K::Type => 9,
+                K::Module => 10,
+                K::TypeParameter => 11,
+            };
+            let mut start = span.start.min(text.len());
+            let end = span.end.min(text.len());
+            while start < end {
+                let line_end = text[start..end].find('\n').map_or(end, |i| start + i);
+                let (p0, p1) = (li.position(start), li.position(line_end));
+                if p1.character > p0.character {
+                    let delta_line = p0.line - last_line;
+                    let delta_start = if delta_line == 0 {
+                        p0.character - last_start
+                    } else {
+                        p0.character
+                    };
+                    data.push(SemanticToken {
+                        delta_line,
+                        delta_start,
+                        length: p1.character - p0.character,
+                        token_type: ty,
+                        token_modifiers_bitset: 0,
+                    });
+                    (last_line, last_start) = (p0.line, p0.character);
+                }
+                start = line_end + 1;
+            }
+        }
+        Some(SemanticTokens {
+            result_id: None,
+            data,
+        })
+    }
+
     // -------------------------------------------------------- code actions
 
     /// `textDocument/codeAction`: the fixes of the diagnostics in `range`

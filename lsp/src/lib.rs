@@ -166,6 +166,16 @@ impl LanguageServer for Backend {
                 inlay_hint_provider: Some(OneOf::Left(true)),
                 document_formatting_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                semantic_tokens_provider: Some(
+                    SemanticTokensServerCapabilities::SemanticTokensOptions(
+                        SemanticTokensOptions {
+                            legend: Engine::semantic_legend(),
+                            full: Some(SemanticTokensFullOptions::Bool(true)),
+                            range: None,
+                            work_done_progress_options: Default::default(),
+                        },
+                    ),
+                ),
                 signature_help_provider: Some(SignatureHelpOptions {
                     trigger_characters: Some(vec![" ".into(), "(".into()]),
                     retrigger_characters: Some(vec![",".into()]),
@@ -314,6 +324,19 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         let range = params.range;
         Ok(self.worker.call(move |e| e.inlay_hints(&uri, range)).await)
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        let uri = params.text_document.uri;
+        Ok(self
+            .worker
+            .call(move |e| e.semantic_tokens(&uri))
+            .await
+            .flatten()
+            .map(SemanticTokensResult::Tokens))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
