@@ -1037,3 +1037,41 @@ fn semantic_tokens_classify_every_token() {
         assert!(has(s, k), "{s:?} as {k}: {got:?}");
     }
 }
+
+#[test]
+fn stdlib_docs_in_hover_and_completion() {
+    let ws = Ws::new("docs");
+    let mut c = ws.start();
+    let text = "let xs = List.map succ [1; 2]\nlet m = Map.add 1 \"a\" Map.empty\nlet more = List.";
+    ws.open_text(&mut c, "docs.cvn", text);
+    let h = hover_text(&mut c, &ws, "docs.cvn", pos(text, "List.map", 0, 6));
+    // The type at this use, and the doc comment of the definition.
+    assert!(
+        h.contains("map : (int -> int) -> int list -> int list"),
+        "{h}"
+    );
+    assert!(h.contains("tail-recursive"), "{h}");
+    let h = hover_text(&mut c, &ws, "docs.cvn", pos(text, "Map.add", 0, 5));
+    assert!(h.contains("replacing a previous binding"), "{h}");
+    let r = c
+        .request(
+            "textDocument/completion",
+            at(&ws, "docs.cvn", pos(text, "List.", 1, 5)),
+        )
+        .unwrap();
+    let items = r.as_array().unwrap();
+    let doc = |label: &str| {
+        items
+            .iter()
+            .find(|i| i["label"] == label)
+            .map(|i| {
+                i["documentation"]["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    assert!(doc("sort").contains("stable"), "{items:?}");
+    assert!(doc("hd").contains("crashes"), "{}", doc("hd"));
+}

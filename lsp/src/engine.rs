@@ -880,6 +880,7 @@ impl Engine {
                             name,
                             detail,
                             kind: query::CompletionKind::Field,
+                            doc: None,
                         })
                         .collect();
                 }
@@ -930,6 +931,12 @@ impl Engine {
                 }),
                 label: c.name,
                 detail: Some(c.detail),
+                documentation: c.doc.map(|d| {
+                    Documentation::MarkupContent(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: d,
+                    })
+                }),
                 sort_text: Some(format!("{i:05}")),
                 ..Default::default()
             })
@@ -978,6 +985,7 @@ impl Engine {
                 name: n,
                 detail: a.checker.show(t),
                 kind: query::CompletionKind::Value,
+                doc: None,
             })
             .collect();
         let mut ctors: Vec<(String, usize)> = a
@@ -994,6 +1002,7 @@ impl Engine {
                 name: n,
                 detail: a.checker.type_name(ty),
                 kind: query::CompletionKind::Ctor,
+                doc: None,
             });
         }
         out

@@ -47,3 +47,33 @@ pub const TEST_HARNESS: (&str, &str) = ("Test_harness", include_str!("cvn/test_h
 pub fn file_name(module: &str) -> String {
     format!("<stdlib>/{}.cvn", module.to_lowercase())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every top-level definition of the standard library (`let`,
+    /// `external`, `and`) has a comment right above it: the language
+    /// server shows it on hover and in completion.
+    #[test]
+    fn every_definition_has_a_doc_comment() {
+        let mut missing = vec![];
+        let all = super::MODULES
+            .iter()
+            .chain(std::iter::once(&super::TEST_HARNESS));
+        for (module, src) in all {
+            let lines: Vec<&str> = src.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                let def = ["let ", "external ", "and "]
+                    .iter()
+                    .any(|k| l.starts_with(k));
+                if def && !(i > 0 && lines[i - 1].trim_end().ends_with("*)")) {
+                    missing.push(format!("{module}: {l}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "without a doc comment:\n{}",
+            missing.join("\n")
+        );
+    }
+}
