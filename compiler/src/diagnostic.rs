@@ -91,8 +91,9 @@ pub struct Diagnostic {
     /// Hints: how to fix it.
     pub hints: Vec<String>,
     /// Edits that fix it, for editors (the language server's code
-    /// actions); the CLI shows them as its hints already say them.
-    pub fixes: Vec<Fix>,
+    /// actions); the CLI shows them as its hints already say them. (A
+    /// boxed slice: diagnostics travel in `Result`s, kept small.)
+    pub fixes: Box<[Fix]>,
 }
 
 /// A machine-applicable fix: replace `span` of `file` with `replacement`.
@@ -131,13 +132,15 @@ impl Diagnostic {
                 message: label.into(),
             }],
             hints: vec![],
-            fixes: vec![],
+            fixes: Box::new([]),
         }
     }
 
     /// Adds a machine-applicable fix.
     pub fn with_fix(mut self, fix: Fix) -> Self {
-        self.fixes.push(fix);
+        let mut fixes = std::mem::take(&mut self.fixes).into_vec();
+        fixes.push(fix);
+        self.fixes = fixes.into_boxed_slice();
         self
     }
 

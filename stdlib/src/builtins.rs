@@ -943,7 +943,7 @@ mod tests {
         assert_eq!(format_float(1e-5), "1e-05");
         assert_eq!(format_float(1.234e-5), "1.234e-05");
         assert_eq!(format_float(0.0001), "0.0001");
-        assert_eq!(format_float(999_999_999_999.9999), "1e+12");
+        assert_eq!(format_float(999_999_999_999.999_9), "1e+12");
     }
 
     #[test]

@@ -421,6 +421,16 @@ pub unsafe extern "C" fn caravan_inspect_top(proc: *mut Process, x: Value, desc:
 /// # Safety
 /// Called by generated code only: `proc` is the running process and `x`
 /// has the type `desc` describes.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_inspect(proc: *mut Process, x: Value, desc: Value) -> Value {
+    let s = {
+        let table = TABLE.read().unwrap_or_else(|e| e.into_inner());
+        render(&table, x, int_of(desc) as DescId, false)
+    };
+    // SAFETY: generated code passes its own live process.
+    alloc_string(unsafe { &mut *proc }, s.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,14 +464,4 @@ mod tests {
         assert_eq!(render_limited(&table, short, 1, false, small), "[1; 2]");
         assert_eq!(render(&table, short, 1, false), "[1; 2]");
     }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn caravan_inspect(proc: *mut Process, x: Value, desc: Value) -> Value {
-    let s = {
-        let table = TABLE.read().unwrap_or_else(|e| e.into_inner());
-        render(&table, x, int_of(desc) as DescId, false)
-    };
-    // SAFETY: generated code passes its own live process.
-    alloc_string(unsafe { &mut *proc }, s.as_bytes())
 }
