@@ -44,8 +44,9 @@ fn failures_name_the_test_its_reason_location_and_values() {
             "test",
             "--seed",
             "1",
+            // Long enough for the busiest test on a loaded machine.
             "--timeout",
-            "500",
+            "3000",
             "tests/test_runner/failing",
         ],
     );
