@@ -7,8 +7,12 @@
 //! the checker's semantic index ([`caravan_compiler::query`],
 //! [`caravan_compiler::ide`]). The analyses run on one thread with a large
 //! stack ([`engine::Engine`]); the protocol runs on tokio. Diagnostics are
-//! published on open and, debounced, after changes. Formatting is
-//! [`caravan_compiler::format`], as `caravan fmt` does it.
+//! published on open and, debounced, after changes (documents are synced
+//! incrementally). Formatting is [`caravan_compiler::format`], as `caravan
+//! fmt` does it; code actions are the compiler's fixes
+//! ([`caravan_compiler::diagnostic::Fix`]). Standard input and output go
+//! through [`transport`], which ends the process on `exit` and answers
+//! malformed messages.
 
 pub mod client;
 pub mod engine;
