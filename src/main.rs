@@ -1,6 +1,9 @@
-//! `caravan`: the command-line interface (run, check, fmt, repl, lsp).
+//! `caravan`: the command-line interface (run, check, test, fmt, new,
+//! repl, lsp).
 
+mod new;
 mod repl;
+mod test_runner;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -22,9 +25,9 @@ struct Cli {
 enum Command {
     /// Compile a program with Cranelift and run it.
     Run {
-        /// Scheduler threads (default: the number of cores).
-        #[arg(long, value_name = "N")]
-        schedulers: Option<usize>,
+        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        #[arg(long, value_name = "N", value_parser = schedulers_parser())]
+        schedulers: Option<u16>,
         /// Heap limit of every process, in megabytes (Erlang's
         /// max_heap_size): past it a process crashes with `Crashed "heap
         /// limit"`, the others go on. Default: none.
@@ -32,9 +35,41 @@ enum Command {
         max_heap_mb: Option<u64>,
         /// The program's main file (`.cvn`).
         file: PathBuf,
-        /// Arguments for the program (`Sys.args ()`).
+        /// Arguments for the program (`Sys.args ()`): everything after
+        /// FILE, as it is (`--help` and `--` included).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run the tests: functions named `*_test` (of type `unit -> unit`) in
+    /// files named `*_test.cvn`, each in its own process, in parallel.
+    Test {
+        /// Run only the tests whose name contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// A test running longer than MS milliseconds is stopped and fails.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        timeout: u64,
+        /// Fixes the random cases of `Check.forall` (a failure prints the
+        /// seed that replays it). Default: a new seed every run.
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        #[arg(long, value_name = "N", value_parser = schedulers_parser())]
+        schedulers: Option<u16>,
+        /// Tests running at once, at most (default: twice the schedulers).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        jobs: Option<u64>,
+        /// Test files, or directories searched recursively for
+        /// `*_test.cvn` (default: the current directory).
+        paths: Vec<PathBuf>,
+    },
+    /// Make a new project: a directory NAME with `main.cvn`, a module, a
+    /// test in `test/` and a README, ready for `caravan run` and `caravan
+    /// test`.
+    New {
+        /// The project's directory (created; must not exist). Its last
+        /// component names the project.
+        name: PathBuf,
     },
     /// Parse and type-check a program; exit status 1 on any error.
     Check {
@@ -59,10 +94,52 @@ enum Command {
     Lsp,
     /// The interactive toplevel (also `caravan` with no arguments).
     Repl {
-        /// Scheduler threads (default: the number of cores).
-        #[arg(long, value_name = "N")]
-        schedulers: Option<usize>,
+        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        #[arg(long, value_name = "N", value_parser = schedulers_parser())]
+        schedulers: Option<u16>,
     },
+}
+
+/// The most scheduler threads `--schedulers` accepts: far beyond any
+/// machine's cores, far below what a mistyped number would start.
+const MAX_SCHEDULERS: i64 = 1024;
+
+fn schedulers_parser() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(1..=MAX_SCHEDULERS)
+}
+
+/// Splits the command line of `caravan run [OPTIONS] FILE ARGS...` after
+/// FILE: clap parses what comes before, the program gets the rest as it
+/// is (`caravan run p.cvn --help` passes `--help` to the program, as
+/// LANGUAGE.md §5 says). Other commands are left whole.
+fn split_program_args(argv: Vec<String>) -> (Vec<String>, Option<Vec<String>>) {
+    // Options of `run` that take a value as the next argument.
+    const WITH_VALUE: &[&str] = &["--schedulers", "--max-heap-mb"];
+    let Some(sub) = argv.iter().skip(1).position(|a| !a.starts_with('-')) else {
+        return (argv, None);
+    };
+    let sub = sub + 1;
+    if argv[sub] != "run" {
+        return (argv, None);
+    }
+    let mut i = sub + 1;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        i += if WITH_VALUE.contains(&a) { 2 } else { 1 };
+    }
+    if i >= argv.len() {
+        return (argv, None);
+    }
+    let mut argv = argv;
+    let program = argv.split_off(i + 1);
+    (argv, Some(program))
 }
 
 fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
@@ -72,7 +149,7 @@ fn read_source(file: &PathBuf) -> Result<String, ExitCode> {
     })
 }
 
-fn report(
+pub(crate) fn report(
     sources: &caravan_compiler::diagnostic::SourceMap,
     diags: &[caravan_compiler::diagnostic::Diagnostic],
 ) {
@@ -198,7 +275,7 @@ fn fmt(check: bool, stdin: bool, paths: Vec<PathBuf>) -> ExitCode {
 
 fn run(
     file: PathBuf,
-    schedulers: Option<usize>,
+    schedulers: Option<u16>,
     max_heap_mb: Option<u64>,
     args: Vec<String>,
 ) -> ExitCode {
@@ -233,9 +310,7 @@ fn run(
     }
     caravan_stdlib::builtins::set_args(args);
     let config = caravan_vm::VmConfig {
-        schedulers: schedulers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
+        schedulers: default_schedulers(schedulers),
         max_heap_words: max_heap_mb.map_or(0, |mb| {
             (mb as usize).saturating_mul((1 << 20) / caravan_vm::value::WORD)
         }),
@@ -253,13 +328,15 @@ fn run(
     ExitCode::from(status.clamp(0, 255) as u8)
 }
 
-fn default_schedulers(n: Option<usize>) -> usize {
-    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+fn default_schedulers(n: Option<u16>) -> usize {
+    n.map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, MAX_SCHEDULERS as usize)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (argv, program_args) = split_program_args(std::env::args().collect());
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Some(Command::Check { file }) => check(file),
         Some(Command::Fmt {
@@ -267,16 +344,32 @@ fn main() -> ExitCode {
             stdin,
             paths,
         }) => fmt(check, stdin, paths),
-        Some(Command::Lsp) => {
-            caravan_lsp::run_stdio();
-            ExitCode::SUCCESS
-        }
+        Some(Command::Lsp) => ExitCode::from(caravan_lsp::run_stdio().clamp(0, 255) as u8),
         Some(Command::Run {
             schedulers,
             max_heap_mb,
             file,
             args,
-        }) => run(file, schedulers, max_heap_mb, args),
+        }) => run(file, schedulers, max_heap_mb, program_args.unwrap_or(args)),
+        Some(Command::Test {
+            filter,
+            timeout,
+            seed,
+            schedulers,
+            jobs,
+            paths,
+        }) => {
+            let schedulers = default_schedulers(schedulers);
+            test_runner::run(test_runner::TestOptions {
+                paths,
+                filter,
+                timeout_ms: timeout,
+                seed,
+                schedulers,
+                jobs: jobs.map_or(2 * schedulers, |j| j as usize),
+            })
+        }
+        Some(Command::New { name }) => new::run(&name),
         Some(Command::Repl { schedulers }) => {
             ExitCode::from(repl::run(default_schedulers(schedulers)).clamp(0, 255) as u8)
         }

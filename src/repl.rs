@@ -6,6 +6,8 @@
 //! a phrase runs kills its process (`Killed`) and prints `Interrupted.`; a
 //! phrase that crashes is forgotten (its definitions never got values).
 
+mod input;
+
 use caravan_compiler::codegen::Options;
 use caravan_compiler::repl::{PhraseError, Repl};
 use caravan_vm::Outcome;
@@ -15,7 +17,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
-use rustyline::{Config, Editor, Helper};
+use rustyline::{CompletionType, Config, Editor, Helper};
 use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,8 +156,10 @@ fn history_path() -> Option<std::path::PathBuf> {
 }
 
 const HELP: &str = "\
-Enter definitions (let, let rec, type) or an expression; `;;` is optional.
-A phrase spanning several lines is read until it is complete.
+Enter definitions (let, let rec, type) or an expression; `;;` is optional
+and ends a phrase, also mid-line (`let a = 1;; a + 1;;`). A phrase that
+spans lines is read until `;;`, an empty line, or an unindented line that
+starts a new phrase; a paste runs as if typed, phrase by phrase.
 Commands:
   :type EXPR    show the type of EXPR without running it
   :load FILE    load the definitions of FILE into the session
@@ -205,7 +209,10 @@ pub fn run(schedulers: usize) -> i32 {
         members: members.clone(),
         color,
     };
-    let config = Config::builder().auto_add_history(false).build();
+    let config = Config::builder()
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
     let mut rl: Editor<ReplHelper, rustyline::history::DefaultHistory> =
         match Editor::with_config(config) {
             Ok(r) => r,
@@ -234,28 +241,42 @@ pub fn run(schedulers: usize) -> i32 {
         "Caravan {} — :help for help, :quit or Ctrl-D to leave",
         env!("CARGO_PKG_VERSION")
     );
-    let mut buffer = String::new();
+    let mut reader = input::Reader::default();
     loop {
-        let prompt = if buffer.is_empty() { "# " } else { "  " };
-        let line = match rl.readline(prompt) {
-            Ok(l) => l,
-            Err(ReadlineError::Interrupted) => {
-                buffer.clear();
-                continue;
-            }
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                eprintln!("caravan repl: {e}");
-                break;
+        let parse = |t: &str| match repl.classify(t) {
+            caravan_compiler::repl::Completeness::Complete => input::Parse::Complete,
+            caravan_compiler::repl::Completeness::Incomplete => input::Parse::Incomplete,
+            caravan_compiler::repl::Completeness::Error => input::Parse::Error,
+        };
+        let next = match reader.next(&parse) {
+            Some(i) => i,
+            None => {
+                let prompt = if reader.continuing() { "  " } else { "# " };
+                match rl.readline(prompt) {
+                    // A line, or a bracketed paste of several.
+                    Ok(l) => {
+                        reader.push(&l);
+                        continue;
+                    }
+                    Err(ReadlineError::Interrupted) => {
+                        reader.clear();
+                        continue;
+                    }
+                    Err(ReadlineError::Eof) => match reader.finish(&parse) {
+                        Some(i) => i,
+                        None => break,
+                    },
+                    Err(e) => {
+                        eprintln!("caravan repl: {e}");
+                        break;
+                    }
+                }
             }
         };
-        if buffer.is_empty() {
-            let t = line.trim();
-            if t.is_empty() {
-                continue;
-            }
-            if let Some(cmd) = t.strip_prefix(':') {
-                let _ = rl.add_history_entry(t);
+        let text = match next {
+            input::Input::Command(t) => {
+                remember(&mut rl, &history, &t);
+                let cmd = &t[1..];
                 let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
                 match name {
                     "quit" | "q" => break,
@@ -299,52 +320,45 @@ pub fn run(schedulers: usize) -> i32 {
                 }
                 continue;
             }
-        }
-        // A phrase that started incomplete goes on until `;;` or an empty
-        // line: its next line may still extend it (`if ... then 1` then
-        // `else ...`).
-        let continuing = !buffer.is_empty();
-        if continuing {
-            if line.trim().is_empty() {
-                // Submit what we have.
-            } else {
-                buffer.push('\n');
-                buffer.push_str(&line);
-                if !line.trim_end().ends_with(";;") {
-                    match repl.would_parse(&buffer) {
-                        true => continue,
-                        false if repl.is_incomplete(&buffer) => continue,
-                        false => {}
-                    }
-                }
+            input::Input::Unfinished(t) => {
+                remember(&mut rl, &history, &t);
+                eprintln!(
+                    "unexpected end of phrase: an empty line ends a phrase, and this one is incomplete"
+                );
+                continue;
             }
-        } else {
-            buffer.push_str(&line);
-        }
-        let text = buffer.clone();
+            input::Input::Phrase(t) => t,
+        };
+        remember(&mut rl, &history, &text);
         match repl.compile(&text, "<repl>") {
-            Err(PhraseError::Incomplete) => continue,
-            other => {
-                let _ = rl.add_history_entry(text.replace('\n', " ").as_str());
-                buffer.clear();
-                match other {
-                    Ok(phrase) => {
-                        for l in &phrase.static_lines {
-                            println!("{l}");
-                        }
-                        if let Some(status) =
-                            eval_phrase(&mut repl, &rt, phrase.closure, &interrupted)
-                        {
-                            return finish(rt, &mut rl, &history, status);
-                        }
-                    }
-                    Err(e) => report(e, color),
+            Ok(phrase) => {
+                for l in &phrase.static_lines {
+                    println!("{l}");
                 }
-                refresh_names(&mut repl, &names, &members);
+                if let Some(status) = eval_phrase(&mut repl, &rt, phrase.closure, &interrupted) {
+                    return finish(rt, &mut rl, &history, status);
+                }
             }
+            Err(e) => report(e, color),
         }
+        refresh_names(&mut repl, &names, &members);
     }
     finish(rt, &mut rl, &history, 0)
+}
+
+/// Adds an entry to the history and appends it to the history file at
+/// once (a REPL that is killed keeps what was entered).
+fn remember(
+    rl: &mut Editor<ReplHelper, rustyline::history::DefaultHistory>,
+    history: &Option<std::path::PathBuf>,
+    text: &str,
+) {
+    let entry = text.trim().replace('\n', " ");
+    if let Ok(true) = rl.add_history_entry(entry.as_str()) {
+        if let Some(h) = history {
+            let _ = rl.append_history(h);
+        }
+    }
 }
 
 fn finish(
@@ -353,9 +367,8 @@ fn finish(
     history: &Option<std::path::PathBuf>,
     status: i32,
 ) -> i32 {
-    if let Some(h) = history {
-        let _ = rl.save_history(h);
-    }
+    // The history file was appended to as entries were made.
+    let _ = (rl, history);
     let s = rt.shutdown();
     caravan_vm::stdout_flush();
     if status != 0 {
@@ -423,6 +436,21 @@ fn eval_phrase(
     }
 }
 
+/// A size in bytes with a binary unit: `512 B`, `4.0 KiB`, `1.5 MiB`.
+fn bytes(n: usize) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut x = n as f64 / 1024.0;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    format!("{x:.1} {}", UNITS[u])
+}
+
 /// `:processes`: one line per live process. Reductions and memory are
 /// known for waiting processes (a running one is busy on a scheduler).
 fn print_processes(rt: &caravan_vm::Runtime) {
@@ -433,9 +461,7 @@ fn print_processes(rt: &caravan_vm::Runtime) {
     );
     for p in &list {
         let reds = p.reductions.map_or("-".to_string(), |r| r.to_string());
-        let mem = p
-            .heap_words
-            .map_or("-".to_string(), |w| format!("{} KiB", w * 8 / 1024));
+        let mem = p.heap_words.map_or("-".to_string(), |w| bytes(w * 8));
         println!(
             "{:<10} {:<9} {:>8} {:>12} {:>10}",
             format!("<0.{}>", p.serial),

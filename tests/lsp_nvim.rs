@@ -105,3 +105,10 @@ fn the_neovim_configuration_attaches_the_server() {
         println!("{report}");
     }
 }
+
+#[test]
+fn stopping_the_client_leaves_no_server_behind() {
+    if have_nvim() {
+        println!("{}", run_nvim("stop", "NONE", "lsp/tests/nvim/stop.lua"));
+    }
+}

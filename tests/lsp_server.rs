@@ -733,3 +733,345 @@ fn formatting_replaces_the_whole_document() {
     assert!(edits.is_null(), "{edits}");
     assert!(c.shutdown().unwrap(), "the server did not exit");
 }
+
+#[test]
+fn exit_ends_the_server_with_the_status_the_specification_gives() {
+    let ws = Ws::new("exit");
+    // After shutdown: status 0, with the input still open.
+    let mut c = ws.start();
+    c.request("shutdown", Value::Null).unwrap();
+    c.notify("exit", Value::Null).unwrap();
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("exit after shutdown ends the server (input still open)");
+    assert_eq!(s.code(), Some(0));
+    // Without shutdown: status 1.
+    let mut c = ws.start();
+    c.notify("exit", Value::Null).unwrap();
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("exit without shutdown ends the server");
+    assert_eq!(s.code(), Some(1));
+    // A request right behind `exit` does not keep it alive.
+    let mut c = ws.start();
+    c.request("shutdown", Value::Null).unwrap();
+    c.notify("exit", Value::Null).unwrap();
+    let _ = c.send(&json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": ws.uri("main.cvn")}, "position": {"line": 0, "character": 0}}}));
+    let s = c
+        .exit_status(std::time::Duration::from_secs(10))
+        .expect("a request after exit does not hang the server");
+    assert_eq!(s.code(), Some(0));
+}
+
+#[test]
+fn malformed_messages_get_json_rpc_errors() {
+    let ws = Ws::new("malformed");
+    let mut c = ws.start();
+    let frame = |body: &[u8]| {
+        let mut f = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        f.extend_from_slice(body);
+        f
+    };
+    for (body, code) in [
+        (
+            &b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": "[..],
+            -32700,
+        ),
+        (&b"\xff\xfe\xfd"[..], -32700),
+        (&b"{\"jsonrpc\": \"2.0\", \"id\": 7}"[..], -32600),
+    ] {
+        c.send_raw(&frame(body)).unwrap();
+        let r = c.next_message().unwrap();
+        assert_eq!(r["error"]["code"], json!(code), "{r}");
+    }
+    c.send_raw(b"Content-Length: zero\r\n\r\n").unwrap();
+    let r = c.next_message().unwrap();
+    assert_eq!(r["error"]["code"], json!(-32700), "{r}");
+    // Still serving.
+    ws.open(&mut c, "main.cvn");
+    let main = ws.text("main.cvn");
+    let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "total", 0, 1));
+    assert!(h.contains("total :"), "{h}");
+    // A frame cut short by the end of input ends the server (logged).
+    c.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"")
+        .unwrap();
+    assert!(
+        c.close_input(),
+        "the server did not end on a truncated frame"
+    );
+}
+
+#[test]
+fn incremental_changes_edit_ranges_of_the_document() {
+    let ws = Ws::new("incr");
+    let mut c = ws.start();
+    let caps = {
+        let root = Url::from_file_path(&ws.dir).unwrap().to_string();
+        let mut c2 = {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
+            cmd.arg("lsp").env("XDG_CACHE_HOME", &ws.cache);
+            LspClient::spawn(&mut cmd).unwrap()
+        };
+        c2.initialize(&root).unwrap()
+    };
+    // Incremental: TextDocumentSyncKind 2.
+    assert_eq!(caps["textDocumentSync"]["change"], json!(2), "{caps}");
+    ws.open(&mut c, "main.cvn");
+    let uri = ws.uri("main.cvn");
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+    let range = |l0: u32, c0: u32, l1: u32, c1: u32| json!({"start": {"line": l0, "character": c0}, "end": {"line": l1, "character": c1}});
+    // Two edits in one change, the second in the text the first left:
+    // insert a binding at the top, then make it ill-typed.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+            {"range": range(0, 0, 0, 0), "text": "let s = \"\u{e9}\u{1f600}\" let bad : int = 1\n"},
+            {"range": range(0, 30, 0, 31), "text": "\"no\""}
+        ]}),
+    )
+    .unwrap();
+    let d = diagnostics_for(&mut c, &uri, |d| !d.is_empty());
+    assert!(
+        d.iter()
+            .any(|d| d["code"] == json!("E0100") && d["range"]["start"]["line"] == json!(0)),
+        "{d:?}"
+    );
+    // Delete the inserted line: no error again.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [
+            {"range": range(0, 0, 1, 0), "text": ""}
+        ]}),
+    )
+    .unwrap();
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+    let main = ws.text("main.cvn");
+    let h = hover_text(&mut c, &ws, "main.cvn", pos(&main, "total", 0, 1));
+    assert!(h.contains("total :"), "{h}");
+}
+
+/// Applies one text edit (LSP positions, ASCII text) to `text`.
+fn apply_edit(text: &str, edit: &Value) -> String {
+    let offset = |p: &Value| {
+        let line = p["line"].as_u64().unwrap() as usize;
+        let col = p["character"].as_u64().unwrap() as usize;
+        text.split_inclusive('\n')
+            .take(line)
+            .map(str::len)
+            .sum::<usize>()
+            + col
+    };
+    let (a, b) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    format!(
+        "{}{}{}",
+        &text[..a],
+        edit["newText"].as_str().unwrap(),
+        &text[b..]
+    )
+}
+
+#[test]
+fn code_actions_fix_names_and_add_missing_cases() {
+    let ws = Ws::new("actions");
+    let mut c = ws.start();
+    let text = "type shape = Circle of float | Rect of float * float | Tri\n\
+                \n\
+                let area s =\n  match s with\n  | Circle r -> 3. *. r *. r\n  | Rect (w, h) -> w *. h\n\
+                \n\
+                let sizes = Lsit.map area [Tri]\n\
+                let total = List.fold_lft (+.) 0. sizes\n";
+    ws.open_text(&mut c, "shapes.cvn", text);
+    let uri = ws.uri("shapes.cvn");
+    let d = diagnostics_for(&mut c, &uri, |d| d.len() == 3);
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}});
+    let r = c
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": whole, "context": {"diagnostics": []}}),
+        )
+        .unwrap();
+    let actions = r.as_array().unwrap().clone();
+    let titles: Vec<&str> = actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Add the missing case `Tri`"), "{titles:?}");
+    assert!(titles.contains(&"Replace with `List`"), "{titles:?}");
+    // Applying every fix, bottom-up, gives a program without errors.
+    let mut edits: Vec<Value> = actions
+        .iter()
+        .map(|a| a["edit"]["changes"][&uri][0].clone())
+        .collect();
+    assert_eq!(edits.len(), 3, "{actions:?}");
+    edits.sort_by_key(|e| {
+        std::cmp::Reverse((
+            e["range"]["start"]["line"].as_u64(),
+            e["range"]["start"]["character"].as_u64(),
+        ))
+    });
+    let mut fixed = text.to_string();
+    for e in &edits {
+        fixed = apply_edit(&fixed, e);
+    }
+    assert!(
+        fixed.contains("  | Rect (w, h) -> w *. h\n  | Tri -> failwith \"TODO\"\n"),
+        "{fixed}"
+    );
+    assert!(fixed.contains("List.map area"), "{fixed}");
+    assert!(fixed.contains("List.fold_left (+.)"), "{fixed}");
+    // A range on one diagnostic gets that diagnostic's fix only.
+    let e0102 = d
+        .iter()
+        .find(|d| d["code"] == json!("E0102"))
+        .unwrap()
+        .clone();
+    let r = c
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": e0102["range"], "context": {"diagnostics": [e0102]}}),
+        )
+        .unwrap();
+    assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r[0]["title"], json!("Replace with `fold_left`"));
+    change(&mut c, &ws, "shapes.cvn", 2, &fixed);
+    diagnostics_for(&mut c, &uri, |d| d.is_empty());
+}
+
+#[test]
+fn hover_on_type_names_and_updated_fields() {
+    let ws = Ws::new("hovertypes");
+    let mut c = ws.start();
+    let text = "(** A point on the grid. *)\n\
+                type point = { x : int; y : int }\n\
+                \n\
+                type 'a tree = Leaf | Node of 'a tree * 'a * 'a tree\n\
+                \n\
+                let moved (p : point) = { p with x = p.x + 1 }\n\
+                let size (t : int tree) = match t with Leaf -> 0 | Node _ -> 1\n\
+                let far : Geometry.point = Geometry.origin\n";
+    ws.open_text(&mut c, "types.cvn", text);
+    // A type name where it is used, and where it is defined.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "point)", 0, 1));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    assert!(h.contains("A point on the grid."), "{h}");
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "point =", 0, 1));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "int tree", 0, 5));
+    assert!(h.contains("type 'a tree = Leaf | Node of"), "{h}");
+    // A type of another module.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "Geometry.point", 0, 10));
+    assert!(h.contains("type point = { x : int; y : int }"), "{h}");
+    // A field in `{ r with f = e }`.
+    let h = hover_text(&mut c, &ws, "types.cvn", pos(text, "x = p.x", 0, 0));
+    assert!(h.contains("x : int"), "{h}");
+}
+
+#[test]
+fn semantic_tokens_classify_every_token() {
+    let ws = Ws::new("semtok");
+    let mut c = ws.start();
+    let text = "(* A comment\n   on two lines. *)\n\
+                type shape = Circle of float\n\
+                let area s = match s with Circle r -> 3.5 *. r\n\
+                let n = List.length [\"h\u{e9}\"] + 1\n";
+    ws.open_text(&mut c, "tok.cvn", text);
+    let r = c
+        .request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": ws.uri("tok.cvn")}}),
+        )
+        .unwrap();
+    let legend = [
+        "keyword",
+        "comment",
+        "string",
+        "number",
+        "operator",
+        "function",
+        "variable",
+        "enumMember",
+        "property",
+        "type",
+        "namespace",
+        "typeParameter",
+    ];
+    // Decode: (line, start, length) -> the token's text and type.
+    let data: Vec<u64> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let lines: Vec<Vec<u16>> = text.lines().map(|l| l.encode_utf16().collect()).collect();
+    let (mut line, mut start) = (0usize, 0usize);
+    let mut got = vec![];
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            line += t[0] as usize;
+            start = 0;
+        }
+        start += t[1] as usize;
+        let s = String::from_utf16(&lines[line][start..start + t[2] as usize]).unwrap();
+        got.push((s, legend[t[3] as usize]));
+    }
+    let has = |s: &str, k: &str| got.iter().any(|(a, b)| a == s && *b == k);
+    for (s, k) in [
+        ("(* A comment", "comment"),
+        ("   on two lines. *)", "comment"),
+        ("type", "keyword"),
+        ("shape", "type"),
+        ("Circle", "enumMember"),
+        ("area", "function"),
+        ("s", "variable"),
+        ("3.5", "number"),
+        ("*.", "operator"),
+        ("List", "namespace"),
+        ("length", "function"),
+        ("\"h\u{e9}\"", "string"),
+        ("n", "variable"),
+    ] {
+        assert!(has(s, k), "{s:?} as {k}: {got:?}");
+    }
+}
+
+#[test]
+fn stdlib_docs_in_hover_and_completion() {
+    let ws = Ws::new("docs");
+    let mut c = ws.start();
+    let text = "let xs = List.map succ [1; 2]\nlet m = Map.add 1 \"a\" Map.empty\nlet more = List.";
+    ws.open_text(&mut c, "docs.cvn", text);
+    let h = hover_text(&mut c, &ws, "docs.cvn", pos(text, "List.map", 0, 6));
+    // The type at this use, and the doc comment of the definition.
+    assert!(
+        h.contains("map : (int -> int) -> int list -> int list"),
+        "{h}"
+    );
+    assert!(h.contains("tail-recursive"), "{h}");
+    let h = hover_text(&mut c, &ws, "docs.cvn", pos(text, "Map.add", 0, 5));
+    assert!(h.contains("replacing a previous binding"), "{h}");
+    let r = c
+        .request(
+            "textDocument/completion",
+            at(&ws, "docs.cvn", pos(text, "List.", 1, 5)),
+        )
+        .unwrap();
+    let items = r.as_array().unwrap();
+    let doc = |label: &str| {
+        items
+            .iter()
+            .find(|i| i["label"] == label)
+            .map(|i| {
+                i["documentation"]["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    assert!(doc("sort").contains("stable"), "{items:?}");
+    assert!(doc("hd").contains("crashes"), "{}", doc("hd"));
+}

@@ -186,7 +186,13 @@ fn active_once_events_and_messages_share_a_receive() {
 #[test]
 fn a_thousand_concurrent_clients_each_get_their_own_bytes_back() {
     more_descriptors();
-    let s = Server::start("examples/echo_server.cvn", &[], &["0"], &[], support::caravan());
+    let s = Server::start(
+        "examples/echo_server.cvn",
+        &[],
+        &["0"],
+        &[],
+        support::caravan(),
+    );
     let port = s.port;
     let threads: Vec<_> = (0..20)
         .map(|t| {
@@ -200,7 +206,8 @@ fn a_thousand_concurrent_clients_each_get_their_own_bytes_back() {
                     })
                     .collect();
                 for (i, c) in conns.iter_mut().enumerate() {
-                    c.write_all(format!("client {t}-{i} says hello").as_bytes()).unwrap();
+                    c.write_all(format!("client {t}-{i} says hello").as_bytes())
+                        .unwrap();
                 }
                 for (i, c) in conns.iter_mut().enumerate() {
                     let want = format!("client {t}-{i} says hello");
@@ -235,7 +242,11 @@ fn one_scheduler_with_a_spinning_process_still_serves() {
         assert_eq!(got, msg.as_bytes());
     }
     // Sysmon polls every 10 ms at worst: 100 round trips well within 20 s.
-    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 fn http_server(env: &[(&str, &str)], bin: &str) -> Server {
@@ -256,7 +267,10 @@ fn statuses(s: &Server) {
     let mut r = BufReader::new(c.try_clone().unwrap());
     assert_eq!(read_response(&mut r).expect("500").0, 500);
     c.write_all(&get("/after")).unwrap();
-    assert_eq!(read_response(&mut r).expect("200 after 500").2, b"path /after");
+    assert_eq!(
+        read_response(&mut r).expect("200 after 500").2,
+        b"path /after"
+    );
     // Garbage: 400 and closed.
     let mut c = s.connect();
     c.write_all(b"\x00\x01garbage\xff\r\n\r\n").unwrap();
@@ -270,7 +284,8 @@ fn statuses(s: &Server) {
     let big = "POST /echo HTTP/1.1\r\nContent-Length: 200000\r\n\r\n";
     assert_eq!(exchange(s, big.as_bytes()).expect("413").0, 413);
     let chunk = format!("{:x}\r\n{}\r\n", 60_000, "b".repeat(60_000));
-    let big = format!("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n");
+    let big =
+        format!("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n");
     assert_eq!(exchange(s, big.as_bytes()).expect("413 chunked").0, 413);
     // Bodies: Content-Length, chunked; the query and a header.
     let post = "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
@@ -278,8 +293,14 @@ fn statuses(s: &Server) {
     assert_eq!((st, body.as_slice()), (200, &b"hello"[..]));
     assert!(head.contains("x-method: POST"), "{head}");
     let post = "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
-    assert_eq!(exchange(s, post.as_bytes()).expect("chunked").2, b"Wikipedia");
-    assert_eq!(exchange(s, &get("/query?a=1&b=2")).expect("query").2, b"a=1&b=2");
+    assert_eq!(
+        exchange(s, post.as_bytes()).expect("chunked").2,
+        b"Wikipedia"
+    );
+    assert_eq!(
+        exchange(s, &get("/query?a=1&b=2")).expect("query").2,
+        b"a=1&b=2"
+    );
     let h = "GET /header HTTP/1.1\r\nx-TEST: yes\r\n\r\n";
     assert_eq!(exchange(s, h.as_bytes()).expect("header").2, b"yes");
     // Still serving.
@@ -325,14 +346,18 @@ fn stalled_clients_are_dropped_and_do_not_stop_others() {
     let mut stalled: Vec<TcpStream> = (0..50)
         .map(|_| {
             let mut c = s.connect();
-            c.write_all(b"GET /stalled HTTP/1.1\r\nHost: x\r\n").unwrap();
+            c.write_all(b"GET /stalled HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
             c
         })
         .collect();
     // Others are served meanwhile.
     for i in 0..20 {
         let start = Instant::now();
-        assert_eq!(exchange(&s, &get(&format!("/fast{i}"))).expect("served").0, 200);
+        assert_eq!(
+            exchange(&s, &get(&format!("/fast{i}"))).expect("served").0,
+            200
+        );
         assert!(start.elapsed() < Duration::from_secs(5));
     }
     // The stalled ones are dropped after the 500 ms header timeout.
@@ -358,7 +383,8 @@ fn descriptors_return_to_their_baseline_after_ten_thousand_connections() {
                 for _ in 0..2500 {
                     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
                     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    c.write_all(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+                    c.write_all(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+                        .unwrap();
                     let mut r = BufReader::new(c);
                     assert_eq!(read_response(&mut r).expect("response").0, 200);
                 }
@@ -373,7 +399,11 @@ fn descriptors_return_to_their_baseline_after_ten_thousand_connections() {
     while s.open_fds() > base && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(s.open_fds() <= base, "{} descriptors, baseline {base}", s.open_fds());
+    assert!(
+        s.open_fds() <= base,
+        "{} descriptors, baseline {base}",
+        s.open_fds()
+    );
 }
 
 /// A one-shot HTTP server in Rust for `Http.fetch` to talk to: `body` as
@@ -431,7 +461,11 @@ fn network_programs_in_gc_torture_mode() {
         }
         .file(f, LIMIT);
         assert!(o.status.success(), "{f}: {}", stderr(&o));
-        assert!(stdout(&o).contains("closed") || stdout(&o).ends_with("done\n"), "{f}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("closed") || stdout(&o).ends_with("done\n"),
+            "{f}: {}",
+            stdout(&o)
+        );
     }
     let s = http_server(&torture, &bin);
     statuses(&s);

@@ -165,3 +165,146 @@ fn ctrl_c_interrupts_a_running_phrase() {
     line(&mut s, "6 * 7", "- : int = 42");
     s.send_line(":quit").unwrap();
 }
+
+#[test]
+fn lines_written_at_once_all_run_in_order() {
+    let mut s = repl();
+    // Three lines in one write, as a terminal without bracketed paste
+    // delivers a paste: none is lost.
+    s.send("let a = 1\nlet b = 2\na + b + 39\n").unwrap();
+    s.expect("val a : int = 1").unwrap();
+    s.expect("val b : int = 2").unwrap();
+    s.expect("- : int = 42").unwrap();
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn lines_typed_while_a_phrase_runs_are_kept() {
+    let mut s = repl();
+    s.send_line("Process.sleep 1500").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_line("40 + 2").unwrap();
+    s.send_line("\"after\"").unwrap();
+    s.expect("- : unit = ()").unwrap();
+    s.expect("- : int = 42").unwrap();
+    s.expect("- : string = \"after\"").unwrap();
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn a_bracketed_paste_of_several_phrases_runs_each() {
+    let mut s = repl();
+    let paste = "let rec fact n =\n  if n = 0 then 1\n  else n * fact (n - 1)\nlet x = 5\nfact x";
+    s.send(format!("\x1b[200~{paste}\x1b[201~\r")).unwrap();
+    s.expect("val fact : int -> int = <fun>").unwrap();
+    s.expect("val x : int = 5").unwrap();
+    s.expect("- : int = 120").unwrap();
+    line(&mut s, "x + 1", "- : int = 6");
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn several_phrases_on_one_line() {
+    let mut s = repl();
+    s.send_line("let a = 1;; a + 1;;").unwrap();
+    s.expect("val a : int = 1").unwrap();
+    s.expect("- : int = 2").unwrap();
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn values_print_as_utop_does() {
+    let mut s = repl();
+    line(&mut s, "0.1 +. 0.2", "- : float = 0.30000000000000004");
+    line(
+        &mut s,
+        "[0.1; 1.; 1e20]",
+        "- : float list = [0.1; 1.; 1e+20]",
+    );
+    line(
+        &mut s,
+        "Map.of_list [(2, \"b\"); (1, \"a\")]",
+        "- : (int, string) Map.t = Map.of_list [(1, \"a\"); (2, \"b\")]",
+    );
+    // A long value is cut, not printed whole.
+    line(
+        &mut s,
+        "List.init 1000000 (fun i -> i)",
+        "296; 297; 298; ...]",
+    );
+    line(
+        &mut s,
+        "type t = A | B of int * string | C of t list",
+        "type t = A | B of int * string | C of t list",
+    );
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn weak_variables_have_one_name_everywhere() {
+    let mut s = repl();
+    line(
+        &mut s,
+        "let q = spawn (fun _ -> ())",
+        "val q : '_weak1 pid = <0.",
+    );
+    line(&mut s, ":type q", "- : '_weak1 pid");
+    // A polymorphic function's type is not weak.
+    line(&mut s, ":type List.rev", "- : 'a list -> 'a list");
+    line(&mut s, "send q 1", "- : unit = ()");
+    line(&mut s, ":type q", "- : int pid");
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn an_empty_line_ends_an_incomplete_phrase() {
+    let mut s = repl();
+    s.send_line("let x =").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    line(&mut s, "", "unexpected end of phrase");
+    line(&mut s, "7 * 6", "- : int = 42");
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn history_is_saved_as_it_is_entered() {
+    let home = std::env::temp_dir().join(format!("caravan-repl-home-{}", std::process::id()));
+    let mut s = repl();
+    let marker = format!("let hist_{} = 1", std::process::id());
+    line(&mut s, &marker, "val hist_");
+    // Before the REPL ends: the file has it already.
+    let text = std::fs::read_to_string(home.join("data/caravan/history")).unwrap_or_default();
+    assert!(text.contains(&marker), "history: {text:?}");
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn tab_lists_every_candidate() {
+    let mut s = repl();
+    s.send("List.fil").unwrap();
+    s.send("\t").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.send("\t").unwrap();
+    s.expect("List.filter_map").unwrap();
+    s.expect("List.filteri").unwrap();
+    // The line still holds the common prefix, `List.filter`.
+    line(&mut s, "i (fun i _ -> i > 0) [5; 6]", "- : int list = [6]");
+    s.send_line(":quit").unwrap();
+}
+
+#[test]
+fn processes_show_their_memory() {
+    let mut s = repl();
+    line(
+        &mut s,
+        "let p = spawn (fun self -> receive self with () -> ())",
+        "val p",
+    );
+    s.send_line(":processes").unwrap();
+    // Sizes with their units, never a rounded-down "0 KiB".
+    let found = s
+        .expect(expectrl::Regex(r"waiting +0 +\d+ +\d+(\.\d)? (B|KiB|MiB)"))
+        .unwrap();
+    assert!(!found.as_bytes().is_empty());
+    s.send_line(":quit").unwrap();
+}

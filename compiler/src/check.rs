@@ -294,11 +294,7 @@ impl Checker {
                 .or_else(|| self.prelude.values.get(&name.name).cloned()),
             Some(m) => match self.module_env(m) {
                 None => {
-                    self.error(TypeError::UnknownModule {
-                        file: self.file,
-                        span,
-                        name: m.clone(),
-                    });
+                    self.unknown_module(m, span);
                     return None;
                 }
                 Some(env) => env.values.get(&name.name).cloned(),
@@ -350,11 +346,7 @@ impl Checker {
                 .copied(),
             Some(m) => match self.module_env(m) {
                 None => {
-                    self.error(TypeError::UnknownModule {
-                        file: self.file,
-                        span,
-                        name: m.clone(),
-                    });
+                    self.unknown_module(m, span);
                     return None;
                 }
                 Some(env) => env.ctors.get(&name.name).copied(),
@@ -387,11 +379,7 @@ impl Checker {
     fn lookup_type(&mut self, name: &Name, span: Span) -> Option<TypeId> {
         if let Some(m) = &name.module {
             if self.module_env(m).is_none() {
-                self.error(TypeError::UnknownModule {
-                    file: self.file,
-                    span,
-                    name: m.clone(),
-                });
+                self.unknown_module(m, span);
                 return None;
             }
         }
@@ -425,6 +413,22 @@ impl Checker {
         found
     }
 
+    /// Reports module `m` unknown, with the closest module name.
+    fn unknown_module(&mut self, m: &str, span: Span) {
+        let candidates: Vec<String> = self
+            .modules
+            .keys()
+            .filter(|k| *k != "Prelude")
+            .cloned()
+            .collect();
+        self.error(TypeError::UnknownModule {
+            file: self.file,
+            span,
+            name: m.to_string(),
+            suggestion: closest(m, &candidates),
+        });
+    }
+
     fn lookup_field(&mut self, name: &str, span: Span) -> Option<(TypeId, usize)> {
         let found = self
             .current
@@ -440,13 +444,30 @@ impl Checker {
                     .find_map(|m| m.fields.get(name).copied())
             });
         if found.is_none() {
+            let candidates: Vec<String> = self
+                .current
+                .fields
+                .keys()
+                .chain(self.prelude.fields.keys())
+                .chain(self.modules.values().flat_map(|m| m.fields.keys()))
+                .cloned()
+                .collect();
             self.error(TypeError::UnboundField {
                 file: self.file,
                 span,
                 name: name.to_string(),
+                suggestion: closest(name, &candidates),
             });
         }
         found
+    }
+
+    /// The field names of record type `tid` (empty for other types).
+    fn record_fields(&self, tid: TypeId) -> Vec<String> {
+        match &self.decls[tid as usize].kind {
+            TypeKind::Record(fs) => fs.iter().map(|f| f.0.clone()).collect(),
+            _ => vec![],
+        }
     }
 
     // ------------------------------------------------------------ types
@@ -957,11 +978,13 @@ impl Checker {
                     match self.field_index(tid, fname) {
                         Some(i) => pats[i] = self.pattern(fp, ftys[i], bound, reuse),
                         None => {
+                            let suggestion = closest(fname, &self.record_fields(tid));
                             self.error(TypeError::FieldNotInRecord {
                                 file: self.file,
                                 span: *fspan,
                                 field: fname.clone(),
                                 record: self.decls[tid as usize].name.clone(),
+                                suggestion,
                             });
                             self.bind_anyway(Some(fp), bound, reuse);
                         }
@@ -1291,14 +1314,29 @@ impl Checker {
             Expr::Record(base, fields, span) => self.infer_record(base.as_deref(), fields, *span),
             Expr::Field(r, name, span) => {
                 let (tr, rt) = self.infer(r);
-                let Some((tid, _)) = self.lookup_field(name, *span) else {
+                // A record whose type is known already and lacks the
+                // field: name the type, as OCaml does.
+                let fspan = Span::new(span.end.saturating_sub(name.len()), span.end);
+                if let Some(tid) = self.types.head(rt) {
+                    let fields = self.record_fields(tid);
+                    if !fields.is_empty() && !fields.contains(name) {
+                        self.error(TypeError::FieldNotInRecord {
+                            file: self.file,
+                            span: fspan,
+                            field: name.clone(),
+                            record: self.type_name(tid),
+                            suggestion: closest(name, &fields),
+                        });
+                        return (TExpr::Imm(0), self.fresh());
+                    }
+                }
+                let Some((tid, _)) = self.lookup_field(name, fspan) else {
                     return (TExpr::Imm(0), self.fresh());
                 };
                 let (rec_t, ftys) = self.instantiate_record(tid);
                 self.expect(r.span(), rt, rec_t);
                 let i = self.field_index(tid, name).unwrap_or(0);
                 let def = self.field_defs.get(&(tid, i)).copied();
-                let fspan = Span::new(span.end.saturating_sub(name.len()), span.end);
                 self.note(fspan, name, ftys[i], def, OccKind::Field);
                 (TExpr::Field(Box::new(tr), i as u32), ftys[i])
             }
@@ -1396,10 +1434,13 @@ impl Checker {
             });
         }
         if let Some(missing) = report.missing {
+            let last = arms.last();
             self.error(TypeError::NonExhaustive {
                 file: self.file,
                 span,
                 missing,
+                insert_at: last.map_or(span.end, |a| a.body.span().end),
+                last_arm: last.map_or(span.start, |a| a.pat.span().start),
             });
         }
     }
@@ -1750,13 +1791,21 @@ impl Checker {
                     }
                     self.expect(e.span(), et, ftys[i]);
                     given[i] = Some(te);
+                    // For hover and go-to-definition on `{ r with f = e }`.
+                    let def = self.field_defs.get(&(tid, i)).copied();
+                    let nspan = Span::new(fs.start, fs.start + name.len());
+                    self.note(nspan, name, ftys[i], def, OccKind::Field);
                 }
-                None => self.error(TypeError::FieldNotInRecord {
-                    file: self.file,
-                    span: *fs,
-                    field: name.clone(),
-                    record: self.decls[tid as usize].name.clone(),
-                }),
+                None => {
+                    let fields = self.record_fields(tid);
+                    self.error(TypeError::FieldNotInRecord {
+                        file: self.file,
+                        span: *fs,
+                        field: name.clone(),
+                        record: self.decls[tid as usize].name.clone(),
+                        suggestion: closest(name, &fields),
+                    })
+                }
             }
         }
         match base {
@@ -1976,9 +2025,25 @@ impl Checker {
     /// Checks the items of one module (file) and appends them to the
     /// program. `name` is the module name (`None` for the main file).
     pub fn check_module(&mut self, file: FileId, name: Option<&str>, module: &ast::Module) {
+        self.check_module_opening(file, name, module, &[]);
+    }
+
+    /// [`Checker::check_module`] with the definitions of the finished
+    /// modules `open` in scope unqualified, as after OCaml's `open` (a
+    /// test file sees the module it tests).
+    pub fn check_module_opening(
+        &mut self,
+        file: FileId,
+        name: Option<&str>,
+        module: &ast::Module,
+        open: &[&str],
+    ) {
         self.file = file;
         self.current_name = name.map(str::to_string);
-        self.current = ModuleEnv::default();
+        self.current = open
+            .iter()
+            .filter_map(|m| self.modules.get(*m).cloned())
+            .fold(ModuleEnv::default(), merge);
         for item in &module.items {
             self.annot_vars.clear();
             self.errors_before_item = self.errors.len();
@@ -2278,17 +2343,24 @@ pub fn closest(name: &str, candidates: &[String]) -> Option<String> {
     best.map(|(_, c)| c.clone())
 }
 
+/// Edit distance counting an insertion, a deletion, a substitution or a
+/// swap of two adjacent characters as one edit (Damerau's optimal string
+/// alignment: `Lsit` is one edit from `List`).
 fn levenshtein(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for i in 1..=a.len() {
         let mut cur = vec![i; b.len() + 1];
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
             cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(before[j - 2] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }

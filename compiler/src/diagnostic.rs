@@ -103,6 +103,27 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     /// Hints: how to fix it.
     pub hints: Vec<String>,
+    /// Edits that fix it, for editors (the language server's code
+    /// actions); the CLI shows them as its hints already say them. (A
+    /// boxed slice: diagnostics travel in `Result`s, kept small.)
+    pub fixes: Box<[Fix]>,
+}
+
+/// A machine-applicable fix: replace `span` of `file` with `replacement`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// What it does, for a menu (`Replace with \`map\``).
+    pub title: String,
+    /// The file.
+    pub file: FileId,
+    /// What to replace (empty: insert there).
+    pub span: Span,
+    /// The new text.
+    pub replacement: String,
+    /// For an insertion that starts a new line (a match arm): the offset
+    /// of a line whose indentation the new line takes. `None`: insert the
+    /// replacement as it is.
+    pub indent_like: Option<usize>,
 }
 
 impl Diagnostic {
@@ -124,7 +145,16 @@ impl Diagnostic {
                 message: label.into(),
             }],
             hints: vec![],
+            fixes: Box::new([]),
         }
+    }
+
+    /// Adds a machine-applicable fix.
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        let mut fixes = std::mem::take(&mut self.fixes).into_vec();
+        fixes.push(fix);
+        self.fixes = fixes.into_boxed_slice();
+        self
     }
 
     /// Adds a secondary label.

@@ -38,7 +38,8 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
     let mut loader = Loader {
-        dir,
+        dirs: vec![dir],
+        without_effects: vec![],
         sources: &mut sources,
         diags: &mut diags,
         order: vec![],
@@ -108,7 +109,10 @@ fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
 /// Loads sibling modules depth-first, so each is checked after the
 /// modules it uses.
 struct Loader<'a> {
-    dir: std::path::PathBuf,
+    /// Where modules are looked for, in order.
+    dirs: Vec<std::path::PathBuf>,
+    /// Modules loaded without their top-level effects (a test's subject).
+    without_effects: Vec<String>,
     sources: &'a mut SourceMap,
     diags: &'a mut Vec<Diagnostic>,
     /// Modules in dependency order.
@@ -143,15 +147,32 @@ impl Loader<'_> {
                 );
                 continue;
             }
+            self.load(&name);
+        }
+    }
+
+    /// Loads module `name` and the modules it uses, unless it is loaded
+    /// already; nothing when no file holds it (the checker reports an
+    /// unknown module).
+    fn load(&mut self, name: &str) {
+        if self.order.iter().any(|(m, _, _)| m == name) {
+            return;
+        }
+        {
+            let name = name.to_string();
             let fname = crate::modules::file_of_module(&name);
-            let fpath = self.dir.join(&fname);
-            let Ok(text) = std::fs::read_to_string(&fpath) else {
-                // Reported by the checker as an unknown module.
-                continue;
+            let Some((fpath, text)) = self.dirs.iter().find_map(|d| {
+                let p = d.join(&fname);
+                std::fs::read_to_string(&p).ok().map(|t| (p, t))
+            }) else {
+                return;
             };
             let id = self.sources.add(fpath.display().to_string(), text.clone());
             match parse::parse_module(id, &text) {
-                Ok(m) => {
+                Ok(mut m) => {
+                    if self.without_effects.contains(&name) {
+                        m.items.retain(|i| !is_effect(i));
+                    }
                     self.visiting.push(name.clone());
                     self.visit(id, &m);
                     self.visiting.pop();
@@ -169,22 +190,306 @@ impl Loader<'_> {
     }
 }
 
-/// Every runtime symbol generated code may call: the VM's and the stdlib
-/// builtins'.
-pub fn runtime_symbols() -> Vec<(&'static str, *const u8)> {
-    let mut s = caravan_vm::symbols();
-    s.extend(caravan_stdlib::builtins::symbols());
-    s.extend(caravan_stdlib::http::symbols());
-    s
+/// Whether a top-level item only has effects (`let () = e`, `let _ = e`,
+/// a bare expression): the main code of a program, which a test of its
+/// definitions does not run.
+fn is_effect(item: &crate::ast::Item) -> bool {
+    use crate::ast::{Item, Lit, Pat};
+    match item {
+        Item::Expr(_) => true,
+        Item::Let(_, bs, _) => bs
+            .iter()
+            .all(|b| matches!(b.pat, Pat::Wild(_) | Pat::Lit(Lit::Unit, _))),
+        _ => false,
+    }
 }
 
-/// Checks and compiles a program to native code.
-pub fn compile_source(
-    path: &str,
-    text: &str,
+/// A test found by `caravan test`: a top-level function named `*_test`
+/// of type `unit -> unit` in a file named `*_test.cvn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCase {
+    /// The file, as the runner was given it.
+    pub file: String,
+    /// The function's name.
+    pub name: String,
+}
+
+/// What the test harness is told besides the tests.
+#[derive(Debug, Clone, Copy)]
+pub struct HarnessOptions {
+    /// A test running longer is stopped and fails (milliseconds).
+    pub timeout_ms: u64,
+    /// Tests running at once, at most.
+    pub jobs: usize,
+}
+
+/// A test program: the test files checked as modules (each with the
+/// module it tests opened), the tests found in them, and a main file that
+/// runs them through the harness (`Test_harness.run`).
+pub struct TestProgram {
+    /// The checked program; `None` when no test was found (or all were
+    /// filtered out).
+    pub checked: Option<Checked>,
+    /// The tests, in the order of the files and, within a file, of their
+    /// definitions.
+    pub tests: Vec<TestCase>,
+}
+
+/// The module name of a test file: `counter_test.cvn` is `Counter_test`.
+fn module_of_file(path: &std::path::Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    let mut c = stem.chars();
+    let first = c.next()?;
+    let ok = first.is_ascii_alphabetic()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '\'');
+    ok.then(|| format!("{}{}", first.to_ascii_uppercase(), c.as_str()))
+}
+
+/// Checks test files for `caravan test`: each file `x_test.cvn` is a
+/// module (`X_test`) that sees the project's modules: `Foo.bar` is `bar`
+/// in `foo.cvn` beside the test file or, for a test file in a directory
+/// named `test` or `tests`, in the directory above (the project's root);
+/// and the module it tests, `x.cvn` found the same way, is opened in it,
+/// so its definitions are used unqualified (LANGUAGE.md §8's example).
+/// That module is loaded without its top-level effects (`let () = …`), so
+/// a program's main file can be tested without running it. Tests whose
+/// name does not contain `filter` are left out. Diagnostics as for
+/// [`check_source`]; a `*_test` definition that is not a `unit -> unit`
+/// function is an error (E0140), not a test silently skipped.
+pub fn check_tests(
+    files: &[std::path::PathBuf],
+    filter: Option<&str>,
+    opts: HarnessOptions,
+) -> Result<TestProgram, (SourceMap, Vec<Diagnostic>)> {
+    let (mut checker, mut sources, mut diags) = check_stdlib(false);
+    let (hname, hsrc) = caravan_stdlib::TEST_HARNESS;
+    let hfile = sources.add(caravan_stdlib::file_name(hname), hsrc);
+    match parse::parse_module(hfile, hsrc) {
+        Ok(m) => checker.check_module(hfile, Some(hname), &m),
+        Err(e) => diags.push(e.diagnostic),
+    }
+    // Each test file: its module name, file id, syntax tree and the
+    // module it tests (if there is one).
+    struct TestFile {
+        path: String,
+        module: String,
+        file: FileId,
+        ast: crate::ast::Module,
+        subject: Option<String>,
+    }
+    let mut test_files: Vec<TestFile> = vec![];
+    let mut order: Vec<(String, FileId, crate::ast::Module)> = vec![];
+    for path in files {
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let f = sources.add(shown.clone(), "");
+                diags.push(Diagnostic::error(
+                    "E0141",
+                    format!("cannot read {shown}: {e}"),
+                    f,
+                    Default::default(),
+                    "here",
+                ));
+                continue;
+            }
+        };
+        let file = sources.add(shown.clone(), text.clone());
+        let Some(module) = module_of_file(path) else {
+            diags.push(Diagnostic::error(
+                "E0141",
+                format!("`{shown}` is not a module name: a test file is named like `counter_test.cvn` (letters, digits and `_`)"),
+                file,
+                Default::default(),
+                "this file",
+            ));
+            continue;
+        };
+        if let Some(other) = test_files.iter().find(|t| t.module == module) {
+            diags.push(Diagnostic::error(
+                "E0141",
+                format!(
+                    "two test files are module `{module}`: {} and {shown}; run them apart or rename one",
+                    other.path
+                ),
+                file,
+                Default::default(),
+                "this file",
+            ));
+            continue;
+        }
+        let ast = match parse::parse_module(file, &text) {
+            Ok(m) => m,
+            Err(e) => {
+                diags.push(e.diagnostic);
+                continue;
+            }
+        };
+        let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let mut dirs = vec![dir.clone()];
+        if dir.file_name().is_some_and(|n| n == "test" || n == "tests") {
+            dirs.push(dir.parent().map(|p| p.to_path_buf()).unwrap_or_default());
+        }
+        let subject = module
+            .strip_suffix("_test")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .filter(|s| {
+                let f = crate::modules::file_of_module(s);
+                dirs.iter().any(|d| d.join(&f).is_file())
+            });
+        let mut loader = Loader {
+            dirs,
+            without_effects: subject.iter().cloned().collect(),
+            sources: &mut sources,
+            diags: &mut diags,
+            order: std::mem::take(&mut order),
+            visiting: vec![module.clone()],
+        };
+        if let Some(s) = &subject {
+            loader.load(s);
+        }
+        loader.visit(file, &ast);
+        order = std::mem::take(&mut loader.order);
+        test_files.push(TestFile {
+            path: shown,
+            module,
+            file,
+            ast,
+            subject,
+        });
+    }
+    if !diags.is_empty() {
+        return Err((sources, diags));
+    }
+    for (name, file, module) in &order {
+        checker.check_module(*file, Some(name), module);
+    }
+    let mut tests = vec![];
+    let mut calls = vec![];
+    for t in &test_files {
+        let open: Vec<&str> = t.subject.iter().map(String::as_str).collect();
+        let globals_before = checker.program.globals.len();
+        checker.check_module_opening(t.file, Some(&t.module), &t.ast, &open);
+        let prefix = format!("{}.", t.module);
+        let found: Vec<(String, crate::types::Ty)> = checker.program.globals[globals_before..]
+            .iter()
+            .filter_map(|g| {
+                let n = g.name.strip_prefix(&prefix)?;
+                n.ends_with("_test").then(|| (n.to_string(), g.ty))
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (name, ty) in found {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let shown = checker.show(ty);
+            if !is_test_type(&shown) {
+                let span = checker
+                    .modules
+                    .get(&t.module)
+                    .and_then(|m| m.values.get(&name))
+                    .and_then(|v| v.def)
+                    .map_or(Default::default(), |(_, s)| s);
+                diags.push(
+                    Diagnostic::error(
+                        "E0140",
+                        format!("`{name}` is named like a test but has type `{shown}`"),
+                        t.file,
+                        span,
+                        "a test is a function of type `unit -> unit`",
+                    )
+                    .with_hint("rename it (no `_test` at the end), or make it `let name () = ...`"),
+                );
+                continue;
+            }
+            if filter.is_some_and(|f| !name.contains(f)) {
+                continue;
+            }
+            calls.push(format!(
+                "({}, {}, {}.{name})",
+                string_literal(&t.path),
+                string_literal(&name),
+                t.module
+            ));
+            tests.push(TestCase {
+                file: t.path.clone(),
+                name,
+            });
+        }
+    }
+    diags.extend(checker.diagnostics());
+    if !diags.is_empty() {
+        return Err((sources, diags));
+    }
+    if tests.is_empty() {
+        return Ok(TestProgram {
+            checked: None,
+            tests,
+        });
+    }
+    let main_text = format!(
+        "let () =\n  Test_harness.run {} {} [\n    {}\n  ]\n",
+        opts.timeout_ms.min(1 << 61),
+        opts.jobs,
+        calls.join(";\n    ")
+    );
+    let main_file = sources.add("<caravan test>", main_text.clone());
+    match parse::parse_module(main_file, &main_text) {
+        Ok(m) => checker.check_module(main_file, None, &m),
+        Err(e) => diags.push(e.diagnostic),
+    }
+    diags.extend(checker.diagnostics());
+    if !diags.is_empty() {
+        return Err((sources, diags));
+    }
+    let program = std::mem::take(&mut checker.program);
+    Ok(TestProgram {
+        checked: Some(Checked {
+            sources,
+            program,
+            checker,
+            main_file,
+        }),
+        tests,
+    })
+}
+
+/// Whether a printed type is one a test may have: `unit -> unit`, or a
+/// more general one that `unit -> unit` is an instance of (`unit -> 'a`,
+/// `'a -> unit`, `'a -> 'b`).
+fn is_test_type(shown: &str) -> bool {
+    let part = |p: &str| p == "unit" || (p.starts_with('\'') && !p.contains(' '));
+    match shown.split_once(" -> ") {
+        Some((a, b)) => part(a) && part(b),
+        None => false,
+    }
+}
+
+/// `s` as a Caravan string literal.
+fn string_literal(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Compiles a checked program to native code.
+pub fn compile_checked(
+    checked: Checked,
     opts: crate::codegen::Options,
 ) -> Result<crate::codegen::Compiled, (SourceMap, Vec<Diagnostic>)> {
-    let checked = check_source(path, text)?;
     let symbols = runtime_symbols();
     let main_file = checked.main_file;
     let sources = checked.sources.clone();
@@ -207,6 +512,25 @@ pub fn compile_source(
             )],
         )
     })
+}
+
+/// Every runtime symbol generated code may call: the VM's and the stdlib
+/// builtins'.
+pub fn runtime_symbols() -> Vec<(&'static str, *const u8)> {
+    let mut s = caravan_vm::symbols();
+    s.extend(caravan_stdlib::builtins::symbols());
+    s.extend(caravan_stdlib::testing::symbols());
+    s.extend(caravan_stdlib::http::symbols());
+    s
+}
+
+/// Checks and compiles a program to native code.
+pub fn compile_source(
+    path: &str,
+    text: &str,
+    opts: crate::codegen::Options,
+) -> Result<crate::codegen::Compiled, (SourceMap, Vec<Diagnostic>)> {
+    compile_checked(check_source(path, text)?, opts)
 }
 
 /// Everything the checker learnt about a program, also when it has errors

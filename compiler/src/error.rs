@@ -3,7 +3,7 @@
 
 use crate::ast::{Name, Span};
 use crate::check::Checker;
-use crate::diagnostic::{Diagnostic, FileId};
+use crate::diagnostic::{Diagnostic, FileId, Fix};
 use crate::types::printer::Printer;
 use crate::types::Ty;
 
@@ -63,10 +63,12 @@ pub enum TypeError {
     UnknownModule {
         /// File.
         file: FileId,
-        /// Where.
+        /// Where (the qualified name, which starts with the module).
         span: Span,
         /// The module.
         name: String,
+        /// Closest module name known.
+        suggestion: Option<String>,
     },
     /// E0106: constructor applied to the wrong number of arguments.
     CtorArity {
@@ -98,10 +100,12 @@ pub enum TypeError {
     UnboundField {
         /// File.
         file: FileId,
-        /// Where.
+        /// Where (ends with the field's name).
         span: Span,
         /// The field.
         name: String,
+        /// Closest field name in scope.
+        suggestion: Option<String>,
     },
     /// E0109: record expression without some fields.
     MissingFields {
@@ -215,6 +219,11 @@ pub enum TypeError {
         span: Span,
         /// A value no arm matches, as source text.
         missing: String,
+        /// Where an arm for it goes: the end of the last arm.
+        insert_at: usize,
+        /// The start of the last arm's pattern (its line's indentation is
+        /// the new arm's).
+        last_arm: usize,
     },
     /// E0121: an arm that can never be selected.
     UnusedArm {
@@ -233,7 +242,34 @@ pub enum TypeError {
         field: String,
         /// The record type.
         record: String,
+        /// The record's field closest to `field`.
+        suggestion: Option<String>,
     },
+}
+
+/// The fix replacing the last `name.len()` bytes of `span` (a name,
+/// maybe qualified: `List.mapp`) by `new`.
+fn rename_fix(file: FileId, span: Span, name: &str, new: &str) -> Fix {
+    let start = span.end.saturating_sub(name.len()).max(span.start);
+    Fix {
+        title: format!("Replace with `{new}`"),
+        file,
+        span: Span::new(start, span.end),
+        replacement: new.to_string(),
+        indent_like: None,
+    }
+}
+
+/// The fix replacing the first `name.len()` bytes of `span` (a field
+/// name, alone or followed by `= e` or a pattern) by `new`.
+fn field_fix(file: FileId, span: Span, name: &str, new: &str) -> Fix {
+    Fix {
+        title: format!("Replace with `{new}`"),
+        file,
+        span: Span::new(span.start, (span.start + name.len()).min(span.end)),
+        replacement: new.to_string(),
+        indent_like: None,
+    }
 }
 
 impl TypeError {
@@ -293,7 +329,9 @@ impl TypeError {
                     "not found in this scope",
                 );
                 match suggestion {
-                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    Some(s) => d
+                        .with_hint(format!("did you mean `{s}`?"))
+                        .with_fix(rename_fix(*file, *span, &name.name, s)),
                     None => d,
                 }
             }
@@ -311,7 +349,9 @@ impl TypeError {
                     "no type defines this constructor",
                 );
                 match suggestion {
-                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    Some(s) => d
+                        .with_hint(format!("did you mean `{s}`?"))
+                        .with_fix(rename_fix(*file, *span, &name.name, s)),
                     None => d,
                 }
             }
@@ -329,21 +369,39 @@ impl TypeError {
                     "no such type",
                 );
                 match suggestion {
-                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    Some(s) => d
+                        .with_hint(format!("did you mean `{s}`?"))
+                        .with_fix(rename_fix(*file, *span, &name.name, s)),
                     None => d,
                 }
             }
-            UnknownModule { file, span, name } => Diagnostic::error(
-                "E0105",
-                format!("Unknown module `{name}`"),
-                *file,
-                *span,
-                "no such module",
-            )
-            .with_hint(format!(
-                "a module `{name}` is a file `{}.cvn` beside the program, or a standard module",
-                name.to_lowercase()
-            )),
+            UnknownModule {
+                file,
+                span,
+                name,
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0105",
+                    format!("Unknown module `{name}`"),
+                    *file,
+                    *span,
+                    "no such module",
+                );
+                match suggestion {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")).with_fix(Fix {
+                        title: format!("Replace with `{s}`"),
+                        file: *file,
+                        span: Span::new(span.start, span.start + name.len()),
+                        replacement: s.clone(),
+                        indent_like: None,
+                    }),
+                    None => d.with_hint(format!(
+                        "a module `{name}` is a file `{}` beside the program, or a standard module",
+                        crate::modules::file_of_module(name)
+                    )),
+                }
+            }
             CtorArity {
                 file,
                 span,
@@ -377,13 +435,26 @@ impl TypeError {
                 *span,
                 "wrong number of type parameters",
             ),
-            UnboundField { file, span, name } => Diagnostic::error(
-                "E0108",
-                format!("Unknown record field `{name}`"),
-                *file,
-                *span,
-                "no record type has this field",
-            ),
+            UnboundField {
+                file,
+                span,
+                name,
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0108",
+                    format!("Unknown record field `{name}`"),
+                    *file,
+                    *span,
+                    "no record type has this field",
+                );
+                match suggestion {
+                    Some(s) => d
+                        .with_hint(format!("did you mean `{s}`?"))
+                        .with_fix(field_fix(*file, *span, name, s)),
+                    None => d,
+                }
+            }
             MissingFields {
                 file,
                 span,
@@ -470,14 +541,27 @@ impl TypeError {
                 *span,
                 "defined again here",
             ),
-            NonExhaustive { file, span, missing } => Diagnostic::error(
+            NonExhaustive {
+                file,
+                span,
+                missing,
+                insert_at,
+                last_arm,
+            } => Diagnostic::error(
                 "E0120",
                 "This match is not exhaustive",
                 *file,
                 *span,
                 format!("`{missing}` is not matched"),
             )
-            .with_hint(format!("add an arm for `{missing}`, or a catch-all `| _ -> ...`")),
+            .with_hint(format!("add an arm for `{missing}`, or a catch-all `| _ -> ...`"))
+            .with_fix(Fix {
+                title: format!("Add the missing case `{missing}`"),
+                file: *file,
+                span: Span::new(*insert_at, *insert_at),
+                replacement: format!("| {missing} -> failwith \"TODO\""),
+                indent_like: Some(*last_arm),
+            }),
             TooManyArguments {
                 file,
                 span,
@@ -525,13 +609,22 @@ impl TypeError {
                 span,
                 field,
                 record,
-            } => Diagnostic::error(
-                "E0116",
-                format!("The record type `{record}` has no field `{field}`"),
-                *file,
-                *span,
-                "not a field of this record",
-            ),
+                suggestion,
+            } => {
+                let d = Diagnostic::error(
+                    "E0116",
+                    format!("The record type `{record}` has no field `{field}`"),
+                    *file,
+                    *span,
+                    "not a field of this record",
+                );
+                match suggestion {
+                    Some(s) => d
+                        .with_hint(format!("did you mean `{s}`?"))
+                        .with_fix(field_fix(*file, *span, field, s)),
+                    None => d,
+                }
+            }
         }
     }
 }

@@ -62,6 +62,9 @@ pub fn file_of_module(a: &Analysis, m: &str) -> Option<FileId> {
 /// unqualified).
 pub fn show_in(a: &mut Analysis, file: FileId, ty: Ty) -> String {
     let mut p = Printer::new();
+    // A top-level binding whose type is still weak (`let p = spawn f`)
+    // shows `'_weak1`, as the REPL does.
+    p.mark_weak = true;
     show_in_with(a, file, &mut p, ty)
 }
 
@@ -698,7 +701,10 @@ pub fn hover_at(
     file: FileId,
     offset: usize,
 ) -> Option<(Span, String, Option<String>)> {
-    let o = crate::query::occurrence_at(a, file, offset)?.clone();
+    let o = match crate::query::occurrence_at(a, file, offset) {
+        Some(o) => o.clone(),
+        None => type_definition_at(a, file, offset)?,
+    };
     let text = a.sources.files.get(file)?.text.clone();
     let written = text
         .get(o.span.start..o.span.end)
@@ -785,6 +791,38 @@ pub fn hover_at(
         doc_comment(t, s.start)
     });
     Some((o.span, sig, doc))
+}
+
+/// The name of a type at its definition (`type point = ...`, the cursor
+/// on `point`), as an occurrence of that type.
+fn type_definition_at(a: &mut Analysis, file: FileId, offset: usize) -> Option<Occurrence> {
+    let text = &a.sources.files.get(file)?.text;
+    let b = text.as_bytes();
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'\'';
+    let mut start = offset.min(b.len());
+    while start > 0 && is_word(b[start - 1]) {
+        start -= 1;
+    }
+    let mut end = offset.min(b.len());
+    while end < b.len() && is_word(b[end]) {
+        end += 1;
+    }
+    let word = text.get(start..end)?;
+    let id = a.checker.decls.iter().position(|d| {
+        d.name == word
+            && d.def
+                .is_some_and(|(f, s)| f == file && s.start <= start && end <= s.end)
+    })?;
+    let d = a.checker.decls[id].clone();
+    let ty = a.checker.types.mk(TyNode::Con(id as u32, d.params.clone()));
+    Some(Occurrence {
+        file,
+        span: Span::new(start, end),
+        name: word.to_string(),
+        ty,
+        def: d.def,
+        kind: OccKind::Type,
+    })
 }
 
 /// Fields of every record type declared in the user's files or the
@@ -1027,4 +1065,156 @@ mod tests {
         let (q, _) = def("q =");
         assert!(rename_clash(&a, q, "q", "helper").is_none());
     }
+}
+
+/// What a stretch of source is, for highlighting (LSP semantic tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SemanticKind {
+    /// `let`, `match`, …
+    Keyword,
+    /// `(* … *)`
+    Comment,
+    /// A string or character literal.
+    String,
+    /// An int or float literal.
+    Number,
+    /// An operator (`+`, `|>`, `::`, …).
+    Operator,
+    /// A value of function type.
+    Function,
+    /// Any other value.
+    Variable,
+    /// A constructor.
+    Constructor,
+    /// A record field.
+    Field,
+    /// A type name.
+    Type,
+    /// A module name (`List` in `List.map`).
+    Module,
+    /// A type variable (`'a`).
+    TypeParameter,
+}
+
+/// Every token of `file` classified for highlighting, in source order,
+/// not overlapping: keywords, literals and operators from the lexer,
+/// comments from the gaps between tokens, identifiers from the semantic
+/// index (a value of function type is a function; names the checker did
+/// not reach are variables). `List.map` is two tokens, the module and the
+/// name.
+pub fn semantic_tokens(a: &Analysis, file: FileId) -> Vec<(Span, SemanticKind)> {
+    use crate::lexer::Tok;
+    use SemanticKind as K;
+    let Some(f) = a.sources.files.get(file) else {
+        return vec![];
+    };
+    let text = &f.text;
+    let mut occ: std::collections::HashMap<usize, (OccKind, Ty)> = Default::default();
+    for o in a.checker.index.iter().filter(|o| o.file == file) {
+        occ.entry(o.span.start).or_insert((o.kind, o.ty));
+    }
+    let mut types = a.checker.types.clone();
+    let mut value_kind = |start: usize| match occ.get(&start) {
+        Some((OccKind::Ctor, _)) => K::Constructor,
+        Some((OccKind::Field, _)) => K::Field,
+        Some((OccKind::Type, _)) => K::Type,
+        Some((_, t)) => {
+            let r = types.repr(*t);
+            if matches!(types.node(r), TyNode::Arrow(..)) {
+                K::Function
+            } else {
+                K::Variable
+            }
+        }
+        None => K::Variable,
+    };
+    let (toks, _) = crate::lexer::tokenize_lossy(text);
+    let mut out: Vec<(Span, SemanticKind)> = vec![];
+    let mut prev_end = 0;
+    // After `type` (and its parameters): the name being defined.
+    let mut defining_type = false;
+    for (start, tok, end) in toks {
+        let naming = defining_type;
+        defining_type = matches!(tok, Tok::Type)
+            || (naming && matches!(tok, Tok::TyVar(_) | Tok::LParen | Tok::Comma | Tok::RParen));
+        // Comments are what lies between tokens besides white space.
+        if start > prev_end {
+            let gap = &text[prev_end..start];
+            if let Some(i) = gap.find("(*") {
+                let s = prev_end + i;
+                let e = prev_end + gap.rfind("*)").map_or(gap.len(), |j| j + 2);
+                out.push((Span::new(s, e.max(s)), K::Comment));
+            }
+        }
+        prev_end = end;
+        let span = Span::new(start, end);
+        let kind = match &tok {
+            Tok::Comment => K::Comment,
+            Tok::Let
+            | Tok::Rec
+            | Tok::And
+            | Tok::In
+            | Tok::Fun
+            | Tok::Function
+            | Tok::Match
+            | Tok::With
+            | Tok::When
+            | Tok::If
+            | Tok::Then
+            | Tok::Else
+            | Tok::Type
+            | Tok::Of
+            | Tok::Begin
+            | Tok::End
+            | Tok::True
+            | Tok::False
+            | Tok::Receive
+            | Tok::After
+            | Tok::External
+            | Tok::As
+            | Tok::Assert => K::Keyword,
+            Tok::Mod | Tok::Land | Tok::Lor | Tok::Lxor | Tok::Lsl | Tok::Lsr | Tok::Asr => {
+                K::Operator
+            }
+            Tok::Int(_) | Tok::Float(_) => K::Number,
+            Tok::Char(_) | Tok::Str(_) => K::String,
+            Tok::TyVar(_) => K::TypeParameter,
+            Tok::LIdent(_) if naming => K::Type,
+            Tok::LIdent(_) => value_kind(start),
+            Tok::UIdent(_) => match occ.get(&start) {
+                Some((OccKind::Ctor, _)) => K::Constructor,
+                Some((OccKind::Type, _)) => K::Type,
+                _ if text[end..].starts_with('.') => K::Module,
+                _ => K::Constructor,
+            },
+            Tok::QLIdent((m, _)) | Tok::QUIdent((m, _)) => {
+                let dot = start + m.len();
+                out.push((Span::new(start, dot), K::Module));
+                let kind = match &tok {
+                    Tok::QUIdent(_) => K::Constructor,
+                    _ => value_kind(start),
+                };
+                out.push((Span::new(dot + 1, end), kind));
+                continue;
+            }
+            Tok::Underscore
+            | Tok::LParen
+            | Tok::RParen
+            | Tok::LBracket
+            | Tok::RBracket
+            | Tok::LBrace
+            | Tok::RBrace
+            | Tok::Comma
+            | Tok::Semi
+            | Tok::SemiSemi
+            | Tok::Dot
+            | Tok::Colon => continue,
+            _ => K::Operator,
+        };
+        out.push((span, kind));
+    }
+    if let Some(i) = text[prev_end..].find("(*") {
+        out.push((Span::new(prev_end + i, text.len()), K::Comment));
+    }
+    out
 }

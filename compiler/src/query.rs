@@ -20,7 +20,9 @@ pub fn occurrence_at(a: &Analysis, file: FileId, offset: usize) -> Option<&Occur
 /// its span and name.
 pub fn type_at(a: &mut Analysis, file: FileId, offset: usize) -> Option<(Span, String, String)> {
     let o = occurrence_at(a, file, offset)?.clone();
-    let t = a.checker.show(o.ty);
+    let mut p = crate::types::printer::Printer::new();
+    p.mark_weak = true;
+    let t = a.checker.show_with(&mut p, o.ty);
     Some((o.span, o.name, t))
 }
 
@@ -72,6 +74,14 @@ pub struct Completion {
     pub detail: String,
     /// What it is.
     pub kind: CompletionKind,
+    /// Its doc comment, if it has one.
+    pub doc: Option<String>,
+}
+
+/// The doc comment above a definition.
+fn doc_of(a: &Analysis, def: Option<(FileId, crate::ast::Span)>) -> Option<String> {
+    let (f, s) = def?;
+    crate::ide::doc_comment(&a.sources.files.get(f)?.text, s.start)
 }
 
 /// Names that complete at `offset`: locals in scope there, top-level
@@ -84,12 +94,17 @@ pub fn completions_at(
     module: Option<&str>,
 ) -> Vec<Completion> {
     let mut out: Vec<Completion> = vec![];
-    let push = |out: &mut Vec<Completion>, name: String, detail: String, kind| {
+    let push = |out: &mut Vec<Completion>, name: String, detail: String, kind, doc| {
         if !out
             .iter()
             .any(|c: &Completion| c.name == name && c.kind == kind)
         {
-            out.push(Completion { name, detail, kind });
+            out.push(Completion {
+                name,
+                detail,
+                kind,
+                doc,
+            });
         }
     };
     if let Some(m) = module {
@@ -98,13 +113,20 @@ pub fn completions_at(
         vals.sort_by(|x, y| x.0.cmp(&y.0));
         for (n, info) in vals {
             let t = a.checker.show(info.ty);
-            push(&mut out, n, t, CompletionKind::Value);
+            let doc = doc_of(a, info.def);
+            push(&mut out, n, t, CompletionKind::Value, doc);
         }
         let mut ctors: Vec<_> = env.ctors.into_iter().collect();
         ctors.sort();
         for (n, ci) in ctors {
             let ty = a.checker.ctors[ci].type_id;
-            push(&mut out, n, a.checker.type_name(ty), CompletionKind::Ctor);
+            push(
+                &mut out,
+                n,
+                a.checker.type_name(ty),
+                CompletionKind::Ctor,
+                None,
+            );
         }
         return out;
     }
@@ -119,33 +141,35 @@ pub fn completions_at(
     if let Some(s) = scope {
         for (n, t) in s.names.iter().rev() {
             let d = a.checker.show(*t);
-            push(&mut out, n.clone(), d, CompletionKind::Value);
+            push(&mut out, n.clone(), d, CompletionKind::Value, None);
         }
     }
     // Top-level values of the file (the checker knows them all).
-    let globals: Vec<(String, crate::types::Ty)> = a
+    let globals: Vec<(String, crate::types::Ty, _)> = a
         .checker
         .current
         .values
         .iter()
-        .map(|(n, i)| (n.clone(), i.ty))
+        .map(|(n, i)| (n.clone(), i.ty, i.def))
         .collect();
-    for (n, t) in globals {
+    for (n, t, def) in globals {
         let d = a.checker.show(t);
-        push(&mut out, n, d, CompletionKind::Value);
+        let doc = doc_of(a, def);
+        push(&mut out, n, d, CompletionKind::Value, doc);
     }
     let mut prelude: Vec<_> = a
         .checker
         .prelude
         .values
         .iter()
-        .map(|(n, i)| (n.clone(), i.ty))
-        .filter(|(n, _)| n.starts_with(|c: char| c.is_alphabetic()))
+        .map(|(n, i)| (n.clone(), i.ty, i.def))
+        .filter(|(n, _, _)| n.starts_with(|c: char| c.is_alphabetic()))
         .collect();
     prelude.sort_by(|x, y| x.0.cmp(&y.0));
-    for (n, t) in prelude {
+    for (n, t, def) in prelude {
         let d = a.checker.show(t);
-        push(&mut out, n, d, CompletionKind::Value);
+        let doc = doc_of(a, def);
+        push(&mut out, n, d, CompletionKind::Value, doc);
     }
     let ctors: Vec<(String, usize)> = a
         .checker
@@ -157,7 +181,13 @@ pub fn completions_at(
         .collect();
     for (n, ci) in ctors {
         let ty = a.checker.ctors[ci].type_id;
-        push(&mut out, n, a.checker.type_name(ty), CompletionKind::Ctor);
+        push(
+            &mut out,
+            n,
+            a.checker.type_name(ty),
+            CompletionKind::Ctor,
+            None,
+        );
     }
     let mut mods: Vec<String> = a
         .checker
@@ -168,7 +198,7 @@ pub fn completions_at(
         .collect();
     mods.sort();
     for m in mods {
-        push(&mut out, m, "module".into(), CompletionKind::Module);
+        push(&mut out, m, "module".into(), CompletionKind::Module, None);
     }
     out
 }
@@ -192,6 +222,7 @@ pub fn fields_of_type_at(a: &mut Analysis, file: FileId, offset: usize) -> Vec<C
             detail: a.checker.show(t),
             name: n,
             kind: CompletionKind::Field,
+            doc: None,
         })
         .collect()
 }

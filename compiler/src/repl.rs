@@ -27,6 +27,17 @@ pub enum PhraseError {
     Codegen(CodegenError),
 }
 
+/// What a text is to the phrase parser ([`Repl::classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    /// A whole phrase.
+    Complete,
+    /// Cut short: more input could complete it.
+    Incomplete,
+    /// A syntax error that more input cannot fix.
+    Error,
+}
+
 /// A compiled phrase.
 pub struct Phrase {
     /// Static closure to run in a process: it evaluates the phrase and
@@ -154,9 +165,17 @@ impl Repl {
         // type definitions.
         let mut static_lines = vec![];
         for item in &items {
-            if let Item::Type(defs, _) = item {
-                for d in defs {
-                    static_lines.push(format!("type {}", type_head(d)));
+            if let Item::Type(defs, span) = item {
+                // Echoed in full, as OCaml's toplevel does, in caravan
+                // fmt's layout.
+                let src = text.get(span.start..span.end).unwrap_or("");
+                match crate::format::format_source(src) {
+                    Ok(f) if !f.trim().is_empty() => static_lines.push(f.trim_end().to_string()),
+                    _ => {
+                        for d in defs {
+                            static_lines.push(format!("type {}", type_head(d)));
+                        }
+                    }
                 }
             }
         }
@@ -180,7 +199,7 @@ impl Repl {
             };
             parts.push(TExpr::Str(head.into_bytes()));
             parts.push(TExpr::Prim(
-                Prim::Inspect,
+                Prim::InspectTop,
                 vec![TExpr::Global(g)],
                 ty,
                 no_loc(),
@@ -206,6 +225,16 @@ impl Repl {
             closure,
             static_lines,
         })
+    }
+
+    /// Whether `text` is a whole phrase, the start of one, or a syntax
+    /// error more input cannot fix.
+    pub fn classify(&self, text: &str) -> Completeness {
+        match parse::parse_phrase(0, text) {
+            Ok(_) => Completeness::Complete,
+            Err(e) if e.incomplete => Completeness::Incomplete,
+            Err(_) => Completeness::Error,
+        }
     }
 
     /// Whether `text` parses as a complete phrase.
@@ -254,12 +283,17 @@ impl Repl {
         let mut scratch = checker.clone();
         scratch.program = program.clone();
         scratch.check_items(file, &[]);
+        let fresh = scratch.types.next_var_id();
         let (_, t) = scratch.infer(&expr);
         let diags = scratch.diagnostics();
         if !diags.is_empty() {
             return Err(PhraseError::Diagnostics(sources.clone(), diags));
         }
-        Ok(scratch.show(t))
+        // Weak variables as the `val` lines name them.
+        let mut p = Printer::new();
+        p.mark_weak = true;
+        p.weak_before = Some(fresh);
+        Ok(scratch.show_with(&mut p, t))
     }
 
     /// Names for completion: every value in scope, or the members of

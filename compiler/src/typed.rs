@@ -257,9 +257,39 @@ pub enum Prim {
     FloatOfInt,
     /// `%int_of_float`
     IntOfFloat,
+    /// `%inspect_top`: `inspect` within the toplevel's limits (the REPL).
+    InspectTop,
+    /// `%assert_equal`: `Assert.equal`, a call of `Assert.equal_typed`
+    /// with the descriptor of its arguments' type added in front.
+    AssertEqual,
+    /// `%check_forall`: `Check.forall`, a call of `Check.forall_typed`
+    /// with the descriptor of the generated values' type added in front.
+    CheckForall,
+    /// `%assert_is_true`: `Assert.is_true`, a call of
+    /// `Assert.is_true_typed` (never a tail call, so a failure names the
+    /// line of the assertion, not the caller's caller).
+    AssertIsTrue,
+    /// `%assert_crashes`: `Assert.crashes`, as `%assert_is_true`.
+    AssertCrashes,
 }
 
 impl Prim {
+    /// For the typed calls (`%assert_equal`, `%check_forall`, …): the
+    /// standard-library function they call, with a type descriptor as its
+    /// first argument (so polymorphic code written in Caravan can print
+    /// the values it was given, as `inspect` at the call site would). The
+    /// call is never a tail call: the caller's frame stays, so a crash
+    /// inside names the caller's line.
+    pub fn typed_target(self) -> Option<&'static str> {
+        match self {
+            Prim::AssertEqual => Some("Assert.equal_typed"),
+            Prim::CheckForall => Some("Check.forall_typed"),
+            Prim::AssertIsTrue => Some("Assert.is_true_typed"),
+            Prim::AssertCrashes => Some("Assert.crashes_typed"),
+            _ => None,
+        }
+    }
+
     /// The intrinsic named by an `external`'s symbol (without the `%`).
     pub fn from_symbol(s: &str) -> Option<Prim> {
         use Prim::*;
@@ -296,6 +326,11 @@ impl Prim {
             "inspect" => Inspect,
             "float_of_int" => FloatOfInt,
             "int_of_float" => IntOfFloat,
+            "inspect_top" => InspectTop,
+            "assert_equal" => AssertEqual,
+            "check_forall" => CheckForall,
+            "assert_is_true" => AssertIsTrue,
+            "assert_crashes" => AssertCrashes,
             _ => return None,
         })
     }

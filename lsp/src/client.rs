@@ -79,6 +79,40 @@ impl LspClient {
             .map_err(|e| format!("write to server: {e}"))
     }
 
+    /// Sends bytes as they are (malformed frames, for tests).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
+        stdin
+            .write_all(bytes)
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("write to server: {e}"))
+    }
+
+    /// The next message from the server (those kept in [`Self::pending`]
+    /// first), waiting at most [`Self::timeout`].
+    pub fn next_message(&mut self) -> Result<Value, String> {
+        if let Some(v) = self.pending.pop_front() {
+            return Ok(v);
+        }
+        let deadline = Instant::now() + self.timeout;
+        self.recv(deadline)
+    }
+
+    /// The server's exit status, if it ends within `within` (its input
+    /// stays open meanwhile).
+    pub fn exit_status(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a notification.
     pub fn notify(&mut self, method: &str, params: Value) -> Result<(), String> {
         let mut msg = json!({"jsonrpc": "2.0", "method": method});

@@ -36,6 +36,23 @@ pub struct Engine {
     published: HashMap<Url, Vec<Diagnostic>>,
 }
 
+/// `text` after one content change (a range edit, or the whole text).
+pub fn apply_change(text: &str, c: &TextDocumentContentChangeEvent) -> String {
+    match c.range {
+        None => c.text.clone(),
+        Some(r) => {
+            let li = LineIndex::new(text);
+            let start = li.offset(r.start);
+            let end = li.offset(r.end).max(start);
+            let mut out = String::with_capacity(text.len() + c.text.len());
+            out.push_str(&text[..start]);
+            out.push_str(&c.text);
+            out.push_str(&text[end..]);
+            out
+        }
+    }
+}
+
 /// The key of a document: its file path, or the URI when it is not a file.
 pub fn key_of(uri: &Url) -> String {
     match uri.to_file_path() {
@@ -86,6 +103,31 @@ impl Engine {
     pub fn set_doc(&mut self, uri: Url, text: String, version: i32) {
         self.docs.insert(key_of(&uri), Doc { uri, text, version });
         self.cache.clear();
+    }
+
+    /// Applies a `didChange`'s edits in order (incremental sync: each
+    /// replaces a range, given in the text as the previous edits left it;
+    /// an edit without a range replaces the whole text). A change to a
+    /// document that is not open is taken as its whole text when it has
+    /// one (else ignored).
+    pub fn change_doc(
+        &mut self,
+        uri: Url,
+        changes: Vec<TextDocumentContentChangeEvent>,
+        version: i32,
+    ) {
+        let key = key_of(&uri);
+        let mut text = match self.docs.get(&key) {
+            Some(d) => d.text.clone(),
+            None => match changes.iter().rfind(|c| c.range.is_none()) {
+                Some(_) => String::new(),
+                None => return,
+            },
+        };
+        for c in changes {
+            text = apply_change(&text, &c);
+        }
+        self.set_doc(uri, text, version);
     }
 
     /// Closes a document.
@@ -348,6 +390,149 @@ impl Engine {
             data: None,
         };
         (file, diag)
+    }
+
+    // -------------------------------------------------------- semantic tokens
+
+    /// The token types of [`Engine::semantic_tokens`], in the legend's
+    /// order.
+    pub fn semantic_legend() -> SemanticTokensLegend {
+        SemanticTokensLegend {
+            token_types: vec![
+                SemanticTokenType::KEYWORD,
+                SemanticTokenType::COMMENT,
+                SemanticTokenType::STRING,
+                SemanticTokenType::NUMBER,
+                SemanticTokenType::OPERATOR,
+                SemanticTokenType::FUNCTION,
+                SemanticTokenType::VARIABLE,
+                SemanticTokenType::ENUM_MEMBER,
+                SemanticTokenType::PROPERTY,
+                SemanticTokenType::TYPE,
+                SemanticTokenType::NAMESPACE,
+                SemanticTokenType::TYPE_PARAMETER,
+            ],
+            token_modifiers: vec![],
+        }
+    }
+
+    /// `textDocument/semanticTokens/full`: every token of the document
+    /// classified ([`ide::semantic_tokens`]), one LSP token per line of a
+    /// token that spans lines (comments, strings), positions in UTF-16.
+    pub fn semantic_tokens(&mut self, uri: &Url) -> Option<SemanticTokens> {
+        use ide::SemanticKind as K;
+        let (ck, fid) = self.ensure(&key_of(uri))?;
+        let a = &self.cache[&ck];
+        let text = &a.sources.files[fid].text;
+        let li = LineIndex::new(text);
+        let mut data = vec![];
+        let (mut last_line, mut last_start) = (0u32, 0u32);
+        for (span, kind) in ide::semantic_tokens(a, fid) {
+            let ty = match kind {
+                K::Keyword => 0,
+                K::Comment => 1,
+                K::String => 2,
+                K::Number => 3,
+                K::Operator => 4,
+                K::Function => 5,
+                K::Variable => 6,
+                K::Constructor => 7,
+                K::Field => 8,
+                K::Type => 9,
+                K::Module => 10,
+                K::TypeParameter => 11,
+            };
+            let mut start = span.start.min(text.len());
+            let end = span.end.min(text.len());
+            while start < end {
+                let line_end = text[start..end].find('\n').map_or(end, |i| start + i);
+                let (p0, p1) = (li.position(start), li.position(line_end));
+                if p1.character > p0.character {
+                    let delta_line = p0.line - last_line;
+                    let delta_start = if delta_line == 0 {
+                        p0.character - last_start
+                    } else {
+                        p0.character
+                    };
+                    data.push(SemanticToken {
+                        delta_line,
+                        delta_start,
+                        length: p1.character - p0.character,
+                        token_type: ty,
+                        token_modifiers_bitset: 0,
+                    });
+                    (last_line, last_start) = (p0.line, p0.character);
+                }
+                start = line_end + 1;
+            }
+        }
+        Some(SemanticTokens {
+            result_id: None,
+            data,
+        })
+    }
+
+    // -------------------------------------------------------- code actions
+
+    /// `textDocument/codeAction`: the fixes of the diagnostics in `range`
+    /// (the compiler's [`cd::Fix`]es: a name's closest spelling, the
+    /// missing cases of a `match`), as quick fixes.
+    pub fn code_actions(&mut self, uri: &Url, range: Range) -> Vec<CodeActionOrCommand> {
+        let Some((ck, fid)) = self.ensure(&key_of(uri)) else {
+            return vec![];
+        };
+        let a = &self.cache[&ck];
+        let text = &a.sources.files[fid].text;
+        let li = LineIndex::new(text);
+        let (from, to) = (li.offset(range.start), li.offset(range.end));
+        let mut out = vec![];
+        for d in &a.diagnostics {
+            let Some(primary) = d.labels.first() else {
+                continue;
+            };
+            // Diagnostics that touch the range (an empty range: the cursor).
+            if primary.file != fid || primary.span.end < from || primary.span.start > to {
+                continue;
+            }
+            let (_, lsp_diag) = self.convert(a, d);
+            for fix in d.fixes.iter().filter(|f| f.file == fid) {
+                let (at, new_text) = match fix.indent_like {
+                    None => (
+                        li.range(fix.span.start, fix.span.end),
+                        fix.replacement.clone(),
+                    ),
+                    Some(like) => {
+                        let line_start = text[..like.min(text.len())]
+                            .rfind('\n')
+                            .map_or(0, |i| i + 1);
+                        let indent: String = text[line_start..]
+                            .chars()
+                            .take_while(|c| *c == ' ' || *c == '\t')
+                            .collect();
+                        let head = &text[line_start..like.min(text.len())];
+                        // An arm on the line of `match ... with` (a match on
+                        // one line) gets its new arm on that line too.
+                        let new_text = if head.contains("match") || head.contains("function") {
+                            format!(" {}", fix.replacement)
+                        } else {
+                            format!("\n{indent}{}", fix.replacement)
+                        };
+                        (li.range(fix.span.start, fix.span.start), new_text)
+                    }
+                };
+                let mut changes = HashMap::new();
+                changes.insert(uri.clone(), vec![TextEdit::new(at, new_text)]);
+                out.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: fix.title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp_diag.clone()]),
+                    edit: Some(WorkspaceEdit::new(changes)),
+                    is_preferred: Some(true),
+                    ..Default::default()
+                }));
+            }
+        }
+        out
     }
 
     // -------------------------------------------------------- hover, definition
@@ -695,6 +880,7 @@ impl Engine {
                             name,
                             detail,
                             kind: query::CompletionKind::Field,
+                            doc: None,
                         })
                         .collect();
                 }
@@ -745,6 +931,12 @@ impl Engine {
                 }),
                 label: c.name,
                 detail: Some(c.detail),
+                documentation: c.doc.map(|d| {
+                    Documentation::MarkupContent(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: d,
+                    })
+                }),
                 sort_text: Some(format!("{i:05}")),
                 ..Default::default()
             })
@@ -793,6 +985,7 @@ impl Engine {
                 name: n,
                 detail: a.checker.show(t),
                 kind: query::CompletionKind::Value,
+                doc: None,
             })
             .collect();
         let mut ctors: Vec<(String, usize)> = a
@@ -809,6 +1002,7 @@ impl Engine {
                 name: n,
                 detail: a.checker.type_name(ty),
                 kind: query::CompletionKind::Ctor,
+                doc: None,
             });
         }
         out

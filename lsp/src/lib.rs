@@ -7,12 +7,17 @@
 //! the checker's semantic index ([`caravan_compiler::query`],
 //! [`caravan_compiler::ide`]). The analyses run on one thread with a large
 //! stack ([`engine::Engine`]); the protocol runs on tokio. Diagnostics are
-//! published on open and, debounced, after changes. Formatting is
-//! [`caravan_compiler::format`], as `caravan fmt` does it.
+//! published on open and, debounced, after changes (documents are synced
+//! incrementally). Formatting is [`caravan_compiler::format`], as `caravan
+//! fmt` does it; code actions are the compiler's fixes
+//! ([`caravan_compiler::diagnostic::Fix`]). Standard input and output go
+//! through [`transport`], which ends the process on `exit` and answers
+//! malformed messages.
 
 pub mod client;
 pub mod engine;
 pub mod text;
+pub mod transport;
 
 pub use serde_json;
 pub use tower_lsp::lsp_types;
@@ -144,7 +149,7 @@ impl LanguageServer for Backend {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
                     TextDocumentSyncOptions {
                         open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::FULL),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
                         save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                         ..Default::default()
                     },
@@ -164,6 +169,17 @@ impl LanguageServer for Backend {
                 })),
                 inlay_hint_provider: Some(OneOf::Left(true)),
                 document_formatting_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                semantic_tokens_provider: Some(
+                    SemanticTokensServerCapabilities::SemanticTokensOptions(
+                        SemanticTokensOptions {
+                            legend: Engine::semantic_legend(),
+                            full: Some(SemanticTokensFullOptions::Bool(true)),
+                            range: None,
+                            work_done_progress_options: Default::default(),
+                        },
+                    ),
+                ),
                 signature_help_provider: Some(SignatureHelpOptions {
                     trigger_characters: Some(vec![" ".into(), "(".into()]),
                     retrigger_characters: Some(vec![",".into()]),
@@ -193,12 +209,9 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri;
         let version = params.text_document.version;
-        // Full synchronisation: the last change holds the whole text.
-        let Some(text) = params.content_changes.into_iter().last().map(|c| c.text) else {
-            return;
-        };
+        let changes = params.content_changes;
         self.worker
-            .call(move |e| e.set_doc(uri, text, version))
+            .call(move |e| e.change_doc(uri, changes, version))
             .await;
         self.schedule_publish(DEBOUNCE);
     }
@@ -317,6 +330,25 @@ impl LanguageServer for Backend {
         Ok(self.worker.call(move |e| e.inlay_hints(&uri, range)).await)
     }
 
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        let uri = params.text_document.uri;
+        Ok(self
+            .worker
+            .call(move |e| e.semantic_tokens(&uri))
+            .await
+            .flatten()
+            .map(SemanticTokensResult::Tokens))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri;
+        let range = params.range;
+        Ok(self.worker.call(move |e| e.code_actions(&uri, range)).await)
+    }
+
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         let uri = params.text_document.uri;
         Ok(self
@@ -337,8 +369,11 @@ impl LanguageServer for Backend {
 }
 
 /// Serves the Language Server Protocol on stdin/stdout until the client
-/// exits (or closes the connection).
-pub fn run_stdio() {
+/// sends `exit` (the process ends there: status 0 after `shutdown`, 1
+/// without) or closes the connection (the status returned, by the same
+/// rule). Frames go through [`transport`], which answers malformed ones.
+pub fn run_stdio() -> i32 {
+    use tokio::io::AsyncWriteExt;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -347,20 +382,45 @@ pub fn run_stdio() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("caravan lsp: cannot start the runtime: {e}");
-            return;
+            return 1;
         }
     };
-    rt.block_on(async {
+    let (out, writer) = transport::writer();
+    let (to_server, mut from_client) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (mut server_in_w, server_in_r) = tokio::io::duplex(1 << 16);
+    let (server_out_w, server_out_r) = tokio::io::duplex(1 << 16);
+    let pump_out = out.clone();
+    std::thread::Builder::new()
+        .name("caravan-lsp-in".into())
+        .spawn(move || transport::pump_stdin(to_server, pump_out))
+        .expect("spawn the input thread");
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            while let Some(frame) = from_client.recv().await {
+                if server_in_w.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            // Dropping the pipe's end is tower-lsp's end of input.
+        });
+        let forward = tokio::spawn(transport::forward_output(server_out_r, out));
         let worker = Worker::start();
         let (service, socket) = LspService::new(move |client| Backend {
             client,
             worker,
             generation: Arc::new(AtomicU64::new(0)),
         });
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        Server::new(server_in_r, server_out_w, socket)
             .serve(service)
             .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
     });
-    // A blocking read of stdin may still be pending: do not wait for it.
+    // A task may still wait on the analysis thread: do not wait for it.
     rt.shutdown_background();
+    let _ = writer.join();
+    if transport::shut_down() {
+        0
+    } else {
+        1
+    }
 }

@@ -7,7 +7,7 @@
 //! owned Rust value has been dropped; anything else is reported as data
 //! (`File.read` returns `Error msg`).
 
-use crate::inspect::caravan_inspect;
+use crate::inspect::{caravan_inspect, caravan_inspect_top};
 use crate::registry::{
     caravan_registry_new_name, caravan_registry_register, caravan_registry_unregister,
     caravan_registry_whereis,
@@ -234,37 +234,63 @@ pub fn format_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // %.12g
-    let s = if f == 0.0 {
-        if f.is_sign_negative() {
-            "-0".to_string()
-        } else {
-            "0".to_string()
-        }
+    let s = format_g(f, 12);
+    if s.contains(['.', 'e', 'n', 'i']) {
+        s
     } else {
-        let exp = f.abs().log10().floor() as i32;
-        if !(-4..12).contains(&exp) {
-            let m = format!("{:.11e}", f);
-            // Rust: 1.23450000000e20 -> trim zeros in mantissa, C-style exponent.
-            let (mant, e) = m.split_once('e').unwrap_or((&m, "0"));
-            let mant = if mant.contains('.') {
-                mant.trim_end_matches('0').trim_end_matches('.')
-            } else {
-                mant
-            };
-            let e: i32 = e.parse().unwrap_or(0);
-            format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        format!("{s}.")
+    }
+}
+
+/// C's `%.{prec}g` of a finite float: `prec` significant digits, fixed
+/// notation when the (rounded) exponent X satisfies `-4 <= X < prec`, else
+/// `d.ddde+XX`; trailing zeros removed.
+pub fn format_g(f: f64, prec: usize) -> String {
+    let prec = prec.max(1);
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // The exponent after rounding to `prec` digits decides the notation.
+    let m = format!("{:.*e}", prec - 1, f);
+    let (mant, e) = m.split_once('e').unwrap_or((&m, "0"));
+    let x: i32 = e.parse().unwrap_or(0);
+    let trim = |t: &str| -> String {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
-            let decimals = (11 - exp).max(0) as usize;
-            let m = format!("{:.*}", decimals, f);
-            if m.contains('.') {
-                m.trim_end_matches('0').trim_end_matches('.').to_string()
-            } else {
-                m
-            }
+            t.to_string()
         }
     };
-    if s.contains(['.', 'e', 'n', 'i']) {
+    if x < -4 || x >= prec as i32 {
+        format!(
+            "{}e{}{:02}",
+            trim(mant),
+            if x < 0 { '-' } else { '+' },
+            x.abs()
+        )
+    } else {
+        trim(&format!("{:.*}", (prec as i32 - 1 - x).max(0) as usize, f))
+    }
+}
+
+/// A float as the REPL and `inspect` print it: OCaml's toplevel
+/// (`Oprint.float_repres`) tries `%.12g`, `%.15g`, then `%.18g`; this
+/// takes the shortest `%.{p}g`, `p` from 12 to 17, that reads back as the
+/// same float, as utop and OCaml 5 show it (`0.1 +. 0.2` is
+/// `0.30000000000000004`, `0.1` is `0.1`), with a `.` when it would read
+/// as an int; `nan`, `infinity`, `neg_infinity` (the prelude's names).
+pub fn repr_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "infinity" } else { "neg_infinity" }.into();
+    }
+    let s = (12..17)
+        .map(|p| format_g(f, p))
+        .find(|s| s.parse::<f64>() == Ok(f))
+        .unwrap_or_else(|| format_g(f, 17));
+    if s.contains(['.', 'e']) {
         s
     } else {
         format!("{s}.")
@@ -892,6 +918,7 @@ table!(
     caravan_random_int,
     caravan_random_float,
     caravan_inspect,
+    caravan_inspect_top,
     caravan_float_exp,
     caravan_float_log,
     caravan_float_log10,
@@ -940,6 +967,22 @@ mod tests {
         assert_eq!(format_float(1e-5), "1e-05");
         assert_eq!(format_float(1.234e-5), "1.234e-05");
         assert_eq!(format_float(0.0001), "0.0001");
+        assert_eq!(format_float(999_999_999_999.999_9), "1e+12");
+    }
+
+    #[test]
+    fn toplevel_floats_read_back() {
+        assert_eq!(repr_float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(repr_float(0.1), "0.1");
+        assert_eq!(repr_float(3.0), "3.");
+        assert_eq!(repr_float(1e20), "1e+20");
+        assert_eq!(repr_float(-1.5), "-1.5");
+        assert_eq!(repr_float(1.0 / 3.0), "0.3333333333333333");
+        assert_eq!(repr_float(f64::INFINITY), "infinity");
+        assert_eq!(repr_float(f64::NEG_INFINITY), "neg_infinity");
+        for x in [0.1 + 0.2, 1.0 / 3.0, 2.0f64.sqrt(), 1e-300, 123456.789e10] {
+            assert_eq!(repr_float(x).parse::<f64>(), Ok(x));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod http;
 pub mod inspect;
 pub mod registry;
 pub mod store;
+pub mod testing;
 
 /// The standard modules, in initialisation order: `(module name, source)`.
 /// `Prelude` is opened in every module; the others are used qualified
@@ -37,9 +38,45 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Server", include_str!("cvn/server.cvn")),
     ("Supervisor", include_str!("cvn/supervisor.cvn")),
     ("Http", include_str!("cvn/http.cvn")),
+    ("Assert", include_str!("cvn/assert.cvn")),
+    ("Check", include_str!("cvn/check.cvn")),
 ];
+
+/// The harness of `caravan test` (runs the tests, prints the report):
+/// checked only with test programs, after [`MODULES`].
+pub const TEST_HARNESS: (&str, &str) = ("Test_harness", include_str!("cvn/test_harness.cvn"));
 
 /// The source file name shown in diagnostics for a standard module.
 pub fn file_name(module: &str) -> String {
     format!("<stdlib>/{}.cvn", module.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every top-level definition of the standard library (`let`,
+    /// `external`, `and`) has a comment right above it: the language
+    /// server shows it on hover and in completion.
+    #[test]
+    fn every_definition_has_a_doc_comment() {
+        let mut missing = vec![];
+        let all = super::MODULES
+            .iter()
+            .chain(std::iter::once(&super::TEST_HARNESS));
+        for (module, src) in all {
+            let lines: Vec<&str> = src.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                let def = ["let ", "external ", "and "]
+                    .iter()
+                    .any(|k| l.starts_with(k));
+                if def && !(i > 0 && lines[i - 1].trim_end().ends_with("*)")) {
+                    missing.push(format!("{module}: {l}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "without a doc comment:\n{}",
+            missing.join("\n")
+        );
+    }
 }

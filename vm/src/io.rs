@@ -75,10 +75,27 @@ pub fn stderr_write(bytes: &[u8]) {
     write_fd(2, bytes);
 }
 
+/// A host's observer of crashes, set once (see [`observe_crashes`]).
+static CRASH_OBSERVER: std::sync::OnceLock<CrashObserver> = std::sync::OnceLock::new();
+
+/// Called with `(serial, message, location)` of each crash before its line
+/// is printed; returns `true` when the host reports the crash itself (the
+/// line is then not printed).
+pub type CrashObserver = fn(u64, &[u8], Option<&[u8]>) -> bool;
+
+/// Installs the host's crash observer (the test runner, which reports the
+/// crash of a test with the test's name); only the first call counts.
+pub fn observe_crashes(f: CrashObserver) {
+    let _ = CRASH_OBSERVER.set(f);
+}
+
 /// Prints `process <0.SERIAL> crashed: MSG at LOC` on stderr: one line,
 /// whatever the message holds (newlines and other control characters are
 /// escaped as OCaml escapes them: `\n`, `\t`, `\ddd`).
 pub(crate) fn report_crash(serial: u64, msg: &[u8], loc: Option<&[u8]>) {
+    if CRASH_OBSERVER.get().is_some_and(|f| f(serial, msg, loc)) {
+        return;
+    }
     let mut line = Vec::with_capacity(msg.len() + 48);
     line.extend_from_slice(format!("process <0.{serial}> crashed: ").as_bytes());
     push_escaped(&mut line, msg);

@@ -33,6 +33,7 @@ pub mod value;
 pub use abi::*;
 pub use heap::alloc::{alloc_block, alloc_float, alloc_string, alloc_string_uninit};
 pub use heap::{literal_block, literal_string};
+pub use io::{observe_crashes, CrashObserver};
 pub use io::{stderr_write, stdout_flush, stdout_write};
 pub use process::{pid_of_serial, serial_of_pid, ExitReason, Process, CONTEXT_REDS};
 pub use safepoint::{

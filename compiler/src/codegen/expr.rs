@@ -1262,11 +1262,41 @@ impl Fx<'_, '_> {
         t: crate::types::Ty,
         loc: Loc,
     ) -> Result<Value, CodegenError> {
+        if let Some(target) = p.typed_target() {
+            return self.typed_call(p, target, a, t, loc);
+        }
         let mut vals = vec![];
         for e in a {
             vals.push(self.expr(e)?);
         }
         prim_op(self, p, &vals, t, loc)
+    }
+
+    /// A typed call (`Assert.equal x y` is `Assert.equal_typed d x y`,
+    /// `d` the descriptor of the type of `x`; `Check.forall g p` is
+    /// `Check.forall_typed d g p`, `d` that of the values `g` makes).
+    fn typed_call(
+        &mut self,
+        p: Prim,
+        target: &str,
+        a: &[TExpr],
+        t: crate::types::Ty,
+        loc: Loc,
+    ) -> Result<Value, CodegenError> {
+        use crate::types::{builtin, TyNode};
+        let described = match (p, self.g.checker.types.node(t)) {
+            (Prim::CheckForall, TyNode::Con(_, args)) if args.len() == 1 => args[0],
+            _ => t,
+        };
+        let d = self.g.desc_of(described);
+        let Some(gid) = self.g.program.globals.iter().position(|g| g.name == target) else {
+            return Err(CodegenError(format!("{target} is not defined")));
+        };
+        let unit = self.g.checker.types.mk(TyNode::Con(builtin::UNIT, vec![]));
+        let mut args = vec![TExpr::Imm(d as i64)];
+        args.extend(a.iter().cloned());
+        let call = TExpr::App(Box::new(TExpr::Global(gid as u32)), args, loc, unit);
+        self.expr(&call)
     }
 }
 
@@ -1461,14 +1491,22 @@ fn prim_op(
             fx.no_loc();
             r
         }
-        Inspect => {
+        Inspect | InspectTop => {
             let d = fx.g.desc_of(t);
             let dv = fx.imm(d as i64);
             let pr = fx.proc_;
             fx.at(loc);
-            let r = fx.rt_gc("caravan_inspect", &[pr, x, dv])?;
+            let f = if p == Inspect {
+                "caravan_inspect"
+            } else {
+                "caravan_inspect_top"
+            };
+            let r = fx.rt_gc(f, &[pr, x, dv])?;
             fx.no_loc();
             r
+        }
+        AssertEqual | CheckForall | AssertIsTrue | AssertCrashes => {
+            unreachable!("typed calls are lowered by Fx::prim")
         }
     })
 }

@@ -88,6 +88,9 @@ impl Gen {
 
     fn decl_desc(&mut self, tid: u32, args: &[Ty]) -> Desc {
         let decl = self.checker.decls[tid as usize].clone();
+        if decl.module.as_deref() == Some("Map") && decl.name == "t" && args.len() == 2 {
+            return Desc::Map(self.desc_of(args[0]), self.desc_of(args[1]));
+        }
         match decl.kind {
             TypeKind::Variant(ctors) => {
                 let mut consts = vec![];

@@ -67,6 +67,9 @@ pub mod builtin {
 pub struct Types {
     nodes: Vec<TyNode>,
     next_var: u32,
+    /// Numbers of the weak variables printed so far (`'_weak1`), in the
+    /// order they were first printed.
+    weak: Vec<Ty>,
 }
 
 /// Unification failed: the two (resolved) types that clashed, or an
@@ -80,10 +83,28 @@ pub enum UnifyError {
 }
 
 impl Types {
+    /// The number of weak variable `v` (a representative), given the first
+    /// time it is asked for: 1, 2, … in order.
+    pub fn weak_number(&mut self, v: Ty) -> usize {
+        match self.weak.iter().position(|&w| w == v) {
+            Some(i) => i + 1,
+            None => {
+                self.weak.push(v);
+                self.weak.len()
+            }
+        }
+    }
+
     /// Adds a node.
     pub fn mk(&mut self, node: TyNode) -> Ty {
         self.nodes.push(node);
         (self.nodes.len() - 1) as Ty
+    }
+
+    /// The number the next fresh variable will get (variables made from
+    /// now on have this number or more).
+    pub fn next_var_id(&self) -> u32 {
+        self.next_var + 1
     }
 
     /// A fresh unbound variable at `level`.

@@ -9,8 +9,15 @@ use std::collections::HashMap;
 #[derive(Default)]
 pub struct Printer {
     names: HashMap<Ty, String>,
-    /// Print non-generalised variables as `'_a` (REPL `val` lines).
+    /// Print non-generalised variables as `'_weak1`, `'_weak2`, … (as
+    /// OCaml's toplevel): numbered once per type arena, so a weak
+    /// variable has the same name in every `val` line, `:type` and hover
+    /// that shows it, until its first use fixes it.
     pub mark_weak: bool,
+    /// With `mark_weak`, only variables numbered below this are weak:
+    /// those made later are an expression's own, fresh from instantiating
+    /// a polymorphic type (`:type List.map` is `('a -> 'b) -> ...`).
+    pub weak_before: Option<u32>,
 }
 
 fn var_name(n: usize) -> String {
@@ -57,16 +64,14 @@ impl Printer {
     ) {
         let r = types.repr(t);
         match types.node(r) {
-            TyNode::Var { level, .. } => {
+            TyNode::Var { level, id, .. } => {
+                if level != GENERIC && self.mark_weak && self.weak_before.is_none_or(|b| id < b) {
+                    out.push_str(&format!("'_weak{}", types.weak_number(r)));
+                    return;
+                }
                 let n = self.names.len();
                 let name = self.names.entry(r).or_insert_with(|| var_name(n));
-                // Weak (non-generalised) variables print as '_a, as in
-                // OCaml's toplevel, when asked for.
-                if level != GENERIC && self.mark_weak {
-                    out.push_str("'_");
-                } else {
-                    out.push('\'');
-                }
+                out.push('\'');
                 out.push_str(name);
             }
             TyNode::Con(id, args) => {

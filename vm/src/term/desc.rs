@@ -53,6 +53,10 @@ pub enum Desc {
     },
     /// A record: field names and types in order, and the type's name.
     Record(Vec<(String, DescId)>, String),
+    /// `('k, 'v) Map.t` (the standard library's AVL tree): printed as its
+    /// bindings, `Map.of_list [(k, v); ...]`, which reads back as the same
+    /// map.
+    Map(DescId, DescId),
     /// Not yet filled in (while building a recursive type).
     Pending,
 }
