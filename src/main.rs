@@ -33,6 +33,8 @@ enum Command {
         /// limit"`, the others go on. Default: none.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_heap_mb: Option<u64>,
+        #[command(flatten)]
+        dist: DistArgs,
         /// The program's main file (`.cvn`).
         file: PathBuf,
         /// Arguments for the program (`Sys.args ()`): everything after
@@ -100,6 +102,111 @@ enum Command {
     },
 }
 
+/// Distribution (LANGUAGE.md §7): the program as a node of an Erlang
+/// cluster.
+#[derive(clap::Args, Debug, Default)]
+struct DistArgs {
+    /// Run as node NAME@THISHOST (the short host name), as `erl -sname`.
+    #[arg(long, value_name = "NAME", conflicts_with = "name")]
+    sname: Option<String>,
+    /// Run as node NAME@HOST, as `erl -name`.
+    #[arg(long, value_name = "NAME@HOST")]
+    name: Option<String>,
+    /// The cluster's shared secret (default: the `~/.erlang.cookie` file,
+    /// created as Erlang creates it when missing).
+    #[arg(long, value_name = "COOKIE")]
+    cookie: Option<String>,
+    /// The address to listen on for other nodes (default: every interface,
+    /// as Erlang).
+    #[arg(long, value_name = "ADDR")]
+    dist_listen: Option<std::net::IpAddr>,
+}
+
+impl DistArgs {
+    /// Starts the node if asked to; an error message for the user if it
+    /// cannot be.
+    fn start(&self) -> Result<(), String> {
+        let name = match (&self.sname, &self.name) {
+            (Some(s), _) => {
+                if s.contains('@') {
+                    s.clone()
+                } else {
+                    format!("{s}@{}", short_host_name())
+                }
+            }
+            (None, Some(n)) => {
+                if !n.contains('@') {
+                    return Err(format!("--name {n}: expected NAME@HOST"));
+                }
+                n.clone()
+            }
+            (None, None) => return Ok(()),
+        };
+        let cookie = match &self.cookie {
+            Some(c) => c.clone(),
+            None => default_cookie()?,
+        };
+        let tick_secs = std::env::var("CARAVAN_NET_TICKTIME")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(60);
+        caravan_vm::dist::start(caravan_vm::dist::DistConfig {
+            name,
+            cookie,
+            listen: self
+                .dist_listen
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            tick_secs,
+        })
+    }
+}
+
+/// This host's name up to the first dot (Erlang's short names).
+fn short_host_name() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    h.trim()
+        .split('.')
+        .next()
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+/// The cookie in `~/.erlang.cookie`; created as Erlang creates it (20
+/// random capital letters, readable by the owner only) when missing.
+fn default_cookie() -> Result<String, String> {
+    let home = std::env::var_os("HOME").ok_or("no HOME for ~/.erlang.cookie: give --cookie")?;
+    let path = std::path::Path::new(&home).join(".erlang.cookie");
+    if let Ok(c) = std::fs::read_to_string(&path) {
+        return Ok(c.trim().to_string());
+    }
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (std::process::id() as u64) << 32;
+    let cookie: String = (0..20)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (b'A' + (seed % 26) as u8) as char
+        })
+        .collect();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    use std::io::Write;
+    f.write_all(cookie.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(cookie)
+}
+
 /// The most scheduler threads `--schedulers` accepts: far beyond any
 /// machine's cores, far below what a mistyped number would start.
 const MAX_SCHEDULERS: i64 = 1024;
@@ -114,7 +221,14 @@ fn schedulers_parser() -> clap::builder::RangedI64ValueParser<u16> {
 /// LANGUAGE.md §5 says). Other commands are left whole.
 fn split_program_args(argv: Vec<String>) -> (Vec<String>, Option<Vec<String>>) {
     // Options of `run` that take a value as the next argument.
-    const WITH_VALUE: &[&str] = &["--schedulers", "--max-heap-mb"];
+    const WITH_VALUE: &[&str] = &[
+        "--schedulers",
+        "--max-heap-mb",
+        "--sname",
+        "--name",
+        "--cookie",
+        "--dist-listen",
+    ];
     let Some(sub) = argv.iter().skip(1).position(|a| !a.starts_with('-')) else {
         return (argv, None);
     };
@@ -277,6 +391,7 @@ fn run(
     file: PathBuf,
     schedulers: Option<u16>,
     max_heap_mb: Option<u64>,
+    dist: DistArgs,
     args: Vec<String>,
 ) -> ExitCode {
     let t0 = std::time::Instant::now();
@@ -309,6 +424,10 @@ fn run(
         );
     }
     caravan_stdlib::builtins::set_args(args);
+    if let Err(e) = dist.start() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     let config = caravan_vm::VmConfig {
         schedulers: default_schedulers(schedulers),
         max_heap_words: max_heap_mb.map_or(0, |mb| {
@@ -348,9 +467,16 @@ fn main() -> ExitCode {
         Some(Command::Run {
             schedulers,
             max_heap_mb,
+            dist,
             file,
             args,
-        }) => run(file, schedulers, max_heap_mb, program_args.unwrap_or(args)),
+        }) => run(
+            file,
+            schedulers,
+            max_heap_mb,
+            dist,
+            program_args.unwrap_or(args),
+        ),
         Some(Command::Test {
             filter,
             timeout,

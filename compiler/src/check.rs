@@ -1611,7 +1611,11 @@ impl Checker {
                 let rest = targs.split_off(info.arity);
                 let call =
                     if let Some(p) = info.symbol.strip_prefix('%').and_then(Prim::from_symbol) {
-                        let t = first_arg_ty.unwrap_or_else(|| self.fresh());
+                        let t = if p.typed_by_result() && rest.is_empty() {
+                            cur
+                        } else {
+                            first_arg_ty.unwrap_or_else(|| self.fresh())
+                        };
                         TExpr::Prim(p, targs, t, loc)
                     } else {
                         TExpr::CallExtern(x, targs, loc)

@@ -271,6 +271,9 @@ pub enum Prim {
     AssertIsTrue,
     /// `%assert_crashes`: `Assert.crashes`, as `%assert_is_true`.
     AssertCrashes,
+    /// `%registry_global`: `Registry.global s`, with the descriptor of
+    /// the name's message type (the prim's type is its result, `'m name`).
+    RegistryGlobal,
 }
 
 impl Prim {
@@ -288,6 +291,12 @@ impl Prim {
             Prim::AssertCrashes => Some("Assert.crashes_typed"),
             _ => None,
         }
+    }
+
+    /// True for the prims whose type (in `TExpr::Prim`) is their result's
+    /// rather than their first argument's.
+    pub fn typed_by_result(self) -> bool {
+        matches!(self, Prim::RegistryGlobal)
     }
 
     /// The intrinsic named by an `external`'s symbol (without the `%`).
@@ -331,6 +340,7 @@ impl Prim {
             "check_forall" => CheckForall,
             "assert_is_true" => AssertIsTrue,
             "assert_crashes" => AssertCrashes,
+            "registry_global" => RegistryGlobal,
             _ => return None,
         })
     }

@@ -35,6 +35,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Timer", include_str!("cvn/timer.cvn")),
     ("Store", include_str!("cvn/store.cvn")),
     ("Registry", include_str!("cvn/registry.cvn")),
+    ("Node", include_str!("cvn/node.cvn")),
     ("Server", include_str!("cvn/server.cvn")),
     ("Supervisor", include_str!("cvn/supervisor.cvn")),
     ("Http", include_str!("cvn/http.cvn")),

@@ -36,6 +36,7 @@ fn free(name: u64, serial: u64) {
     let mut g = shard(name);
     if g.get(&name) == Some(&serial) {
         g.remove(&name);
+        caravan_vm::dist::api::unregister_global(name, Some(serial));
     }
 }
 
@@ -80,6 +81,7 @@ pub unsafe extern "C" fn caravan_registry_register(
         // SAFETY: the guard is dropped; nothing owned is alive.
         unsafe { crash_process(proc, "Registry.register: the name is already registered") }
     }
+    caravan_vm::dist::api::register_global(n, serial);
     let hook = Box::new(move |_s: u64, _r: &caravan_vm::ExitReason| free(n, serial));
     // SAFETY: `proc` is the running process.
     if !unsafe { at_exit_of(proc, pid, hook) } {
@@ -93,6 +95,7 @@ pub unsafe extern "C" fn caravan_registry_register(
 pub extern "C" fn caravan_registry_unregister(_proc: *mut Process, name: Value) -> Value {
     let n = int_of(name) as u64;
     shard(n).remove(&n);
+    caravan_vm::dist::api::unregister_global(n, None);
     UNIT
 }
 

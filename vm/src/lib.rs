@@ -15,6 +15,7 @@
 
 pub mod abi;
 pub mod context;
+pub mod dist;
 pub mod gc;
 pub mod heap;
 pub mod io;
@@ -194,6 +195,7 @@ impl Runtime {
         if failed {
             vm.request_exit(EXIT_VM_FAILURE);
         }
+        dist::attach(&vm);
         // Without it the VM still works; only stuck schedulers stay stuck.
         let vm2 = vm.clone();
         let sysmon = std::thread::Builder::new()
@@ -238,6 +240,7 @@ impl Runtime {
             mut failed,
         } = self;
         vm.request_exit(0);
+        dist::stop();
         if let Some(s) = sysmon {
             let _ = s.join();
         }
@@ -268,5 +271,6 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
     s.extend(timers_api::symbols());
     s.extend(otp_api::symbols());
     s.extend(net::tcp::symbols());
+    s.extend(dist::api::symbols());
     s
 }

@@ -284,6 +284,9 @@ pub(crate) enum Signal {
     /// An active-once socket's event: becomes `wrap event` (`wrap` is the
     /// entry's value, copied into the entry's fragment).
     Tcp(crate::net::tcp::TcpEvent),
+    /// A `Node.monitor_nodes` event: becomes `wrap (Nodeup name)` or
+    /// `wrap (Nodedown name)`.
+    Node { up: bool, name: Arc<str> },
 }
 
 /// A monitor on this process, kept by the watched process.

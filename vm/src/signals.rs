@@ -46,6 +46,42 @@ pub(crate) enum Via {
     Link,
 }
 
+/// Where signals are delivered from: a scheduler (its pid cache, woken
+/// processes run next on it) or the VM itself (the distribution layer's
+/// reader threads: woken processes go to the global queue).
+pub(crate) trait Deliver {
+    /// The shared part of process `serial`, if it is in the table.
+    fn lookup(&self, serial: u64) -> Option<std::sync::Arc<Shared>>;
+    /// Queues a woken process that should run soon (it got a message).
+    fn wake_next(&self, p: *mut Process);
+    /// Queues a woken process (it is about to end).
+    fn wake(&self, p: *mut Process);
+}
+
+impl Deliver for Scheduler {
+    fn lookup(&self, serial: u64) -> Option<std::sync::Arc<Shared>> {
+        Scheduler::lookup(self, serial)
+    }
+    fn wake_next(&self, p: *mut Process) {
+        self.push_runnext(p)
+    }
+    fn wake(&self, p: *mut Process) {
+        self.push_local(p)
+    }
+}
+
+impl Deliver for crate::scheduler::Vm {
+    fn lookup(&self, serial: u64) -> Option<std::sync::Arc<Shared>> {
+        self.table.get(serial)
+    }
+    fn wake_next(&self, p: *mut Process) {
+        self.push_injector(p)
+    }
+    fn wake(&self, p: *mut Process) {
+        self.push_injector(p)
+    }
+}
+
 /// Marks the process to end with `reason` at its next safepoint (an
 /// explicit `Killed` overrides an earlier reason); returns it if it was
 /// waiting, for the caller to enqueue after unlocking.
@@ -90,7 +126,25 @@ fn effect(g: &Inner, reason: &ExitReason, via: Via) -> Effect {
 /// Delivers an exit signal from `from` to process `to` (not the caller's
 /// own running process: see [`signal_self`]). Processes it wakes are
 /// queued on `sched`.
-pub(crate) fn deliver_exit(sched: &Scheduler, to: u64, from: u64, reason: &ExitReason, via: Via) {
+pub(crate) fn deliver_exit(
+    sched: &impl Deliver,
+    to: u64,
+    from: u64,
+    reason: &ExitReason,
+    via: Via,
+) {
+    if crate::dist::is_proxy(to) {
+        // A remote process: EXIT (a link's) or EXIT2 on the wire.
+        if via == Via::Link {
+            if let Some(sh) = sched.lookup(to) {
+                if let Some(x) = sh.lock().x_opt() {
+                    x.links.retain(|&l| l != from);
+                }
+            }
+        }
+        crate::dist::exit_signal(to, from, reason, via == Via::Link);
+        return;
+    }
     let Some(sh) = sched.lookup(to) else { return };
     let (woken, as_message) = {
         let mut g = sh.lock();
@@ -114,9 +168,9 @@ pub(crate) fn deliver_exit(sched: &Scheduler, to: u64, from: u64, reason: &ExitR
     };
     if !woken.is_null() {
         if as_message {
-            sched.push_runnext(woken);
+            sched.wake_next(woken);
         } else {
-            sched.push_local(woken);
+            sched.wake(woken);
         }
     }
 }
@@ -167,12 +221,17 @@ pub(crate) unsafe fn signal_self(proc: *mut Process, from: u64, reason: ExitReas
 /// Queues a monitor notice (`wrap reason`, built in the watcher) for
 /// `watcher`; dropped if it is dead.
 pub(crate) fn deliver_down(
-    sched: &Scheduler,
+    sched: &impl Deliver,
     watcher: u64,
     reference: u64,
     reason: ExitReason,
     wrap: Msg,
 ) {
+    if crate::dist::is_proxy(watcher) {
+        // A remote process's monitor on a local one: MONITOR_P_EXIT.
+        crate::dist::monitor_exit(reference, &reason);
+        return;
+    }
     let Some(sh) = sched.lookup(watcher) else {
         return;
     };
@@ -190,14 +249,14 @@ pub(crate) fn deliver_down(
     };
     drop(rejected);
     if !woken.is_null() {
-        sched.push_runnext(woken);
+        sched.wake_next(woken);
     }
 }
 
 /// At a process's exit: the exit signals, monitor notices and monitor
 /// clean-up it owes. Runs in scheduler context.
 pub(crate) fn on_exit(
-    sched: &Scheduler,
+    sched: &impl Deliver,
     serial: u64,
     reason: &ExitReason,
     links: Vec<u64>,
@@ -215,9 +274,65 @@ pub(crate) fn on_exit(
     }
 }
 
+/// At a process's (or a proxy's) exit: the `join`s and `call`s waiting
+/// on it learn its exit reason.
+pub(crate) fn notify_watchers(
+    sched: &impl Deliver,
+    serial: u64,
+    reason: &ExitReason,
+    watchers: Vec<crate::process::Watcher>,
+) {
+    use crate::process::Watcher;
+    for w in watchers {
+        match w {
+            Watcher::Join { serial: j } => {
+                let Some(sh) = sched.lookup(j) else { continue };
+                let woken = {
+                    let mut g = sh.lock();
+                    if g.state == ProcState::Exited {
+                        std::ptr::null_mut()
+                    } else {
+                        g.x().join_result = Some((serial, reason.clone()));
+                        sh.wake_if(&mut g, |k| k == WaitKind::Join(serial))
+                    }
+                };
+                if !woken.is_null() {
+                    sched.wake_next(woken);
+                }
+            }
+            Watcher::Call {
+                serial: c,
+                reference: r,
+            } => {
+                let Some(sh) = sched.lookup(c) else { continue };
+                let woken = {
+                    let mut g = sh.lock();
+                    if g.state != ProcState::Exited && g.x().calls.contains(&r) {
+                        // A callee that ends without replying fails the
+                        // call, also when it ends `Normal` (LANGUAGE.md
+                        // §2: never a normal exit of the caller).
+                        let why = if reason.is_normal() {
+                            ExitReason::crashed(crate::scheduler::CALL_NO_REPLY)
+                        } else {
+                            reason.clone()
+                        };
+                        g.x().downs.push((r, why));
+                        sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
+                    } else {
+                        std::ptr::null_mut()
+                    }
+                };
+                if !woken.is_null() {
+                    sched.wake_next(woken);
+                }
+            }
+        }
+    }
+}
+
 /// Removes the registration of monitor `reference` from `watched`; true if
 /// it was there (so its notice will never be sent).
-fn remove_monitor_reg(sched: &Scheduler, watched: u64, reference: u64) -> bool {
+fn remove_monitor_reg(sched: &impl Deliver, watched: u64, reference: u64) -> bool {
     let Some(sh) = sched.lookup(watched) else {
         return false;
     };
@@ -260,6 +375,11 @@ pub(crate) unsafe fn convert_signal(proc: *mut Process, s: Signal, value: Value)
             Signal::Tcp(event) => {
                 let e = event.value(&mut *proc);
                 drop(event);
+                entry(proc, value, e)
+            }
+            Signal::Node { up, name } => {
+                let e = crate::dist::api::node_event_value(&mut *proc, up, &name);
+                drop(name);
                 entry(proc, value, e)
             }
             Signal::Done { .. } => value,
@@ -351,10 +471,15 @@ fn link_both(sched: &Scheduler, p: &Process, to: u64) -> bool {
             x.links.push(p.serial);
         }
     }
-    let mut g = p.shared.lock();
-    let x = g.x();
-    if !x.links.contains(&to) {
-        x.links.push(to);
+    {
+        let mut g = p.shared.lock();
+        let x = g.x();
+        if !x.links.contains(&to) {
+            x.links.push(to);
+        }
+    }
+    if crate::dist::is_proxy(to) {
+        crate::dist::link(p.serial, to);
     }
     true
 }
@@ -449,6 +574,9 @@ pub unsafe extern "C" fn caravan_rt_monitor(
                             g.x().held_monitors.push((reference, watched));
                         }
                     }
+                    if crate::dist::is_proxy(watched) {
+                        crate::dist::monitor(watcher, watched, reference);
+                    }
                 }
                 Some(m) => deliver_down(sched, watcher, reference, ExitReason::Noproc, m),
             }
@@ -475,6 +603,9 @@ pub unsafe extern "C" fn caravan_rt_demonitor(proc: *mut Process, m: Value) -> V
             let (watcher, watched, reference) = (field(m, 0), field(m, 1), field(m, 2));
             let sched = &*(*proc).sched;
             if remove_monitor_reg(sched, watched, reference) {
+                if crate::dist::is_proxy(watched) {
+                    crate::dist::demonitor(watcher, reference);
+                }
                 if let Some(w) = sched.lookup(watcher) {
                     let mut g = w.lock();
                     if let Some(x) = g.x_opt() {

@@ -1505,6 +1505,17 @@ fn prim_op(
             fx.no_loc();
             r
         }
+        RegistryGlobal => {
+            // `t` is `'m name`: the descriptor of `'m` travels with it.
+            let m = match fx.g.checker.types.node(t) {
+                crate::types::TyNode::Con(_, args) if args.len() == 1 => args[0],
+                _ => t,
+            };
+            let d = fx.g.desc_of(m);
+            let dv = fx.imm(d as i64);
+            let pr = fx.proc_;
+            fx.rt_gc("caravan_registry_global", &[pr, x, dv])?
+        }
         AssertEqual | CheckForall | AssertIsTrue | AssertCrashes => {
             unreachable!("typed calls are lowered by Fx::prim")
         }

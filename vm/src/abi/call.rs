@@ -44,6 +44,10 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
                     };
                     if ok {
                         p.call_watches.push((r, sh));
+                        let callee = serial_of_pid(callee);
+                        if crate::dist::is_proxy(callee) {
+                            crate::dist::watch_call(me, r, callee);
+                        }
                     }
                     ok
                 }
@@ -59,6 +63,7 @@ pub unsafe extern "C" fn caravan_rt_call_begin(proc: *mut Process, callee: Value
 
 /// Stops watching the callee of call `r`.
 fn demonitor(p: &mut Process, r: u64) {
+    crate::dist::call_done(p.serial, r);
     if let Some(i) = p.call_watches.iter().position(|x| x.0 == r) {
         let (_, callee) = p.call_watches.swap_remove(i);
         let w = Watcher::Call {
@@ -167,6 +172,11 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
                 return Err(Fail::msg("reply: not a reply channel"));
             }
             let (caller, r) = (field(reply, 0), field(reply, 1));
+            if crate::dist::is_proxy(caller) {
+                // The caller is on another node: `{Tag, V}` on the wire.
+                (*proc).reductions -= SEND_REDS;
+                return crate::dist::reply(r, v).map(|()| UNIT).map_err(Fail::msg);
+            }
             let sched = sched_of(proc);
             let Some(target) = sched.lookup_ptr(caller) else {
                 return Ok(UNIT);

@@ -23,6 +23,14 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
             let p = &mut *proc;
             // Borrowed from the pid cache (or ourselves): the entry cannot
             // change during this call, so no reference count traffic.
+            if crate::dist::is_proxy(serial) {
+                // A process of another node: encoded by its message type
+                // and written to the connection.
+                p.reductions -= SEND_REDS;
+                return crate::dist::send(serial, msg)
+                    .map(|()| UNIT)
+                    .map_err(Fail::msg);
+            }
             let target: &crate::process::Shared = if serial == p.serial {
                 &*Arc::as_ptr(&p.shared)
             } else {

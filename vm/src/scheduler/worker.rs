@@ -605,51 +605,7 @@ impl Scheduler {
             // A panicking hook must not take the scheduler down.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, &reason)));
         }
-        for w in watchers {
-            match w {
-                Watcher::Join { serial: j } => {
-                    let Some(sh) = self.lookup(j) else { continue };
-                    let woken = {
-                        let mut g = sh.lock();
-                        if g.state == ProcState::Exited {
-                            std::ptr::null_mut()
-                        } else {
-                            g.x().join_result = Some((serial, reason.clone()));
-                            sh.wake_if(&mut g, |k| k == WaitKind::Join(serial))
-                        }
-                    };
-                    if !woken.is_null() {
-                        self.push_runnext(woken);
-                    }
-                }
-                Watcher::Call {
-                    serial: c,
-                    reference: r,
-                } => {
-                    let Some(sh) = self.lookup(c) else { continue };
-                    let woken = {
-                        let mut g = sh.lock();
-                        if g.state != ProcState::Exited && g.x().calls.contains(&r) {
-                            // A callee that ends without replying fails the
-                            // call, also when it ends `Normal` (LANGUAGE.md
-                            // §2: never a normal exit of the caller).
-                            let why = if reason.is_normal() {
-                                ExitReason::crashed(CALL_NO_REPLY)
-                            } else {
-                                reason.clone()
-                            };
-                            g.x().downs.push((r, why));
-                            sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
-                        } else {
-                            std::ptr::null_mut()
-                        }
-                    };
-                    if !woken.is_null() {
-                        self.push_runnext(woken);
-                    }
-                }
-            }
-        }
+        crate::signals::notify_watchers(self, serial, &reason, watchers);
         crate::signals::on_exit(self, serial, &reason, links, monitors, held);
         // Calls this process had in progress: stop watching the callees.
         for (r, callee) in std::mem::take(&mut proc.call_watches) {
