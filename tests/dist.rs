@@ -505,3 +505,22 @@ fn a_node_survives_thousands_of_hostile_frames() {
     );
     assert!(pong.child.try_wait().unwrap().is_none(), "the node died");
 }
+
+#[test]
+fn a_supervisor_restarts_a_child_whose_remote_peer_died() {
+    if !have_erlang() {
+        return;
+    }
+    let epmd = Epmd::start();
+    let mut server = Node::start(&epmd, "server", "tests/dist/server.cvn", &[]);
+    server.wait_for("server: ready");
+    let sname = server.name.clone();
+    let mut sup = Node::start(&epmd, "sup", "tests/dist/supervised.cvn", &[&sname]);
+    sup.wait_for("worker: linked");
+    // The link fires with Noconnection; the supervisor restarts the worker.
+    server.kill();
+    sup.wait_for("worker: restarted, server Node_unreachable");
+    let (out, status) = sup.finish();
+    assert!(out.ends_with("supervised: done"), "{out}");
+    assert_eq!(status, Some(0));
+}
