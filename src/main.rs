@@ -99,6 +99,8 @@ enum Command {
         /// Scheduler threads, 1 to 1024 (default: the number of cores).
         #[arg(long, value_name = "N", value_parser = schedulers_parser())]
         schedulers: Option<u16>,
+        #[command(flatten)]
+        dist: DistArgs,
     },
 }
 
@@ -496,7 +498,11 @@ fn main() -> ExitCode {
             })
         }
         Some(Command::New { name }) => new::run(&name),
-        Some(Command::Repl { schedulers }) => {
+        Some(Command::Repl { schedulers, dist }) => {
+            if let Err(e) = dist.start() {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
             ExitCode::from(repl::run(default_schedulers(schedulers)).clamp(0, 255) as u8)
         }
         None => ExitCode::from(repl::run(default_schedulers(None)).clamp(0, 255) as u8),
