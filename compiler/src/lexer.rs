@@ -171,6 +171,39 @@ pub enum Tok {
     #[token("}")]
     RBrace,
 
+    /// A user-defined infix operator, by OCaml's first-character classes
+    /// (the manual, §7.7): `=… <… >… |… &… $…` compare like `=`. These
+    /// have the lowest priority: a fixed operator of the same length
+    /// (`=`, `->`, `|>`) is that operator, a longer match (`>>=`) is user
+    /// defined.
+    #[regex(r"[=<>|&$][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixCmp(String),
+    /// `@… ^…`: right-associative, as `@` and `^`.
+    #[regex(r"[@^][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixAt(String),
+    /// `+… -…`: as `+`.
+    #[regex(r"[+\-][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixAdd(String),
+    /// `*… /… %…`: as `*`.
+    #[regex(r"[*/%][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixMul(String),
+    /// `**…`: right-associative, as `**`.
+    #[regex(r"\*\*[!$%&*+\-./:<=>?@^|~]+", |l| l.slice().to_string(), priority = 2)]
+    InfixPow(String),
+    #[token("for")]
+    For,
+    #[token("to")]
+    To,
+    #[token("downto")]
+    Downto,
+    #[token("do")]
+    Do,
+    #[token("done")]
+    Done,
+    /// Reserved (as in OCaml) so that a `while` loop gets its own error.
+    #[token("while")]
+    While,
+
     /// A lowercase identifier: a value, a field, a type name.
     #[regex(r"[a-z_][A-Za-z0-9_']*", |l| l.slice().to_string(), priority = 1)]
     LIdent(String),

@@ -128,3 +128,6 @@ module Map = struct
 
   let for_all p m = fold (fun k v acc -> acc && p k v) m true
 end
+
+(* A program may begin with a toplevel expression, which must follow `;;`. *)
+;;
