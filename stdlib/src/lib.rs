@@ -14,6 +14,7 @@ pub mod testing;
 /// (`List.map`). A module may use only those before it.
 pub const MODULES: &[(&str, &str)] = &[
     ("Prelude", include_str!("cvn/prelude.cvn")),
+    ("Either", include_str!("cvn/either.cvn")),
     ("List", include_str!("cvn/list.cvn")),
     ("Option", include_str!("cvn/option.cvn")),
     ("Result", include_str!("cvn/result.cvn")),
