@@ -25,6 +25,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
+    ("Set", include_str!("cvn/set.cvn")),
     ("Process", include_str!("cvn/process.cvn")),
     ("Tcp", include_str!("cvn/tcp.cvn")),
     ("Sys", include_str!("cvn/sys.cvn")),
