@@ -216,6 +216,27 @@ pub enum Expr {
     Assert(Box<Expr>, Span),
     /// `receive self with arms [| after t -> e]`
     Receive(Box<Expr>, Vec<Arm>, Option<(Box<Expr>, Box<Expr>)>, Span),
+    /// `for i = a to b do body done` (or `downto`)
+    For(Box<ForLoop>, Span),
+}
+
+/// `for var = from to|downto to do body done`: the bounds are evaluated
+/// once, `from` first; the body (of type `unit`) runs for each `var` from
+/// `from` up (or down) to `to` inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForLoop {
+    /// The loop variable (`_` when unused).
+    pub var: String,
+    /// Where the loop variable is written.
+    pub var_span: Span,
+    /// The first value.
+    pub from: Expr,
+    /// The last value.
+    pub to: Expr,
+    /// `to` (counting up) rather than `downto`.
+    pub up: bool,
+    /// The body.
+    pub body: Expr,
 }
 
 impl Expr {
@@ -240,7 +261,8 @@ impl Expr {
             | Expr::Field(_, _, s)
             | Expr::Annot(_, _, s)
             | Expr::Assert(_, s)
-            | Expr::Receive(_, _, _, s) => *s,
+            | Expr::Receive(_, _, _, s)
+            | Expr::For(_, s) => *s,
         }
     }
 }
@@ -376,6 +398,11 @@ impl Expr {
                 for f in fs.iter_mut() {
                     take(&mut f.1, out);
                 }
+            }
+            Expr::For(f, _) => {
+                take(&mut f.from, out);
+                take(&mut f.to, out);
+                take(&mut f.body, out);
             }
             Expr::Receive(m, a, after, _) => {
                 take(m, out);

@@ -1350,9 +1350,16 @@ impl Checker {
                 let (te, t) = self.infer(e);
                 let bool_t = self.con(builtin::BOOL, vec![]);
                 self.expect(e.span(), t, bool_t);
-                let unit = self.con(builtin::UNIT, vec![]);
-                (TExpr::Assert(Box::new(te), self.loc(*span)), unit)
+                // `assert false` never returns, so it has every type, as
+                // in OCaml (`| _ -> assert false`).
+                let result = if matches!(**e, Expr::Lit(Lit::Bool(false), _)) {
+                    self.fresh()
+                } else {
+                    self.con(builtin::UNIT, vec![])
+                };
+                (TExpr::Assert(Box::new(te), self.loc(*span)), result)
             }
+            Expr::For(l, span) => self.infer_for(l, *span),
             Expr::Receive(mailbox, arms, after, _) => {
                 let (tm, mt) = self.infer(mailbox);
                 let msg = self.fresh();
@@ -1641,6 +1648,75 @@ impl Checker {
     }
 
     /// `fun p1 ... pn -> body`
+    /// `for i = a to b do body done`: the bounds are evaluated once, `a`
+    /// first, then a local recursive function runs the body (of type
+    /// `unit`) for each `i` (a tail call per step, so the loop runs in
+    /// constant stack). It compares `i` with `b` after the body rather
+    /// than `i + 1`, so a loop up to `max_int` ends:
+    /// `let lo = a in let hi = b in let rec loop i = body; if i = hi then
+    /// () else loop (i + 1) in if lo > hi then () else loop lo`.
+    fn infer_for(&mut self, l: &ast::ForLoop, span: Span) -> (TExpr, Ty) {
+        let int = self.con(builtin::INT, vec![]);
+        let unit = self.con(builtin::UNIT, vec![]);
+        let (from, ft) = self.infer(&l.from);
+        self.expect(l.from.span(), ft, int);
+        let (to, tt) = self.infer(&l.to);
+        self.expect(l.to.span(), tt, int);
+        let (lo, hi, i, step) = (
+            self.new_var(),
+            self.new_var(),
+            self.new_var(),
+            self.new_var(),
+        );
+        let depth = self.locals.len();
+        if l.var != "_" {
+            self.push_bound(&[(l.var.clone(), i, int, l.var_span)]);
+        }
+        self.note_scope(l.body.span());
+        let (body, bt) = self.infer(&l.body);
+        self.expect(l.body.span(), bt, unit);
+        self.locals.truncate(depth);
+        let loc = self.loc(span);
+        let (past, next) = if l.up {
+            (Prim::Gt, Prim::AddInt)
+        } else {
+            (Prim::Lt, Prim::SubInt)
+        };
+        let prim = |p: Prim, a: VarId, b: TExpr| TExpr::Prim(p, vec![TExpr::Local(a), b], int, loc);
+        let call = |arg: TExpr| TExpr::App(Box::new(TExpr::Local(step)), vec![arg], loc, unit);
+        let lam_body = TExpr::Seq(
+            Box::new(body),
+            Box::new(TExpr::If(
+                Box::new(prim(Prim::Equal, i, TExpr::Local(hi))),
+                Box::new(TExpr::Imm(0)),
+                Box::new(call(prim(next, i, TExpr::Imm(1)))),
+            )),
+        );
+        let lam = TLambda {
+            params: vec![i],
+            param_tys: vec![int],
+            body: Box::new(lam_body),
+            name: "for".into(),
+            span,
+            file: self.file,
+        };
+        let run = TExpr::If(
+            Box::new(prim(past, lo, TExpr::Local(hi))),
+            Box::new(TExpr::Imm(0)),
+            Box::new(call(TExpr::Local(lo))),
+        );
+        let e = TExpr::Let(
+            lo,
+            Box::new(from),
+            Box::new(TExpr::Let(
+                hi,
+                Box::new(to),
+                Box::new(TExpr::LetRec(vec![(step, lam)], Box::new(run))),
+            )),
+        );
+        (e, unit)
+    }
+
     fn infer_lambda(
         &mut self,
         params: &[Pat],

@@ -246,6 +246,11 @@ pub fn walk_expr<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
                 walk_expr(e, f);
             }
         }
+        Expr::For(l, _) => {
+            walk_expr(&l.from, f);
+            walk_expr(&l.to, f);
+            walk_expr(&l.body, f);
+        }
     }
 }
 

@@ -171,6 +171,39 @@ pub enum Tok {
     #[token("}")]
     RBrace,
 
+    /// A user-defined infix operator, by OCaml's first-character classes
+    /// (the manual, §7.7): `=… <… >… |… &… $…` compare like `=`. These
+    /// have the lowest priority: a fixed operator of the same length
+    /// (`=`, `->`, `|>`) is that operator, a longer match (`>>=`) is user
+    /// defined.
+    #[regex(r"[=<>|&$][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixCmp(String),
+    /// `@… ^…`: right-associative, as `@` and `^`.
+    #[regex(r"[@^][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixAt(String),
+    /// `+… -…`: as `+`.
+    #[regex(r"[+\-][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixAdd(String),
+    /// `*… /… %…`: as `*`.
+    #[regex(r"[*/%][!$%&*+\-./:<=>?@^|~]*", |l| l.slice().to_string(), priority = 1)]
+    InfixMul(String),
+    /// `**…`: right-associative, as `**`.
+    #[regex(r"\*\*[!$%&*+\-./:<=>?@^|~]+", |l| l.slice().to_string(), priority = 2)]
+    InfixPow(String),
+    #[token("for")]
+    For,
+    #[token("to")]
+    To,
+    #[token("downto")]
+    Downto,
+    #[token("do")]
+    Do,
+    #[token("done")]
+    Done,
+    /// Reserved (as in OCaml) so that a `while` loop gets its own error.
+    #[token("while")]
+    While,
+
     /// A lowercase identifier: a value, a field, a type name.
     #[regex(r"[a-z_][A-Za-z0-9_']*", |l| l.slice().to_string(), priority = 1)]
     LIdent(String),
@@ -202,6 +235,7 @@ pub enum Tok {
     #[regex(r"'\\[^'\n]{1,4}'", parse_char)]
     Char(u8),
     #[token("\"", lex_string)]
+    #[regex(r"\{[a-z_]*\|", lex_quoted_string)]
     Str(Vec<u8>),
 }
 
@@ -329,6 +363,26 @@ fn lex_string(l: &mut Lexer<Tok>) -> Result<Vec<u8>, LexError> {
         start,
         end: start + 1,
     })
+}
+
+/// Lexes the rest of a quoted string `{id|...|id}` after its opening
+/// `{id|`: the bytes up to the first `|id}`, as written (no escapes).
+fn lex_quoted_string(l: &mut Lexer<Tok>) -> Result<Vec<u8>, LexError> {
+    let open = l.slice();
+    let close = format!("|{}}}", &open[1..open.len() - 1]);
+    let rest = l.remainder();
+    match rest.find(&close) {
+        Some(i) => {
+            let bytes = rest.as_bytes()[..i].to_vec();
+            l.bump(i + close.len());
+            Ok(bytes)
+        }
+        None => Err(LexError {
+            message: "unterminated string literal".into(),
+            start: l.span().start,
+            end: l.span().end,
+        }),
+    }
 }
 
 /// Skips a (nested) comment after its opening `(*`; string literals inside
@@ -471,6 +525,45 @@ mod tests {
     }
 
     #[test]
+    fn quoted_strings() {
+        assert_eq!(
+            toks(r#"{|a\n"b|} {id|x|}y|id} 1"#),
+            vec![
+                Tok::Str(br#"a\n"b"#.to_vec()),
+                Tok::Str(b"x|}y".to_vec()),
+                Tok::Int(1),
+            ]
+        );
+        let r = tokenize("{|open");
+        assert_eq!(
+            r.last().unwrap().as_ref().unwrap_err().message,
+            "unterminated string literal"
+        );
+    }
+
+    #[test]
+    fn user_defined_operators() {
+        assert_eq!(
+            toks("a >>= b |> c -| d ** e **! f <> g"),
+            vec![
+                Tok::LIdent("a".into()),
+                Tok::InfixCmp(">>=".into()),
+                Tok::LIdent("b".into()),
+                Tok::PipeGt,
+                Tok::LIdent("c".into()),
+                Tok::InfixAdd("-|".into()),
+                Tok::LIdent("d".into()),
+                Tok::StarStar,
+                Tok::LIdent("e".into()),
+                Tok::InfixPow("**!".into()),
+                Tok::LIdent("f".into()),
+                Tok::Neq,
+                Tok::LIdent("g".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn nested_comments() {
         assert_eq!(
             toks("1 (* a (* b *) \"*)\" c *) 2"),
@@ -502,9 +595,9 @@ mod tests {
 
     #[test]
     fn errors_have_spans() {
-        let r = tokenize("let x = $");
+        let r = tokenize("let x = `");
         let e = r.last().unwrap().as_ref().unwrap_err();
         assert_eq!((e.start, e.end), (8, 9));
-        assert!(e.message.contains('$'));
+        assert!(e.message.contains('`'));
     }
 }

@@ -95,6 +95,11 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
                         exprs.push(b);
                     }
                 }
+                Expr::For(l, _) => {
+                    exprs.push(&l.from);
+                    exprs.push(&l.to);
+                    exprs.push(&l.body);
+                }
             }
         } else if let Some(p) = pats.pop() {
             match p {

@@ -19,7 +19,7 @@ pub struct ParseFailure {
 
 /// Parses a whole file.
 pub fn parse_module(file: FileId, src: &str) -> Result<ast::Module, ParseFailure> {
-    let toks = lexer::tokenize(src);
+    let toks = prepare(lexer::tokenize(src));
     let mut errors = vec![];
     parser::ModuleParser::new()
         .parse(&mut errors, toks)
@@ -31,8 +31,9 @@ pub fn parse_module(file: FileId, src: &str) -> Result<ast::Module, ParseFailure
 /// must work on half-typed files).
 pub fn parse_module_recovering(file: FileId, src: &str) -> (ast::Module, Vec<Diagnostic>) {
     let (toks, lex_errors) = lexer::tokenize_lossy(src);
+    let toks = prepare(toks.into_iter().map(Ok).collect());
     let mut errors = vec![];
-    let result = parser::RecoveringModuleParser::new().parse(&mut errors, toks.into_iter().map(Ok));
+    let result = parser::RecoveringModuleParser::new().parse(&mut errors, toks);
     let mut diags: Vec<Diagnostic> = lex_errors
         .into_iter()
         .map(|e| failure(file, src, ParseError::User { error: e }).diagnostic)
@@ -53,17 +54,85 @@ pub fn parse_module_recovering(file: FileId, src: &str) -> (ast::Module, Vec<Dia
 
 /// Parses one REPL phrase: definitions, or a single expression.
 pub fn parse_phrase(file: FileId, src: &str) -> Result<Vec<ast::Item>, ParseFailure> {
-    let toks = lexer::tokenize(src);
+    let toks = prepare(lexer::tokenize(src));
     let mut errors = vec![];
     parser::PhraseParser::new()
         .parse(&mut errors, toks)
         .map_err(|e| failure(file, src, e))
 }
 
+type Token = Result<(usize, Tok, usize), LexError>;
+
+/// What the grammar does not need to see, taken out of the token stream
+/// (the tokens stay as written for the formatter, which scans them
+/// itself):
+/// - attributes, `[@inline]`, `[@@deriving show]`, `[@@@warning "-8"]`:
+///   accepted and ignored, as OCaml ignores the ones it does not know;
+/// - a `;` that ends a sequence right before `)`, `;;`, `in`, `end`,
+///   `done`, the next arm's `|` or the end of the input (OCaml's
+///   `seq_expr: expr SEMI`).
+///   Before anything that may start an expression the `;` stays a
+///   sequence, as in OCaml (`let () = f ();` then `let y = 2` is a syntax
+///   error there too).
+fn prepare(toks: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        if let Ok((_, Tok::LBracket, _)) = &toks[i] {
+            let attribute = match toks.get(i + 1) {
+                Some(Ok((_, Tok::At | Tok::AtAt, _))) => true,
+                Some(Ok((_, Tok::InfixAt(s), _))) => s.starts_with('@'),
+                _ => false,
+            };
+            if attribute {
+                let mut depth = 0usize;
+                let mut j = i;
+                while let Some(Ok((_, t, _))) = toks.get(j) {
+                    match t {
+                        Tok::LBracket => depth += 1,
+                        Tok::RBracket => depth -= 1,
+                        _ => {}
+                    }
+                    j += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                i = j;
+                continue;
+            }
+        }
+        if let Ok((_, Tok::Semi, _)) = &toks[i] {
+            let ends = match toks.get(i + 1) {
+                None => true,
+                Some(Ok((_, t, _))) => matches!(
+                    t,
+                    Tok::RParen | Tok::SemiSemi | Tok::In | Tok::End | Tok::Done | Tok::Bar
+                ),
+                Some(Err(_)) => false,
+            };
+            if ends {
+                i += 1;
+                continue;
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
+}
+
 fn describe(tok: &Tok) -> String {
     match tok {
         Tok::LIdent(s) | Tok::UIdent(s) => format!("`{s}`"),
         Tok::QLIdent((m, n)) | Tok::QUIdent((m, n)) => format!("`{m}.{n}`"),
+        Tok::InfixCmp(s)
+        | Tok::InfixAt(s)
+        | Tok::InfixAdd(s)
+        | Tok::InfixMul(s)
+        | Tok::InfixPow(s) => {
+            format!("`{s}`")
+        }
         Tok::TyVar(v) => format!("`'{v}`"),
         Tok::Int(n) => format!("`{n}`"),
         Tok::Float(f) => format!("`{f}`"),
@@ -148,6 +217,12 @@ fn token_text(t: &Tok) -> Option<&'static str> {
         Tok::At => "@",
         Tok::AtAt => "@@",
         Tok::PipeGt => "|>",
+        Tok::For => "for",
+        Tok::To => "to",
+        Tok::Downto => "downto",
+        Tok::Do => "do",
+        Tok::Done => "done",
+        Tok::While => "while",
         Tok::Comment => "(*",
         _ => return None,
     })
@@ -220,9 +295,16 @@ fn failure(file: FileId, src: &str, e: ParseError<usize, Tok, LexError>) -> Pars
             if let Some(list) = expected_list(&expected) {
                 d = d.with_hint(format!("expected one of {list}"));
             }
-            if matches!(tok, Tok::Else) {
-                d = d.with_hint(
-                    "an `if ... then` branch that ends in `match`, `function` or `receive` must be parenthesised before `else`",
+            if matches!(tok, Tok::While) {
+                d = Diagnostic::error(
+                    "E0002",
+                    "syntax error: Caravan has no `while` loops",
+                    file,
+                    ast::Span::new(l, r),
+                    "a `while` loop needs mutable state, which Caravan does not have",
+                )
+                .with_hint(
+                    "without `ref`s or mutable fields its condition could never change: write the loop as a tail-recursive function, or as `for i = a to b do ... done`",
                 );
             }
             d

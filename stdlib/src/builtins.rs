@@ -309,10 +309,48 @@ pub unsafe extern "C" fn caravan_string_of_float(proc: *mut Process, f: Value) -
     alloc_string(p(proc), s.as_bytes())
 }
 
+/// OCaml's `float_of_string`: C's `strtod` on the text without its `_`
+/// separators, which must be read whole — leading white space is skipped,
+/// trailing is not (`"1.5 "` is no float); hexadecimal floats (`0x1p3`),
+/// `inf`, `nan`.
 fn parse_float(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     let s: String = s.chars().filter(|&c| c != '_').collect();
-    s.trim().parse::<f64>().ok()
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    parse_hex_float(s).or_else(|| s.parse::<f64>().ok())
+}
+
+/// `[+-]0x<hex>[.<hex>][p[+-]<dec>]`, as C99's `strtod` reads it.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, s) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    let (mant, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut m = 0f64;
+    for c in int.chars() {
+        m = m * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1f64;
+    for c in frac.chars() {
+        scale /= 16.0;
+        m += f64::from(c.to_digit(16)?) * scale;
+    }
+    let e: i32 = match exp {
+        Some(e) => e.parse().ok()?,
+        None => 0,
+    };
+    let r = m * 2f64.powi(e);
+    Some(if neg { -r } else { r })
 }
 
 /// `float_of_string` (crashes with `float_of_string` on bad input).
@@ -783,7 +821,69 @@ float_fns!(
     caravan_float_ceil => f64::ceil,
     caravan_float_round => f64::round,
     caravan_float_trunc => f64::trunc,
+    caravan_float_asin => f64::asin,
+    caravan_float_acos => f64::acos,
+    caravan_float_sinh => f64::sinh,
+    caravan_float_cosh => f64::cosh,
+    caravan_float_tanh => f64::tanh,
+    caravan_float_asinh => f64::asinh,
+    caravan_float_acosh => f64::acosh,
+    caravan_float_atanh => f64::atanh,
+    caravan_float_expm1 => f64::exp_m1,
+    caravan_float_log1p => f64::ln_1p,
+    caravan_float_log2 => f64::log2,
+    caravan_float_exp2 => f64::exp2,
+    caravan_float_cbrt => f64::cbrt,
 );
+
+macro_rules! float_fns2 {
+    ($($name:ident => $f:expr),* $(,)?) => {
+        $(
+            /// A two-argument float function of the C library (`hypot`,
+            /// `copysign`).
+            ///
+            /// # Safety
+            /// Called by generated code only: `proc` is the running process
+            /// and `a`, `b` floats.
+            #[no_mangle]
+            pub unsafe extern "C" fn $name(proc: *mut Process, a: Value, b: Value) -> Value {
+                let f: fn(f64, f64) -> f64 = $f;
+                // SAFETY: floats.
+                let r = f(unsafe { float_of(a) }, unsafe { float_of(b) });
+                alloc_float(p(proc), r)
+            }
+        )*
+    };
+}
+
+float_fns2!(
+    caravan_float_hypot => f64::hypot,
+    caravan_float_copysign => f64::copysign,
+);
+
+/// `ldexp x n`: x * 2^n, exactly (as C's `ldexp`).
+///
+/// # Safety
+/// Called by generated code only: `proc` is the running process, `a` a
+/// float and `n` an int.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_float_ldexp(proc: *mut Process, a: Value, n: Value) -> Value {
+    // SAFETY: a float.
+    let x = unsafe { float_of(a) };
+    let n = int_of(n).clamp(-2200, 2200) as i32;
+    // Scale in steps that cannot overflow or underflow an intermediate.
+    let mut r = x;
+    let mut k = n;
+    while k > 1000 {
+        r *= 2f64.powi(1000);
+        k -= 1000;
+    }
+    while k < -1000 {
+        r *= 2f64.powi(-1000);
+        k += 1000;
+    }
+    alloc_float(p(proc), r * 2f64.powi(k))
+}
 
 /// `mod_float a b` (C's `fmod`).
 ///
@@ -932,6 +1032,22 @@ table!(
     caravan_float_trunc,
     caravan_float_rem,
     caravan_float_atan2,
+    caravan_float_asin,
+    caravan_float_acos,
+    caravan_float_sinh,
+    caravan_float_cosh,
+    caravan_float_tanh,
+    caravan_float_asinh,
+    caravan_float_acosh,
+    caravan_float_atanh,
+    caravan_float_expm1,
+    caravan_float_log1p,
+    caravan_float_log2,
+    caravan_float_exp2,
+    caravan_float_cbrt,
+    caravan_float_hypot,
+    caravan_float_copysign,
+    caravan_float_ldexp,
     caravan_string_of_char_list,
     caravan_string_escaped,
     caravan_char_escaped,

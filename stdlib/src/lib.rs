@@ -14,6 +14,7 @@ pub mod testing;
 /// (`List.map`). A module may use only those before it.
 pub const MODULES: &[(&str, &str)] = &[
     ("Prelude", include_str!("cvn/prelude.cvn")),
+    ("Either", include_str!("cvn/either.cvn")),
     ("List", include_str!("cvn/list.cvn")),
     ("Option", include_str!("cvn/option.cvn")),
     ("Result", include_str!("cvn/result.cvn")),
@@ -24,6 +25,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
+    ("Set", include_str!("cvn/set.cvn")),
     ("Process", include_str!("cvn/process.cvn")),
     ("Tcp", include_str!("cvn/tcp.cvn")),
     ("Sys", include_str!("cvn/sys.cvn")),

@@ -128,3 +128,78 @@ module Map = struct
 
   let for_all p m = fold (fun k v acc -> acc && p k v) m true
 end
+
+
+(* Caravan's Set (stdlib/src/cvn/set.cvn, the same text): a polymorphic
+   set on the Map above. *)
+module Set = struct
+(* Persistent sets ordered by structural compare (OCaml's Set.Make (Ord)
+   without the functor): a [Map] whose values are all (). *)
+type 'a t = ('a, unit) Map.t
+
+(* The empty set. *)
+let empty = Map.empty
+(* [is_empty s]: whether s has no element. *)
+let is_empty s = Map.is_empty s
+(* [mem x s]: whether x is in s. O(log n). *)
+let mem x s = Map.mem x s
+(* [add x s]: s with x. O(log n). *)
+let add x s = Map.add x () s
+(* [singleton x]: the set of x alone. *)
+let singleton x = Map.singleton x ()
+(* [remove x s]: s without x. O(log n). *)
+let remove x s = Map.remove x s
+(* [fold f s acc]: f applied to each element in increasing order, threading
+   acc. O(n). *)
+let fold f s acc = Map.fold (fun x () acc -> f x acc) s acc
+(* [iter f s]: f applied to each element in increasing order. O(n). *)
+let iter f s = Map.iter (fun x () -> f x) s
+(* [elements s]: the elements in increasing order. O(n). *)
+let elements s = List.rev (fold (fun x acc -> x :: acc) s [])
+(* [of_list l]: the set of the elements of l. O(n log n). *)
+let of_list l = List.fold_left (fun s x -> add x s) empty l
+(* [cardinal s]: the number of elements. O(n). *)
+let cardinal s = Map.cardinal s
+(* [union a b]: the elements of a or b. *)
+let union a b = fold add b a
+(* [inter a b]: the elements of both a and b. *)
+let inter a b = Map.filter (fun x () -> mem x b) a
+(* [diff a b]: the elements of a that are not in b. *)
+let diff a b = Map.filter (fun x () -> not (mem x b)) a
+(* [subset a b]: whether every element of a is in b. *)
+let subset a b = Map.for_all (fun x () -> mem x b) a
+(* [equal a b]: whether a and b have the same elements. *)
+let equal a b = subset a b && subset b a
+(* [compare a b]: a total order on sets (by their sorted elements). *)
+let compare a b = compare (elements a) (elements b)
+(* [filter p s]: the elements that satisfy p. *)
+let filter p s = Map.filter (fun x () -> p x) s
+(* [partition p s]: the elements that satisfy p and those that do not. *)
+let partition p s = (filter p s, filter (fun x -> not (p x)) s)
+(* [exists p s]: whether some element satisfies p. *)
+let exists p s = Map.exists (fun x () -> p x) s
+(* [for_all p s]: whether every element satisfies p. *)
+let for_all p s = Map.for_all (fun x () -> p x) s
+(* [min_elt s]: the smallest element; crashes with "Not_found" on the empty
+   set. O(log n). *)
+let min_elt s = fst (Map.min_binding s)
+(* [min_elt_opt s]: [Some] of the smallest element, None for the empty set. *)
+let min_elt_opt s = if is_empty s then None else Some (min_elt s)
+(* [max_elt_opt s]: [Some] of the largest element, None for the empty set.
+   O(n). *)
+let max_elt_opt s = fold (fun x _ -> Some x) s None
+(* [max_elt s]: the largest element; crashes with "Not_found" on the empty
+   set. O(n). *)
+let max_elt s =
+  match max_elt_opt s with Some x -> x | None -> failwith "Not_found"
+(* [choose s]: some element of s (the smallest); crashes with "Not_found" on
+   the empty set. *)
+let choose s = min_elt s
+(* [choose_opt s]: [Some] of some element of s, None for the empty set. *)
+let choose_opt s = min_elt_opt s
+(* [map f s]: the set of the images by f. *)
+let map f s = fold (fun x acc -> add (f x) acc) s empty
+end
+
+(* A program may begin with a toplevel expression, which must follow `;;`. *)
+;;

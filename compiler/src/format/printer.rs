@@ -81,7 +81,17 @@ fn infix_level(op: &str) -> Option<u8> {
         "+" | "-" | "+." | "-." => ADD,
         "*" | "/" | "*." | "/." | "mod" | "land" | "lor" | "lxor" => MUL,
         "**" | "lsl" | "lsr" | "asr" => POW,
-        _ => return None,
+        "~-" | "~-." => return None,
+        // A user-defined operator: the level of its first character's
+        // class (the lexer's `Infix*` tokens).
+        _ if op.starts_with("**") => POW,
+        _ => match op.as_bytes().first()? {
+            b'*' | b'/' | b'%' => MUL,
+            b'+' | b'-' => ADD,
+            b'@' | b'^' => CONCAT,
+            b'=' | b'<' | b'>' | b'|' | b'&' | b'$' => CMP,
+            _ => return None,
+        },
     })
 }
 
@@ -386,11 +396,19 @@ impl<'s> Printer<'s> {
         let mut out = nil();
         // End of the last element printed and whether it was an item.
         let mut prev: Option<(usize, bool)> = None;
-        for item in &m.items {
+        for (i, item) in m.items.iter().enumerate() {
             let span = item_span(item);
             out = out.append(self.top_comments(&mut prev, span.start));
             out = out.append(self.separator(prev, span.start, true));
             out = out.append(self.item(item));
+            // A toplevel expression must follow `;;` (or start the file):
+            // the item before it ends with `;;`, and so does the
+            // expression itself unless it ends the file.
+            let next_is_expr = matches!(m.items.get(i + 1), Some(Item::Expr(_)));
+            let is_expr = matches!(item, Item::Expr(_)) && i + 1 < m.items.len();
+            if next_is_expr || is_expr {
+                out = out.append(t(";;"));
+            }
             prev = Some((span.end, true));
         }
         out.append(self.top_comments(&mut prev, usize::MAX))
@@ -756,6 +774,23 @@ impl<'s> Printer<'s> {
                 let x = self.expr(x, SEQ, ALL);
                 let ty = self.ty(ty, T_ARROW);
                 t("(").append(x).append(t(" : ")).append(ty).append(t(")"))
+            }
+            Expr::For(l, span) => {
+                let from = self.expr(&l.from, SEQ, ALL);
+                let to = self.expr(&l.to, SEQ, ALL);
+                let body = self.expr(&l.body, SEQ, ALL);
+                let close = self.closer(span.end, Tok::Done, false);
+                let close = self.comments_before_close(close);
+                let dir = if l.up { " to " } else { " downto " };
+                t(format!("for {} = ", l.var))
+                    .append(from)
+                    .append(t(dir))
+                    .append(to)
+                    .append(t(" do"))
+                    .append(line().append(body).append(close).nest(2))
+                    .append(line())
+                    .append(t("done"))
+                    .group()
             }
             Expr::BinOp(..) | Expr::Cons(..) => unreachable!("handled by chain"),
         }
