@@ -77,6 +77,11 @@ pub struct VmConfig {
     /// Erlang's). Past it a process crashes with `Crashed "heap limit"`
     /// (see [`gc`]); `Process.spawn_limited` sets it for one process.
     pub max_heap_words: usize,
+    /// A deterministic schedule (`caravan test --schedules N`): one
+    /// scheduler thread whose choices of which process runs and where it
+    /// is preempted all come from this seed, and virtual time (see
+    /// [`scheduler::now`]). `None` (the default): the multicore scheduler.
+    pub schedule_seed: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -85,6 +90,7 @@ impl Default for VmConfig {
             schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stack_size: stack::DEFAULT_STACK_SIZE,
             max_heap_words: 0,
+            schedule_seed: None,
         }
     }
 }
@@ -167,15 +173,13 @@ impl Runtime {
     pub fn start(config: VmConfig, entry: EntryFn) -> Runtime {
         use crossbeam_deque::Worker;
         stack::install_fault_handler();
-        let n = config.schedulers.max(1);
+        let det = config.schedule_seed.is_some();
+        let n = if det { 1 } else { config.schedulers.max(1) };
         let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let stealers = workers.iter().map(|w| w.stealer()).collect();
-        let vm = Arc::new(scheduler::Vm::new(
-            entry,
-            stealers,
-            config.stack_size,
-            config.max_heap_words,
-        ));
+        let mut vm = scheduler::Vm::new(entry, stealers, config.stack_size, config.max_heap_words);
+        vm.schedule_seed = config.schedule_seed;
+        let vm = Arc::new(vm);
         let mut threads = Vec::with_capacity(n);
         let mut failed = false;
         for (i, w) in workers.into_iter().enumerate() {
@@ -195,12 +199,17 @@ impl Runtime {
             vm.request_exit(EXIT_VM_FAILURE);
         }
         // Without it the VM still works; only stuck schedulers stay stuck.
+        // A deterministic schedule has none: its one thread decides alone.
         let vm2 = vm.clone();
-        let sysmon = std::thread::Builder::new()
-            .name("caravan-sysmon".into())
-            .stack_size(64 << 10)
-            .spawn(move || scheduler::sysmon_main(vm2))
-            .ok();
+        let sysmon = (!det)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("caravan-sysmon".into())
+                    .stack_size(64 << 10)
+                    .spawn(move || scheduler::sysmon_main(vm2))
+                    .ok()
+            })
+            .flatten();
         Runtime {
             vm,
             threads,

@@ -39,6 +39,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Or
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+mod det;
 mod netpoll;
 mod park;
 mod sysmon;
@@ -46,6 +47,7 @@ mod table;
 mod timers;
 mod worker;
 
+pub use det::{now, schedule_seed, virtual_ms};
 pub(crate) use park::Parker;
 pub(crate) use sysmon::sysmon_main;
 pub(crate) use table::{DeadTable, ProcTable};
@@ -141,6 +143,8 @@ pub struct Vm {
     host_cv: Condvar,
     /// Serial of the evaluation in progress (0: none).
     current_eval: AtomicU64,
+    /// A deterministic schedule's seed (`VmConfig::schedule_seed`).
+    pub(crate) schedule_seed: Option<u64>,
 }
 
 /// Why a `call` fails when its callee exits `Normal` without replying.
@@ -196,6 +200,7 @@ impl Vm {
             host_done: Mutex::new(WordMap::default()),
             host_cv: Condvar::new(),
             current_eval: AtomicU64::new(0),
+            schedule_seed: None,
         }
     }
 
