@@ -220,6 +220,13 @@ impl Runtime {
 
     /// Runs `entry(proc, closure, ())` in a new process and waits until it
     /// ends. `closure` must stay valid until then (it is not copied).
+    ///
+    /// What the process made that would die with it — `Store` tables,
+    /// sockets, anything registered with [`at_exit`] — outlives it when it
+    /// returns: it belongs to the session (the REPL's `let s =
+    /// Store.create ()` is usable in the next phrase), as ETS tables made
+    /// in the Erlang shell belong to the shell. When it crashes or is
+    /// interrupted, its exit hooks run as for any process.
     pub fn eval(&self, closure: Value) -> Outcome {
         let serial = self.vm.start_process(closure, scheduler::Host::Eval);
         let r = self.vm.wait_eval(serial);

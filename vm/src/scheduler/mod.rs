@@ -26,7 +26,7 @@
 use crate::context;
 use crate::io::report_crash;
 use crate::process::{
-    ExitReason, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
+    ExitHook, ExitReason, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
 };
 use crate::stack::StackPool;
 use crate::term::{CopyScratch, WordMap};
@@ -143,6 +143,9 @@ pub struct Vm {
     host_cv: Condvar,
     /// Serial of the evaluation in progress (0: none).
     current_eval: AtomicU64,
+    /// Exit hooks of REPL phrases that returned (`Host::Eval`): the
+    /// session owns what they made (see `Scheduler::finish`); never run.
+    session_hooks: Mutex<Vec<ExitHook>>,
     /// A deterministic schedule's seed (`VmConfig::schedule_seed`).
     pub(crate) schedule_seed: Option<u64>,
 }
@@ -200,6 +203,7 @@ impl Vm {
             host_done: Mutex::new(WordMap::default()),
             host_cv: Condvar::new(),
             current_eval: AtomicU64::new(0),
+            session_hooks: Mutex::new(Vec::new()),
             schedule_seed: None,
         }
     }

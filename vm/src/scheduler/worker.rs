@@ -617,9 +617,14 @@ impl Scheduler {
             }
             None => Default::default(),
         };
-        for h in hooks {
-            // A panicking hook must not take the scheduler down.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, &reason)));
+        if proc.host == Host::Eval && reason.is_normal() {
+            // A REPL phrase that returned: what it made that dies with its
+            // owner (stores, sockets) belongs to the session from now on,
+            // as an Erlang shell's ETS tables do; it lasts until the VM
+            // stops. (A phrase that crashed takes its things with it.)
+            lock(&vm.session_hooks).extend(hooks);
+        } else {
+            self.run_exit_hooks(serial, &reason, hooks);
         }
         for w in watchers {
             match w {
@@ -700,6 +705,13 @@ impl Scheduler {
             }
             Host::Eval => vm.report_to_host(serial, reason, crashed),
             Host::None => {}
+        }
+    }
+
+    fn run_exit_hooks(&self, serial: u64, reason: &ExitReason, hooks: Vec<ExitHook>) {
+        for h in hooks {
+            // A panicking hook must not take the scheduler down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, reason)));
         }
     }
 
