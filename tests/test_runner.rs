@@ -201,6 +201,21 @@ fn the_examples_tests_pass() {
 }
 
 #[test]
+fn the_examples_tests_pass_under_schedules() {
+    let o = caravan(&root(), &["test", "--schedules", "10", "examples"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.lines()
+            .filter(|l| l.ends_with("(10 schedules)"))
+            .count()
+            >= 9,
+        "{out}"
+    );
+    assert!(out.ends_with(" passed, 0 failed\n"), "{out}");
+}
+
+#[test]
 fn a_new_project_runs_and_passes_its_tests() {
     let dir = std::env::temp_dir().join(format!("caravan-new-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
