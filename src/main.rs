@@ -51,8 +51,9 @@ enum Command {
         /// A test running longer than MS milliseconds is stopped and fails.
         #[arg(long, value_name = "MS", default_value_t = 5000)]
         timeout: u64,
-        /// Fixes the random cases of `Check.forall` (a failure prints the
-        /// seed that replays it). Default: a new seed every run.
+        /// Fixes the random cases of `Check.forall` and, with
+        /// `--schedules`, the first schedule (a failure prints the seed
+        /// that replays it). Default: a new seed every run.
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
         /// Scheduler threads, 1 to 1024 (default: the number of cores).
@@ -61,6 +62,11 @@ enum Command {
         /// Tests running at once, at most (default: twice the schedulers).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
         jobs: Option<u64>,
+        /// Runs each test under N interleavings on a deterministic
+        /// scheduler (one thread, seeded choices, virtual time); a failure
+        /// prints the seed that replays it with `--seed`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        schedules: Option<u64>,
         /// Test files, or directories searched recursively for
         /// `*_test.cvn` (default: the current directory).
         paths: Vec<PathBuf>,
@@ -485,6 +491,7 @@ fn main() -> ExitCode {
             seed,
             schedulers,
             jobs,
+            schedules,
             paths,
         }) => {
             let schedulers = default_schedulers(schedulers);
@@ -495,6 +502,7 @@ fn main() -> ExitCode {
                 seed,
                 schedulers,
                 jobs: jobs.map_or(2 * schedulers, |j| j as usize),
+                schedules,
             })
         }
         Some(Command::New { name }) => new::run(&name),

@@ -9,10 +9,13 @@
 //! location, `Assert.equal`'s values) and `N passed, N failed`; the exit
 //! status is 1 when any failed.
 //!
-//! Running goes through one function, [`execute`], given the compiled
-//! program and the [`TestOptions`]: a deterministic mode (`--schedules N`,
-//! one thread with seeded choices of which process runs) replaces it
-//! without touching discovery, checking or reporting.
+//! Running goes through [`execute`], given the compiled program and the
+//! [`TestOptions`]. With `--schedules N` it goes through [`explore`]
+//! instead: each test alone, N times, each time on a deterministic
+//! scheduler (`caravan_vm::VmConfig::schedule_seed`: one thread, seeded
+//! choices of which process runs and where it is preempted, virtual time)
+//! with the seeds S, S+1, …; the first failing schedule of a test is
+//! reported with its seed, and `--seed S` replays it exactly.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +36,8 @@ pub struct TestOptions {
     pub schedulers: usize,
     /// Tests running at once, at most.
     pub jobs: usize,
+    /// Deterministic schedules to run each test under (`--schedules N`).
+    pub schedules: Option<u64>,
 }
 
 /// The files named `*_test.cvn` under `path` (itself, if it is a file),
@@ -82,12 +87,12 @@ pub fn run(opts: TestOptions) -> ExitCode {
     let filter = opts.filter.clone();
     // The compiler grows its own stack on deep input (`stack::deep`).
     let checked = caravan_compiler::driver::check_tests(&files, filter.as_deref(), harness)
-        .map(|t| t.checked)
-        .and_then(|c| match c {
+        .and_then(|t| match t.checked {
             None => Ok(None),
-            Some(c) => caravan_compiler::driver::compile_checked(c, Default::default()).map(Some),
+            Some(c) => caravan_compiler::driver::compile_checked(c, Default::default())
+                .map(|c| Some((c, t.tests))),
         });
-    let compiled = match checked {
+    let (compiled, tests) = match checked {
         Ok(Some(c)) => c,
         Ok(None) => {
             println!("no tests found (functions named *_test in files named *_test.cvn)");
@@ -99,7 +104,10 @@ pub fn run(opts: TestOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let status = execute(&compiled, &opts);
+    let status = match opts.schedules {
+        Some(n) => explore(&compiled, &tests, &opts, n),
+        None => execute(&compiled, &opts),
+    };
     // As `caravan run`: the compiled program is not dropped on this small
     // stack.
     std::mem::forget(compiled);
@@ -127,4 +135,85 @@ pub fn execute(compiled: &caravan_compiler::codegen::Compiled, opts: &TestOption
         return status.max(1);
     }
     status
+}
+
+/// `--schedules n`: runs each test alone under `n` deterministic
+/// schedules, seeds `S`, `S+1`, … (`S` = `--seed`, else drawn), and stops
+/// exploring a test at its first failing schedule. The harness hands the
+/// outcome of the one test it ran back (`testing::take_outcome`); this
+/// prints a line per test, the failures with their seeds, and `N passed,
+/// N failed`. Returns the exit status (1 when any failed).
+pub fn explore(
+    compiled: &caravan_compiler::codegen::Compiled,
+    tests: &[caravan_compiler::driver::TestCase],
+    opts: &TestOptions,
+    n: u64,
+) -> i32 {
+    use caravan_stdlib::testing;
+    caravan_vm::observe_crashes(testing::crash_observer);
+    caravan_stdlib::builtins::set_args(vec![]);
+    let base = opts.seed.unwrap_or_else(testing::base_seed);
+    println!(
+        "{n} schedule{} per test, seeds {base}..{}",
+        if n == 1 { "" } else { "s" },
+        base.saturating_add(n - 1)
+    );
+    let mut failures = vec![];
+    for (i, t) in tests.iter().enumerate() {
+        let mut failed = None;
+        for k in 0..n {
+            let seed = base.wrapping_add(k);
+            testing::reset();
+            testing::set_seed(seed);
+            testing::select(Some(i));
+            let config = caravan_vm::VmConfig {
+                schedule_seed: Some(seed),
+                ..Default::default()
+            };
+            let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
+            match testing::take_outcome() {
+                Some((true, _)) => {}
+                Some((false, why)) => failed = Some((k, seed, why)),
+                None => {
+                    failed = Some((
+                        k,
+                        seed,
+                        format!("  ended the whole run (exit {status}) before its end"),
+                    ))
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
+        let label = format!("{}: {}", t.file, t.name);
+        match failed {
+            None => println!("ok     {label} ({n} schedules)"),
+            Some((k, seed, why)) => {
+                println!("FAILED {label} (schedule {} of {n}, seed {seed})", k + 1);
+                failures.push((label, seed, why, t.name.clone()));
+            }
+        }
+    }
+    testing::select(None);
+    if !failures.is_empty() {
+        println!();
+        println!("failures:");
+        for (label, seed, why, name) in &failures {
+            println!();
+            println!("{label}");
+            println!("{why}");
+            println!(
+                "  schedule seed {seed}: replay it with caravan test --schedules 1 --seed {seed} --filter {name}"
+            );
+        }
+    }
+    println!();
+    println!(
+        "{} passed, {} failed",
+        tests.len() - failures.len(),
+        failures.len()
+    );
+    caravan_vm::stdout_flush();
+    i32::from(!failures.is_empty())
 }

@@ -308,3 +308,21 @@ fn processes_show_their_memory() {
     assert!(!found.as_bytes().is_empty());
     s.send_line(":quit").unwrap();
 }
+
+#[test]
+fn a_store_made_at_the_prompt_belongs_to_the_session() {
+    let mut s = repl();
+    line(&mut s, "let s = Store.create ()", "val s");
+    // The phrase's process is over: the store lives on, as an ETS table
+    // made in the Erlang shell.
+    line(&mut s, "Store.put s \"a\" 1", "- : unit = ()");
+    line(&mut s, "Store.get s \"a\"", "- : int option = Some 1");
+    // Usable from a process spawned later too.
+    line(
+        &mut s,
+        "Process.join (spawn (fun _ -> Store.put s \"b\" 2))",
+        "- : exit_reason = Normal",
+    );
+    line(&mut s, "Store.size s", "- : int = 2");
+    s.send_line(":quit").unwrap();
+}

@@ -201,6 +201,21 @@ fn the_examples_tests_pass() {
 }
 
 #[test]
+fn the_examples_tests_pass_under_schedules() {
+    let o = caravan(&root(), &["test", "--schedules", "10", "examples"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.lines()
+            .filter(|l| l.ends_with("(10 schedules)"))
+            .count()
+            >= 9,
+        "{out}"
+    );
+    assert!(out.ends_with(" passed, 0 failed\n"), "{out}");
+}
+
+#[test]
 fn a_new_project_runs_and_passes_its_tests() {
     let dir = std::env::temp_dir().join(format!("caravan-new-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -259,4 +274,100 @@ fn schedulers_out_of_range_are_an_error() {
         &["run", "--schedulers", "1024", "examples/hello.cvn"],
     );
     assert_eq!(stdout(&o), "Hello, world!\n");
+}
+
+/// The seed a `--schedules` failure names (`schedule seed S: replay ...`).
+fn schedule_seed(out: &str) -> String {
+    out.split("schedule seed ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no schedule seed in:\n{out}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
+#[test]
+fn schedules_find_a_lost_update_and_its_seed_replays_it() {
+    // Two processes doing Store.get then Store.put: plain runs almost
+    // never interleave them; 1,000 deterministic schedules must.
+    let o = caravan(
+        &root(),
+        &["test", "--schedules", "1000", "tests/test_runner/race"],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("FAILED tests/test_runner/race/counter_test.cvn: lost_update_test (schedule "),
+        "{out}"
+    );
+    assert!(out.contains("expected: Some 2"), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+    let seed = schedule_seed(&out);
+    assert!(out.contains(&format!(
+        "replay it with caravan test --schedules 1 --seed {seed} --filter lost_update_test"
+    )));
+    // The seed replays that interleaving: the first schedule fails, with
+    // the same report, every time.
+    let replay = || {
+        let r = caravan(
+            &root(),
+            &[
+                "test",
+                "--schedules",
+                "1",
+                "--seed",
+                &seed,
+                "tests/test_runner/race",
+            ],
+        );
+        assert_eq!(r.status.code(), Some(1), "{}", stdout(&r));
+        assert!(
+            stdout(&r).contains("(schedule 1 of 1, seed "),
+            "{}",
+            stdout(&r)
+        );
+        report(&r)
+    };
+    let first = replay();
+    assert_eq!(first, report(&o));
+    for _ in 0..3 {
+        assert_eq!(replay(), first);
+    }
+}
+
+#[test]
+fn a_correct_program_passes_every_schedule_on_virtual_time() {
+    // virtual_time_test sleeps and waits 3.5 s in all: on real time 200
+    // schedules would take minutes (and the default 5 s timeout would not
+    // be the limit either).
+    let t0 = std::time::Instant::now();
+    let o = caravan(
+        &root(),
+        &[
+            "test",
+            "--schedules",
+            "200",
+            "tests/test_runner/schedules_ok",
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for name in [
+        "atomic_update_test",
+        "messages_in_order_test",
+        "virtual_time_test",
+    ] {
+        assert!(
+            out.contains(&format!(
+                "ok     tests/test_runner/schedules_ok/counter_test.cvn: {name} (200 schedules)"
+            )),
+            "{out}"
+        );
+    }
+    assert!(out.ends_with("3 passed, 0 failed\n"), "{out}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        t0.elapsed()
+    );
 }

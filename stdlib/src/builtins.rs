@@ -745,13 +745,21 @@ pub extern "C" fn caravan_time_now_ms(_proc: *mut Process, _unit: Value) -> Valu
     of_int(caravan_vm::now_ms())
 }
 
+/// The first state of a scheduler thread's generator: from the clock, or
+/// on a deterministic schedule (`caravan test --schedules`) from the
+/// schedule's seed, so a replay draws the same numbers.
+fn random_start() -> u64 {
+    if let Some(s) = caravan_vm::scheduler::schedule_seed() {
+        return (s.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03) | 1;
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
+    t | 1
+}
+
 thread_local! {
-    static RNG: std::cell::Cell<u64> = std::cell::Cell::new({
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
-        t | 1
-    });
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(random_start());
 }
 
 /// xorshift64* (Vigna 2014).

@@ -12,7 +12,7 @@
 use caravan_vm::value::{int_of, of_int, string_bytes, Value};
 use caravan_vm::{alloc_string, serial_of_pid, Process};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// What the runtime knows of a process that took part in a test.
@@ -38,6 +38,35 @@ static SEED_SET: AtomicBool = AtomicBool::new(false);
 /// Whether the test harness ran to its end (it calls
 /// `caravan_test_finished` before `exit`).
 static FINISHED: AtomicBool = AtomicBool::new(false);
+
+/// The one test the harness runs (its number), or -1 for all.
+static SELECTED: AtomicI64 = AtomicI64::new(-1);
+
+/// The selected test's outcome: passed, and the explanation of a failure.
+static OUTCOME: Mutex<Option<(bool, String)>> = Mutex::new(None);
+
+/// Makes the harness run only test `index` (`None`: all) and hand its
+/// outcome to [`take_outcome`] instead of printing a report (`caravan
+/// test --schedules`).
+pub fn select(index: Option<usize>) {
+    SELECTED.store(index.map_or(-1, |i| i as i64), Ordering::SeqCst);
+}
+
+/// The outcome of the selected test in the last run: whether it passed,
+/// and the harness's explanation of its failure (`None`: the run ended
+/// before the test did).
+pub fn take_outcome() -> Option<(bool, String)> {
+    OUTCOME.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Forgets what the last run recorded (crash sites, quiet processes, the
+/// outcome, that it finished): serials start again at 1 in every VM, so a
+/// run must not see its predecessor's entries.
+pub fn reset() {
+    with_entries(HashMap::clear);
+    FINISHED.store(false, Ordering::SeqCst);
+    take_outcome();
+}
 
 fn with_entries<T>(f: impl FnOnce(&mut HashMap<u64, Entry>) -> T) -> T {
     let mut g = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,6 +190,31 @@ pub extern "C" fn caravan_test_finished(_proc: *mut Process, _unit: Value) -> Va
     caravan_vm::value::UNIT
 }
 
+/// `selected ()`: the one test to run, or -1 for all (see [`select`]).
+#[no_mangle]
+pub extern "C" fn caravan_test_selected(_proc: *mut Process, _unit: Value) -> Value {
+    of_int(SELECTED.load(Ordering::SeqCst))
+}
+
+/// `outcome index passed why`: the selected test's outcome (see
+/// [`take_outcome`]).
+///
+/// # Safety
+/// Called by generated code: `why` is a string.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_test_outcome(
+    _proc: *mut Process,
+    _index: Value,
+    passed: Value,
+    why: Value,
+) -> Value {
+    // SAFETY: generated code passes a string.
+    let why = String::from_utf8_lossy(unsafe { string_bytes(why) }).into_owned();
+    *OUTCOME.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((passed == caravan_vm::value::TRUE, why));
+    caravan_vm::value::UNIT
+}
+
 /// `Check`'s seed for the next `forall` of the calling process: derived
 /// from the base seed, the test's name (or the process) and how many
 /// `forall`s the process ran before, so `--seed S` replays every property
@@ -218,6 +272,8 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
             caravan_test_crash_site as *const u8,
         ),
         ("caravan_test_finished", caravan_test_finished as *const u8),
+        ("caravan_test_selected", caravan_test_selected as *const u8),
+        ("caravan_test_outcome", caravan_test_outcome as *const u8),
         ("caravan_check_seed", caravan_check_seed as *const u8),
         (
             "caravan_check_base_seed",

@@ -78,6 +78,11 @@ pub struct VmConfig {
     /// Erlang's). Past it a process crashes with `Crashed "heap limit"`
     /// (see [`gc`]); `Process.spawn_limited` sets it for one process.
     pub max_heap_words: usize,
+    /// A deterministic schedule (`caravan test --schedules N`): one
+    /// scheduler thread whose choices of which process runs and where it
+    /// is preempted all come from this seed, and virtual time (see
+    /// [`scheduler::now`]). `None` (the default): the multicore scheduler.
+    pub schedule_seed: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -86,6 +91,7 @@ impl Default for VmConfig {
             schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stack_size: stack::DEFAULT_STACK_SIZE,
             max_heap_words: 0,
+            schedule_seed: None,
         }
     }
 }
@@ -168,15 +174,13 @@ impl Runtime {
     pub fn start(config: VmConfig, entry: EntryFn) -> Runtime {
         use crossbeam_deque::Worker;
         stack::install_fault_handler();
-        let n = config.schedulers.max(1);
+        let det = config.schedule_seed.is_some();
+        let n = if det { 1 } else { config.schedulers.max(1) };
         let workers: Vec<Worker<scheduler::ProcPtr>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let stealers = workers.iter().map(|w| w.stealer()).collect();
-        let vm = Arc::new(scheduler::Vm::new(
-            entry,
-            stealers,
-            config.stack_size,
-            config.max_heap_words,
-        ));
+        let mut vm = scheduler::Vm::new(entry, stealers, config.stack_size, config.max_heap_words);
+        vm.schedule_seed = config.schedule_seed;
+        let vm = Arc::new(vm);
         let mut threads = Vec::with_capacity(n);
         let mut failed = false;
         for (i, w) in workers.into_iter().enumerate() {
@@ -197,12 +201,17 @@ impl Runtime {
         }
         dist::attach(&vm);
         // Without it the VM still works; only stuck schedulers stay stuck.
+        // A deterministic schedule has none: its one thread decides alone.
         let vm2 = vm.clone();
-        let sysmon = std::thread::Builder::new()
-            .name("caravan-sysmon".into())
-            .stack_size(64 << 10)
-            .spawn(move || scheduler::sysmon_main(vm2))
-            .ok();
+        let sysmon = (!det)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("caravan-sysmon".into())
+                    .stack_size(64 << 10)
+                    .spawn(move || scheduler::sysmon_main(vm2))
+                    .ok()
+            })
+            .flatten();
         Runtime {
             vm,
             threads,
@@ -213,6 +222,13 @@ impl Runtime {
 
     /// Runs `entry(proc, closure, ())` in a new process and waits until it
     /// ends. `closure` must stay valid until then (it is not copied).
+    ///
+    /// What the process made that would die with it — `Store` tables,
+    /// sockets, anything registered with [`at_exit`] — outlives it when it
+    /// returns: it belongs to the session (the REPL's `let s =
+    /// Store.create ()` is usable in the next phrase), as ETS tables made
+    /// in the Erlang shell belong to the shell. When it crashes or is
+    /// interrupted, its exit hooks run as for any process.
     pub fn eval(&self, closure: Value) -> Outcome {
         let serial = self.vm.start_process(closure, scheduler::Host::Eval);
         let r = self.vm.wait_eval(serial);

@@ -24,7 +24,6 @@ use crate::value::{
     field, header, header_tag, header_wosize, int_of, is_block, is_immediate, make_header, of_int,
     Value, TAG_REPLY, UNIT,
 };
-use std::time::Instant;
 
 /// A value copied out of a process heap into memory of its own.
 pub struct Frozen {
@@ -353,7 +352,7 @@ pub unsafe extern "C" fn caravan_rt_try_call_wait(
             loop {
                 let outcome = {
                     let p = &mut *proc;
-                    let expired = deadline.is_some_and(|d| Instant::now() >= d);
+                    let expired = deadline.is_some_and(|d| crate::scheduler::now() >= d);
                     let mut g = p.shared.lock();
                     let x = g.x();
                     let out = if let Some(i) = x.replies.iter().position(|y| y.0 == r) {

@@ -202,7 +202,7 @@ pub fn deadline_after(ms: i64) -> Option<Instant> {
         return None;
     }
     // Too far to represent: the same as never.
-    Instant::now().checked_add(Duration::from_millis(ms.max(0) as u64))
+    crate::scheduler::now().checked_add(Duration::from_millis(ms.max(0) as u64))
 }
 
 /// An exit reason as a value in `proc`'s heap.
@@ -295,8 +295,12 @@ pub unsafe fn at_exit(proc: *mut Process, hook: crate::process::ExitHook) {
     unsafe { (*proc).shared.lock().x().exit_hooks.push(hook) };
 }
 
-/// Monotonic milliseconds since an arbitrary start (`Time.now_ms`).
+/// Monotonic milliseconds since an arbitrary start (`Time.now_ms`); on a
+/// deterministic schedule, virtual milliseconds since the run started.
 pub fn now_ms() -> i64 {
+    if let Some(ms) = crate::scheduler::virtual_ms() {
+        return ms;
+    }
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_millis() as i64
 }

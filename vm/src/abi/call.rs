@@ -107,7 +107,7 @@ pub unsafe extern "C" fn caravan_rt_call_wait(
             loop {
                 let outcome = {
                     let p = &mut *proc;
-                    let expired = deadline.is_some_and(|d| Instant::now() >= d);
+                    let expired = deadline.is_some_and(|d| crate::scheduler::now() >= d);
                     let mut g = p.shared.lock();
                     let g = g.x();
                     let out = if let Some(i) = g.replies.iter().position(|x| x.0 == r) {

@@ -210,7 +210,7 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                 }
                 let deadline = p.recv_deadline.flatten();
                 if let Some(d) = deadline {
-                    if Instant::now() >= d {
+                    if crate::scheduler::now() >= d {
                         return Ok(RECV_TIMEOUT);
                     }
                 }

@@ -33,7 +33,6 @@ use crate::value::{
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Reductions charged for a `spawn` (on top of the caller's own).
 pub const SPAWN_REDS: i64 = 20;

@@ -251,7 +251,7 @@ pub unsafe extern "C" fn caravan_rt_sleep(proc: *mut Process, ms: Value) -> Valu
     }
     // `None`: too far to represent, i.e. forever.
     let d = deadline_after(ms);
-    while d.is_none_or(|d| Instant::now() < d) {
+    while d.is_none_or(|d| crate::scheduler::now() < d) {
         // SAFETY: `proc` is the running process.
         unsafe {
             (*proc).request = Request::Wait {

@@ -154,7 +154,7 @@ unsafe fn wait(
     dir: u8,
     deadline: Option<Instant>,
 ) -> Result<(), NetError> {
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+    if deadline.is_some_and(|d| crate::scheduler::now() >= d) {
         return Err(NetError::TimedOut);
     }
     // SAFETY: caller's guarantee; the scheduler publishes the waiter once

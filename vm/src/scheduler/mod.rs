@@ -26,7 +26,7 @@
 use crate::context;
 use crate::io::report_crash;
 use crate::process::{
-    ExitReason, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
+    ExitHook, ExitReason, ProcState, Process, Request, Shared, WaitKind, Watcher, CONTEXT_REDS,
 };
 use crate::stack::StackPool;
 use crate::term::{CopyScratch, WordMap};
@@ -39,6 +39,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Or
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+mod det;
 mod netpoll;
 mod park;
 mod sysmon;
@@ -46,6 +47,7 @@ mod table;
 mod timers;
 mod worker;
 
+pub use det::{now, schedule_seed, virtual_ms};
 pub(crate) use park::Parker;
 pub(crate) use sysmon::sysmon_main;
 pub(crate) use table::{DeadTable, ProcTable};
@@ -141,6 +143,11 @@ pub struct Vm {
     host_cv: Condvar,
     /// Serial of the evaluation in progress (0: none).
     current_eval: AtomicU64,
+    /// Exit hooks of REPL phrases that returned (`Host::Eval`): the
+    /// session owns what they made (see `Scheduler::finish`); never run.
+    session_hooks: Mutex<Vec<ExitHook>>,
+    /// A deterministic schedule's seed (`VmConfig::schedule_seed`).
+    pub(crate) schedule_seed: Option<u64>,
 }
 
 /// Why a `call` fails when its callee exits `Normal` without replying.
@@ -196,6 +203,8 @@ impl Vm {
             host_done: Mutex::new(WordMap::default()),
             host_cv: Condvar::new(),
             current_eval: AtomicU64::new(0),
+            session_hooks: Mutex::new(Vec::new()),
+            schedule_seed: None,
         }
     }
 

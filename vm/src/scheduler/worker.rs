@@ -45,7 +45,7 @@ impl Local {
 pub(crate) struct Local {
     /// Scheduling rounds (for [`GLOBAL_EVERY`]).
     ticks: u32,
-    worker: Worker<ProcPtr>,
+    pub(super) worker: Worker<ProcPtr>,
     /// Reductions left in the current slice, inherited by `runnext`.
     slice_left: i64,
     stack_cache: Vec<usize>,
@@ -62,6 +62,8 @@ pub(crate) struct Local {
     /// Reusable buffer of socket reads (`Tcp.recv`).
     pub(crate) io_buf: Vec<u8>,
     rng: u64,
+    /// A deterministic schedule (`--schedules`), if this is one.
+    pub(crate) det: Option<Box<super::det::Det>>,
 }
 
 /// One scheduler (one OS thread).
@@ -140,7 +142,7 @@ impl Scheduler {
     }
 
     #[inline]
-    fn slot(&self) -> &Slot {
+    pub(super) fn slot(&self) -> &Slot {
         &self.vm().slots[self.index]
     }
 
@@ -169,14 +171,14 @@ impl Scheduler {
     }
 
     /// Fires due timers; returns the next deadline.
-    fn fire_timers(&self) -> Option<Instant> {
+    pub(super) fn fire_timers(&self) -> Option<Instant> {
         let vm = self.vm();
         let slot = self.slot();
         let mine = slot.timer_count.load(Ordering::Relaxed) > 0;
         if !mine && vm.orphan_count.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let now = Instant::now();
+        let now = super::now();
         let mut due = Vec::new();
         let mut next = None;
         for (heap, count) in [
@@ -308,7 +310,7 @@ impl Scheduler {
         }
     }
 
-    fn park(&self, deadline: Option<Instant>) {
+    pub(super) fn park(&self, deadline: Option<Instant>) {
         let vm = self.vm();
         {
             let mut s = lock(&vm.sleepers);
@@ -338,6 +340,9 @@ impl Scheduler {
     /// `None` when the VM shuts down.
     fn find_work(&self) -> Option<(*mut Process, bool)> {
         let vm = self.vm();
+        if vm.schedule_seed.is_some() {
+            return self.det_find_work();
+        }
         let mut idle = 0u32;
         loop {
             if vm.shutdown.load(Ordering::Relaxed) {
@@ -455,7 +460,14 @@ impl Scheduler {
                 }
             }
             proc.sched = self;
-            proc.reductions = if from_runnext {
+            // SAFETY: owning thread, short borrow.
+            let det = unsafe { self.local() }
+                .det
+                .as_mut()
+                .map(|d| d.slice_budget());
+            proc.reductions = if let Some(budget) = det {
+                budget
+            } else if from_runnext {
                 // SAFETY: owning thread, short borrow.
                 unsafe { self.local() }.slice_left
             } else {
@@ -477,7 +489,11 @@ impl Scheduler {
         // SAFETY: the process switched back to us: we own it again.
         let proc = unsafe { &mut *p };
         // SAFETY: owning thread, short borrow.
-        unsafe { self.local() }.slice_left = proc.reductions;
+        let l = unsafe { self.local() };
+        l.slice_left = proc.reductions;
+        if let Some(d) = l.det.as_mut() {
+            d.slice_done(proc.reductions);
+        }
         let request = std::mem::take(&mut proc.request);
         if request != Request::Exit && proc.shared.kill.load(Ordering::Acquire) {
             // An exit signal arrived while it ran: its safepoint is now.
@@ -601,9 +617,14 @@ impl Scheduler {
             }
             None => Default::default(),
         };
-        for h in hooks {
-            // A panicking hook must not take the scheduler down.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, &reason)));
+        if proc.host == Host::Eval && reason.is_normal() {
+            // A REPL phrase that returned: what it made that dies with its
+            // owner (stores, sockets) belongs to the session from now on,
+            // as an Erlang shell's ETS tables do; it lasts until the VM
+            // stops. (A phrase that crashed takes its things with it.)
+            lock(&vm.session_hooks).extend(hooks);
+        } else {
+            self.run_exit_hooks(serial, &reason, hooks);
         }
         crate::signals::notify_watchers(self, serial, &reason, watchers);
         crate::signals::on_exit(self, serial, &reason, links, monitors, held);
@@ -643,6 +664,13 @@ impl Scheduler {
         }
     }
 
+    fn run_exit_hooks(&self, serial: u64, reason: &ExitReason, hooks: Vec<ExitHook>) {
+        for h in hooks {
+            // A panicking hook must not take the scheduler down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(serial, reason)));
+        }
+    }
+
     /// At shutdown: frees the processes still queued here.
     fn drain(&self) {
         // SAFETY: owning thread, no overlapping borrow.
@@ -664,6 +692,9 @@ impl Scheduler {
         drop(t);
         self.slot().timer_count.store(0, Ordering::Relaxed);
         l.pid_cache.iter_mut().for_each(|e| e.1 = None);
+        if let Some(d) = l.det.as_mut() {
+            d.drain();
+        }
     }
 }
 
@@ -681,6 +712,9 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
     }
     let _stopped = Stopped(&vm);
     crate::stack::ensure_altstack();
+    if let Some(seed) = vm.schedule_seed {
+        super::det::start_thread(seed);
+    }
     let sched = Box::new(Scheduler {
         index,
         vm: Arc::as_ptr(&vm),
@@ -697,6 +731,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             cmp_work: Vec::new(),
             io_buf: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
+            det: vm.schedule_seed.map(|s| Box::new(super::det::Det::new(s))),
         }),
     });
     while let Some((p, from_runnext)) = sched.find_work() {
