@@ -53,7 +53,9 @@ enum Command {
         timeout: u64,
         /// Fixes the random cases of `Check.forall` and, with
         /// `--schedules`, the first schedule (a failure prints the seed
-        /// that replays it). Default: a new seed every run.
+        /// that replays it). A schedule's seed as a `--schedules` failure
+        /// prints it (10^9 or more) replays that interleaving on its own.
+        /// Default: a new seed every run.
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
         /// Scheduler threads, 1 to 1024 (default: the number of cores).

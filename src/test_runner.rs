@@ -104,7 +104,11 @@ pub fn run(opts: TestOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let status = match opts.schedules {
+    let schedules = match (opts.schedules, opts.seed) {
+        (None, Some(s)) if s >= SCHEDULE_SEEDS => Some(1),
+        (n, _) => n,
+    };
+    let status = match schedules {
         Some(n) => explore(&compiled, &tests, &opts, n),
         None => execute(&compiled, &opts),
     };
@@ -137,6 +141,12 @@ pub fn execute(compiled: &caravan_compiler::codegen::Compiled, opts: &TestOption
     status
 }
 
+/// Seeds from here up name a deterministic schedule: `caravan test --seed
+/// S` with such an S (and no `--schedules`) replays that one interleaving,
+/// as a `--schedules` failure's report says. Seeds drawn for `Check` are
+/// below it (`0..10^9`), so their replays run as before.
+pub const SCHEDULE_SEEDS: u64 = 1_000_000_000;
+
 /// `--schedules n`: runs each test alone under `n` deterministic
 /// schedules, seeds `S`, `S+1`, … (`S` = `--seed`, else drawn), and stops
 /// exploring a test at its first failing schedule. The harness hands the
@@ -152,7 +162,11 @@ pub fn explore(
     use caravan_stdlib::testing;
     caravan_vm::observe_crashes(testing::crash_observer);
     caravan_stdlib::builtins::set_args(vec![]);
-    let base = opts.seed.unwrap_or_else(testing::base_seed);
+    // Drawn schedule seeds are at least SCHEDULE_SEEDS, so that `--seed S`
+    // alone knows S names an interleaving (LANGUAGE.md §8).
+    let base = opts
+        .seed
+        .unwrap_or_else(|| testing::base_seed() + SCHEDULE_SEEDS);
     println!(
         "{n} schedule{} per test, seeds {base}..{}",
         if n == 1 { "" } else { "s" },
@@ -203,9 +217,15 @@ pub fn explore(
             println!();
             println!("{label}");
             println!("{why}");
-            println!(
-                "  schedule seed {seed}: replay it with caravan test --schedules 1 --seed {seed} --filter {name}"
-            );
+            if *seed >= SCHEDULE_SEEDS {
+                println!(
+                    "  schedule seed {seed}: replay it with caravan test --seed {seed} --filter {name}"
+                );
+            } else {
+                println!(
+                    "  schedule seed {seed}: replay it with caravan test --schedules 1 --seed {seed} --filter {name}"
+                );
+            }
         }
     }
     println!();

@@ -303,9 +303,16 @@ fn schedules_find_a_lost_update_and_its_seed_replays_it() {
     assert!(out.contains("expected: Some 2"), "{out}");
     assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
     let seed = schedule_seed(&out);
+    // A drawn schedule seed replays with `--seed` alone (LANGUAGE.md §8).
     assert!(out.contains(&format!(
-        "replay it with caravan test --schedules 1 --seed {seed} --filter lost_update_test"
+        "replay it with caravan test --seed {seed} --filter lost_update_test"
     )));
+    let alone = caravan(
+        &root(),
+        &["test", "--seed", &seed, "tests/test_runner/race"],
+    );
+    assert_eq!(alone.status.code(), Some(1), "{}", stdout(&alone));
+    assert_eq!(report(&alone), report(&o));
     // The seed replays that interleaving: the first schedule fails, with
     // the same report, every time.
     let replay = || {
