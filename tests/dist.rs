@@ -308,6 +308,14 @@ fn two_caravan_nodes_call_link_monitor_and_check_types() {
     let sname = server.name.clone();
     let client = Node::start(&epmd, "client", "tests/dist/client.cvn", &[&sname]);
     let (out, status) = client.finish();
+    // A remote pid prints with its node's name, as Erlang's <N.id.serial>.
+    let pid_line = format!("client: server pid <{sname}.");
+    assert!(out.contains(&pid_line), "{out}");
+    let out: String = out
+        .lines()
+        .filter(|l| !l.starts_with("client: server pid"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let expected = format!(
         "client: wrong type refused
 client: nobody not registered

@@ -196,7 +196,14 @@ impl Renderer<'_> {
             Desc::Unit => out.push_str("()"),
             Desc::Poly | Desc::Pending => out.push_str("<poly>"),
             Desc::Fun => out.push_str("<fun>"),
-            Desc::Pid(_) | Desc::ProcessId => out.push_str(&format!("<0.{}>", int_of(x))),
+            Desc::Pid(_) | Desc::ProcessId => {
+                match caravan_vm::dist::remote_label(int_of(x) as u64) {
+                    // A process of another node: <node.id.serial>, as Erlang
+                    // prints a remote pid (with the node's name for its index).
+                    Some(l) => out.push_str(&l),
+                    None => out.push_str(&format!("<0.{}>", int_of(x))),
+                }
+            }
             Desc::Reply(_) => out.push_str("<reply>"),
             Desc::Abstract(name) => out.push_str(&format!("<{name}>")),
             Desc::List(e) => {

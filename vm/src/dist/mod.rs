@@ -128,6 +128,8 @@ pub(crate) struct State {
     next_proxy: u64,
     /// Local serial → the message type its pid was sent at.
     exported: HashMap<u64, DescId>,
+    /// Sweep `exported` for ended processes when it reaches this size.
+    exported_prune_at: usize,
     /// (caller, call reference) → reply type, for replies from the wire.
     calls: HashMap<(u64, u64), DescId>,
     remote_replies: HashMap<u64, RemoteReply>,
@@ -198,6 +200,7 @@ pub fn start(config: DistConfig) -> Result<(), String> {
         state: Mutex::new(State {
             next_proxy: PROXY_BASE,
             next_reply: 1,
+            exported_prune_at: 1024,
             ..Default::default()
         }),
         vm: OnceLock::new(),
@@ -333,6 +336,16 @@ impl Node {
     }
 }
 
+/// `<name@host.id.serial>` for the serial of a remote process's proxy
+/// (what `inspect` prints), `None` for a local serial.
+pub fn remote_label(serial: u64) -> Option<String> {
+    if !is_proxy(serial) {
+        return None;
+    }
+    let p = node()?.proxy(serial)?.0;
+    Some(format!("<{}.{}.{}>", p.node, p.id, p.serial))
+}
+
 /// Ends a proxy with `reason`: its links, monitors and call watchers fire
 /// as for a local process's exit.
 pub(crate) fn end_proxy(vm: &Vm, serial: u64, reason: ExitReason) {
@@ -381,7 +394,16 @@ impl etf::EncodeCtx for Out<'_> {
                 .ok_or_else(|| EtfError("a pid whose node is down".into()));
         }
         if let Some(d) = msg {
-            self.node.state().exported.entry(serial).or_insert(d);
+            let mut st = self.node.state();
+            st.exported.entry(serial).or_insert(d);
+            if st.exported.len() >= st.exported_prune_at {
+                // Forget the types of processes that have ended (amortised:
+                // the table is swept when it doubles).
+                let vm = self.node.vm.get();
+                st.exported
+                    .retain(|s, _| vm.is_some_and(|vm| vm.table.get(*s).is_some()));
+                st.exported_prune_at = (st.exported.len() * 2).max(1024);
+            }
         }
         Ok(self.node.local_pid(serial))
     }
