@@ -303,30 +303,35 @@ pub(crate) fn notify_watchers(
             Watcher::Call {
                 serial: c,
                 reference: r,
-            } => {
-                let Some(sh) = sched.lookup(c) else { continue };
-                let woken = {
-                    let mut g = sh.lock();
-                    if g.state != ProcState::Exited && g.x().calls.contains(&r) {
-                        // A callee that ends without replying fails the
-                        // call, also when it ends `Normal` (LANGUAGE.md
-                        // §2: never a normal exit of the caller).
-                        let why = if reason.is_normal() {
-                            ExitReason::crashed(crate::scheduler::CALL_NO_REPLY)
-                        } else {
-                            reason.clone()
-                        };
-                        g.x().downs.push((r, why));
-                        sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
-                    } else {
-                        std::ptr::null_mut()
-                    }
-                };
-                if !woken.is_null() {
-                    sched.wake_next(woken);
-                }
-            }
+            } => fail_call(sched, c, r, reason.clone()),
         }
+    }
+}
+
+/// Ends call `r` of `caller` because its callee ended with `reason` (a
+/// callee that ends `Normal` without replying fails the call too,
+/// LANGUAGE.md §2: never a normal exit of the caller); nothing if the call
+/// is over.
+pub(crate) fn fail_call(sched: &impl Deliver, caller: u64, r: u64, reason: ExitReason) {
+    let Some(sh) = sched.lookup(caller) else {
+        return;
+    };
+    let woken = {
+        let mut g = sh.lock();
+        if g.state != ProcState::Exited && g.x().calls.contains(&r) {
+            let why = if reason.is_normal() {
+                ExitReason::crashed(crate::scheduler::CALL_NO_REPLY)
+            } else {
+                reason
+            };
+            g.x().downs.push((r, why));
+            sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
+        } else {
+            std::ptr::null_mut()
+        }
+    };
+    if !woken.is_null() {
+        sched.wake_next(woken);
     }
 }
 

@@ -361,23 +361,8 @@ pub(crate) fn whereis_request(
     if r.tuple()? != 5 || r.atom()? != "whereis" {
         return Ok(());
     }
-    let bin = |r: &mut Reader<'_>| -> Result<Vec<u8>, EtfError> {
-        if r.u8()? != 109 {
-            return Err(EtfError("expected a binary".into()));
-        }
-        let mut len = [0u8; 4];
-        for b in len.iter_mut() {
-            *b = r.u8()?;
-        }
-        let len = u32::from_be_bytes(len) as usize;
-        let mut v = Vec::with_capacity(len.min(1 << 16));
-        for _ in 0..len {
-            v.push(r.u8()?);
-        }
-        Ok(v)
-    };
-    let name = String::from_utf8_lossy(&bin(r)?).into_owned();
-    let fp = bin(r)?;
+    let name = String::from_utf8_lossy(r.binary()?).into_owned();
+    let fp = r.binary()?.to_vec();
     let from = r.pid()?;
     let id = r.int()?;
     let found = n.state().registered.get(&name).copied();
@@ -415,29 +400,14 @@ pub(crate) fn whereis_answer(n: &Node, vm: &Vm, to: u64, r: &mut Reader<'_>) {
             }
         } else if r.tuple() == Ok(2) {
             match r.atom() {
-                Ok("ok") => r.pid().ok().map(|p| {
-                    // The proxy gets the name's type when the caller decodes
-                    // nothing: record it from the pending lookup's name.
-                    Lookup::Found(n.serial_of(&p, None))
-                }),
+                // The proxy gets the name's message type from the caller
+                // (`type_proxy`), which knows the name.
+                Ok("ok") => r.pid().ok().map(|p| Lookup::Found(n.serial_of(&p, None))),
                 Ok("type_mismatch") => {
-                    let mut probe = *r;
-                    let why = (|| -> Result<String, EtfError> {
-                        if probe.u8()? != 109 {
-                            return Err(EtfError("binary".into()));
-                        }
-                        let mut len = [0u8; 4];
-                        for b in len.iter_mut() {
-                            *b = probe.u8()?;
-                        }
-                        let len = u32::from_be_bytes(len) as usize;
-                        let mut v = vec![];
-                        for _ in 0..len.min(4096) {
-                            v.push(probe.u8()?);
-                        }
-                        Ok(String::from_utf8_lossy(&v).into_owned())
-                    })()
-                    .unwrap_or_default();
+                    let why = r
+                        .binary()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default();
                     Some(Lookup::Mismatch(why))
                 }
                 _ => None,

@@ -113,20 +113,19 @@ impl Conn {
 
     /// MONITOR_P.
     pub(crate) fn monitor(&self, from: &PidTerm, to: &PidTerm, tag: &RefTerm) {
-        let mut c = vec![etf::VERSION];
-        etf::put_tuple(&mut c, 4);
-        etf::put_int(&mut c, MONITOR_P);
-        etf::put_pid(&mut c, from);
-        etf::put_pid(&mut c, to);
-        etf::put_ref(&mut c, tag);
-        self.frame(&c, None);
+        self.monitor_op(MONITOR_P, from, to, tag);
     }
 
     /// DEMONITOR_P.
     pub(crate) fn demonitor(&self, from: &PidTerm, to: &PidTerm, tag: &RefTerm) {
+        self.monitor_op(DEMONITOR_P, from, to, tag);
+    }
+
+    /// `{Op, From, To, Ref}`: MONITOR_P or DEMONITOR_P.
+    fn monitor_op(&self, op: i64, from: &PidTerm, to: &PidTerm, tag: &RefTerm) {
         let mut c = vec![etf::VERSION];
         etf::put_tuple(&mut c, 4);
-        etf::put_int(&mut c, DEMONITOR_P);
+        etf::put_int(&mut c, op);
         etf::put_pid(&mut c, from);
         etf::put_pid(&mut c, to);
         etf::put_ref(&mut c, tag);
@@ -193,33 +192,13 @@ fn read_reason(r: &mut Reader<'_>) -> Result<ExitReason, EtfError> {
     *r = start;
     let mut probe = start;
     if probe.tuple() == Ok(2) && probe.atom() == Ok("crashed") {
-        let before = probe;
-        if let Ok(s) = etf_binary(&mut probe) {
+        if let Ok(s) = probe.binary() {
             *r = probe;
             return Ok(ExitReason::crashed(s));
         }
-        let _ = before;
     }
     r.skip(64)?;
     Ok(ExitReason::crashed("exit from an Erlang node"))
-}
-
-/// A binary's bytes.
-fn etf_binary<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], EtfError> {
-    if r.u8()? != 109 {
-        return Err(EtfError("expected a binary".into()));
-    }
-    let mut n = [0u8; 4];
-    for b in n.iter_mut() {
-        *b = r.u8()?;
-    }
-    let n = u32::from_be_bytes(n) as usize;
-    let start = r.pos;
-    if start + n > r.bytes.len() {
-        return Err(EtfError("truncated term".into()));
-    }
-    r.pos += n;
-    Ok(&r.bytes[start..start + n])
 }
 
 // ---------------------------------------------------------------------------
@@ -690,7 +669,7 @@ fn dispatch(n: &'static Node, c: &Arc<Conn>, frame: &[u8]) -> Result<(), EtfErro
                 }
                 Some(OutMonitor::Call { caller, r, .. }) => {
                     n.state().calls.remove(&(caller, r));
-                    deliver_call_down(vm, caller, r, reason);
+                    crate::signals::fail_call(&**vm, caller, r, reason);
                 }
                 None => {}
             }

@@ -764,27 +764,3 @@ pub(crate) fn deliver_reply(vm: &Vm, caller: u64, r: u64, value: Value, frag: Op
         vm.push_injector(woken);
     }
 }
-
-/// Ends call `r` of `caller` with `reason` (its remote callee died).
-pub(crate) fn deliver_call_down(vm: &Vm, caller: u64, r: u64, reason: ExitReason) {
-    let Some(sh) = vm.table.get(caller) else {
-        return;
-    };
-    let woken = {
-        let mut g = sh.lock();
-        if g.state != ProcState::Exited && g.x().calls.contains(&r) {
-            let why = if reason.is_normal() {
-                ExitReason::crashed(crate::scheduler::CALL_NO_REPLY)
-            } else {
-                reason
-            };
-            g.x().downs.push((r, why));
-            sh.wake_if(&mut g, |k| k == WaitKind::Reply(r))
-        } else {
-            std::ptr::null_mut()
-        }
-    };
-    if !woken.is_null() {
-        vm.push_injector(woken);
-    }
-}

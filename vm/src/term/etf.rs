@@ -465,6 +465,15 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A binary's bytes (`BINARY_EXT`).
+    pub fn binary(&mut self) -> Result<&'a [u8], EtfError> {
+        if self.u8()? != BINARY {
+            return err("expected a binary");
+        }
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+
     /// A tuple's arity.
     pub fn tuple(&mut self) -> Result<usize, EtfError> {
         match self.u8()? {
