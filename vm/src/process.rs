@@ -87,6 +87,9 @@ pub struct Process {
     /// Lowest stack pointer seen at a switch (decides whether the stack's
     /// pages must be released at exit).
     pub(crate) lowest_sp: usize,
+    /// The stack while the process is blocked and its pages are released
+    /// (`scheduler::stackpark`); copied back before it runs.
+    pub(crate) parked_stack: Option<Box<ParkedStack>>,
     /// What the process asks of its scheduler when it switches out.
     pub(crate) request: Request,
     /// Private mailbox: messages moved from the inbox, in arrival order.
@@ -138,6 +141,7 @@ impl Process {
             stack_low: 0,
             saved_sp: 0,
             lowest_sp: usize::MAX,
+            parked_stack: None,
             request: Request::None,
             queue: VecDeque::new(),
             cursor: 0,
@@ -197,6 +201,16 @@ pub const fn pid_of_serial(serial: u64) -> Value {
 #[inline]
 pub const fn serial_of_pid(pid: Value) -> u64 {
     pid >> 1
+}
+
+/// A parked stack (`scheduler::stackpark`).
+pub(crate) struct ParkedStack {
+    /// The used bytes: from the saved stack pointer up to the slot's top.
+    pub bytes: Box<[u8]>,
+    /// The scheduler whose batch released the pages, and that batch (see
+    /// `Scheduler::wait_park_released`).
+    pub sched: u32,
+    pub batch: u64,
 }
 
 /// What a process asks its scheduler when it switches out.
@@ -364,6 +378,9 @@ pub(crate) struct Inner {
     pub exit_reason: Option<ExitReason>,
     /// Exit signals arrive as messages (`Process.trap_exits`).
     pub traps: bool,
+    /// The process is in some scheduler's list of blocked processes whose
+    /// stacks may be parked (`scheduler::stackpark`).
+    pub park_queued: bool,
     /// Call and watch bookkeeping, allocated on first use (most processes
     /// never call, join or get watched: this keeps them small).
     extra: Option<Box<Extra>>,
@@ -433,6 +450,10 @@ pub(crate) struct Shared {
     /// An exit signal is pending (`Extra::pending_exit`): the scheduler
     /// ends the process instead of running it.
     pub kill: AtomicBool,
+    /// When the current wait began, in `Vm::coarse_ms` milliseconds
+    /// (written and read under the lock, while `state == Waiting`; here
+    /// rather than in `Inner` only because it fits in padding).
+    pub blocked_at: std::sync::atomic::AtomicU32,
     pub inner: Mutex<Inner>,
 }
 
@@ -442,10 +463,12 @@ impl Shared {
             state: AtomicU8::new(ProcState::Runnable as u8),
             wait_seq: AtomicU64::new(0),
             kill: AtomicBool::new(false),
+            blocked_at: std::sync::atomic::AtomicU32::new(0),
             inner: Mutex::new(Inner {
                 state: ProcState::Runnable,
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
+                park_queued: false,
                 inbox: Vec::new(),
                 inbox_words: 0,
                 exit_reason: None,
@@ -531,8 +554,10 @@ mod tests {
             size_of::<Msg>()
         );
         // 320 + 80 for the collector's bookkeeping (exit_fp, gc_pending,
-        // threshold, live size, counters, large objects, heap limit).
-        assert!(p <= 400, "Process is {p} bytes");
+        // threshold, live size, counters, large objects, heap limit) + 8
+        // for the parked stack (which saves a page or more per idle
+        // process).
+        assert!(p <= 408, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
         assert_eq!(size_of::<Msg>(), 24);
     }

@@ -167,6 +167,111 @@ impl StackPool {
         }
         deep
     }
+
+    /// Parks the stack of a blocked process: copies its used bytes (`sp`
+    /// up to the slot's top) out, and returns them with the range of the
+    /// slot's pages that may be resident (from the lower of `lowest_sp` and
+    /// the kept top [`KEEP_RESIDENT`] bytes, up to the top), which the
+    /// caller then releases with [`release_ranges`] — in batches: each
+    /// release costs a TLB-shootdown round. An idle process then costs the
+    /// few hundred bytes it really uses instead of whole 4 KiB pages (the
+    /// idea of Erlang's `hibernate`, done for every long-blocked process;
+    /// Go shrinks idle goroutine stacks at GC time). [`StackPool::unpark`]
+    /// puts the bytes back.
+    ///
+    /// # Safety
+    /// `low` is a slot of this pool whose process is switched out with its
+    /// saved stack pointer `sp`, and nothing runs on it until `unpark`.
+    pub unsafe fn park(&self, low: usize, sp: usize, lowest_sp: usize) -> (Box<[u8]>, Range) {
+        let top = self.top(low);
+        debug_assert!(sp > low + PAGE && sp <= top, "saved sp outside its slot");
+        // SAFETY: [sp, top) is the live part of the slot (caller's guarantee).
+        let used = unsafe { std::slice::from_raw_parts(sp as *const u8, top - sp) };
+        let from = (lowest_sp.min(sp).min(top - KEEP_RESIDENT) & !(PAGE - 1)).max(low + PAGE);
+        (
+            used.into(),
+            Range {
+                start: from,
+                len: top - from,
+            },
+        )
+    }
+
+    /// Copies a parked stack's bytes back below the slot's top (the pages
+    /// fault in again, zeroed, as they are written).
+    ///
+    /// # Safety
+    /// `bytes` came from [`StackPool::park`] of the same slot `low`, and the
+    /// process has not run since.
+    pub unsafe fn unpark(&self, low: usize, bytes: &[u8]) {
+        let top = self.top(low);
+        // SAFETY: the range is the one `park` copied out of this slot.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), (top - bytes.len()) as *mut u8, bytes.len())
+        };
+    }
+}
+
+/// A page-aligned address range of a stack slot (for
+/// [`release_ranges`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct Range {
+    pub start: usize,
+    pub len: usize,
+}
+
+static SELF_PIDFD: std::sync::OnceLock<Option<libc::c_int>> = std::sync::OnceLock::new();
+/// False once `process_madvise` was refused.
+static BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Releases the pages of parked stacks (`MADV_DONTNEED`): one
+/// `process_madvise` call on our own pidfd for the whole batch where the
+/// kernel allows it (Linux 6.13 and later accept any advice for the caller
+/// itself, and flush the TLB once per call), else one `madvise` per range.
+///
+/// # Safety
+/// Every range is inside a slot of a pool, above its guard page, and holds
+/// nothing live: the stacks were copied out by [`StackPool::park`] and their
+/// processes do not run until the release is over.
+pub unsafe fn release_ranges(ranges: &[Range]) {
+    let fd = *SELF_PIDFD.get_or_init(|| {
+        // SAFETY: plain system call on our own pid.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+        (fd >= 0).then_some(fd as libc::c_int)
+    });
+    let mut rest = ranges;
+    if let Some(fd) = fd.filter(|_| BATCH_OK.load(Ordering::Relaxed)) {
+        while !rest.is_empty() {
+            let n = rest.len().min(1024);
+            let want: usize = rest[..n].iter().map(|r| r.len).sum();
+            // SAFETY: `Range` has the layout of `iovec`; the ranges are the
+            // caller's (see above).
+            let done = unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    fd,
+                    rest.as_ptr() as *const libc::iovec,
+                    n,
+                    libc::MADV_DONTNEED,
+                    0,
+                )
+            };
+            if done < 0 || done as usize != want {
+                // Not allowed here (older kernel), or partly done: the
+                // ranges one by one (advising twice is harmless).
+                if done < 0 {
+                    BATCH_OK.store(false, Ordering::Relaxed);
+                }
+                break;
+            }
+            rest = &rest[n..];
+        }
+    }
+    for r in rest {
+        // SAFETY: the caller's guarantee.
+        unsafe { libc::madvise(r.start as *mut libc::c_void, r.len, libc::MADV_DONTNEED) };
+    }
 }
 
 /// Releases of shallow slots between two `mincore` audits.

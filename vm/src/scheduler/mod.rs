@@ -42,6 +42,7 @@ use std::time::Instant;
 mod det;
 mod netpoll;
 mod park;
+mod stackpark;
 mod sysmon;
 mod table;
 mod timers;
@@ -76,6 +77,9 @@ pub(crate) struct Slot {
     switches: AtomicU64,
     /// A process is switched in right now.
     running: AtomicBool,
+    /// The last batch of parked stacks whose pages this scheduler has
+    /// released (`stackpark`).
+    parks_released: AtomicU64,
 }
 
 pub(crate) struct TimerHeap {
@@ -94,6 +98,7 @@ impl Slot {
             timer_count: AtomicUsize::new(0),
             switches: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            parks_released: AtomicU64::new(0),
         }
     }
 }
@@ -148,6 +153,15 @@ pub struct Vm {
     session_hooks: Mutex<Vec<ExitHook>>,
     /// A deterministic schedule's seed (`VmConfig::schedule_seed`).
     pub(crate) schedule_seed: Option<u64>,
+    /// When the VM was made (the origin of [`Vm::coarse_ms`]).
+    started: Instant,
+    /// Milliseconds since `started`, advanced by sysmon (see
+    /// [`Vm::coarse_ms`]).
+    coarse_ms: Padded<std::sync::atomic::AtomicU32>,
+    /// A process blocked this long (ms) has its stack parked (`stackpark`):
+    /// [`stackpark::PARK_AFTER_MS`], or `CARAVAN_PARK_AFTER_MS`; `u32::MAX`
+    /// (never) with `CARAVAN_NO_STACK_PARK=1`, only to measure the cost.
+    park_after_ms: u32,
 }
 
 /// Why a `call` fails when its callee exits `Normal` without replying.
@@ -205,6 +219,17 @@ impl Vm {
             current_eval: AtomicU64::new(0),
             session_hooks: Mutex::new(Vec::new()),
             schedule_seed: None,
+            started: Instant::now(),
+            coarse_ms: Padded(std::sync::atomic::AtomicU32::new(0)),
+            park_after_ms: if std::env::var_os("CARAVAN_NO_STACK_PARK").is_some_and(|v| v == "1") {
+                u32::MAX
+            } else {
+                std::env::var("CARAVAN_PARK_AFTER_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(stackpark::PARK_AFTER_MS)
+                    .min(u32::MAX / 4)
+            },
         }
     }
 

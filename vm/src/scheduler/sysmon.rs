@@ -32,6 +32,7 @@ pub(crate) fn sysmon_main(vm: Arc<Vm>) {
         if vm.shutdown.load(Ordering::SeqCst) {
             return;
         }
+        vm.precise_ms();
         let mut any_running = false;
         for i in 0..n {
             let s = &vm.slots[i];

@@ -64,6 +64,12 @@ pub(crate) struct Local {
     rng: u64,
     /// A deterministic schedule (`--schedules`), if this is one.
     pub(crate) det: Option<Box<super::det::Det>>,
+    /// Processes that blocked here and may have their stacks parked:
+    /// (serial, coarse ms when queued), oldest first (`stackpark`).
+    pub(crate) blocked: std::collections::VecDeque<(u64, u32)>,
+    /// Batches of parked stacks so far, and the reused list of ranges.
+    pub(crate) park_batches: u64,
+    pub(crate) park_ranges: Vec<crate::stack::Range>,
 }
 
 /// One scheduler (one OS thread).
@@ -372,6 +378,8 @@ impl Scheduler {
                 if l.ticks % GLOBAL_EVERY == 0 {
                     // And the poller: a busy scheduler still serves I/O.
                     self.netpoll_local();
+                    // And the stacks of long-blocked processes.
+                    self.park_stacks(vm.coarse_ms(), super::stackpark::PARK_BATCH);
                     if let Steal::Success(p) = vm.injector.steal() {
                         return Some((p.0, false));
                     }
@@ -394,7 +402,17 @@ impl Scheduler {
             } else if idle <= SPIN_ROUNDS + YIELD_ROUNDS {
                 std::thread::yield_now();
             } else {
-                self.park(next_deadline);
+                // Idle: park the stacks that are due, and wake up when
+                // the next ones are.
+                let due = self
+                    .park_stacks(vm.precise_ms(), usize::MAX)
+                    .map(|ms| Instant::now() + std::time::Duration::from_millis(ms as u64));
+                let deadline = match (next_deadline, due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                self.park(deadline);
+                vm.precise_ms();
                 idle = 0;
             }
         }
@@ -460,6 +478,7 @@ impl Scheduler {
                 }
             }
             proc.sched = self;
+            self.unpark_stack(proc);
             // SAFETY: owning thread, short borrow.
             let det = unsafe { self.local() }
                 .det
@@ -563,6 +582,7 @@ impl Scheduler {
         sh.set_state(&mut g, ProcState::Waiting);
         g.waiting_for = kind;
         g.proc = p;
+        self.note_blocked(&sh, &mut g, serial);
         let seq = sh.wait_seq.load(Ordering::Relaxed);
         drop(g);
         // From here on `p` may already run elsewhere: do not touch it.
@@ -640,6 +660,10 @@ impl Scheduler {
                     x.watchers.swap_remove(i);
                 }
             }
+        }
+        if let Some(parked) = proc.parked_stack.take() {
+            // Killed while parked: its pages may still be being released.
+            self.wait_park_released(&parked);
         }
         if proc.stack_low != 0 {
             self.release_stack(proc.stack_low, proc.lowest_sp.min(proc.saved_sp));
@@ -730,6 +754,9 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
             io_buf: Vec::new(),
+            blocked: std::collections::VecDeque::new(),
+            park_batches: 0,
+            park_ranges: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
             det: vm.schedule_seed.map(|s| Box::new(super::det::Det::new(s))),
         }),
