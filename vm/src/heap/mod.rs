@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Words of a heap's first chunk.
-pub const FIRST_CHUNK_WORDS: usize = 128;
+pub const FIRST_CHUNK_WORDS: usize = 32;
 /// Largest size a heap chunk grows to by doubling (bigger single blocks get
 /// a chunk of their own size).
 pub const MAX_CHUNK_WORDS: usize = 1 << 20;
