@@ -300,12 +300,27 @@ fn processes_show_their_memory() {
         "let p = spawn (fun self -> receive self with () -> ())",
         "val p",
     );
-    s.send_line(":processes").unwrap();
+    // The new process may not have run yet (then it shows `runnable` and
+    // no sizes): ask again until it waits in its `receive`.
+    let mut row = String::new();
+    for _ in 0..50 {
+        s.send_line(":processes").unwrap();
+        let found = s
+            .expect(expectrl::Regex(r"(waiting|runnable) +0 +[^\n]*"))
+            .unwrap();
+        row = String::from_utf8_lossy(found.get(0).unwrap_or_default()).into_owned();
+        s.expect("process(es)").unwrap();
+        if row.starts_with("waiting") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Sizes with their units, never a rounded-down "0 KiB".
-    let found = s
-        .expect(expectrl::Regex(r"waiting +0 +\d+ +\d+(\.\d)? (B|KiB|MiB)"))
-        .unwrap();
-    assert!(!found.as_bytes().is_empty());
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let sized = matches!(cols.as_slice(),
+        ["waiting", "0", reds, size, "B" | "KiB" | "MiB"]
+            if reds.parse::<u64>().is_ok() && size.parse::<f64>().is_ok());
+    assert!(sized, "unexpected :processes row {row:?}");
     s.send_line(":quit").unwrap();
 }
 
