@@ -1201,6 +1201,14 @@ impl Checker {
                 };
                 (te, t)
             }
+            Expr::Var(name, span) if crate::printf::target(name).is_some() => {
+                let (family, sink) = crate::printf::target(name).unwrap_or((
+                    crate::printf::Family::Printf,
+                    Some(crate::printf::Sink::Stdout),
+                ));
+                let sink = sink.or(Some(crate::printf::Sink::Stdout));
+                self.infer_printf(name, *span, family, sink, &[], *span)
+            }
             Expr::Var(name, span) => match self.lookup_value(name, *span) {
                 None => (TExpr::Imm(0), self.fresh()),
                 Some(r) => (self.value_ref(r.kind, *span, r.ty), r.ty),
@@ -1530,6 +1538,11 @@ impl Checker {
     }
 
     fn infer_app(&mut self, f: &Expr, args: &[Expr], span: Span) -> (TExpr, Ty) {
+        if let Expr::Var(n, fspan) = f {
+            if let Some((family, sink)) = crate::printf::target(n) {
+                return self.infer_printf(n, *fspan, family, sink, args, span);
+            }
+        }
         let (tf, ft) = self.infer(f);
         let mut targs = vec![];
         let mut cur = ft;
@@ -1633,6 +1646,99 @@ impl Checker {
                 return (TExpr::App(Box::new(call), rest, loc, cur), cur);
             }
         }
+        (TExpr::App(Box::new(tf), targs, loc, cur), cur)
+    }
+
+    /// `Printf.printf "fmt" a b` and the like: the call expanded by
+    /// [`crate::printf::expand`] and inferred as ordinary code; a format
+    /// that is not a literal, or is malformed, is an error at it.
+    fn infer_printf(
+        &mut self,
+        name: &Name,
+        fspan: Span,
+        family: crate::printf::Family,
+        sink: Option<crate::printf::Sink>,
+        args: &[Expr],
+        span: Span,
+    ) -> (TExpr, Ty) {
+        let shown = format!("{}.{}", name.module.as_deref().unwrap_or(""), name.name);
+        let (sink, args) = match sink {
+            Some(s) => (s, args),
+            None => match args.first().and_then(crate::printf::channel) {
+                Some(s) => (s, &args[1..]),
+                None => {
+                    let at = args.first().map_or(fspan, |a| a.span());
+                    self.error(TypeError::BadFormat {
+                        file: self.file,
+                        span: at,
+                        message: format!(
+                            "`{shown}` writes to `stdout` or `stderr` only (Caravan has no other channels)"
+                        ),
+                    });
+                    for a in args {
+                        self.infer(a);
+                    }
+                    return (TExpr::Imm(0), self.fresh());
+                }
+            },
+        };
+        let result = match args.first() {
+            Some(Expr::Lit(Lit::Str(fmt), lspan)) => {
+                crate::printf::expand(family, sink, fmt, *lspan).map_err(|m| (*lspan, m))
+            }
+            first => Err((
+                first.map_or(fspan, |a| a.span()),
+                format!("the format of `{shown}` must be a string literal (it is checked when the program is compiled)"),
+            )),
+        };
+        let (head, specs) = match result {
+            Ok(x) => x,
+            Err((at, message)) => {
+                self.error(TypeError::BadFormat {
+                    file: self.file,
+                    span: at,
+                    message,
+                });
+                for a in args.iter().skip(1) {
+                    self.infer(a);
+                }
+                return (TExpr::Imm(0), self.fresh());
+            }
+        };
+        let rest = &args[1..];
+        if rest.len() > specs.len() {
+            // More arguments than conversions: the ordinary error.
+            let call = Expr::App(Box::new(head), rest.to_vec(), span);
+            return self.infer(&call);
+        }
+        let (tf, mut cur) = self.infer(&head);
+        if rest.is_empty() {
+            return (tf, cur);
+        }
+        // Each argument against its conversion, so that a mismatch names
+        // the conversion it is for.
+        let mut targs = vec![];
+        for (a, spec) in rest.iter().zip(&specs) {
+            let (ta, at) = self.infer(a);
+            // The expansion takes one parameter per conversion.
+            let TyNode::Arrow(p, r) = self.types.node(cur) else {
+                targs.push(ta);
+                continue;
+            };
+            if let Err(e) = self.types.unify(at, p) {
+                self.error(TypeError::Mismatch {
+                    file: self.file,
+                    span: a.span(),
+                    expected: p,
+                    actual: at,
+                    occurs: matches!(e, UnifyError::Occurs(..)),
+                    hint: Some(format!("this argument is for the format's `{spec}`")),
+                });
+            }
+            targs.push(ta);
+            cur = r;
+        }
+        let loc = self.loc(span);
         (TExpr::App(Box::new(tf), targs, loc, cur), cur)
     }
 

@@ -202,6 +202,16 @@ pub enum TypeError {
         /// The type.
         name: String,
     },
+    /// E0123: a `Printf`/`Format` format that is not a literal, or is
+    /// malformed (`crate::printf`).
+    BadFormat {
+        /// File.
+        file: FileId,
+        /// The format (or the call).
+        span: Span,
+        /// What is wrong, naming the conversion.
+        message: String,
+    },
     /// E0122: a destructuring `let` or parameter pattern that can fail.
     RefutablePattern {
         /// File.
@@ -588,6 +598,11 @@ impl TypeError {
                 "it expands to itself",
             )
             .with_hint("a recursive type must be a variant or a record: `type t = Leaf | Node of t list`"),
+            BadFormat {
+                file,
+                span,
+                message,
+            } => Diagnostic::error("E0123", "Invalid format", *file, *span, message.clone()),
             RefutablePattern { file, span, missing } => Diagnostic::error(
                 "E0122",
                 "This pattern does not match every value",

@@ -8,6 +8,9 @@
 //! (`File.read` returns `Error msg`).
 
 use crate::inspect::{caravan_inspect, caravan_inspect_top};
+use crate::printf::{
+    caravan_printf_char, caravan_printf_float, caravan_printf_int, caravan_printf_string,
+};
 use crate::registry::{
     caravan_registry_new_name, caravan_registry_register, caravan_registry_unregister,
     caravan_registry_whereis,
@@ -1059,6 +1062,10 @@ table!(
     caravan_string_of_char_list,
     caravan_string_escaped,
     caravan_char_escaped,
+    caravan_printf_int,
+    caravan_printf_float,
+    caravan_printf_string,
+    caravan_printf_char,
     caravan_store_create,
     caravan_store_put,
     caravan_store_get,

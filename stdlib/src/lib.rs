@@ -5,6 +5,7 @@
 pub mod builtins;
 pub mod http;
 pub mod inspect;
+pub mod printf;
 pub mod registry;
 pub mod store;
 pub mod testing;
@@ -24,6 +25,8 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Bool", include_str!("cvn/bool.cvn")),
     ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
+    ("Printf", include_str!("cvn/printf.cvn")),
+    ("Format", include_str!("cvn/format.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
     ("Set", include_str!("cvn/set.cvn")),
     ("Process", include_str!("cvn/process.cvn")),
