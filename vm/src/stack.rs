@@ -60,8 +60,9 @@ pub struct StackError(pub &'static str);
 
 impl StackPool {
     /// A pool of slots of `slot_size` bytes (rounded up to pages, at least
-    /// [`MIN_STACK_SIZE`]). Reserves nothing until the first slot.
+    /// [`MIN_STACK_SIZE`]). Reserves nothing until the first slot (but opens the pidfd that parked stacks are released through).
     pub fn new(slot_size: usize) -> Self {
+        self_pidfd();
         let slot_size = slot_size.max(MIN_STACK_SIZE).next_multiple_of(PAGE);
         StackPool {
             slot_size,
@@ -222,6 +223,18 @@ pub struct Range {
 }
 
 static SELF_PIDFD: std::sync::OnceLock<Option<libc::c_int>> = std::sync::OnceLock::new();
+
+/// Our own pidfd (for `process_madvise`), opened once: when the first pool
+/// is made, so that the descriptor is there from the start rather than
+/// appearing the first time stacks are parked (a server's count of open
+/// descriptors stays at its baseline).
+fn self_pidfd() -> Option<libc::c_int> {
+    *SELF_PIDFD.get_or_init(|| {
+        // SAFETY: plain system call on our own pid; a pidfd is close-on-exec.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+        (fd >= 0).then_some(fd as libc::c_int)
+    })
+}
 /// False once `process_madvise` was refused.
 static BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
@@ -235,11 +248,7 @@ static BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// nothing live: the stacks were copied out by [`StackPool::park`] and their
 /// processes do not run until the release is over.
 pub unsafe fn release_ranges(ranges: &[Range]) {
-    let fd = *SELF_PIDFD.get_or_init(|| {
-        // SAFETY: plain system call on our own pid.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
-        (fd >= 0).then_some(fd as libc::c_int)
-    });
+    let fd = self_pidfd();
     let mut rest = ranges;
     if let Some(fd) = fd.filter(|_| BATCH_OK.load(Ordering::Relaxed)) {
         while !rest.is_empty() {
