@@ -6,37 +6,13 @@
 //! with this build's binary (a debug build: its assertions check the saved
 //! stack pointer), and in GC torture mode with `CARAVAN_TORTURE_BIN`.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use std::process::Output;
 use std::time::Duration;
+use support::{stderr, stdout, Run};
 
 const PROGRAM: &str = "tests/stackpark/parked.cvn";
-
-fn run(bin: &str, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
-    let mut cmd = Command::new(bin);
-    cmd.arg("run")
-        .arg(PROGRAM)
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("start caravan");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("output"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("{PROGRAM} timed out after {limit:?}");
-        }
-    }
-}
 
 /// What the program prints when every check holds, for `shallow`
 /// processes (half of them answer, then `shallow / 2` fresh ones).
@@ -51,7 +27,7 @@ fn expected(shallow: u64) -> String {
 
 /// The RSS the program printed on stderr after its wait, in kB.
 fn rss_kb(o: &Output) -> u64 {
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(o);
     err.lines()
         .find_map(|l| l.strip_prefix("rss: ")?.strip_suffix(" kB")?.parse().ok())
         .unwrap_or_else(|| panic!("no rss line in stderr:\n{err}"))
@@ -59,14 +35,21 @@ fn rss_kb(o: &Output) -> u64 {
 
 #[test]
 fn parked_stacks_come_back_intact_and_their_pages_are_released() {
-    let bin = env!("CARGO_BIN_EXE_caravan");
     let args = ["200", "500", "20000", "400"];
     let limit = Duration::from_secs(120);
-    let parked = run(bin, &args, &[("CARAVAN_PARK_AFTER_MS", "50")], limit);
-    let kept = run(bin, &args, &[("CARAVAN_NO_STACK_PARK", "1")], limit);
+    let run = |env| {
+        Run {
+            args: &args,
+            env,
+            ..Default::default()
+        }
+        .file(PROGRAM, limit)
+    };
+    let parked = run(&[("CARAVAN_PARK_AFTER_MS", "50")]);
+    let kept = run(&[("CARAVAN_NO_STACK_PARK", "1")]);
     for o in [&parked, &kept] {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), expected(20_000));
+        assert!(o.status.success(), "{}", stderr(o));
+        assert_eq!(stdout(o), expected(20_000));
     }
     // 20,000 processes blocked for 400 ms, each with at least one touched
     // stack page: parked, each keeps only the few hundred bytes it uses.
@@ -79,22 +62,28 @@ fn parked_stacks_come_back_intact_and_their_pages_are_released() {
 
 #[test]
 fn parked_stacks_under_gc_torture_and_one_scheduler() {
-    let bin = std::env::var("CARAVAN_TORTURE_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_caravan").to_string());
+    let bin = std::env::var("CARAVAN_TORTURE_BIN").ok();
     let args = ["20", "300", "400", "200"];
-    let env = [("CARAVAN_PARK_AFTER_MS", "20"), ("CARAVAN_GC_TORTURE", "1")];
-    let o = run(&bin, &args, &env, Duration::from_secs(300));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), expected(400));
-    let mut cmd = Command::new(&bin);
-    let o = cmd
-        .arg("run")
-        .args(["--schedulers", "1", PROGRAM])
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env("CARAVAN_PARK_AFTER_MS", "20")
-        .output()
-        .expect("start caravan");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), expected(400));
+    let limit = Duration::from_secs(300);
+    for (opts, env) in [
+        (
+            &[][..],
+            &[("CARAVAN_PARK_AFTER_MS", "20"), ("CARAVAN_GC_TORTURE", "1")][..],
+        ),
+        (
+            &["--schedulers", "1"][..],
+            &[("CARAVAN_PARK_AFTER_MS", "20")][..],
+        ),
+    ] {
+        let o = Run {
+            opts,
+            args: &args,
+            env,
+            bin: bin.as_deref(),
+            ..Default::default()
+        }
+        .file(PROGRAM, limit);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), expected(400));
+    }
 }

@@ -40,7 +40,7 @@ unsafe fn bytes_of(s: Value) -> Vec<u8> {
     unsafe { string_bytes(s) }.to_vec()
 }
 
-fn p(proc: *mut Process) -> &'static mut Process {
+pub(crate) fn p(proc: *mut Process) -> &'static mut Process {
     // SAFETY: generated code passes its own live process.
     unsafe { &mut *proc }
 }

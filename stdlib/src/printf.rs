@@ -5,13 +5,9 @@
 //! (`caml_format_int`, `caml_format_float`), so flags, widths and
 //! precisions mean what they mean in OCaml.
 
+use crate::builtins::p;
 use caravan_vm::value::{float_of, int_of, string_bytes};
 use caravan_vm::{alloc_string, Process, Value};
-
-fn p(proc: *mut Process) -> &'static mut Process {
-    // SAFETY: generated code passes its own live process.
-    unsafe { &mut *proc }
-}
 
 /// A conversion's parts: flags, width, precision and conversion letter.
 struct Spec<'a> {

@@ -99,8 +99,8 @@ impl Scheduler {
     pub(crate) fn park_stacks(&self, now: u32, limit: usize) -> Option<u32> {
         let vm = self.vm();
         let after = vm.park_after_ms;
-        // SAFETY: owning thread, short borrows (here and below).
         let (batch, mut ranges) = {
+            // SAFETY: owning thread, short borrow.
             let l = unsafe { self.local() };
             if l.blocked.front().is_none_or(|e| !due(now, e.1, after)) {
                 return l.blocked.front().map(|e| until(now, e.1, after));
@@ -109,6 +109,7 @@ impl Scheduler {
             (l.park_batches, std::mem::take(&mut l.park_ranges))
         };
         let next = loop {
+            // SAFETY: owning thread, short borrow.
             let Some(&(serial, stamp)) = unsafe { self.local() }.blocked.front() else {
                 break None;
             };
@@ -118,6 +119,7 @@ impl Scheduler {
             if ranges.len() == limit.min(MAX_BATCH) {
                 break Some(0);
             }
+            // SAFETY: owning thread, short borrow.
             unsafe { self.local() }.blocked.pop_front();
             let Some(sh) = vm.table.get(serial) else {
                 continue;
@@ -132,6 +134,7 @@ impl Scheduler {
                 // It ran and blocked again since it was queued.
                 let again = blocked_at;
                 drop(g);
+                // SAFETY: owning thread, short borrow.
                 unsafe { self.local() }.blocked.push_back((serial, again));
                 continue;
             }
@@ -159,6 +162,7 @@ impl Scheduler {
         unsafe { crate::stack::release_ranges(&ranges) };
         self.slot().parks_released.store(batch, Ordering::Release);
         ranges.clear();
+        // SAFETY: owning thread, short borrow.
         unsafe { self.local() }.park_ranges = ranges;
         next
     }
