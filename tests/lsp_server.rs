@@ -1073,5 +1073,5 @@ fn stdlib_docs_in_hover_and_completion() {
             .unwrap_or_default()
     };
     assert!(doc("sort").contains("stable"), "{items:?}");
-    assert!(doc("hd").contains("crashes"), "{}", doc("hd"));
+    assert!(doc("hd").contains("raises [Failure"), "{}", doc("hd"));
 }

@@ -124,18 +124,21 @@ fn a_busy_process_does_not_delay_woken_processes() {
 #[test]
 fn crash_lines_name_the_users_call_site() {
     let o = Run::default().file("tests/promises/crash_reports.cvn", LIMIT);
-    assert_eq!(stdout(&o), "done\n");
+    assert_eq!(stdout(&o), "caught\ndone\n");
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
     let expect = [
-        "int_of_string at tests/promises/crash_reports.cvn:6:15",
-        "nth at tests/promises/crash_reports.cvn:12:25",
-        "two\\nlines at tests/promises/crash_reports.cvn:13:17",
-        "compare: functional value at tests/promises/crash_reports.cvn:14:25",
-        "String.sub / Bytes.sub at tests/promises/crash_reports.cvn:15:25",
-        "index out of bounds at tests/promises/crash_reports.cvn:16:25",
-        "Timeout at tests/promises/crash_reports.cvn:19:15",
-        "Store: no such table (its owner has exited) at tests/promises/crash_reports.cvn:23:48",
+        "int_of_string at tests/promises/crash_reports.cvn:8:15",
+        "nth at tests/promises/crash_reports.cvn:14:25",
+        "two\\nlines at tests/promises/crash_reports.cvn:15:17",
+        "compare: functional value at tests/promises/crash_reports.cvn:16:25",
+        "String.sub / Bytes.sub at tests/promises/crash_reports.cvn:17:25",
+        "index out of bounds at tests/promises/crash_reports.cvn:18:25",
+        "Timeout at tests/promises/crash_reports.cvn:21:15",
+        "Store: no such table (its owner has exited) at tests/promises/crash_reports.cvn:25:48",
+        "Parse_error(3, \"x\") at tests/promises/crash_reports.cvn:28:17",
+        "Not_found at tests/promises/crash_reports.cvn:29:25",
+        "negative at tests/promises/crash_reports.cvn:30:25",
     ];
     assert_eq!(lines.len(), expect.len(), "{err}");
     for (line, e) in lines.iter().zip(expect) {

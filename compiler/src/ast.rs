@@ -146,6 +146,9 @@ impl Pat {
 pub struct Arm {
     /// The pattern.
     pub pat: Pat,
+    /// `| exception p -> e` (in a `match` only): the arm matches an
+    /// exception raised by the scrutinee, not its value.
+    pub exception: bool,
     /// `when` guard.
     pub guard: Option<Expr>,
     /// The body.
@@ -218,6 +221,9 @@ pub enum Expr {
     Receive(Box<Expr>, Vec<Arm>, Option<(Box<Expr>, Box<Expr>)>, Span),
     /// `for i = a to b do body done` (or `downto`)
     For(Box<ForLoop>, Span),
+    /// `try e with arms`: the arms match an exception raised while `e`
+    /// is evaluated; one none of them matches goes on up.
+    Try(Box<Expr>, Vec<Arm>, Span),
 }
 
 /// `for var = from to|downto to do body done`: the bounds are evaluated
@@ -262,7 +268,8 @@ impl Expr {
             | Expr::Annot(_, _, s)
             | Expr::Assert(_, s)
             | Expr::Receive(_, _, _, s)
-            | Expr::For(_, s) => *s,
+            | Expr::For(_, s)
+            | Expr::Try(_, _, s) => *s,
         }
     }
 }
@@ -302,6 +309,8 @@ pub enum Item {
     Type(Vec<TypeDef>, Span),
     /// `external name : type = "symbol"` (stdlib only: a runtime builtin)
     External(String, TypeExpr, String, Span),
+    /// `exception E [of t1 * … * tn]`: a new constructor of `exn`.
+    Exception(String, Vec<TypeExpr>, Span),
     /// A bare expression (REPL phrases, or after `;;`).
     Expr(Expr),
 }
@@ -375,7 +384,7 @@ impl Expr {
                 }
                 take(b, out);
             }
-            Expr::Match(s, a, _) => {
+            Expr::Match(s, a, _) | Expr::Try(s, a, _) => {
                 take(s, out);
                 arms(a, out);
             }

@@ -14,6 +14,10 @@ use crate::typed::*;
 use crate::types::env::*;
 use crate::types::{builtin, printer::Printer, Ty, TyNode, TypeId, Types, UnifyError};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+
+/// The next id for a declared exception (`caravan_vm::exn`).
+static NEXT_EXCEPTION: AtomicU32 = AtomicU32::new(caravan_vm::exn::FIRST_USER);
 
 /// The checker for one program (all its modules). Cloning it snapshots
 /// every type and binding (the standard library is checked once and cloned
@@ -1220,6 +1224,7 @@ impl Checker {
                 (TExpr::Lambda(lam), t)
             }
             Expr::Function(arms, span) => {
+                self.no_exception_arms(arms, "function");
                 let arg = self.fresh();
                 let res = self.fresh();
                 let v = self.new_var();
@@ -1246,6 +1251,39 @@ impl Checker {
                 let (tb, t) = self.infer(body);
                 self.locals.truncate(depth);
                 (wrap(tb), t)
+            }
+            Expr::Try(body, arms, span) => {
+                self.no_exception_arms(arms, "try");
+                let (tb, res) = self.infer(body);
+                // The arms must give the body's type.
+                let (exn, handler) = self.exn_handler(arms, res, *span);
+                let te = TExpr::Try {
+                    body: Box::new(tb),
+                    ok: None,
+                    exn,
+                    handler: Box::new(handler),
+                };
+                (te, res)
+            }
+            Expr::Match(scrut, arms, span) if arms.iter().any(|a| a.exception) => {
+                let (ts, st) = self.infer(scrut);
+                let res = self.fresh();
+                let (values, exns): (Vec<ast::Arm>, Vec<ast::Arm>) =
+                    arms.iter().cloned().partition(|a| !a.exception);
+                let tarms = self.infer_arms(&values, st, res);
+                let head = Span::new(span.start, scrut.span().end);
+                self.check_match(&values, &tarms, head, true);
+                let (exn, handler) = self.exn_handler(&exns, res, *span);
+                let v = self.new_var();
+                let loc = self.loc(*span);
+                let on_value = TExpr::Match(Box::new(TExpr::Local(v)), tarms, loc);
+                let te = TExpr::Try {
+                    body: Box::new(ts),
+                    ok: Some((v, Box::new(on_value))),
+                    exn,
+                    handler: Box::new(handler),
+                };
+                (te, res)
             }
             Expr::Match(scrut, arms, span) => {
                 let (ts, st) = self.infer(scrut);
@@ -1369,6 +1407,7 @@ impl Checker {
             }
             Expr::For(l, span) => self.infer_for(l, *span),
             Expr::Receive(mailbox, arms, after, _) => {
+                self.no_exception_arms(arms, "receive");
                 let (tm, mt) = self.infer(mailbox);
                 let msg = self.fresh();
                 let pid_id = self.prelude.types.get("pid").copied();
@@ -1432,6 +1471,39 @@ impl Checker {
                     });
                 }
             }
+        }
+    }
+
+    /// The handler of a `try` (or of a `match`'s `exception` arms) whose
+    /// arms give `res`: the variable the exception is bound to, and a
+    /// `Match` on it that raises it again when no arm matches (so the arms
+    /// need not be exhaustive, but an unused one is still an error).
+    fn exn_handler(&mut self, arms: &[ast::Arm], res: Ty, span: Span) -> (VarId, TExpr) {
+        let exn = self.con(builtin::EXN, vec![]);
+        let mut tarms = self.infer_arms(arms, exn, res);
+        self.check_match(arms, &tarms, Span::new(span.start, span.start + 3), false);
+        let caught = self.new_var();
+        let other = self.new_var();
+        let loc = self.loc(span);
+        tarms.push(TArm {
+            pat: TPat::Var(other),
+            guard: None,
+            body: TExpr::Prim(Prim::Raise, vec![TExpr::Local(other)], exn, loc),
+        });
+        (
+            caught,
+            TExpr::Match(Box::new(TExpr::Local(caught)), tarms, loc),
+        )
+    }
+
+    /// Reports the `exception p` arms of a construct other than `match`.
+    fn no_exception_arms(&mut self, arms: &[ast::Arm], context: &'static str) {
+        for a in arms.iter().filter(|a| a.exception) {
+            self.error(TypeError::MisplacedExceptionArm {
+                file: self.file,
+                span: a.pat.span(),
+                context,
+            });
         }
     }
 
@@ -1533,6 +1605,11 @@ impl Checker {
         let te = match repr {
             CtorRepr::Constant(n) => TExpr::Imm(n as i64),
             CtorRepr::Block(tag, _) => TExpr::Block(tag, fields),
+            CtorRepr::Exn(id, _) => {
+                let mut all = vec![TExpr::Imm(id as i64)];
+                all.extend(fields);
+                TExpr::Block(0, all)
+            }
         };
         (te, result)
     }
@@ -2260,6 +2337,41 @@ impl Checker {
         }
     }
 
+    /// `exception E of t1 * … * tn`: a new constructor of `exn`, numbered
+    /// for the runtime (`caravan_vm::exn`): the prelude's predefined
+    /// exceptions keep the VM's fixed ids, every other declaration gets a
+    /// fresh one, unique in this compiler's process (so REPL phrases and
+    /// modules never share one). Its arguments may not mention type
+    /// variables, as in OCaml.
+    fn declare_exception(&mut self, name: &str, args: &[TypeExpr], span: Span) {
+        let params = HashMap::new();
+        self.current_typedef = Some(("exn".to_string(), vec![]));
+        let args: Vec<Ty> = args
+            .iter()
+            .map(|t| self.type_of(t, Some(&params)))
+            .collect();
+        self.current_typedef = None;
+        let predefined = caravan_vm::exn::predefined_id(name);
+        let id = match (self.current_name.as_deref(), predefined) {
+            (Some("Prelude"), Some(id)) => id,
+            _ => NEXT_EXCEPTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        let ci = self.ctors.len();
+        self.ctors.push(CtorInfo {
+            name: name.to_string(),
+            type_id: builtin::EXN,
+            index: ci as u32,
+            repr: CtorRepr::Exn(id, args.len() as u32),
+            args,
+            def: Some((self.file, span)),
+        });
+        self.current.ctors.insert(name.to_string(), ci);
+        if predefined.is_none() || self.current_name.as_deref() != Some("Prelude") {
+            let printed = self.qualified(name);
+            self.program.exceptions.push((id, printed));
+        }
+    }
+
     fn qualified(&self, n: &str) -> String {
         match &self.current_name {
             Some(m) => format!("{m}.{n}"),
@@ -2297,6 +2409,7 @@ impl Checker {
     pub fn check_item(&mut self, item: &ast::Item) {
         match item {
             ast::Item::Type(defs, _) => self.declare_types(defs),
+            ast::Item::Exception(name, args, span) => self.declare_exception(name, args, *span),
             ast::Item::External(name, te, sym, span) => {
                 self.level += 1;
                 let t = self.type_of(te, None);
@@ -2440,6 +2553,15 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
             TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
                 stack.push(a);
                 stack.push(b);
+            }
+            TExpr::Try {
+                body, ok, handler, ..
+            } => {
+                stack.push(body);
+                if let Some((_, k)) = ok {
+                    stack.push(k);
+                }
+                stack.push(handler);
             }
             TExpr::LetRec(group, body) => {
                 stack.push(body);

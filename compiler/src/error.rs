@@ -212,6 +212,16 @@ pub enum TypeError {
         /// What is wrong, naming the conversion.
         message: String,
     },
+    /// E0124: `exception p` in the arms of something other than a
+    /// `match`.
+    MisplacedExceptionArm {
+        /// File.
+        file: FileId,
+        /// The arm's pattern.
+        span: Span,
+        /// Where it is (`function`, `try`, `receive`).
+        context: &'static str,
+    },
     /// E0122: a destructuring `let` or parameter pattern that can fail.
     RefutablePattern {
         /// File.
@@ -530,6 +540,18 @@ impl TypeError {
                 } else {
                     format!("({}) {type_name}", ps.join(", "))
                 };
+                // `Checker::declare_exception` checks arguments as a
+                // declaration of `exn`, which has no parameters.
+                if type_name == "exn" {
+                    return Diagnostic::error(
+                        "E0114",
+                        format!("The type variable `'{name}` is unbound in this exception"),
+                        *file,
+                        *span,
+                        "an exception's arguments cannot be polymorphic",
+                    )
+                    .with_hint("use a concrete type, as OCaml requires");
+                }
                 Diagnostic::error(
                     "E0114",
                     format!("The type variable `'{name}` is unbound in this type declaration"),
@@ -603,6 +625,21 @@ impl TypeError {
                 span,
                 message,
             } => Diagnostic::error("E0123", "Invalid format", *file, *span, message.clone()),
+            MisplacedExceptionArm {
+                file,
+                span,
+                context,
+            } => Diagnostic::error(
+                "E0124",
+                "An exception pattern outside a `match`",
+                *file,
+                *span,
+                format!("`exception` patterns are not allowed in a `{context}`"),
+            )
+            .with_hint(match *context {
+                "try" => "a `try`'s arms already match exceptions: drop `exception`",
+                _ => "use `match ... with exception p -> ...`",
+            }),
             RefutablePattern { file, span, missing } => Diagnostic::error(
                 "E0122",
                 "This pattern does not match every value",

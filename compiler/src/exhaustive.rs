@@ -55,6 +55,9 @@ fn ctor_name(c: &Checker, ty: TypeId, i: u32) -> &str {
         (builtin::BOOL, _) => "true",
         (builtin::LIST, 0) => "[]",
         (builtin::LIST, _) => "::",
+        // An exception constructor's index is its place among all
+        // constructors.
+        (builtin::EXN, _) => c.ctors.get(i as usize).map_or("_", |ci| ci.name.as_str()),
         _ => match &c.decls[ty as usize].kind {
             TypeKind::Variant(cs) => cs
                 .get(i as usize)
@@ -258,6 +261,8 @@ fn split<'p>(rows: &[Row<'p>]) -> Split<'p> {
 fn complete<'p>(c: &Checker, hs: &[Head<'p>]) -> Option<Vec<Head<'p>>> {
     match hs.first()? {
         Head::Tuple(n, r) => Some(vec![Head::Tuple(*n, *r)]),
+        // `exn` is open: no list of constructors is ever complete.
+        Head::Ctor(builtin::EXN, _, _) => None,
         Head::Ctor(ty, _, _) => {
             let sig = signature(c, *ty);
             let mut present = vec![false; sig.len()];

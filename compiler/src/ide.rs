@@ -210,7 +210,7 @@ pub fn walk_expr<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
             }
             walk_expr(body, f);
         }
-        Expr::Match(s, a, _) => {
+        Expr::Match(s, a, _) | Expr::Try(s, a, _) => {
             walk_expr(s, f);
             arms(a, f);
         }
@@ -264,7 +264,7 @@ pub fn walk_module<'a>(m: &'a ast::Module, f: &mut dyn FnMut(&'a Expr)) {
                 }
             }
             Item::Expr(e) => walk_expr(e, f),
-            Item::Type(..) | Item::External(..) => {}
+            Item::Type(..) | Item::External(..) | Item::Exception(..) => {}
         }
     }
 }
@@ -441,6 +441,14 @@ pub fn module_symbols(text: &str, module: &ast::Module) -> Vec<Symbol> {
                     });
                 }
             }
+            Item::Exception(name, _, span) => out.push(Symbol {
+                name: name.clone(),
+                kind: SymbolKind::Constructor,
+                span: *span,
+                name_span: ident_span(text, *span, name),
+                detail: None,
+                children: vec![],
+            }),
             Item::External(name, _, _, span) => out.push(Symbol {
                 name: name.clone(),
                 kind: SymbolKind::External,

@@ -192,6 +192,10 @@ pub enum Tok {
     InfixPow(String),
     #[token("for")]
     For,
+    #[token("try")]
+    Try,
+    #[token("exception")]
+    Exception,
     #[token("to")]
     To,
     #[token("downto")]

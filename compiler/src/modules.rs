@@ -36,6 +36,7 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
                 }
             }
             Item::External(_, t, _, _) => tys.push(t),
+            Item::Exception(_, ts, _) => tys.extend(ts.iter()),
             Item::Expr(e) => exprs.push(e),
         }
     }
@@ -64,7 +65,7 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
                     }
                     exprs.push(b);
                 }
-                Expr::Match(s, arms, _) => {
+                Expr::Match(s, arms, _) | Expr::Try(s, arms, _) => {
                     exprs.push(s);
                     push_arms(arms, &mut exprs, &mut pats);
                 }

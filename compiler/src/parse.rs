@@ -218,6 +218,8 @@ fn token_text(t: &Tok) -> Option<&'static str> {
         Tok::AtAt => "@@",
         Tok::PipeGt => "|>",
         Tok::For => "for",
+        Tok::Try => "try",
+        Tok::Exception => "exception",
         Tok::To => "to",
         Tok::Downto => "downto",
         Tok::Do => "do",

@@ -25,6 +25,9 @@ pub enum CtorRepr {
     Constant(u32),
     /// A block with this tag and this many fields.
     Block(u32, u32),
+    /// An exception constructor (`caravan_vm::exn`): a block with tag 0
+    /// whose field 0 is this id (a tagged int), then this many arguments.
+    Exn(u32, u32),
 }
 
 /// A constructor in a pattern: its representation and, for
@@ -188,6 +191,22 @@ pub enum TExpr {
     /// type of its first argument (for specialising comparisons and for
     /// `inspect`).
     Prim(Prim, Vec<TExpr>, Ty, Loc),
+    /// `try body with …` and `match body with … | exception p -> …`: an
+    /// exception raised while `body` is evaluated is bound to `exn`, and
+    /// `handler` (a `Match` on it whose last arm raises it again) gives
+    /// the value instead.
+    Try {
+        /// Evaluated inside the `try`.
+        body: Box<TExpr>,
+        /// A `match`'s value arms: the body's value is bound to the
+        /// variable and this is the result — evaluated outside the `try`,
+        /// so what it raises is not caught here. `None`: the body's value.
+        ok: Option<(VarId, Box<TExpr>)>,
+        /// The exception, in `handler`.
+        exn: VarId,
+        /// What the `try` gives when `body` raises.
+        handler: Box<TExpr>,
+    },
 }
 
 /// Compiler intrinsics: externals whose symbol starts with `%`.
@@ -251,6 +270,8 @@ pub enum Prim {
     Identity,
     /// `%failwith`
     Failwith,
+    /// `%raise`
+    Raise,
     /// `%inspect`: the type travels with the call.
     Inspect,
     /// `%float_of_int`
@@ -332,6 +353,7 @@ impl Prim {
             "not" => Not,
             "identity" => Identity,
             "failwith" => Failwith,
+            "raise" => Raise,
             "inspect" => Inspect,
             "float_of_int" => FloatOfInt,
             "int_of_float" => IntOfFloat,
@@ -394,6 +416,9 @@ pub struct TProgram {
     pub externs: Vec<ExternInfo>,
     /// Number of local variables (ids are `0..num_vars`).
     pub num_vars: u32,
+    /// The exception constructors declared: id and printed name (`E`, or
+    /// `M.E` in module `M`), for `caravan_vm::exn::register_name`.
+    pub exceptions: Vec<(u32, String)>,
 }
 
 // ---------------------------------------------------------------- drop
@@ -450,6 +475,15 @@ impl TExpr {
             TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
                 take(a, out);
                 take(b, out);
+            }
+            TExpr::Try {
+                body, ok, handler, ..
+            } => {
+                take(body, out);
+                if let Some((_, k)) = ok {
+                    take(k, out);
+                }
+                take(handler, out);
             }
             TExpr::LetRec(group, body) => {
                 for (_, l) in group.iter_mut() {
@@ -574,6 +608,17 @@ impl Clone for TExpr {
                 loc: *loc,
             },
             TExpr::Prim(p, args, t, loc) => TExpr::Prim(*p, args.clone(), *t, *loc),
+            TExpr::Try {
+                body,
+                ok,
+                exn,
+                handler,
+            } => TExpr::Try {
+                body: body.clone(),
+                ok: ok.clone(),
+                exn: *exn,
+                handler: handler.clone(),
+            },
         })
     }
 }

@@ -1,11 +1,13 @@
 //! The Rust builtins named by the stdlib's `external` declarations.
 //!
 //! Each is `extern "C"` (System V), takes the calling process first and
-//! returns a value. None of them unwinds: a failure that the language
-//! defines as a crash (`int_of_string "x"`, `String.get` out of bounds)
-//! crashes the calling process with the message OCaml uses, after every
-//! owned Rust value has been dropped; anything else is reported as data
-//! (`File.read` returns `Error msg`).
+//! returns a value. None of them unwinds Rust frames: where OCaml's
+//! function raises (`int_of_string "x"` raises `Failure "int_of_string"`,
+//! `String.get` out of bounds `Invalid_argument "index out of bounds"`)
+//! ours raises the same exception ([`caravan_vm::exn`]) after every owned
+//! Rust value has been dropped — uncaught, the process crashes with that
+//! message; anything else is reported as data (`File.read` returns
+//! `Error msg`).
 
 use crate::inspect::{caravan_inspect, caravan_inspect_top};
 use crate::printf::{
@@ -20,8 +22,9 @@ use crate::store::{
     caravan_store_mem, caravan_store_put, caravan_store_size, caravan_store_swap,
     caravan_store_to_list,
 };
+pub use caravan_vm::term::text::{escape_bytes, format_float, format_g};
 use caravan_vm::value::{self as v, float_of, int_of, of_bool, of_int, string_bytes, UNIT};
-use caravan_vm::{alloc_block, alloc_float, alloc_string, crash_process, Process, Value};
+use caravan_vm::{alloc_block, alloc_float, alloc_string, Process, Value};
 use std::sync::OnceLock;
 
 static ARGS: OnceLock<Vec<String>> = OnceLock::new();
@@ -45,10 +48,19 @@ pub(crate) fn p(proc: *mut Process) -> &'static mut Process {
     unsafe { &mut *proc }
 }
 
-/// Crashes with `msg` (drops nothing: call with no owned values alive).
-fn crash(proc: *mut Process, msg: &'static str) -> ! {
-    // SAFETY: called from a builtin on the process's own stack.
-    unsafe { crash_process(proc, msg) }
+/// Raises `Failure msg`, as OCaml's function does (drops nothing: call
+/// with no owned values alive).
+fn failure(proc: *mut Process, msg: &'static str) -> ! {
+    // SAFETY: called from a builtin, through its trampoline, on the
+    // process's own stack.
+    unsafe { caravan_vm::exn::raise_failure(proc, msg) }
+}
+
+/// Raises `Invalid_argument msg`, as OCaml's function does (drops
+/// nothing: call with no owned values alive).
+fn invalid_argument(proc: *mut Process, msg: &'static str) -> ! {
+    // SAFETY: as [`failure`].
+    unsafe { caravan_vm::exn::raise_invalid_argument(proc, msg) }
 }
 
 fn cons(proc: *mut Process, head: Value, tail: Value) -> Value {
@@ -197,8 +209,8 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     Some(if neg { n.wrapping_neg() } else { n })
 }
 
-/// `int_of_string` (crashes with `int_of_string` on bad input, as OCaml's
-/// `Failure "int_of_string"`).
+/// `int_of_string` (raises `Failure "int_of_string"` on bad input, as
+/// OCaml's).
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process and the
@@ -208,7 +220,7 @@ pub unsafe extern "C" fn caravan_int_of_string(proc: *mut Process, s: Value) -> 
     // SAFETY: a string.
     match parse_int(unsafe { string_bytes(s) }) {
         Some(n) => of_int(n),
-        None => crash(proc, "int_of_string"),
+        None => failure(proc, "int_of_string"),
     }
 }
 
@@ -221,59 +233,6 @@ pub unsafe extern "C" fn caravan_int_of_string(proc: *mut Process, s: Value) -> 
 pub unsafe extern "C" fn caravan_int_of_string_check(_proc: *mut Process, s: Value) -> Value {
     // SAFETY: a string.
     of_bool(parse_int(unsafe { string_bytes(s) }).is_some())
-}
-
-/// OCaml's `string_of_float`: `%.12g`, with a trailing `.` when the result
-/// looks like an integer (`3.`, `0.1`, `1e+20`, `inf`, `nan`).
-pub fn format_float(f: f64) -> String {
-    if f.is_nan() {
-        // As OCaml on x86-64 Linux (printf of a NaN with its sign bit).
-        return if f.is_sign_negative() {
-            "-nan".into()
-        } else {
-            "nan".into()
-        };
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let s = format_g(f, 12);
-    if s.contains(['.', 'e', 'n', 'i']) {
-        s
-    } else {
-        format!("{s}.")
-    }
-}
-
-/// C's `%.{prec}g` of a finite float: `prec` significant digits, fixed
-/// notation when the (rounded) exponent X satisfies `-4 <= X < prec`, else
-/// `d.ddde+XX`; trailing zeros removed.
-pub fn format_g(f: f64, prec: usize) -> String {
-    let prec = prec.max(1);
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    // The exponent after rounding to `prec` digits decides the notation.
-    let m = format!("{:.*e}", prec - 1, f);
-    let (mant, e) = m.split_once('e').unwrap_or((&m, "0"));
-    let x: i32 = e.parse().unwrap_or(0);
-    let trim = |t: &str| -> String {
-        if t.contains('.') {
-            t.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            t.to_string()
-        }
-    };
-    if x < -4 || x >= prec as i32 {
-        format!(
-            "{}e{}{:02}",
-            trim(mant),
-            if x < 0 { '-' } else { '+' },
-            x.abs()
-        )
-    } else {
-        trim(&format!("{:.*}", (prec as i32 - 1 - x).max(0) as usize, f))
-    }
 }
 
 /// A float as the REPL and `inspect` print it: OCaml's toplevel
@@ -356,7 +315,7 @@ fn parse_hex_float(s: &str) -> Option<f64> {
     Some(if neg { -r } else { r })
 }
 
-/// `float_of_string` (crashes with `float_of_string` on bad input).
+/// `float_of_string` (raises `Failure "float_of_string"` on bad input).
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process and the
@@ -366,7 +325,7 @@ pub unsafe extern "C" fn caravan_float_of_string(proc: *mut Process, s: Value) -
     // SAFETY: a string.
     match parse_float(unsafe { string_bytes(s) }) {
         Some(f) => alloc_float(p(proc), f),
-        None => crash(proc, "float_of_string"),
+        None => failure(proc, "float_of_string"),
     }
 }
 
@@ -416,7 +375,7 @@ pub unsafe extern "C" fn caravan_string_length(_proc: *mut Process, s: Value) ->
     of_int(unsafe { string_bytes(s) }.len() as i64)
 }
 
-/// `String.get` (crashes with `index out of bounds`).
+/// `String.get` (raises `Invalid_argument "index out of bounds"`).
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process and the
@@ -427,12 +386,13 @@ pub unsafe extern "C" fn caravan_string_get(proc: *mut Process, s: Value, i: Val
     let b = unsafe { string_bytes(s) };
     let i = int_of(i);
     if i < 0 || i as usize >= b.len() {
-        crash(proc, "index out of bounds");
+        invalid_argument(proc, "index out of bounds");
     }
     of_int(b[i as usize] as i64)
 }
 
-/// `String.sub s start len` (crashes with `String.sub / Bytes.sub`).
+/// `String.sub s start len` (raises `Invalid_argument "String.sub /
+/// Bytes.sub"`).
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process and the
@@ -448,7 +408,7 @@ pub unsafe extern "C" fn caravan_string_sub(
     let n = unsafe { string_bytes(s) }.len() as i64;
     let (st, ln) = (int_of(start), int_of(len));
     if st < 0 || ln < 0 || st + ln > n {
-        crash(proc, "String.sub / Bytes.sub");
+        invalid_argument(proc, "String.sub / Bytes.sub");
     }
     // SAFETY: as above; `s` does not move while this builtin runs.
     unsafe {
@@ -463,7 +423,7 @@ pub unsafe extern "C" fn caravan_string_sub(
 pub extern "C" fn caravan_string_make(proc: *mut Process, n: Value, c: Value) -> Value {
     let n = int_of(n);
     if n < 0 {
-        crash(proc, "String.make");
+        invalid_argument(proc, "String.make");
     }
     // Built in place: a length beyond memory or the heap limit crashes the
     // process, with no intermediate buffer to exhaust the VM's memory.
@@ -586,7 +546,7 @@ pub unsafe extern "C" fn caravan_string_index_from_opt(
     let b = unsafe { string_bytes(s) };
     let i = int_of(i);
     if i < 0 || i as usize > b.len() {
-        crash(proc, "String.index_from_opt / Bytes.index_from_opt");
+        invalid_argument(proc, "String.index_from_opt / Bytes.index_from_opt");
     }
     let c = int_of(c) as u8;
     match b[i as usize..].iter().position(|&x| x == c) {
@@ -777,13 +737,13 @@ fn next_random() -> u64 {
     })
 }
 
-/// `Random.int bound` (crashes when `bound <= 0`, as OCaml's
-/// `Invalid_argument "Random.int"`).
+/// `Random.int bound` (raises `Invalid_argument "Random.int"` when
+/// `bound <= 0`, as OCaml's).
 #[no_mangle]
 pub extern "C" fn caravan_random_int(proc: *mut Process, bound: Value) -> Value {
     let b = int_of(bound);
     if b <= 0 {
-        crash(proc, "Random.int");
+        invalid_argument(proc, "Random.int");
     }
     of_int((next_random() % b as u64) as i64)
 }
@@ -945,25 +905,6 @@ pub unsafe extern "C" fn caravan_string_of_char_list(proc: *mut Process, l: Valu
     }
 }
 
-/// OCaml's `String.escaped`: `\n`, `\t`, `\"`, `\\`, and `\ddd` for
-/// bytes outside printable ASCII.
-pub fn escape_bytes(b: &[u8]) -> Vec<u8> {
-    let mut out = vec![];
-    for &c in b {
-        match c {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            8 => out.extend_from_slice(b"\\b"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            32..=126 => out.push(c),
-            c => out.extend_from_slice(format!("\\{c:03}").as_bytes()),
-        }
-    }
-    out
-}
-
 /// `String.escaped`.
 ///
 /// # Safety
@@ -973,6 +914,18 @@ pub unsafe extern "C" fn caravan_string_escaped(proc: *mut Process, s: Value) ->
     // SAFETY: a string.
     let e = escape_bytes(unsafe { string_bytes(s) });
     alloc_string(p(proc), &e)
+}
+
+/// `Printexc.to_string`: the exception as OCaml prints it
+/// ([`caravan_vm::exn::to_string`]).
+///
+/// # Safety
+/// Called by generated code only: `e` is an exception value.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_printexc_to_string(proc: *mut Process, e: Value) -> Value {
+    // SAFETY: an exception value.
+    let text = unsafe { caravan_vm::exn::to_string(e) };
+    alloc_string(p(proc), &text)
 }
 
 /// `Char.escaped` (as OCaml: `'` is escaped, `"` is not).
@@ -1061,6 +1014,7 @@ table!(
     caravan_float_ldexp,
     caravan_string_of_char_list,
     caravan_string_escaped,
+    caravan_printexc_to_string,
     caravan_char_escaped,
     caravan_printf_int,
     caravan_printf_float,

@@ -19,6 +19,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("List", include_str!("cvn/list.cvn")),
     ("Option", include_str!("cvn/option.cvn")),
     ("Result", include_str!("cvn/result.cvn")),
+    ("Printexc", include_str!("cvn/printexc.cvn")),
     ("Char", include_str!("cvn/char.cvn")),
     ("String", include_str!("cvn/string.cvn")),
     ("Int", include_str!("cvn/int.cvn")),

@@ -16,6 +16,7 @@
 pub mod abi;
 pub mod context;
 pub mod dist;
+pub mod exn;
 pub mod gc;
 pub mod heap;
 pub mod io;

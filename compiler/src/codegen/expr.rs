@@ -8,7 +8,8 @@ use caravan_vm::value as v;
 use cranelift_codegen::ir::{
     condcodes::{FloatCC, IntCC},
     types::{F64, I64},
-    Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Value,
+    Block, BlockArg, ExceptionTableData, ExceptionTableItem, FuncRef, InstBuilder, MemFlagsData,
+    SigRef, Value,
 };
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::{DataId, FuncId, Module};
@@ -33,6 +34,20 @@ struct Fx<'a, 'g> {
     /// The source location of the function being compiled: what its calls
     /// without a location of their own (the allocator's slow path) carry.
     fn_loc: cranelift_codegen::ir::SourceLoc,
+    /// The `try` bodies being compiled, innermost last: the block the
+    /// exceptional edges of their calls go to (one parameter, the
+    /// exception) and the handler's own block, which a `raise` in the body
+    /// jumps to directly.
+    handlers: Vec<(Block, Block)>,
+}
+
+/// The target of a call [`Fx::call`] emits.
+#[derive(Clone, Copy)]
+enum Callee {
+    /// A function known at compile time.
+    Direct(FuncRef),
+    /// A code pointer with this signature.
+    Indirect(SigRef, Value),
 }
 
 fn args(vals: &[Value]) -> Vec<BlockArg> {
@@ -73,6 +88,7 @@ pub(crate) fn compile_function(
             funcs: HashMap::new(),
             sigs: HashMap::new(),
             fn_loc: Default::default(),
+            handlers: vec![],
         };
         let loc = Loc {
             file: lambda.file,
@@ -183,6 +199,153 @@ impl Fx<'_, '_> {
         r
     }
 
+    /// Emits a call of generated code (a Caravan function, an `apply`
+    /// helper or a trampoline) and returns its result. Inside a `try` body
+    /// it is a `try_call` whose exceptional edge goes to the innermost
+    /// handler, registered with the VM so that a raise below finds it
+    /// (`caravan_vm::exn`); elsewhere a plain call, which costs nothing
+    /// extra.
+    fn call(&mut self, callee: Callee, args: &[Value]) -> Value {
+        let Some(&(entry, _)) = self.handlers.last() else {
+            let c = match callee {
+                Callee::Direct(f) => self.b.ins().call(f, args),
+                Callee::Indirect(sig, code) => self.b.ins().call_indirect(sig, code, args),
+            };
+            return self.b.inst_results(c)[0];
+        };
+        let normal = self.b.create_block();
+        let ret = self.b.append_block_param(normal, I64);
+        let sig = match callee {
+            Callee::Direct(f) => self.b.func.dfg.ext_funcs[f].signature,
+            Callee::Indirect(sig, _) => sig,
+        };
+        let dfg = &mut self.b.func.dfg;
+        let ok = dfg.block_call(normal, &[BlockArg::TryCallRet(0)]);
+        let raised = dfg.block_call(entry, &[BlockArg::TryCallExn(0)]);
+        let table = dfg.exception_tables.push(ExceptionTableData::new(
+            sig,
+            ok,
+            [ExceptionTableItem::Default(raised)],
+        ));
+        match callee {
+            Callee::Direct(f) => self.b.ins().try_call(f, args, table),
+            Callee::Indirect(_, code) => self.b.ins().try_call_indirect(code, args, table),
+        };
+        self.b.switch_to_block(normal);
+        ret
+    }
+
+    /// Opens a `try` body: calls emitted until [`Fx::leave_try`] go to a new
+    /// handler.
+    fn enter_try(&mut self) {
+        let entry = self.b.create_block();
+        let e = self.b.append_block_param(entry, I64);
+        self.b.declare_value_needs_stack_map(e);
+        self.b.set_cold_block(entry);
+        let (handler, _) = self.join_block();
+        self.handlers.push((entry, handler));
+    }
+
+    /// Closes the innermost `try` body, whose code must end in a
+    /// terminator, and switches to its handler's block: returns the
+    /// exception, the handler's parameter. The exceptional edges of the
+    /// body's calls arrive at a block of their own that goes on to the
+    /// handler, which the body's direct `raise`s jump to as well.
+    fn leave_try(&mut self) -> Value {
+        let (entry, handler) = self.handlers.pop().expect("a try body is open");
+        self.b.switch_to_block(entry);
+        let e = self.b.block_params(entry)[0];
+        self.b.ins().jump(handler, &args(&[e]));
+        self.b.switch_to_block(handler);
+        self.b.block_params(handler)[0]
+    }
+
+    /// A `try` ([`TExpr::Try`]). The body is never in tail position (its
+    /// calls must come back to this frame's handler); the handler and the
+    /// `ok` continuation are when the `try` is (`tail`: the block is
+    /// terminated and `None` returned).
+    fn try_(
+        &mut self,
+        body: &TExpr,
+        ok: Option<&(VarId, Box<TExpr>)>,
+        exn: VarId,
+        handler: &TExpr,
+        tail: bool,
+    ) -> Result<Option<Value>, CodegenError> {
+        self.enter_try();
+        let val = self.expr(body)?;
+        // The body's value goes on outside the `try`.
+        let (okb, okv) = self.join_block();
+        self.b.ins().jump(okb, &args(&[val]));
+        let e = self.leave_try();
+        self.vars.insert(
+            exn,
+            Var {
+                value: e,
+                known: None,
+            },
+        );
+        let join = (!tail).then(|| self.join_block());
+        self.finish(handler, join)?;
+        self.b.switch_to_block(okb);
+        match ok {
+            Some((x, k)) => {
+                self.vars.insert(
+                    *x,
+                    Var {
+                        value: okv,
+                        known: None,
+                    },
+                );
+                self.finish(k, join)?;
+            }
+            None => match join {
+                Some((j, _)) => {
+                    self.b.ins().jump(j, &args(&[okv]));
+                }
+                None => {
+                    self.b.ins().return_(&[okv]);
+                }
+            },
+        }
+        Ok(join.map(|(j, r)| {
+            self.b.switch_to_block(j);
+            r
+        }))
+    }
+
+    /// Compiles `e` in tail position (`join` is `None`) or jumping with its
+    /// value to `join`.
+    fn finish(&mut self, e: &TExpr, join: Option<(Block, Value)>) -> Result<(), CodegenError> {
+        match join {
+            None => self.tail(e),
+            Some((j, _)) => {
+                let v = self.expr(e)?;
+                self.b.ins().jump(j, &args(&[v]));
+                Ok(())
+            }
+        }
+    }
+
+    /// `raise exn` where its handler is known: a jump inside this function
+    /// when a `try` body of it is open, else the runtime's unwinder.
+    fn raise(&mut self, exn: Value, loc: Loc) -> Result<Value, CodegenError> {
+        if let Some(&(_, handler)) = self.handlers.last() {
+            self.b.ins().jump(handler, &args(&[exn]));
+            // What follows is unreachable; it still needs a block.
+            let dead = self.b.create_block();
+            self.b.switch_to_block(dead);
+            return Ok(self.imm(0));
+        }
+        let l = self.g.loc_data(loc)?;
+        let lv = self.data_addr(l);
+        let p = self.proc_;
+        self.at(loc);
+        let r = self.rt_gc("caravan_rt_raise", &[p, exn, lv]);
+        self.no_loc();
+        r
+    }
+
     fn sig(&mut self, arity: usize) -> SigRef {
         if let Some(&s) = self.sigs.get(&arity) {
             return s;
@@ -208,8 +371,7 @@ impl Fx<'_, '_> {
     fn rt_gc(&mut self, symbol: &str, args: &[Value]) -> Result<Value, CodegenError> {
         let f = self.g.gc_trampoline(symbol, args.len())?;
         let r = self.func_ref(f);
-        let call = self.b.ins().call(r, args);
-        let v = self.b.inst_results(call)[0];
+        let v = self.call(Callee::Direct(r), args);
         self.b.declare_value_needs_stack_map(v);
         Ok(v)
     }
@@ -502,6 +664,15 @@ impl Fx<'_, '_> {
                 self.receive(mailbox, arms, after.as_ref(), *loc, None)?;
                 Ok(())
             }
+            TExpr::Try {
+                body,
+                ok,
+                exn,
+                handler,
+            } => {
+                self.try_(body, ok.as_ref(), *exn, handler, true)?;
+                Ok(())
+            }
             e => {
                 let val = self.expr(e)?;
                 self.b.ins().return_(&[val]);
@@ -540,6 +711,14 @@ impl Fx<'_, '_> {
             TExpr::App(f, a, loc, t) => self
                 .apply(f, a, *loc, *t, false)?
                 .expect("non-tail call returns"),
+            TExpr::Try {
+                body,
+                ok,
+                exn,
+                handler,
+            } => self
+                .try_(body, ok.as_ref(), *exn, handler, false)?
+                .expect("not in tail position"),
             TExpr::CallExtern(x, a, loc) => {
                 let mut vals = vec![self.proc_];
                 for e in a {
@@ -875,8 +1054,7 @@ impl Fx<'_, '_> {
                     self.b.ins().return_call(fref, &call_args);
                     return Ok(None);
                 }
-                let c = self.b.ins().call(fref, &call_args);
-                let v = self.b.inst_results(c)[0];
+                let v = self.call(Callee::Direct(fref), &call_args);
                 if boxed {
                     self.b.declare_value_needs_stack_map(v);
                 }
@@ -929,12 +1107,10 @@ impl Fx<'_, '_> {
         }
         self.b.switch_to_block(fast);
         let code = self.b.ins().load(I64, TRUSTED, fv, off::CLOSURE_CODE);
-        let c = self.b.ins().call_indirect(sig, code, &call_args);
-        let r = self.b.inst_results(c)[0];
+        let r = self.call(Callee::Indirect(sig, code), &call_args);
         self.b.ins().jump(join, &args(&[r]));
         self.b.switch_to_block(slow);
-        let c = self.b.ins().call(aref, &call_args);
-        let r = self.b.inst_results(c)[0];
+        let r = self.call(Callee::Direct(aref), &call_args);
         self.b.ins().jump(join, &args(&[r]));
         self.b.switch_to_block(join);
         Ok(Some(res))
@@ -1017,6 +1193,22 @@ impl Fx<'_, '_> {
                 self.cont_if(c, fail);
                 self.fields(fields, val, fail)?;
             }
+            // An exception is always a block: its constructor is field 0.
+            TPat::Ctor(
+                CtorRef {
+                    repr: CtorRepr::Exn(id, _),
+                    ..
+                },
+                fields,
+            ) => {
+                let ctor = self.b.ins().load(I64, TRUSTED, val, 0);
+                let c = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, ctor, ((*id as i64) << 1) | 1);
+                self.cont_if(c, fail);
+                self.fields_from(fields, val, 1, fail)?;
+            }
             TPat::Tuple(fields, _) => self.fields(fields, val, fail)?,
             TPat::Alias(p, x) => {
                 self.pattern(p, val, fail)?;
@@ -1064,11 +1256,25 @@ impl Fx<'_, '_> {
     }
 
     fn fields(&mut self, fields: &[TPat], val: Value, fail: Block) -> Result<(), CodegenError> {
+        self.fields_from(fields, val, 0, fail)
+    }
+
+    /// [`Fx::fields`] for the fields from `first` on.
+    fn fields_from(
+        &mut self,
+        fields: &[TPat],
+        val: Value,
+        first: usize,
+        fail: Block,
+    ) -> Result<(), CodegenError> {
         for (i, p) in fields.iter().enumerate() {
             if matches!(p, TPat::Wild) {
                 continue;
             }
-            let f = self.b.ins().load(I64, TRUSTED, val, (8 * i) as i32);
+            let f = self
+                .b
+                .ins()
+                .load(I64, TRUSTED, val, (8 * (first + i)) as i32);
             self.b.declare_value_needs_stack_map(f);
             self.pattern(p, f, fail)?;
         }
@@ -1487,10 +1693,11 @@ fn prim_op(
             let lv = fx.data_addr(l);
             let pr = fx.proc_;
             fx.at(loc);
-            let r = fx.rt_gc("caravan_rt_fail", &[pr, x, lv])?;
+            let r = fx.rt_gc("caravan_rt_failwith", &[pr, x, lv])?;
             fx.no_loc();
             r
         }
+        Raise => fx.raise(x, loc)?,
         Inspect | InspectTop => {
             let d = fx.g.desc_of(t);
             let dv = fx.imm(d as i64);
@@ -1611,6 +1818,20 @@ fn fv_expr_inner(
         TExpr::Lambda(l) => {
             bound.extend(l.params.iter().copied());
             fv_expr(&l.body, bound, out, seen);
+        }
+        TExpr::Try {
+            body,
+            ok,
+            exn,
+            handler,
+        } => {
+            fv_expr(body, bound, out, seen);
+            if let Some((x, k)) = ok {
+                bound.insert(*x);
+                fv_expr(k, bound, out, seen);
+            }
+            bound.insert(*exn);
+            fv_expr(handler, bound, out, seen);
         }
         TExpr::Let(x, a, b) => {
             fv_expr(a, bound, out, seen);

@@ -99,6 +99,7 @@ impl Gen {
                     let info = self.checker.ctors[ci].clone();
                     match info.repr {
                         CtorRepr::Constant(_) => consts.push(info.name),
+                        CtorRepr::Exn(..) => {}
                         CtorRepr::Block(..) => {
                             let ds = info
                                 .args

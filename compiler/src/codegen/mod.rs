@@ -154,8 +154,8 @@ pub(crate) struct Gen {
     pub descs: inspect::DescBuilder,
     /// Stack maps of functions compiled but not yet registered with the
     /// collector: (function, code size, [(return offset, frame size,
-    /// slot offsets)]).
-    pub pending_maps: Vec<(FuncId, u32, Vec<SafepointMap>, Vec<SiteLoc>)>,
+    /// slot offsets)], call-site locations, exception handlers).
+    pub pending_maps: Vec<CompiledMaps>,
     /// The allocation trampoline (records the frame pointer for the
     /// collector, then calls `caravan_rt_alloc_gc`).
     pub trampolines: HashMap<String, FuncId>,
@@ -167,6 +167,20 @@ pub(crate) struct Gen {
 /// FP − SP, offsets from SP of the slots holding values), bytes.
 pub(crate) type SafepointMap = (u32, u32, Vec<u32>);
 
+/// What a just-compiled function tells the VM: (function, code size,
+/// stack maps, call-site locations, exception handler sites).
+pub(crate) type CompiledMaps = (
+    FuncId,
+    u32,
+    Vec<SafepointMap>,
+    Vec<SiteLoc>,
+    Vec<HandlerSite>,
+);
+
+/// A call inside a `try` body: (return offset, handler offset, the frame's
+/// FP − SP at the call), offsets from the start of the function.
+pub(crate) type HandlerSite = (u32, u32, u32);
+
 /// Code of one function that calls from a known source location: (start,
 /// end) offsets in the function, and the index in `Gen::call_locs`.
 pub(crate) type SiteLoc = (u32, u32, u32);
@@ -175,6 +189,19 @@ pub(crate) type SiteLoc = (u32, u32, u32);
 pub(crate) fn caravan_sig(arity: usize) -> Signature {
     let mut s = Signature::new(CallConv::Tail);
     for _ in 0..arity + 2 {
+        s.params.push(AbiParam::new(I64));
+    }
+    s.returns.push(AbiParam::new(I64));
+    s
+}
+
+/// The signature by which generated code calls a trampoline: `n` `i64`
+/// parameters returning one `i64`, in the tail convention — a callee of a
+/// `try_call` must clobber every register on its exceptional edge, so
+/// that resuming at a handler restores only SP and FP (`caravan_vm::exn`).
+pub(crate) fn trampoline_sig(n: usize) -> Signature {
+    let mut s = Signature::new(CallConv::Tail);
+    for _ in 0..n {
         s.params.push(AbiParam::new(I64));
     }
     s.returns.push(AbiParam::new(I64));
@@ -303,6 +330,10 @@ impl Session {
     ) -> Result<u64, CodegenError> {
         let g = &mut self.gen;
         g.init_result = result;
+        // Names for `Printexc.to_string` and crash reports.
+        for (id, name) in &g.program.exceptions {
+            caravan_vm::exn::register_name(*id, name);
+        }
         g.declare_globals()?;
         let init = g.compile_init()?;
         g.items_done = g.program.items.len();
@@ -527,8 +558,16 @@ impl Gen {
         let mut maps = vec![];
         let mut sites_at = vec![];
         let mut texts: HashMap<u32, std::sync::Arc<str>> = HashMap::new();
-        for (func, size, sites, locs) in std::mem::take(&mut self.pending_maps) {
+        let mut handlers = vec![];
+        for (func, size, sites, locs, hs) in std::mem::take(&mut self.pending_maps) {
             let base = self.module.get_finalized_function(func) as u64;
+            for (ret, at, frame) in hs {
+                handlers.push(caravan_vm::exn::Handler {
+                    pc: base + ret as u64,
+                    handler: base + at as u64,
+                    frame_size: frame,
+                });
+            }
             ranges.push((base, base + size as u64));
             for (off, frame, slots) in sites {
                 maps.push(caravan_vm::gc::StackMap {
@@ -556,6 +595,7 @@ impl Gen {
             }
         }
         caravan_vm::gc::register_code(&ranges, maps);
+        caravan_vm::exn::register_handlers(handlers);
         caravan_vm::locations::register(sites_at);
     }
 
@@ -564,6 +604,19 @@ impl Gen {
     pub(crate) fn note_compiled(&mut self, func: FuncId, ctx: &cranelift_codegen::Context) {
         if let Some(code) = ctx.compiled_code() {
             let size = code.code_buffer().len() as u32;
+            let handlers = code
+                .buffer
+                .call_sites()
+                .filter_map(|site| {
+                    let h = site.exception_handlers.iter().find_map(|h| match h {
+                        cranelift_codegen::FinalizedMachExceptionHandler::Default(off) => {
+                            Some(*off)
+                        }
+                        _ => None,
+                    })?;
+                    Some((site.ret_addr, h, site.frame_offset?))
+                })
+                .collect();
             let sites = code
                 .buffer
                 .user_stack_maps()
@@ -577,7 +630,7 @@ impl Gen {
                 .filter(|l| !l.loc.is_default())
                 .map(|l| (l.start, l.end, l.loc.bits()))
                 .collect();
-            self.pending_maps.push((func, size, sites, locs));
+            self.pending_maps.push((func, size, sites, locs, handlers));
         }
     }
 
@@ -603,7 +656,7 @@ impl Gen {
         let f = self.module.declare_function(
             &format!("{symbol}__trampoline"),
             Linkage::Local,
-            &sysv_sig(n),
+            &trampoline_sig(n),
         )?;
         self.trampolines.insert(symbol.to_string(), f);
         self.pending_tramps.push((symbol.to_string(), n));

@@ -19,6 +19,8 @@ pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
     ("caravan_rt_stack_overflow", 2),
     ("caravan_rt_alloc", 3),
     ("caravan_rt_fail", 3),
+    ("caravan_rt_failwith", 3),
+    ("caravan_rt_raise", 3),
     ("caravan_rt_div_by_zero", 2),
     ("caravan_rt_recv_start", 3),
     ("caravan_rt_recv_next", 2),
@@ -177,7 +179,8 @@ pub(crate) fn compile_extern_wrapper(g: &mut Gen, x: u32) -> Result<(), CodegenE
 }
 
 /// A trampoline for a runtime function or builtin that may allocate,
-/// collect, switch or crash (`symbol`, `n` parameters, System V): it
+/// collect, switch, crash or raise (`symbol`, `n` parameters; called in
+/// the tail convention, calling the target in System V's): it
 /// stores its own frame pointer in the process (`exit_fp`, offset 32) —
 /// whose saved return address and frame link lead into the generated code
 /// that called it — and calls the target, which may walk those frames with
@@ -194,7 +197,7 @@ pub(crate) fn compile_gc_trampoline(
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
     let after = g.import("caravan_rt_gc_after", 2)?;
-    define(g, func, super::sysv_sig(n), |g, b, params| {
+    define(g, func, super::trampoline_sig(n), |g, b, params| {
         let proc_ = params[0];
         let fp = b.ins().get_frame_pointer(I64);
         b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);

@@ -148,7 +148,7 @@ fn string_get_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
 fn open_flag(e: &Expr) -> u8 {
     match e {
         Expr::Let(..) | Expr::Fun(..) => FO,
-        Expr::Match(..) | Expr::Function(..) | Expr::Receive(..) => FA,
+        Expr::Match(..) | Expr::Function(..) | Expr::Receive(..) | Expr::Try(..) => FA,
         Expr::If(_, _, Some(_), _) => FE,
         Expr::If(_, _, None, _) => FI,
         _ => 0,
@@ -480,6 +480,14 @@ impl<'s> Printer<'s> {
                     .append(line().append(ty).append(t(format!(" = {sym}"))).nest(2))
                     .group()
             }
+            Item::Exception(name, args, _) => {
+                let mut d = t(format!("exception {name}"));
+                if !args.is_empty() {
+                    let docs: Vec<Doc> = args.iter().map(|f| self.ty(f, T_APP)).collect();
+                    d = d.append(t(" of ")).append(join(docs, t(" * ")));
+                }
+                d.group()
+            }
             Item::Expr(e) => self.expr(e, SEQ, ALL),
         }
     }
@@ -588,6 +596,7 @@ impl<'s> Printer<'s> {
             | Expr::Match(..)
             | Expr::Function(..)
             | Expr::Receive(..)
+            | Expr::Try(..)
             | Expr::If(..) => UNARY,
             Expr::App(..) | Expr::Ctor(_, Some(_), _) | Expr::Assert(..) => APP,
             Expr::Ctor(_, None, _) => ARG,
@@ -674,6 +683,11 @@ impl<'s> Printer<'s> {
                     .append(t(" with"))
                     .append(arms)
                     .group()
+            }
+            Expr::Try(body, arms, _) => {
+                let b = self.expr(body, SEQ, ALL);
+                let arms = self.arms(arms, None, flags);
+                t("try ").append(b).append(t(" with")).append(arms).group()
             }
             Expr::Receive(me, arms, after, _) => {
                 let s = self.expr(me, SEQ, ALL);
@@ -920,7 +934,15 @@ impl<'s> Printer<'s> {
             let body_flags = if i + 1 == total { flags } else { OIE };
             let c = self.comments_before(arm.pat.span().start);
             let bar = if i == 0 { alt("| ", "") } else { t("| ") };
-            let mut head = c.append(bar).append(self.pat(&arm.pat, P_ALIAS));
+            let exn = if arm.exception {
+                t("exception ")
+            } else {
+                nil()
+            };
+            let mut head = c
+                .append(bar)
+                .append(exn)
+                .append(self.pat(&arm.pat, P_ALIAS));
             if let Some(g) = &arm.guard {
                 head = head.append(t(" when ")).append(self.expr(g, SEQ, ALL));
             }
@@ -1207,7 +1229,10 @@ impl<'s> Printer<'s> {
 
 fn item_span(item: &Item) -> Span {
     match item {
-        Item::Let(_, _, s) | Item::Type(_, s) | Item::External(_, _, _, s) => *s,
+        Item::Let(_, _, s)
+        | Item::Type(_, s)
+        | Item::External(_, _, _, s)
+        | Item::Exception(_, _, s) => *s,
         Item::Expr(e) => e.span(),
     }
 }

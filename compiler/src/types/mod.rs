@@ -58,8 +58,13 @@ pub mod builtin {
     pub const UNIT: TypeId = 5;
     /// `'a list`
     pub const LIST: TypeId = 6;
+    /// `exn`: OCaml's extensible type of exceptions (its constructors
+    /// come from `exception` declarations).
+    pub const EXN: TypeId = 7;
     /// Names of the above, by id.
-    pub const NAMES: [&str; 7] = ["int", "float", "bool", "char", "string", "unit", "list"];
+    pub const NAMES: [&str; 8] = [
+        "int", "float", "bool", "char", "string", "unit", "list", "exn",
+    ];
 }
 
 /// The type arena.

@@ -65,6 +65,8 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_rt_alloc,
         caravan_rt_alloc_string,
         caravan_rt_fail,
+        caravan_rt_raise,
+        caravan_rt_failwith,
         caravan_rt_div_by_zero,
         caravan_rt_spawn,
         caravan_rt_spawn_limited,

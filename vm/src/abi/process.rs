@@ -70,19 +70,46 @@ pub unsafe extern "C" fn caravan_rt_fail(proc: *mut Process, msg: Value, loc: *c
     unsafe { crash(proc, fail) }
 }
 
-/// Integer division (or `mod`) by zero: crash with `Crashed "division by
-/// zero"` at `loc`. (An addition to the ABI table.)
+/// `raise exn` outside any `try` of the calling function: resumes at the
+/// innermost handler of the process's generated frames, or crashes the
+/// process with the exception's text at `loc` ([`crate::exn`]).
+///
+/// # Safety
+/// `proc` must be the calling process, called through a trampoline;
+/// `exn` an exception value; `loc` as [`caravan_rt_fail`].
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_raise(proc: *mut Process, exn: Value, loc: *const u8) -> ! {
+    // SAFETY: forwarded.
+    unsafe { crate::exn::raise(proc, exn, loc) }
+}
+
+/// `failwith msg`: raises `Failure msg` (uncaught, the process crashes
+/// with `Crashed msg` at `loc`).
+///
+/// # Safety
+/// As [`caravan_rt_raise`]; `msg` a string.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_failwith(proc: *mut Process, msg: Value, loc: *const u8) -> ! {
+    // SAFETY: forwarded; `msg` is reachable from the new block only, and
+    // `make` does not collect.
+    unsafe {
+        let e = crate::exn::make(&mut *proc, crate::exn::FAILURE, &[msg]);
+        crate::exn::raise(proc, e, loc)
+    }
+}
+
+/// Integer division (or `mod`) by zero: raises `Division_by_zero`
+/// (uncaught: `Crashed "division by zero"` at `loc`).
 ///
 /// # Safety
 /// As [`caravan_rt_fail`].
 #[no_mangle]
 pub unsafe extern "C" fn caravan_rt_div_by_zero(proc: *mut Process, loc: *const u8) -> ! {
-    let fail = Fail {
-        reason: ExitReason::crashed("division by zero"),
-        loc,
-    };
     // SAFETY: forwarded.
-    unsafe { crash(proc, fail) }
+    unsafe {
+        let e = crate::exn::make(&mut *proc, crate::exn::DIVISION_BY_ZERO, &[]);
+        crate::exn::raise(proc, e, loc)
+    }
 }
 
 /// Starts a process running `entry(new, closure', pid)` where `closure'` is

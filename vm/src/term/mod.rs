@@ -8,6 +8,7 @@ pub mod compare;
 pub mod copy;
 pub mod desc;
 pub mod etf;
+pub mod text;
 
 pub use compare::{compare_values, COMPARE_FUNCTIONAL, UNORDERED};
 pub use copy::CopyScratch;
