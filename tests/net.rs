@@ -449,6 +449,54 @@ fn fetch_reads_length_chunked_and_close_delimited_responses() {
 
 /// The network tests' programs under the collector's torture mode: buffers
 /// and messages move at every allocation.
+/// Pushes `total` bytes through the echo server on `port` in writes of 16
+/// to 64 KiB from one thread while another reads them back, and checks
+/// every byte: bulk reads go straight into the heap
+/// (`caravan_vm::net::tcp::DIRECT_READ`), short and long ones alike.
+fn bulk_echo(port: u16, total: usize, seed: u64) {
+    let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let data: Vec<u8> = (0..total as u64)
+        .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) >> 7) as u8)
+        .collect();
+    let mut w = c.try_clone().expect("clone");
+    let out = data.clone();
+    let writer = std::thread::spawn(move || {
+        let mut at = 0;
+        let mut k = 0;
+        while at < out.len() {
+            let n = (16 << 10) + (k * 7919) % (48 << 10);
+            let end = (at + n).min(out.len());
+            w.write_all(&out[at..end]).expect("write");
+            at = end;
+            k += 1;
+        }
+    });
+    let mut r = c;
+    let mut got = vec![0; total];
+    r.read_exact(&mut got).expect("echo of every byte");
+    writer.join().expect("writer");
+    assert!(got == data, "the echoed bytes differ");
+}
+
+#[test]
+fn bulk_transfers_come_back_byte_for_byte() {
+    let s = Server::start(
+        "examples/echo_server.cvn",
+        &[],
+        &["0"],
+        &[],
+        support::caravan(),
+    );
+    let port = s.port;
+    let threads: Vec<_> = (0..4)
+        .map(|t| std::thread::spawn(move || bulk_echo(port, 8 << 20, t)))
+        .collect();
+    for t in threads {
+        t.join().expect("bulk client");
+    }
+}
+
 #[test]
 fn network_programs_in_gc_torture_mode() {
     let bin = torture_bin();
@@ -469,4 +517,8 @@ fn network_programs_in_gc_torture_mode() {
     }
     let s = http_server(&torture, &bin);
     statuses(&s);
+    // Strings read straight into the heap, moved and freed by the
+    // collector on every allocation.
+    let e = Server::start("examples/echo_server.cvn", &[], &["0"], &torture, &bin);
+    bulk_echo(e.port, 2 << 20, 7);
 }
