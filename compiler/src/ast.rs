@@ -224,6 +224,9 @@ pub enum Expr {
     /// `try e with arms`: the arms match an exception raised while `e`
     /// is evaluated; one none of them matches goes on up.
     Try(Box<Expr>, Vec<Arm>, Span),
+    /// `let open M in e` and (`true`) `M.(e)`: `e` with module `M`'s
+    /// definitions in scope unqualified.
+    Open(String, Box<Expr>, bool, Span),
 }
 
 /// `for var = from to|downto to do body done`: the bounds are evaluated
@@ -269,7 +272,8 @@ impl Expr {
             | Expr::Assert(_, s)
             | Expr::Receive(_, _, _, s)
             | Expr::For(_, s)
-            | Expr::Try(_, _, s) => *s,
+            | Expr::Try(_, _, s)
+            | Expr::Open(_, _, _, s) => *s,
         }
     }
 }
@@ -311,6 +315,9 @@ pub enum Item {
     External(String, TypeExpr, String, Span),
     /// `exception E [of t1 * … * tn]`: a new constructor of `exn`.
     Exception(String, Vec<TypeExpr>, Span),
+    /// `open M`: module `M`'s definitions in scope unqualified for the
+    /// rest of the file.
+    Open(String, Span),
     /// A bare expression (REPL phrases, or after `;;`).
     Expr(Expr),
 }
@@ -376,7 +383,8 @@ impl Expr {
             Expr::Fun(_, b, _)
             | Expr::Field(b, _, _)
             | Expr::Annot(b, _, _)
-            | Expr::Assert(b, _) => take(b, out),
+            | Expr::Assert(b, _)
+            | Expr::Open(_, b, _, _) => take(b, out),
             Expr::Function(a, _) => arms(a, out),
             Expr::Let(_, bs, b, _) => {
                 for x in bs.iter_mut() {

@@ -49,6 +49,9 @@ pub struct Checker {
     annot_vars: HashMap<String, Ty>,
     /// The type definition being checked: name and parameters (for hints).
     current_typedef: Option<(String, Vec<String>)>,
+    /// Modules opened where the checker is (`open M`, `let open M in`),
+    /// innermost last: `printf` after `open Printf` is `Printf.printf`.
+    opened: Vec<String>,
     /// Whether to fill [`Checker::index`] and [`Checker::scopes`] (the
     /// language server needs them; `caravan run` and `check` do not).
     pub record_index: bool,
@@ -168,6 +171,7 @@ impl Checker {
             type_error_budget: 200,
             errors_before_item: 0,
             current_typedef: None,
+            opened: vec![],
             record_index: true,
             index: vec![],
             scopes: vec![],
@@ -417,6 +421,22 @@ impl Checker {
         found
     }
 
+    /// `open M` (`local`: false) puts module `M`'s definitions in scope
+    /// unqualified for the rest of the file; `let open M in e` and `M.(e)`
+    /// (`local`) for `e`, after which the caller restores the saved scope.
+    /// Returns the scope before the open. Locals of the enclosing
+    /// expression still take precedence over `M`'s values (OCaml's `M`
+    /// would shadow them too).
+    fn open_module(&mut self, m: &str, span: Span) -> ModuleEnv {
+        let before = self.current.clone();
+        self.opened.push(m.to_string());
+        match self.modules.get(m).cloned() {
+            Some(env) => self.current = merge(std::mem::take(&mut self.current), env),
+            None => self.unknown_module(m, span),
+        }
+        before
+    }
+
     /// Reports module `m` unknown, with the closest module name.
     fn unknown_module(&mut self, m: &str, span: Span) {
         let candidates: Vec<String> = self
@@ -434,6 +454,29 @@ impl Checker {
     }
 
     fn lookup_field(&mut self, name: &str, span: Span) -> Option<(TypeId, usize)> {
+        // `p.Geo.x`, `{ Geo.x = 1; … }`: a field of module `Geo`'s.
+        if let Some((m, f)) = name.split_once('.') {
+            let env = if self.current_name.as_deref() == Some(m) {
+                Some(&self.current)
+            } else {
+                self.modules.get(m)
+            };
+            let Some(env) = env else {
+                self.unknown_module(m, span);
+                return None;
+            };
+            if let Some(&found) = env.fields.get(f) {
+                return Some(found);
+            }
+            let candidates: Vec<String> = env.fields.keys().cloned().collect();
+            self.error(TypeError::UnboundField {
+                file: self.file,
+                span,
+                name: name.to_string(),
+                suggestion: closest(f, &candidates).map(|c| format!("{m}.{c}")),
+            });
+            return None;
+        }
         let found = self
             .current
             .fields
@@ -1098,6 +1141,8 @@ impl Checker {
     }
 
     fn field_index(&self, tid: TypeId, name: &str) -> Option<usize> {
+        // `p.Geo.x`: the record's own field names are unqualified.
+        let name = name.rsplit('.').next().unwrap_or(name);
         match &self.decls[tid as usize].kind {
             TypeKind::Record(fs) => fs.iter().position(|(n, _)| n == name),
             _ => None,
@@ -1265,6 +1310,14 @@ impl Checker {
                 };
                 (te, res)
             }
+            Expr::Open(m, body, _, span) => {
+                let depth = self.opened.len();
+                let saved = self.open_module(m, Span::new(span.start, span.start + m.len()));
+                let r = self.infer(body);
+                self.current = saved;
+                self.opened.truncate(depth);
+                r
+            }
             Expr::Match(scrut, arms, span) if arms.iter().any(|a| a.exception) => {
                 let (ts, st) = self.infer(scrut);
                 let res = self.fresh();
@@ -1365,7 +1418,8 @@ impl Checker {
                 let fspan = Span::new(span.end.saturating_sub(name.len()), span.end);
                 if let Some(tid) = self.types.head(rt) {
                     let fields = self.record_fields(tid);
-                    if !fields.is_empty() && !fields.contains(name) {
+                    let bare = name.rsplit('.').next().unwrap_or(name);
+                    if !fields.is_empty() && !fields.iter().any(|f| f == bare) {
                         self.error(TypeError::FieldNotInRecord {
                             file: self.file,
                             span: fspan,
@@ -1616,6 +1670,21 @@ impl Checker {
 
     fn infer_app(&mut self, f: &Expr, args: &[Expr], span: Span) -> (TExpr, Ty) {
         if let Expr::Var(n, fspan) = f {
+            // `printf` after `open Printf` (unless a local shadows it).
+            let opened = (n.module.is_none() && self.locals.find(&n.name).is_none())
+                .then(|| {
+                    self.opened.iter().rev().find_map(|m| {
+                        let q = Name {
+                            module: Some(m.clone()),
+                            name: n.name.clone(),
+                        };
+                        crate::printf::target(&q).map(|t| (q, t))
+                    })
+                })
+                .flatten();
+            if let Some((q, (family, sink))) = opened {
+                return self.infer_printf(&q, *fspan, family, sink, args, span);
+            }
             if let Some((family, sink)) = crate::printf::target(n) {
                 return self.infer_printf(n, *fspan, family, sink, args, span);
             }
@@ -2303,6 +2372,7 @@ impl Checker {
     ) {
         self.file = file;
         self.current_name = name.map(str::to_string);
+        self.opened.clear();
         self.current = open
             .iter()
             .filter_map(|m| self.modules.get(*m).cloned())
@@ -2410,6 +2480,9 @@ impl Checker {
         match item {
             ast::Item::Type(defs, _) => self.declare_types(defs),
             ast::Item::Exception(name, args, span) => self.declare_exception(name, args, *span),
+            ast::Item::Open(m, span) => {
+                self.open_module(m, *span);
+            }
             ast::Item::External(name, te, sym, span) => {
                 self.level += 1;
                 let t = self.type_of(te, None);

@@ -200,9 +200,11 @@ pub fn walk_expr<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
                 walk_expr(a, f);
             }
         }
-        Expr::Fun(_, b, _) | Expr::Field(b, _, _) | Expr::Annot(b, _, _) | Expr::Assert(b, _) => {
-            walk_expr(b, f)
-        }
+        Expr::Fun(_, b, _)
+        | Expr::Field(b, _, _)
+        | Expr::Annot(b, _, _)
+        | Expr::Assert(b, _)
+        | Expr::Open(_, b, _, _) => walk_expr(b, f),
         Expr::Function(a, _) => arms(a, f),
         Expr::Let(_, bs, body, _) => {
             for b in bs {
@@ -264,7 +266,7 @@ pub fn walk_module<'a>(m: &'a ast::Module, f: &mut dyn FnMut(&'a Expr)) {
                 }
             }
             Item::Expr(e) => walk_expr(e, f),
-            Item::Type(..) | Item::External(..) | Item::Exception(..) => {}
+            Item::Type(..) | Item::External(..) | Item::Exception(..) | Item::Open(..) => {}
         }
     }
 }
@@ -441,6 +443,7 @@ pub fn module_symbols(text: &str, module: &ast::Module) -> Vec<Symbol> {
                     });
                 }
             }
+            Item::Open(..) => {}
             Item::Exception(name, _, span) => out.push(Symbol {
                 name: name.clone(),
                 kind: SymbolKind::Constructor,

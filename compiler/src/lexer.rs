@@ -196,6 +196,8 @@ pub enum Tok {
     Try,
     #[token("exception")]
     Exception,
+    #[token("open")]
+    Open,
     #[token("to")]
     To,
     #[token("downto")]

@@ -37,6 +37,13 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
             }
             Item::External(_, t, _, _) => tys.push(t),
             Item::Exception(_, ts, _) => tys.extend(ts.iter()),
+            Item::Open(m, s) => add(
+                &Name {
+                    module: Some(m.clone()),
+                    name: String::new(),
+                },
+                *s,
+            ),
             Item::Expr(e) => exprs.push(e),
         }
     }
@@ -45,6 +52,16 @@ pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
             match e {
                 Expr::Lit(..) => {}
                 Expr::Var(n, s) => add(n, *s),
+                Expr::Open(m, b, _, s) => {
+                    add(
+                        &Name {
+                            module: Some(m.clone()),
+                            name: String::new(),
+                        },
+                        *s,
+                    );
+                    exprs.push(b);
+                }
                 Expr::Ctor(n, a, s) => {
                     add(n, *s);
                     exprs.extend(a.as_deref());

@@ -220,6 +220,7 @@ fn token_text(t: &Tok) -> Option<&'static str> {
         Tok::For => "for",
         Tok::Try => "try",
         Tok::Exception => "exception",
+        Tok::Open => "open",
         Tok::To => "to",
         Tok::Downto => "downto",
         Tok::Do => "do",

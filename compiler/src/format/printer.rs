@@ -148,6 +148,7 @@ fn string_get_parts(e: &Expr) -> Option<(&Expr, &Expr)> {
 fn open_flag(e: &Expr) -> u8 {
     match e {
         Expr::Let(..) | Expr::Fun(..) => FO,
+        Expr::Open(_, _, false, _) => FO,
         Expr::Match(..) | Expr::Function(..) | Expr::Receive(..) | Expr::Try(..) => FA,
         Expr::If(_, _, Some(_), _) => FE,
         Expr::If(_, _, None, _) => FI,
@@ -480,6 +481,7 @@ impl<'s> Printer<'s> {
                     .append(line().append(ty).append(t(format!(" = {sym}"))).nest(2))
                     .group()
             }
+            Item::Open(m, _) => t(format!("open {m}")),
             Item::Exception(name, args, _) => {
                 let mut d = t(format!("exception {name}"));
                 if !args.is_empty() {
@@ -598,6 +600,7 @@ impl<'s> Printer<'s> {
             | Expr::Receive(..)
             | Expr::Try(..)
             | Expr::If(..) => UNARY,
+            Expr::Open(_, _, false, _) => UNARY,
             Expr::App(..) | Expr::Ctor(_, Some(_), _) | Expr::Assert(..) => APP,
             Expr::Ctor(_, None, _) => ARG,
             Expr::Lit(..) if self.is_negative_literal(e) => UNARY,
@@ -683,6 +686,18 @@ impl<'s> Printer<'s> {
                     .append(t(" with"))
                     .append(arms)
                     .group()
+            }
+            Expr::Open(m, body, true, _) => {
+                let b = self.expr(body, SEQ, ALL);
+                t(format!("{m}.("))
+                    .append(line_().append(b).nest(2))
+                    .append(line_())
+                    .append(t(")"))
+                    .group()
+            }
+            Expr::Open(m, body, false, _) => {
+                let body = self.expr(body, SEQ, flags);
+                t(format!("let open {m} in")).append(hard()).append(body)
             }
             Expr::Try(body, arms, _) => {
                 let b = self.expr(body, SEQ, ALL);
@@ -1232,7 +1247,8 @@ fn item_span(item: &Item) -> Span {
         Item::Let(_, _, s)
         | Item::Type(_, s)
         | Item::External(_, _, _, s)
-        | Item::Exception(_, _, s) => *s,
+        | Item::Exception(_, _, s)
+        | Item::Open(_, s) => *s,
         Item::Expr(e) => e.span(),
     }
 }
