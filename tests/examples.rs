@@ -198,3 +198,12 @@ fn message_stress_across_schedulers() {
 fn program_over_several_files() {
     golden("multifile", "tests/programs/multifile/main.cvn", &[]);
 }
+
+/// Issue 15: `Upper.cvn` is module `Upper` (as OCaml finds `Upper.ml`), and
+/// a `list.cvn` beside the program shadows the standard `List` for it —
+/// inside that file `List` is still the standard one. Before, `Upper` was
+/// an unknown module and `list.cvn` was silently ignored.
+#[test]
+fn module_file_names_and_shadowing() {
+    golden("module_files", "tests/programs/module_files/main.cvn", &[]);
+}

@@ -285,8 +285,10 @@ impl Checker {
 
     // ------------------------------------------------------------ lookup
 
+    /// Module `m`'s definitions. Inside a file that shadows a standard
+    /// module (a user's `list.cvn`), `List.x` is the standard `List`'s.
     fn module_env(&self, m: &str) -> Option<&ModuleEnv> {
-        if Some(m) == self.current_name.as_deref() {
+        if Some(m) == self.current_name.as_deref() && !self.modules.contains_key(m) {
             return Some(&self.current);
         }
         self.modules.get(m)
@@ -456,11 +458,7 @@ impl Checker {
     fn lookup_field(&mut self, name: &str, span: Span) -> Option<(TypeId, usize)> {
         // `p.Geo.x`, `{ Geo.x = 1; … }`: a field of module `Geo`'s.
         if let Some((m, f)) = name.split_once('.') {
-            let env = if self.current_name.as_deref() == Some(m) {
-                Some(&self.current)
-            } else {
-                self.modules.get(m)
-            };
+            let env = self.module_env(m);
             let Some(env) = env else {
                 self.unknown_module(m, span);
                 return None;

@@ -122,9 +122,26 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// The file holding module `name` and its text, in the first directory
+    /// that has one of its file names.
+    fn find(&self, name: &str) -> Option<(std::path::PathBuf, String)> {
+        let names = crate::modules::files_of_module(name);
+        self.dirs.iter().find_map(|d| {
+            names.iter().find_map(|f| {
+                let p = d.join(f);
+                std::fs::read_to_string(&p).ok().map(|t| (p, t))
+            })
+        })
+    }
+
     fn visit(&mut self, file: FileId, module: &crate::ast::Module) {
         for (name, span) in crate::modules::module_refs(module) {
-            if caravan_stdlib::MODULES.iter().any(|(m, _)| *m == name)
+            // A standard module's name is the standard module, unless a
+            // file of the program has that name (it shadows the standard
+            // one, as a `list.ml` does in OCaml) — and, inside that file,
+            // the standard module still.
+            let standard = caravan_stdlib::MODULES.iter().any(|(m, _)| *m == name);
+            if (standard && (self.visiting.contains(&name) || self.find(&name).is_none()))
                 || self.order.iter().any(|(m, _, _)| *m == name)
             {
                 continue;
@@ -160,11 +177,7 @@ impl Loader<'_> {
         }
         {
             let name = name.to_string();
-            let fname = crate::modules::file_of_module(&name);
-            let Some((fpath, text)) = self.dirs.iter().find_map(|d| {
-                let p = d.join(&fname);
-                std::fs::read_to_string(&p).ok().map(|t| (p, t))
-            }) else {
+            let Some((fpath, text)) = self.find(&name) else {
                 return;
             };
             let id = self.sources.add(fpath.display().to_string(), text.clone());
@@ -338,8 +351,9 @@ pub fn check_tests(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .filter(|s| {
-                let f = crate::modules::file_of_module(s);
-                dirs.iter().any(|d| d.join(&f).is_file())
+                crate::modules::files_of_module(s)
+                    .iter()
+                    .any(|f| dirs.iter().any(|d| d.join(f).is_file()))
             });
         let mut loader = Loader {
             dirs,
@@ -579,14 +593,21 @@ pub fn analyze(
         visiting: &mut Vec<String>,
     ) {
         for (name, _) in crate::modules::module_refs(module) {
-            if caravan_stdlib::MODULES.iter().any(|(m, _)| *m == name)
-                || order.iter().any(|(m, _, _)| *m == name)
-                || visiting.contains(&name)
-            {
+            if order.iter().any(|(m, _, _)| *m == name) || visiting.contains(&name) {
                 continue;
             }
-            let fpath = dir.join(crate::modules::file_of_module(&name));
-            let Some(text) = read(&fpath) else { continue };
+            // As `Loader::visit`: a file named as a standard module shadows
+            // it.
+            let Some((fpath, text)) =
+                crate::modules::files_of_module(&name)
+                    .into_iter()
+                    .find_map(|f| {
+                        let p = dir.join(f);
+                        read(&p).map(|t| (p, t))
+                    })
+            else {
+                continue;
+            };
             let id = sources.add(fpath.display().to_string(), text.clone());
             let (m, d) = parse::parse_module_recovering(id, &text);
             diagnostics.extend(d);

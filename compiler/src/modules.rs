@@ -177,3 +177,16 @@ pub fn file_of_module(m: &str) -> String {
         None => String::new(),
     }
 }
+
+/// The file names that hold module `M`, in the order they are tried:
+/// [`file_of_module`], then `M.cvn` as written (OCaml accepts both
+/// `fooBar.ml` and `FooBar.ml`).
+pub fn files_of_module(m: &str) -> Vec<String> {
+    let lower = file_of_module(m);
+    let exact = format!("{m}.cvn");
+    if lower == exact {
+        vec![lower]
+    } else {
+        vec![lower, exact]
+    }
+}
