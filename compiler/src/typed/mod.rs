@@ -4,6 +4,10 @@
 //! constructors and record fields to their run-time representation (tag,
 //! constant or block, field index). Types stay attached where code
 //! generation needs them (`inspect`, specialised comparisons).
+//! Walks over typed expressions get their children, and the variables
+//! bound around each, from [`visit`].
+
+pub mod visit;
 
 use crate::ast::Span;
 use crate::diagnostic::FileId;
@@ -398,7 +402,7 @@ pub struct TProgram {
 
 // ---------------------------------------------------------------- drop
 //
-// As the syntax trees (see `ast.rs`): typed trees are as deep as the
+// As the syntax trees (see `ast/mod.rs`): typed trees are as deep as the
 // source nests, so they are dropped with a work list, not recursively.
 
 impl TExpr {

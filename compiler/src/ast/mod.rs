@@ -1,5 +1,8 @@
 //! The surface syntax tree, as the parser builds it. Every node carries the
 //! [`Span`] (byte offsets into its file) that diagnostics point at.
+//! Walks over the tree get each node's children from [`visit`].
+
+pub mod visit;
 
 /// Byte range `start..end` in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
