@@ -7,6 +7,7 @@
 //! fresh type variable in place of the faulty expression, so several
 //! independent errors in one file are all reported.
 
+use crate::ast::visit::{self, Node};
 use crate::ast::{self, Expr, Lit, Name, Pat, Span, TypeBody, TypeExpr};
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::error::TypeError;
@@ -2490,22 +2491,41 @@ fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
     }
 }
 
-/// Syntactic values (generalisable under the value restriction).
+/// Syntactic values (generalisable under the value restriction):
+/// constants, variables, functions, and constructors, tuples, lists,
+/// records, annotations and `let`s all of whose sub-expressions are
+/// values. Every kind of expression is listed, so a new one must be
+/// classified here.
 pub fn is_value(e: &Expr) -> bool {
-    crate::stack::deep(|| is_value_inner(e))
-}
-
-fn is_value_inner(e: &Expr) -> bool {
-    match e {
-        Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => true,
-        Expr::Ctor(_, a, _) => a.as_deref().is_none_or(is_value),
-        Expr::Tuple(es, _) | Expr::List(es, _) => es.iter().all(is_value),
-        Expr::Cons(a, b, _) => is_value(a) && is_value(b),
-        Expr::Record(None, fs, _) => fs.iter().all(|(_, e, _)| is_value(e)),
-        Expr::Annot(e, _, _) => is_value(e),
-        Expr::Let(_, bs, body, _) => bs.iter().all(|b| is_value(&b.expr)) && is_value(body),
-        _ => false,
+    // A work list, not recursion: any depth (`1 :: 2 :: … :: []`).
+    let mut work = vec![e];
+    while let Some(e) = work.pop() {
+        match e {
+            Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => {}
+            Expr::Ctor(..)
+            | Expr::Tuple(..)
+            | Expr::List(..)
+            | Expr::Cons(..)
+            | Expr::Record(None, ..)
+            | Expr::Annot(..)
+            | Expr::Let(..) => visit::expr_children(e, |c| {
+                if let Node::Expr(c) = c {
+                    work.push(c);
+                }
+            }),
+            Expr::App(..)
+            | Expr::Match(..)
+            | Expr::If(..)
+            | Expr::Seq(..)
+            | Expr::BinOp(..)
+            | Expr::Record(Some(_), ..)
+            | Expr::Field(..)
+            | Expr::Assert(..)
+            | Expr::Receive(..)
+            | Expr::For(..) => return false,
+        }
     }
+    true
 }
 
 /// The candidate closest to `name` by edit distance, if close enough to be
