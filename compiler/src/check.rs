@@ -2419,74 +2419,12 @@ fn merge(mut a: ModuleEnv, b: ModuleEnv) -> ModuleEnv {
 fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
     let mut stack: Vec<&mut TExpr> = vec![e];
     while let Some(e) = stack.pop() {
-        match e {
-            TExpr::Local(v) => {
-                if let Some(&g) = map.get(v) {
-                    *e = TExpr::Global(g);
-                }
+        if let TExpr::Local(v) = *e {
+            if let Some(&g) = map.get(&v) {
+                *e = TExpr::Global(g);
             }
-            TExpr::Imm(_)
-            | TExpr::Float(_)
-            | TExpr::Str(_)
-            | TExpr::Global(_)
-            | TExpr::Extern(_) => {}
-            TExpr::App(f, args, _, _) => {
-                stack.push(f);
-                stack.extend(args.iter_mut());
-            }
-            TExpr::CallExtern(_, args, _) | TExpr::Prim(_, args, _, _) | TExpr::Block(_, args) => {
-                stack.extend(args.iter_mut())
-            }
-            TExpr::Lambda(l) => stack.push(&mut l.body),
-            TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            TExpr::LetRec(group, body) => {
-                stack.push(body);
-                for (_, l) in group {
-                    stack.push(&mut l.body);
-                }
-            }
-            TExpr::Match(s, arms, _) => {
-                stack.push(s);
-                for a in arms {
-                    if let Some(g) = &mut a.guard {
-                        stack.push(g);
-                    }
-                    stack.push(&mut a.body);
-                }
-            }
-            TExpr::Field(a, _) | TExpr::Assert(a, _) => stack.push(a),
-            TExpr::Update(a, _, fs) => {
-                stack.push(a);
-                for (_, f) in fs {
-                    stack.push(f);
-                }
-            }
-            TExpr::If(a, b, c) => {
-                stack.push(a);
-                stack.push(b);
-                stack.push(c);
-            }
-            TExpr::Receive {
-                mailbox,
-                arms,
-                after,
-                ..
-            } => {
-                stack.push(mailbox);
-                for a in arms {
-                    if let Some(g) = &mut a.guard {
-                        stack.push(g);
-                    }
-                    stack.push(&mut a.body);
-                }
-                if let Some((t, b)) = after {
-                    stack.push(t);
-                    stack.push(b);
-                }
-            }
+        } else {
+            crate::typed::visit::for_each_child_mut(e, |c| stack.push(c));
         }
     }
 }
