@@ -272,4 +272,18 @@ mod tests {
         assert_eq!(seen, seen_mut);
         assert_eq!(seen.len(), 3);
     }
+
+    #[test]
+    fn a_million_deep_tree_is_walked_and_dropped_on_a_small_stack() {
+        let mut e = TExpr::Imm(0);
+        for _ in 0..1_000_000 {
+            e = TExpr::Seq(Box::new(e), Box::new(TExpr::Local(1)));
+        }
+        let (mut n, mut work) = (0, vec![&e]);
+        while let Some(e) = work.pop() {
+            n += 1;
+            for_each_child(e, |c, _| work.push(c));
+        }
+        assert_eq!(n, 2_000_001);
+    }
 }
