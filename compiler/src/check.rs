@@ -7,6 +7,7 @@
 //! fresh type variable in place of the faulty expression, so several
 //! independent errors in one file are all reported.
 
+use crate::ast::visit::{self, Node};
 use crate::ast::{self, Expr, Lit, Name, Pat, Span, TypeBody, TypeExpr};
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::error::TypeError;
@@ -2602,103 +2603,53 @@ fn merge(mut a: ModuleEnv, b: ModuleEnv) -> ModuleEnv {
 fn subst_locals(e: &mut TExpr, map: &HashMap<VarId, GlobalId>) {
     let mut stack: Vec<&mut TExpr> = vec![e];
     while let Some(e) = stack.pop() {
-        match e {
-            TExpr::Local(v) => {
-                if let Some(&g) = map.get(v) {
-                    *e = TExpr::Global(g);
-                }
+        if let TExpr::Local(v) = *e {
+            if let Some(&g) = map.get(&v) {
+                *e = TExpr::Global(g);
             }
-            TExpr::Imm(_)
-            | TExpr::Float(_)
-            | TExpr::Str(_)
-            | TExpr::Global(_)
-            | TExpr::Extern(_) => {}
-            TExpr::App(f, args, _, _) => {
-                stack.push(f);
-                stack.extend(args.iter_mut());
-            }
-            TExpr::CallExtern(_, args, _) | TExpr::Prim(_, args, _, _) | TExpr::Block(_, args) => {
-                stack.extend(args.iter_mut())
-            }
-            TExpr::Lambda(l) => stack.push(&mut l.body),
-            TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            TExpr::Try {
-                body, ok, handler, ..
-            } => {
-                stack.push(body);
-                if let Some((_, k)) = ok {
-                    stack.push(k);
-                }
-                stack.push(handler);
-            }
-            TExpr::LetRec(group, body) => {
-                stack.push(body);
-                for (_, l) in group {
-                    stack.push(&mut l.body);
-                }
-            }
-            TExpr::Match(s, arms, _) => {
-                stack.push(s);
-                for a in arms {
-                    if let Some(g) = &mut a.guard {
-                        stack.push(g);
-                    }
-                    stack.push(&mut a.body);
-                }
-            }
-            TExpr::Field(a, _) | TExpr::Assert(a, _) => stack.push(a),
-            TExpr::Update(a, _, fs) => {
-                stack.push(a);
-                for (_, f) in fs {
-                    stack.push(f);
-                }
-            }
-            TExpr::If(a, b, c) => {
-                stack.push(a);
-                stack.push(b);
-                stack.push(c);
-            }
-            TExpr::Receive {
-                mailbox,
-                arms,
-                after,
-                ..
-            } => {
-                stack.push(mailbox);
-                for a in arms {
-                    if let Some(g) = &mut a.guard {
-                        stack.push(g);
-                    }
-                    stack.push(&mut a.body);
-                }
-                if let Some((t, b)) = after {
-                    stack.push(t);
-                    stack.push(b);
-                }
-            }
+        } else {
+            crate::typed::visit::for_each_child_mut(e, |c| stack.push(c));
         }
     }
 }
 
-/// Syntactic values (generalisable under the value restriction).
+/// Syntactic values (generalisable under the value restriction):
+/// constants, variables, functions, and constructors, tuples, lists,
+/// records, annotations and `let`s all of whose sub-expressions are
+/// values. Every kind of expression is listed, so a new one must be
+/// classified here.
 pub fn is_value(e: &Expr) -> bool {
-    crate::stack::deep(|| is_value_inner(e))
-}
-
-fn is_value_inner(e: &Expr) -> bool {
-    match e {
-        Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => true,
-        Expr::Ctor(_, a, _) => a.as_deref().is_none_or(is_value),
-        Expr::Tuple(es, _) | Expr::List(es, _) => es.iter().all(is_value),
-        Expr::Cons(a, b, _) => is_value(a) && is_value(b),
-        Expr::Record(None, fs, _) => fs.iter().all(|(_, e, _)| is_value(e)),
-        Expr::Annot(e, _, _) => is_value(e),
-        Expr::Let(_, bs, body, _) => bs.iter().all(|b| is_value(&b.expr)) && is_value(body),
-        _ => false,
+    // A work list, not recursion: any depth (`1 :: 2 :: … :: []`).
+    let mut work = vec![e];
+    while let Some(e) = work.pop() {
+        match e {
+            Expr::Lit(..) | Expr::Var(..) | Expr::Fun(..) | Expr::Function(..) => {}
+            Expr::Ctor(..)
+            | Expr::Tuple(..)
+            | Expr::List(..)
+            | Expr::Cons(..)
+            | Expr::Record(None, ..)
+            | Expr::Annot(..)
+            | Expr::Let(..) => visit::expr_children(e, |c| {
+                if let Node::Expr(c) = c {
+                    work.push(c);
+                }
+            }),
+            Expr::App(..)
+            | Expr::Match(..)
+            | Expr::If(..)
+            | Expr::Seq(..)
+            | Expr::BinOp(..)
+            | Expr::Record(Some(_), ..)
+            | Expr::Field(..)
+            | Expr::Assert(..)
+            | Expr::Receive(..)
+            | Expr::For(..)
+            | Expr::Try(..)
+            | Expr::Open(..) => return false,
+        }
     }
+    true
 }
 
 /// The candidate closest to `name` by edit distance, if close enough to be

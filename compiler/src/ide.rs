@@ -4,7 +4,7 @@
 //! server's work.) Positions are byte offsets into a file's text, as
 //! everywhere in the compiler; the language server converts them.
 
-use crate::ast::{self, Expr, Item, Pat, Span};
+use crate::ast::{self, visit, Expr, Item, Pat, Span};
 use crate::diagnostic::FileId;
 use crate::driver::Analysis;
 use crate::types::env::{OccKind, Occurrence, TypeKind};
@@ -172,103 +172,6 @@ pub fn doc_comment(text: &str, def_start: usize) -> Option<String> {
     let lines: Vec<&str> = body.lines().map(str::trim).collect();
     let doc = lines.join("\n").trim().to_string();
     (!doc.is_empty()).then_some(doc)
-}
-
-// ------------------------------------------------------------ walking
-
-/// Calls `f` on `e` and every expression inside it, outermost first.
-pub fn walk_expr<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
-    f(e);
-    let arms = |arms: &'a [ast::Arm], f: &mut dyn FnMut(&'a Expr)| {
-        for a in arms {
-            if let Some(g) = &a.guard {
-                walk_expr(g, f);
-            }
-            walk_expr(&a.body, f);
-        }
-    };
-    match e {
-        Expr::Lit(..) | Expr::Var(..) => {}
-        Expr::Ctor(_, a, _) => {
-            if let Some(a) = a {
-                walk_expr(a, f);
-            }
-        }
-        Expr::App(g, args, _) => {
-            walk_expr(g, f);
-            for a in args {
-                walk_expr(a, f);
-            }
-        }
-        Expr::Fun(_, b, _)
-        | Expr::Field(b, _, _)
-        | Expr::Annot(b, _, _)
-        | Expr::Assert(b, _)
-        | Expr::Open(_, b, _, _) => walk_expr(b, f),
-        Expr::Function(a, _) => arms(a, f),
-        Expr::Let(_, bs, body, _) => {
-            for b in bs {
-                walk_expr(&b.expr, f);
-            }
-            walk_expr(body, f);
-        }
-        Expr::Match(s, a, _) | Expr::Try(s, a, _) => {
-            walk_expr(s, f);
-            arms(a, f);
-        }
-        Expr::If(c, t, e, _) => {
-            walk_expr(c, f);
-            walk_expr(t, f);
-            if let Some(e) = e {
-                walk_expr(e, f);
-            }
-        }
-        Expr::Seq(a, b, _) | Expr::Cons(a, b, _) | Expr::BinOp(_, a, b, _) => {
-            walk_expr(a, f);
-            walk_expr(b, f);
-        }
-        Expr::Tuple(xs, _) | Expr::List(xs, _) => {
-            for x in xs {
-                walk_expr(x, f);
-            }
-        }
-        Expr::Record(base, fs, _) => {
-            if let Some(b) = base {
-                walk_expr(b, f);
-            }
-            for (_, x, _) in fs {
-                walk_expr(x, f);
-            }
-        }
-        Expr::Receive(s, a, after, _) => {
-            walk_expr(s, f);
-            arms(a, f);
-            if let Some((t, e)) = after {
-                walk_expr(t, f);
-                walk_expr(e, f);
-            }
-        }
-        Expr::For(l, _) => {
-            walk_expr(&l.from, f);
-            walk_expr(&l.to, f);
-            walk_expr(&l.body, f);
-        }
-    }
-}
-
-/// Calls `f` on every expression of a module.
-pub fn walk_module<'a>(m: &'a ast::Module, f: &mut dyn FnMut(&'a Expr)) {
-    for item in &m.items {
-        match item {
-            Item::Let(_, bs, _) => {
-                for b in bs {
-                    walk_expr(&b.expr, f);
-                }
-            }
-            Item::Expr(e) => walk_expr(e, f),
-            Item::Type(..) | Item::External(..) | Item::Exception(..) | Item::Open(..) => {}
-        }
-    }
 }
 
 /// The variables a pattern binds, with their spans; `annotated` tells
@@ -558,7 +461,7 @@ pub fn inlay_hints(a: &mut Analysis, file: FileId, range: Span) -> Vec<InlayHint
             }
         }
     }
-    walk_module(module, &mut |e| match e {
+    visit::walk_module(module, |e| match e {
         Expr::Let(_, bs, _, _) => {
             for b in bs {
                 binding(b, &mut wanted);
@@ -626,7 +529,7 @@ pub fn signature_help(a: &mut Analysis, file: FileId, offset: usize) -> Option<S
     };
     let mut best: Option<(Span, Span, Vec<Span>)> = None;
     if let Some(module) = module_ast(a, file) {
-        walk_module(module, &mut |e| {
+        visit::walk_module(module, |e| {
             if let Expr::App(g, args, span) = e {
                 if let Expr::Var(n, vspan) = &**g {
                     let named = n.name.starts_with(|c: char| c.is_alphabetic() || c == '_');

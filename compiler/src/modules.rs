@@ -1,170 +1,88 @@
 //! Finding the modules a file refers to: `Foo.bar` in `main.cvn` is `bar`
 //! in `foo.cvn` beside it, as in OCaml.
 
+use crate::ast::visit::{self, Node};
 use crate::ast::*;
 
 /// Every module name used qualified in `m` (`Foo.bar`, `Foo.Ctor`,
 /// `Foo.t`), with the first place it is used, in order of first use.
 pub fn module_refs(m: &Module) -> Vec<(String, Span)> {
     let mut out: Vec<(String, Span)> = vec![];
-    let mut add = |n: &Name, s: Span| {
-        if let Some(md) = &n.module {
-            if !out.iter().any(|(x, _)| x == md) {
-                out.push((md.clone(), s));
-            }
+    let mut add = |md: &str, s: Span| {
+        if !out.iter().any(|(x, _)| x == md) {
+            out.push((md.to_string(), s));
         }
     };
-    let mut exprs: Vec<&Expr> = vec![];
-    let mut pats: Vec<&Pat> = vec![];
-    let mut tys: Vec<&TypeExpr> = vec![];
+    // A qualified record field `Geo.x`.
+    let field_module = |f: &str| f.split_once('.').map(|(m, _)| m.to_string());
+    let mut work = Work::default();
     for item in &m.items {
-        match item {
-            Item::Let(_, bs, _) => {
-                for b in bs {
-                    pats.push(&b.pat);
-                    exprs.push(&b.expr);
-                }
-            }
-            Item::Type(defs, _) => {
-                for d in defs {
-                    match &d.body {
-                        TypeBody::Variant(cs) => cs.iter().for_each(|c| tys.extend(c.1.iter())),
-                        TypeBody::Record(fs) => fs.iter().for_each(|f| tys.push(&f.1)),
-                        TypeBody::Alias(t) => tys.push(t),
-                        TypeBody::Abstract => {}
-                    }
-                }
-            }
-            Item::External(_, t, _, _) => tys.push(t),
-            Item::Exception(_, ts, _) => tys.extend(ts.iter()),
-            Item::Open(m, s) => add(
-                &Name {
-                    module: Some(m.clone()),
-                    name: String::new(),
-                },
-                *s,
-            ),
-            Item::Expr(e) => exprs.push(e),
+        if let Item::Open(md, s) = item {
+            add(md, *s);
         }
+        visit::item_children(item, |n| work.push(n));
     }
-    loop {
-        if let Some(e) = exprs.pop() {
-            match e {
-                Expr::Lit(..) => {}
-                Expr::Var(n, s) => add(n, *s),
-                Expr::Open(m, b, _, s) => {
-                    add(
-                        &Name {
-                            module: Some(m.clone()),
-                            name: String::new(),
-                        },
-                        *s,
-                    );
-                    exprs.push(b);
+    while let Some(node) = work.pop() {
+        // The nodes that hold a possibly qualified name.
+        match node {
+            Node::Expr(Expr::Var(n, s) | Expr::Ctor(n, _, s))
+            | Node::Pat(Pat::Ctor(n, _, s))
+            | Node::Type(TypeExpr::Con(n, _, s)) => {
+                if let Some(md) = &n.module {
+                    add(md, *s);
                 }
-                Expr::Ctor(n, a, s) => {
-                    add(n, *s);
-                    exprs.extend(a.as_deref());
+            }
+            Node::Expr(Expr::Open(md, _, _, s)) => add(md, *s),
+            Node::Expr(Expr::Field(_, f, s)) => {
+                if let Some(md) = field_module(f) {
+                    add(&md, *s);
                 }
-                Expr::App(f, args, _) => {
-                    exprs.push(f);
-                    exprs.extend(args.iter());
-                }
-                Expr::Fun(ps, b, _) => {
-                    pats.extend(ps.iter());
-                    exprs.push(b);
-                }
-                Expr::Function(arms, _) => push_arms(arms, &mut exprs, &mut pats),
-                Expr::Let(_, bs, b, _) => {
-                    for x in bs {
-                        pats.push(&x.pat);
-                        exprs.push(&x.expr);
-                    }
-                    exprs.push(b);
-                }
-                Expr::Match(s, arms, _) | Expr::Try(s, arms, _) => {
-                    exprs.push(s);
-                    push_arms(arms, &mut exprs, &mut pats);
-                }
-                Expr::If(c, a, b, _) => {
-                    exprs.push(c);
-                    exprs.push(a);
-                    exprs.extend(b.as_deref());
-                }
-                Expr::Seq(a, b, _) | Expr::Cons(a, b, _) | Expr::BinOp(_, a, b, _) => {
-                    exprs.push(a);
-                    exprs.push(b);
-                }
-                Expr::Tuple(es, _) | Expr::List(es, _) => exprs.extend(es.iter()),
-                Expr::Record(b, fs, _) => {
-                    exprs.extend(b.as_deref());
-                    exprs.extend(fs.iter().map(|f| &f.1));
-                }
-                Expr::Field(e, _, _) | Expr::Assert(e, _) => exprs.push(e),
-                Expr::Annot(e, t, _) => {
-                    exprs.push(e);
-                    tys.push(t);
-                }
-                Expr::Receive(m, arms, after, _) => {
-                    exprs.push(m);
-                    push_arms(arms, &mut exprs, &mut pats);
-                    if let Some((t, b)) = after {
-                        exprs.push(t);
-                        exprs.push(b);
+            }
+            Node::Expr(Expr::Record(_, fs, _)) => {
+                for (f, _, s) in fs.iter() {
+                    if let Some(md) = field_module(f) {
+                        add(&md, *s);
                     }
                 }
-                Expr::For(l, _) => {
-                    exprs.push(&l.from);
-                    exprs.push(&l.to);
-                    exprs.push(&l.body);
+            }
+            Node::Pat(Pat::Record(fs, _, _)) => {
+                for (f, _, s) in fs.iter() {
+                    if let Some(md) = field_module(f) {
+                        add(&md, *s);
+                    }
                 }
             }
-        } else if let Some(p) = pats.pop() {
-            match p {
-                Pat::Wild(_) | Pat::Var(..) | Pat::Lit(..) => {}
-                Pat::Tuple(ps, _) | Pat::List(ps, _) => pats.extend(ps.iter()),
-                Pat::Ctor(n, a, s) => {
-                    add(n, *s);
-                    pats.extend(a.as_deref());
-                }
-                Pat::Cons(a, b, _) | Pat::Or(a, b, _) => {
-                    pats.push(a);
-                    pats.push(b);
-                }
-                Pat::Record(fs, _, _) => pats.extend(fs.iter().map(|f| &f.1)),
-                Pat::Alias(p, _, _) => pats.push(p),
-                Pat::Annot(p, t, _) => {
-                    pats.push(p);
-                    tys.push(t);
-                }
-            }
-        } else if let Some(t) = tys.pop() {
-            match t {
-                TypeExpr::Var(..) => {}
-                TypeExpr::Con(n, args, s) => {
-                    add(n, *s);
-                    tys.extend(args.iter());
-                }
-                TypeExpr::Arrow(a, b, _) => {
-                    tys.push(a);
-                    tys.push(b);
-                }
-                TypeExpr::Tuple(xs, _) => tys.extend(xs.iter()),
-                TypeExpr::Paren(t, _) => tys.push(t),
-            }
-        } else {
-            break;
+            _ => {}
         }
+        visit::children(node, |n| work.push(n));
     }
     out.sort_by_key(|(_, s)| s.start);
     out
 }
 
-fn push_arms<'a>(arms: &'a [Arm], exprs: &mut Vec<&'a Expr>, pats: &mut Vec<&'a Pat>) {
-    for a in arms {
-        pats.push(&a.pat);
-        exprs.extend(a.guard.as_ref());
-        exprs.push(&a.body);
+/// The nodes left to visit: one stack per kind, expressions taken first,
+/// then patterns, then types (the order decides which use of a module is
+/// the one recorded).
+#[derive(Default)]
+struct Work<'a> {
+    exprs: Vec<&'a Expr>,
+    pats: Vec<&'a Pat>,
+    tys: Vec<&'a TypeExpr>,
+}
+
+impl<'a> Work<'a> {
+    fn push(&mut self, n: Node<'a>) {
+        match n {
+            Node::Expr(e) => self.exprs.push(e),
+            Node::Pat(p) => self.pats.push(p),
+            Node::Type(t) => self.tys.push(t),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Node<'a>> {
+        (self.exprs.pop().map(Node::Expr))
+            .or_else(|| self.pats.pop().map(Node::Pat))
+            .or_else(|| self.tys.pop().map(Node::Type))
     }
 }
 

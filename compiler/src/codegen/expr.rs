@@ -1777,122 +1777,26 @@ pub(crate) fn wrapper_body(g: &mut Gen, func: FuncId, x: ExternId) -> Result<(),
 
 /// The free variables of a lambda, in first-occurrence order.
 fn free_vars(l: &TLambda) -> Vec<VarId> {
+    // Variable ids are unique per program, so one `bound` set suffices.
+    // What an expression binds around a child is added just before the
+    // child is visited, as a recursive walk would; children are visited
+    // first to last, each with everything inside it before the next.
     let mut bound: HashSet<VarId> = l.params.iter().copied().collect();
     let mut out = vec![];
     let mut seen = HashSet::new();
-    fv_expr(&l.body, &mut bound, &mut out, &mut seen);
-    out
-}
-
-fn fv_pat(p: &TPat, bound: &mut HashSet<VarId>) {
-    let mut vs = vec![];
-    p.vars(&mut vs);
-    bound.extend(vs);
-}
-
-fn fv_expr(e: &TExpr, bound: &mut HashSet<VarId>, out: &mut Vec<VarId>, seen: &mut HashSet<VarId>) {
-    crate::stack::deep(|| fv_expr_inner(e, bound, out, seen))
-}
-
-fn fv_expr_inner(
-    e: &TExpr,
-    bound: &mut HashSet<VarId>,
-    out: &mut Vec<VarId>,
-    seen: &mut HashSet<VarId>,
-) {
-    // Variable ids are unique per program, so one `bound` set suffices.
-    match e {
-        TExpr::Local(x) => {
+    let mut vars = vec![];
+    let mut work: Vec<(&TExpr, visit::Binds)> = vec![(&l.body, visit::Binds::Nothing)];
+    while let Some((e, binds)) = work.pop() {
+        binds.vars(&mut vars);
+        bound.extend(vars.drain(..));
+        if let TExpr::Local(x) = e {
             if !bound.contains(x) && seen.insert(*x) {
                 out.push(*x);
             }
         }
-        TExpr::Imm(_) | TExpr::Float(_) | TExpr::Str(_) | TExpr::Global(_) | TExpr::Extern(_) => {}
-        TExpr::App(f, a, _, _) => {
-            fv_expr(f, bound, out, seen);
-            a.iter().for_each(|x| fv_expr(x, bound, out, seen));
-        }
-        TExpr::CallExtern(_, a, _) | TExpr::Prim(_, a, _, _) | TExpr::Block(_, a) => {
-            a.iter().for_each(|x| fv_expr(x, bound, out, seen))
-        }
-        TExpr::Lambda(l) => {
-            bound.extend(l.params.iter().copied());
-            fv_expr(&l.body, bound, out, seen);
-        }
-        TExpr::Try {
-            body,
-            ok,
-            exn,
-            handler,
-        } => {
-            fv_expr(body, bound, out, seen);
-            if let Some((x, k)) = ok {
-                bound.insert(*x);
-                fv_expr(k, bound, out, seen);
-            }
-            bound.insert(*exn);
-            fv_expr(handler, bound, out, seen);
-        }
-        TExpr::Let(x, a, b) => {
-            fv_expr(a, bound, out, seen);
-            bound.insert(*x);
-            fv_expr(b, bound, out, seen);
-        }
-        TExpr::LetRec(group, body) => {
-            for (x, _) in group {
-                bound.insert(*x);
-            }
-            for (_, l) in group {
-                bound.extend(l.params.iter().copied());
-                fv_expr(&l.body, bound, out, seen);
-            }
-            fv_expr(body, bound, out, seen);
-        }
-        TExpr::Match(s, arms, _) => {
-            fv_expr(s, bound, out, seen);
-            fv_arms(arms, bound, out, seen);
-        }
-        TExpr::Field(a, _) | TExpr::Assert(a, _) => fv_expr(a, bound, out, seen),
-        TExpr::Update(a, _, fs) => {
-            fv_expr(a, bound, out, seen);
-            fs.iter().for_each(|(_, x)| fv_expr(x, bound, out, seen));
-        }
-        TExpr::If(a, b, c) => {
-            fv_expr(a, bound, out, seen);
-            fv_expr(b, bound, out, seen);
-            fv_expr(c, bound, out, seen);
-        }
-        TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
-            fv_expr(a, bound, out, seen);
-            fv_expr(b, bound, out, seen);
-        }
-        TExpr::Receive {
-            mailbox,
-            arms,
-            after,
-            ..
-        } => {
-            fv_expr(mailbox, bound, out, seen);
-            fv_arms(arms, bound, out, seen);
-            if let Some((t, b)) = after {
-                fv_expr(t, bound, out, seen);
-                fv_expr(b, bound, out, seen);
-            }
-        }
+        let first = work.len();
+        visit::for_each_child(e, |c, binds| work.push((c, binds)));
+        work[first..].reverse();
     }
-}
-
-fn fv_arms(
-    arms: &[TArm],
-    bound: &mut HashSet<VarId>,
-    out: &mut Vec<VarId>,
-    seen: &mut HashSet<VarId>,
-) {
-    for a in arms {
-        fv_pat(&a.pat, bound);
-        if let Some(gd) = &a.guard {
-            fv_expr(gd, bound, out, seen);
-        }
-        fv_expr(&a.body, bound, out, seen);
-    }
+    out
 }

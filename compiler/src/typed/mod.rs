@@ -4,6 +4,10 @@
 //! constructors and record fields to their run-time representation (tag,
 //! constant or block, field index). Types stay attached where code
 //! generation needs them (`inspect`, specialised comparisons).
+//! Walks over typed expressions get their children, and the variables
+//! bound around each, from [`visit`].
+
+pub mod visit;
 
 use crate::ast::Span;
 use crate::diagnostic::FileId;
@@ -423,7 +427,7 @@ pub struct TProgram {
 
 // ---------------------------------------------------------------- drop
 //
-// As the syntax trees (see `ast.rs`): typed trees are as deep as the
+// As the syntax trees (see `ast/mod.rs`): typed trees are as deep as the
 // source nests, so they are dropped with a work list, not recursively.
 
 impl TExpr {
@@ -445,91 +449,19 @@ impl TExpr {
             _ => Err(self),
         }
     }
-
-    /// Moves the sub-expressions onto `out`, leaving `Imm(0)` in their
-    /// place (patterns are dropped by their own destructor).
-    fn take_children(&mut self, out: &mut Vec<TExpr>) {
-        let take =
-            |b: &mut TExpr, out: &mut Vec<TExpr>| out.push(std::mem::replace(b, TExpr::Imm(0)));
-        let arms = |arms: &mut Vec<TArm>, out: &mut Vec<TExpr>| {
-            for a in arms.iter_mut() {
-                take(&mut a.body, out);
-                out.extend(a.guard.take());
-            }
-        };
-        match self {
-            TExpr::Imm(_)
-            | TExpr::Float(_)
-            | TExpr::Str(_)
-            | TExpr::Local(_)
-            | TExpr::Global(_)
-            | TExpr::Extern(_) => {}
-            TExpr::App(f, args, _, _) => {
-                take(f, out);
-                out.append(args);
-            }
-            TExpr::CallExtern(_, args, _) | TExpr::Block(_, args) | TExpr::Prim(_, args, _, _) => {
-                out.append(args)
-            }
-            TExpr::Lambda(l) => take(&mut l.body, out),
-            TExpr::Let(_, a, b) | TExpr::Seq(a, b) | TExpr::And(a, b) | TExpr::Or(a, b) => {
-                take(a, out);
-                take(b, out);
-            }
-            TExpr::Try {
-                body, ok, handler, ..
-            } => {
-                take(body, out);
-                if let Some((_, k)) = ok {
-                    take(k, out);
-                }
-                take(handler, out);
-            }
-            TExpr::LetRec(group, body) => {
-                for (_, l) in group.iter_mut() {
-                    take(&mut l.body, out);
-                }
-                take(body, out);
-            }
-            TExpr::Match(s, a, _) => {
-                take(s, out);
-                arms(a, out);
-            }
-            TExpr::Field(a, _) | TExpr::Assert(a, _) => take(a, out),
-            TExpr::Update(a, _, fs) => {
-                take(a, out);
-                for (_, f) in fs.iter_mut() {
-                    take(f, out);
-                }
-            }
-            TExpr::If(a, b, c) => {
-                take(a, out);
-                take(b, out);
-                take(c, out);
-            }
-            TExpr::Receive {
-                mailbox,
-                arms: a,
-                after,
-                ..
-            } => {
-                take(mailbox, out);
-                arms(a, out);
-                if let Some((t, b)) = after {
-                    take(t, out);
-                    take(b, out);
-                }
-            }
-        }
-    }
 }
 
 impl Drop for TExpr {
     fn drop(&mut self) {
+        // The sub-expressions move onto the stack, leaving `Imm(0)` in their
+        // place (patterns are dropped by their own destructor).
+        let take = |e: &mut TExpr, out: &mut Vec<TExpr>| {
+            visit::for_each_child_mut(e, |c| out.push(std::mem::replace(c, TExpr::Imm(0))));
+        };
         let mut stack = vec![];
-        self.take_children(&mut stack);
+        take(self, &mut stack);
         while let Some(mut e) = stack.pop() {
-            e.take_children(&mut stack);
+            take(&mut e, &mut stack);
         }
     }
 }

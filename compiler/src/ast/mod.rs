@@ -1,5 +1,8 @@
 //! The surface syntax tree, as the parser builds it. Every node carries the
 //! [`Span`] (byte offsets into its file) that diagnostics point at.
+//! Walks over the tree get each node's children from [`visit`].
+
+pub mod visit;
 
 /// Byte range `start..end` in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -358,87 +361,17 @@ fn unit_expr() -> Expr {
     Expr::Lit(Lit::Unit, Span::default())
 }
 
-impl Expr {
-    /// Moves the sub-expressions onto `out`, leaving leaves in their place
-    /// (patterns and types are dropped by their own destructors).
-    fn take_children(&mut self, out: &mut Vec<Expr>) {
-        let take = |b: &mut Expr, out: &mut Vec<Expr>| out.push(std::mem::replace(b, unit_expr()));
-        let arms = |arms: &mut Vec<Arm>, out: &mut Vec<Expr>| {
-            for a in arms.iter_mut() {
-                out.push(std::mem::replace(&mut a.body, unit_expr()));
-                out.extend(a.guard.take());
-            }
-        };
-        match self {
-            Expr::Lit(..) | Expr::Var(..) => {}
-            Expr::Ctor(_, a, _) => {
-                if let Some(a) = a {
-                    take(a, out)
-                }
-            }
-            Expr::App(f, args, _) => {
-                take(f, out);
-                out.append(args);
-            }
-            Expr::Fun(_, b, _)
-            | Expr::Field(b, _, _)
-            | Expr::Annot(b, _, _)
-            | Expr::Assert(b, _)
-            | Expr::Open(_, b, _, _) => take(b, out),
-            Expr::Function(a, _) => arms(a, out),
-            Expr::Let(_, bs, b, _) => {
-                for x in bs.iter_mut() {
-                    take(&mut x.expr, out);
-                }
-                take(b, out);
-            }
-            Expr::Match(s, a, _) | Expr::Try(s, a, _) => {
-                take(s, out);
-                arms(a, out);
-            }
-            Expr::If(c, a, b, _) => {
-                take(c, out);
-                take(a, out);
-                if let Some(b) = b {
-                    take(b, out);
-                }
-            }
-            Expr::Seq(a, b, _) | Expr::Cons(a, b, _) | Expr::BinOp(_, a, b, _) => {
-                take(a, out);
-                take(b, out);
-            }
-            Expr::Tuple(es, _) | Expr::List(es, _) => out.append(es),
-            Expr::Record(b, fs, _) => {
-                if let Some(b) = b {
-                    take(b, out);
-                }
-                for f in fs.iter_mut() {
-                    take(&mut f.1, out);
-                }
-            }
-            Expr::For(f, _) => {
-                take(&mut f.from, out);
-                take(&mut f.to, out);
-                take(&mut f.body, out);
-            }
-            Expr::Receive(m, a, after, _) => {
-                take(m, out);
-                arms(a, out);
-                if let Some((t, b)) = after {
-                    take(t, out);
-                    take(b, out);
-                }
-            }
-        }
-    }
-}
-
 impl Drop for Expr {
     fn drop(&mut self) {
+        // The sub-expressions move onto the stack, leaving leaves in their
+        // place (patterns and types are dropped by their own destructors).
+        let take = |e: &mut Expr, out: &mut Vec<Expr>| {
+            visit::expr_children_mut(e, |c| out.push(std::mem::replace(c, unit_expr())));
+        };
         let mut stack = vec![];
-        self.take_children(&mut stack);
+        take(self, &mut stack);
         while let Some(mut e) = stack.pop() {
-            e.take_children(&mut stack);
+            take(&mut e, &mut stack);
         }
     }
 }
