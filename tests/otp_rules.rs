@@ -61,20 +61,20 @@ fn shutdown_in_reverse_order_with_timeout_then_killed() {
 
 #[test]
 fn server_init_handle_call_stop() {
-    golden("server");
+    golden("gen_server");
 }
 
 #[test]
 fn registry_names_are_freed_and_re_registered() {
-    golden("registry");
+    golden("registry_names");
 }
 
 #[test]
 fn store_copies_and_dies_with_its_owner() {
-    golden("store");
+    golden("store_tables");
 }
 
 #[test]
 fn timers_send_after_and_cancel() {
-    golden("timer");
+    golden("timers");
 }
