@@ -2,6 +2,140 @@
    Caravan's Map is a polymorphic persistent map ordered by structural
    compare (stdlib/src/cvn/map.cvn); OCaml's is a functor, so this gives
    OCaml the same module: the same AVL trees, keyed by polymorphic compare. *)
+(* OCaml 4.14's additions to Seq, which Caravan's Seq has too: this is
+   their text in stdlib/src/cvn/seq.cvn. *)
+module Seq = struct
+  include Seq
+
+  (* [is_empty s]: whether s has no element (computes its first node). O(1). *)
+  let is_empty seq = match seq () with Nil -> true | Cons (_, _) -> false
+
+  (* [uncons s]: [Some (x, rest)] for the first element x of s and the
+     sequence of the others, None when s is empty. O(1). *)
+  let uncons seq =
+    match seq () with Nil -> None | Cons (x, next) -> Some (x, next)
+
+  (* [length s]: the number of elements of s (computing them all). O(n); never
+     ends on an infinite sequence. *)
+  let length seq =
+    let rec go n seq =
+      match seq () with Nil -> n | Cons (_, next) -> go (n + 1) next
+    in
+    go 0 seq
+
+  (* [iteri f s]: [f i x] for each element x of s and its index i (from 0), in
+     order. O(n). *)
+  let iteri f seq =
+    let rec go i seq =
+      match seq () with
+      | Nil -> ()
+      | Cons (x, next) ->
+          f i x;
+          go (i + 1) next
+    in
+    go 0 seq
+
+  (* [for_all p s]: whether every element of s satisfies p (stops at the first
+     that does not). O(n). *)
+  let rec for_all p seq =
+    match seq () with Nil -> true | Cons (x, next) -> p x && for_all p next
+
+  (* [exists p s]: whether some element of s satisfies p (stops at the first
+     that does). O(n). *)
+  let rec exists p seq =
+    match seq () with Nil -> false | Cons (x, next) -> p x || exists p next
+
+  (* [find p s]: [Some] of the first element of s that satisfies p, None when
+     none does. O(n). *)
+  let rec find p seq =
+    match seq () with
+    | Nil -> None
+    | Cons (x, next) -> if p x then Some x else find p next
+
+  (* [find_map f s]: the first [f x] that is [Some _] for an element x of s,
+     None when there is none. O(n). *)
+  let rec find_map f seq =
+    match seq () with
+    | Nil -> None
+    | Cons (x, next) -> match f x with None -> find_map f next | Some y -> Some y
+
+  (* The elements [f i] to [f (j - 1)] (internal: [init]). *)
+  let rec init_from f i j () =
+    if i < j then Cons (f i, init_from f (i + 1) j) else Nil
+
+  (* [init n f]: the sequence [f 0; f 1; ...; f (n - 1)], each computed when
+     asked for; raises [Invalid_argument "Seq.init"] when n < 0. *)
+  let init n f = if n < 0 then invalid_arg "Seq.init" else init_from f 0 n
+
+  (* [repeat x]: the infinite sequence x, x, x, ... *)
+  let rec repeat x () = Cons (x, repeat x)
+
+  (* [iterate f x]: the infinite sequence x, f x, f (f x), ... (each computed
+     when asked for). *)
+  let rec iterate f x () = Cons (x, iterate f (f x))
+
+  (* [mapi f s]: [f i x] for each element x of s and its index i (from 0),
+     lazily. *)
+  let mapi f seq =
+    let rec go i seq () =
+      match seq () with
+      | Nil -> Nil
+      | Cons (x, next) -> Cons (f i x, go (i + 1) next)
+    in
+    go 0 seq
+
+  (* The first n elements of s, n >= 0 (internal: [take]). *)
+  let rec take_first n seq =
+    if n = 0 then empty
+    else
+      fun () ->
+        match seq () with
+        | Nil -> Nil
+        | Cons (x, next) -> Cons (x, take_first (n - 1) next)
+
+  (* [take n s]: the first n elements of s (all of them when s is shorter),
+     lazily; raises [Invalid_argument "Seq.take"] when n < 0. *)
+  let take n seq = if n < 0 then invalid_arg "Seq.take" else take_first n seq
+
+  (* The first node of s after n > 0 elements (internal: [drop]). *)
+  let rec force_drop n seq =
+    match seq () with
+    | Nil -> Nil
+    | Cons (_, next) -> if n = 1 then next () else force_drop (n - 1) next
+
+  (* [drop n s]: s without its first n elements (empty when s is shorter);
+     they are skipped when the result is first asked for. Raises
+     [Invalid_argument "Seq.drop"] when n < 0. *)
+  let drop n seq =
+    if n < 0 then invalid_arg "Seq.drop"
+    else if n = 0 then seq
+    else fun () -> force_drop n seq
+
+  (* [take_while p s]: the longest prefix of s whose elements satisfy p,
+     lazily. *)
+  let rec take_while p seq () =
+    match seq () with
+    | Nil -> Nil
+    | Cons (x, next) -> if p x then Cons (x, take_while p next) else Nil
+
+  (* [drop_while p s]: s without its longest prefix whose elements satisfy p;
+     they are skipped when the result is first asked for. *)
+  let rec drop_while p seq () =
+    match seq () with
+    | Nil -> Nil
+    | Cons (x, next) -> if p x then drop_while p next () else Cons (x, next)
+
+  (* [zip s1 s2]: the pairs of the elements of s1 and s2 at the same index,
+     as long as the shorter one, lazily. *)
+  let rec zip seq1 seq2 () =
+    match seq1 () with
+    | Nil -> Nil
+    | Cons (x, next1) ->
+        match seq2 () with
+        | Nil -> Nil
+        | Cons (y, next2) -> Cons ((x, y), zip next1 next2)
+end
+
 module Map = struct
 
   type ('k, 'v) t = Empty | Node of ('k, 'v) t * 'k * 'v * ('k, 'v) t * int
