@@ -648,12 +648,15 @@ pub unsafe extern "C" fn caravan_file_write(proc: *mut Process, path: Value, dat
 }
 
 /// `IO.read_line ()`: a line of standard input without its newline, or
-/// `None` at end of input. Blocks the scheduler thread while it waits.
+/// `None` at end of input (standard output is flushed first, as OCaml's
+/// `read_line` does). Blocks the scheduler thread while it waits.
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_io_read_line(proc: *mut Process, _unit: Value) -> Value {
+    // As OCaml's read_line: a prompt printed before it shows.
+    caravan_vm::stdout_flush();
     // SAFETY: the running process, on its own stack.
     let line = unsafe { caravan_vm::blocking_section(proc, read_stdin_line) };
     match line {
