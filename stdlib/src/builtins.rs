@@ -648,12 +648,15 @@ pub unsafe extern "C" fn caravan_file_write(proc: *mut Process, path: Value, dat
 }
 
 /// `IO.read_line ()`: a line of standard input without its newline, or
-/// `None` at end of input. Blocks the scheduler thread while it waits.
+/// `None` at end of input (standard output is flushed first, as OCaml's
+/// `read_line` does). Blocks the scheduler thread while it waits.
 ///
 /// # Safety
 /// Called by generated code only: `proc` is the running process.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_io_read_line(proc: *mut Process, _unit: Value) -> Value {
+    // As OCaml's read_line: a prompt printed before it shows.
+    caravan_vm::stdout_flush();
     // SAFETY: the running process, on its own stack.
     let line = unsafe { caravan_vm::blocking_section(proc, read_stdin_line) };
     match line {
@@ -725,16 +728,74 @@ thread_local! {
     static RNG: std::cell::Cell<u64> = std::cell::Cell::new(random_start());
 }
 
+/// Whether `Random.init` chose the generator: then every scheduler thread
+/// draws from [`SEEDED_RNG`], one sequence for the whole program, so a
+/// program that seeds it draws the same numbers on every run whichever
+/// thread runs it (processes move between scheduler threads). Until then,
+/// and again after `Random.self_init`, each thread draws from its own
+/// [`RNG`], without contention.
+static SEEDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The state of the generator `Random.init` seeds (never 0).
+static SEEDED_RNG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// One xorshift64 step (the state stays non-zero).
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x
+}
+
 /// xorshift64* (Vigna 2014).
 fn next_random() -> u64 {
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        r.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
+    use std::sync::atomic::Ordering;
+    let x = if SEEDED.load(Ordering::Acquire) {
+        let mut x = SEEDED_RNG.load(Ordering::Relaxed);
+        loop {
+            let next = xorshift(x);
+            match SEEDED_RNG.compare_exchange_weak(x, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break next,
+                Err(now) => x = now,
+            }
+        }
+    } else {
+        RNG.with(|r| {
+            let x = xorshift(r.get());
+            r.set(x);
+            x
+        })
+    };
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+/// `Random.init seed`: from now on every process draws from one generator
+/// started from `seed` (SplitMix64's finaliser spreads nearby seeds apart),
+/// so the numbers drawn after it are the same on every run.
+#[no_mangle]
+pub extern "C" fn caravan_random_init(_proc: *mut Process, seed: Value) -> Value {
+    use std::sync::atomic::Ordering;
+    let mut z = (int_of(seed) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    SEEDED_RNG.store(z | 1, Ordering::Relaxed);
+    SEEDED.store(true, Ordering::Release);
+    UNIT
+}
+
+/// `Random.self_init ()`: back to a generator per scheduler thread, the
+/// calling thread's restarted from the clock (or, on a deterministic
+/// schedule, left as the schedule's seed made it, so a replay draws the
+/// same numbers).
+#[no_mangle]
+pub extern "C" fn caravan_random_self_init(_proc: *mut Process, _unit: Value) -> Value {
+    use std::sync::atomic::Ordering;
+    SEEDED.store(false, Ordering::Release);
+    if caravan_vm::scheduler::schedule_seed().is_none() {
+        RNG.with(|r| r.set((random_start() ^ r.get()) | 1));
+    }
+    UNIT
 }
 
 /// `Random.int bound` (raises `Invalid_argument "Random.int"` when
@@ -981,6 +1042,8 @@ table!(
     caravan_time_now_ms,
     caravan_random_int,
     caravan_random_float,
+    caravan_random_init,
+    caravan_random_self_init,
     caravan_inspect,
     caravan_inspect_top,
     caravan_float_exp,

@@ -16,6 +16,7 @@ pub mod testing;
 pub const MODULES: &[(&str, &str)] = &[
     ("Prelude", include_str!("cvn/prelude.cvn")),
     ("Either", include_str!("cvn/either.cvn")),
+    ("Seq", include_str!("cvn/seq.cvn")),
     ("List", include_str!("cvn/list.cvn")),
     ("Option", include_str!("cvn/option.cvn")),
     ("Result", include_str!("cvn/result.cvn")),

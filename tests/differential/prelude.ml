@@ -2,6 +2,140 @@
    Caravan's Map is a polymorphic persistent map ordered by structural
    compare (stdlib/src/cvn/map.cvn); OCaml's is a functor, so this gives
    OCaml the same module: the same AVL trees, keyed by polymorphic compare. *)
+(* OCaml 4.14's additions to Seq, which Caravan's Seq has too: this is
+   their text in stdlib/src/cvn/seq.cvn. *)
+module Seq = struct
+  include Seq
+
+  (* [is_empty s]: whether s has no element (computes its first node). O(1). *)
+  let is_empty seq = match seq () with Nil -> true | Cons (_, _) -> false
+
+  (* [uncons s]: [Some (x, rest)] for the first element x of s and the
+     sequence of the others, None when s is empty. O(1). *)
+  let uncons seq =
+    match seq () with Nil -> None | Cons (x, next) -> Some (x, next)
+
+  (* [length s]: the number of elements of s (computing them all). O(n); never
+     ends on an infinite sequence. *)
+  let length seq =
+    let rec go n seq =
+      match seq () with Nil -> n | Cons (_, next) -> go (n + 1) next
+    in
+    go 0 seq
+
+  (* [iteri f s]: [f i x] for each element x of s and its index i (from 0), in
+     order. O(n). *)
+  let iteri f seq =
+    let rec go i seq =
+      match seq () with
+      | Nil -> ()
+      | Cons (x, next) ->
+          f i x;
+          go (i + 1) next
+    in
+    go 0 seq
+
+  (* [for_all p s]: whether every element of s satisfies p (stops at the first
+     that does not). O(n). *)
+  let rec for_all p seq =
+    match seq () with Nil -> true | Cons (x, next) -> p x && for_all p next
+
+  (* [exists p s]: whether some element of s satisfies p (stops at the first
+     that does). O(n). *)
+  let rec exists p seq =
+    match seq () with Nil -> false | Cons (x, next) -> p x || exists p next
+
+  (* [find p s]: [Some] of the first element of s that satisfies p, None when
+     none does. O(n). *)
+  let rec find p seq =
+    match seq () with
+    | Nil -> None
+    | Cons (x, next) -> if p x then Some x else find p next
+
+  (* [find_map f s]: the first [f x] that is [Some _] for an element x of s,
+     None when there is none. O(n). *)
+  let rec find_map f seq =
+    match seq () with
+    | Nil -> None
+    | Cons (x, next) -> match f x with None -> find_map f next | Some y -> Some y
+
+  (* The elements [f i] to [f (j - 1)] (internal: [init]). *)
+  let rec init_from f i j () =
+    if i < j then Cons (f i, init_from f (i + 1) j) else Nil
+
+  (* [init n f]: the sequence [f 0; f 1; ...; f (n - 1)], each computed when
+     asked for; raises [Invalid_argument "Seq.init"] when n < 0. *)
+  let init n f = if n < 0 then invalid_arg "Seq.init" else init_from f 0 n
+
+  (* [repeat x]: the infinite sequence x, x, x, ... *)
+  let rec repeat x () = Cons (x, repeat x)
+
+  (* [iterate f x]: the infinite sequence x, f x, f (f x), ... (each computed
+     when asked for). *)
+  let rec iterate f x () = Cons (x, iterate f (f x))
+
+  (* [mapi f s]: [f i x] for each element x of s and its index i (from 0),
+     lazily. *)
+  let mapi f seq =
+    let rec go i seq () =
+      match seq () with
+      | Nil -> Nil
+      | Cons (x, next) -> Cons (f i x, go (i + 1) next)
+    in
+    go 0 seq
+
+  (* The first n elements of s, n >= 0 (internal: [take]). *)
+  let rec take_first n seq =
+    if n = 0 then empty
+    else
+      fun () ->
+        match seq () with
+        | Nil -> Nil
+        | Cons (x, next) -> Cons (x, take_first (n - 1) next)
+
+  (* [take n s]: the first n elements of s (all of them when s is shorter),
+     lazily; raises [Invalid_argument "Seq.take"] when n < 0. *)
+  let take n seq = if n < 0 then invalid_arg "Seq.take" else take_first n seq
+
+  (* The first node of s after n > 0 elements (internal: [drop]). *)
+  let rec force_drop n seq =
+    match seq () with
+    | Nil -> Nil
+    | Cons (_, next) -> if n = 1 then next () else force_drop (n - 1) next
+
+  (* [drop n s]: s without its first n elements (empty when s is shorter);
+     they are skipped when the result is first asked for. Raises
+     [Invalid_argument "Seq.drop"] when n < 0. *)
+  let drop n seq =
+    if n < 0 then invalid_arg "Seq.drop"
+    else if n = 0 then seq
+    else fun () -> force_drop n seq
+
+  (* [take_while p s]: the longest prefix of s whose elements satisfy p,
+     lazily. *)
+  let rec take_while p seq () =
+    match seq () with
+    | Nil -> Nil
+    | Cons (x, next) -> if p x then Cons (x, take_while p next) else Nil
+
+  (* [drop_while p s]: s without its longest prefix whose elements satisfy p;
+     they are skipped when the result is first asked for. *)
+  let rec drop_while p seq () =
+    match seq () with
+    | Nil -> Nil
+    | Cons (x, next) -> if p x then drop_while p next () else Cons (x, next)
+
+  (* [zip s1 s2]: the pairs of the elements of s1 and s2 at the same index,
+     as long as the shorter one, lazily. *)
+  let rec zip seq1 seq2 () =
+    match seq1 () with
+    | Nil -> Nil
+    | Cons (x, next1) ->
+        match seq2 () with
+        | Nil -> Nil
+        | Cons (y, next2) -> Cons ((x, y), zip next1 next2)
+end
+
 module Map = struct
 
   type ('k, 'v) t = Empty | Node of ('k, 'v) t * 'k * 'v * ('k, 'v) t * int
@@ -58,15 +192,47 @@ module Map = struct
       let c = compare k mk in
       if c = 0 then Some mv else if c < 0 then find_opt k l else find_opt k r
 
-  let find k m = match find_opt k m with Some v -> v | None -> failwith "Not_found"
+  let find k m = match find_opt k m with Some v -> v | None -> raise Not_found
 
   let mem k m = match find_opt k m with Some _ -> true | None -> false
 
   let rec min_binding m =
     match m with
-    | Empty -> failwith "Not_found"
+    | Empty -> raise Not_found
     | Node (Empty, k, v, _, _) -> (k, v)
     | Node (l, _, _, _, _) -> min_binding l
+
+  (* [min_binding_opt m]: [Some] of the binding with the smallest key, None
+     for the empty map. O(log n). *)
+  let rec min_binding_opt m =
+    match m with
+    | Empty -> None
+    | Node (Empty, k, v, _, _) -> Some (k, v)
+    | Node (l, _, _, _, _) -> min_binding_opt l
+
+  (* [max_binding m]: the binding with the largest key; raises [Not_found] on
+     the empty map. O(log n). *)
+  let rec max_binding m =
+    match m with
+    | Empty -> raise Not_found
+    | Node (_, k, v, Empty, _) -> (k, v)
+    | Node (_, _, _, r, _) -> max_binding r
+
+  (* [max_binding_opt m]: [Some] of the binding with the largest key, None for
+     the empty map. O(log n). *)
+  let rec max_binding_opt m =
+    match m with
+    | Empty -> None
+    | Node (_, k, v, Empty, _) -> Some (k, v)
+    | Node (_, _, _, r, _) -> max_binding_opt r
+
+  (* [choose m]: one binding of m (the one with the smallest key, as OCaml's);
+     raises [Not_found] on the empty map. O(log n). *)
+  let choose m = min_binding m
+
+  (* [choose_opt m]: [Some] of one binding of m (the one with the smallest
+     key), None for the empty map. O(log n). *)
+  let choose_opt m = min_binding_opt m
 
   let rec remove_min m =
     match m with
@@ -114,8 +280,6 @@ module Map = struct
     | Empty -> Empty
     | Node (l, k, v, r, h) -> Node (mapi f l, k, f k v, mapi f r, h)
 
-  let filter p m = fold (fun k v acc -> if p k v then add k v acc else acc) m Empty
-
   let bindings m = fold (fun k v acc -> (k, v) :: acc) m [] |> List.rev
 
   let to_list m = bindings m
@@ -127,6 +291,304 @@ module Map = struct
   let exists p m = fold (fun k v acc -> acc || p k v) m false
 
   let for_all p m = fold (fun k v acc -> acc && p k v) m true
+
+  (* The functions added later: their text in stdlib/src/cvn/map.cvn. *)
+
+  (* [m] with the binding k -> v, k smaller than every key of m (internal). *)
+  let rec add_min_binding k v m =
+    match m with
+    | Empty -> singleton k v
+    | Node (l, mk, mv, r, _) -> bal (add_min_binding k v l) mk mv r
+
+  (* [m] with the binding k -> v, k larger than every key of m (internal). *)
+  let rec add_max_binding k v m =
+    match m with
+    | Empty -> singleton k v
+    | Node (l, mk, mv, r, _) -> bal l mk mv (add_max_binding k v r)
+
+  (* The tree of l's bindings, k -> v and r's, where every key of l is smaller
+     than k and every key of r larger, whatever their heights (internal).
+     O(|height l - height r|). *)
+  let rec join l k v r =
+    match (l, r) with
+    | (Empty, _) -> add_min_binding k v r
+    | (_, Empty) -> add_max_binding k v l
+    | (Node (ll, lk, lv, lr, lh), Node (rl, rk, rv, rr, rh)) ->
+        if lh > rh + 2 then bal ll lk lv (join lr k v r)
+        else if rh > lh + 2 then bal (join l k v rl) rk rv rr
+        else create l k v r
+
+  (* The tree of the bindings of a and b, every key of a smaller than every
+     key of b, whatever their heights (internal). O(log n). *)
+  let concat_trees a b =
+    match (a, b) with
+    | (Empty, t) -> t
+    | (t, Empty) -> t
+    | _ ->
+        let (k, v) = min_binding b in
+        join a k v (remove_min b)
+
+  (* [join l k v r] when d is [Some v], else [concat_trees l r] (internal). *)
+  let concat_or_join l k d r =
+    match d with Some v -> join l k v r | None -> concat_trees l r
+
+  (* [split k m]: [(l, data, r)]: l the bindings of m with keys smaller than k,
+     data [Some] of k's value or None when k is not bound, r the bindings with
+     keys larger than k. O(log n). *)
+  let rec split x m =
+    match m with
+    | Empty -> (Empty, None, Empty)
+    | Node (l, k, v, r, _) ->
+        let c = compare x k in
+        if c = 0 then (l, Some v, r)
+        else if c < 0 then
+          let (ll, pres, rl) = split x l in
+          (ll, pres, join rl k v r)
+        else
+          let (lr, pres, rr) = split x r in
+          (join l k v lr, pres, rr)
+
+  (* [filter p m]: the bindings for which [p k v] holds (p is called in
+     increasing order of keys; m itself when it keeps them all). O(n). *)
+  let rec filter p m =
+    match m with
+    | Empty -> Empty
+    | Node (l, k, v, r, _) ->
+        let l' = filter p l in
+        let keep = p k v in
+        let r' = filter p r in
+        if keep then if l == l' && r == r' then m else join l' k v r'
+        else concat_trees l' r'
+
+  (* [filter_map f m]: k bound to y for each binding k -> v of m for which
+     [f k v] is [Some y]; the others are dropped (f is called in increasing
+     order of keys). O(n). *)
+  let rec filter_map f m =
+    match m with
+    | Empty -> Empty
+    | Node (l, k, v, r, _) ->
+        let l' = filter_map f l in
+        let fv = f k v in
+        let r' = filter_map f r in
+        match fv with Some y -> join l' k y r' | None -> concat_trees l' r'
+
+  (* [partition p m]: [(yes, no)]: the bindings for which [p k v] holds and
+     those for which it does not (p is called in increasing order of keys).
+     O(n). *)
+  let rec partition p m =
+    match m with
+    | Empty -> (Empty, Empty)
+    | Node (l, k, v, r, _) ->
+        let (lt, lf) = partition p l in
+        let keep = p k v in
+        let (rt, rf) = partition p r in
+        if keep then (join lt k v rt, concat_trees lf rf)
+        else (concat_trees lt rt, join lf k v rf)
+
+  (* [union f a b]: the bindings of a and b; for a key bound in both (to x in
+     a, y in b), [f k x y] decides: [Some z] binds k to z, None unbinds it.
+     O(m log (n / m + 1)), m <= n the two sizes. *)
+  let rec union f s1 s2 =
+    match (s1, s2) with
+    | (Empty, s) -> s
+    | (s, Empty) -> s
+    | (Node (l1, k1, v1, r1, h1), Node (l2, k2, v2, r2, h2)) ->
+        if h1 >= h2 then
+          let (l2, d2, r2) = split k1 s2 in
+          let l = union f l1 l2 in
+          let r = union f r1 r2 in
+          (match d2 with
+           | None -> join l k1 v1 r
+           | Some v2 -> concat_or_join l k1 (f k1 v1 v2) r)
+        else
+          let (l1, d1, r1) = split k2 s1 in
+          let l = union f l1 l2 in
+          let r = union f r1 r2 in
+          match d1 with
+          | None -> join l k2 v2 r
+          | Some v1 -> concat_or_join l k2 (f k2 v1 v2) r
+
+  (* [merge f a b]: k bound to z for each key k bound in a or b (or both) for
+     which [f k (find_opt k a) (find_opt k b)] is [Some z]; f is never called
+     with None, None. O(n + m). *)
+  let rec merge f s1 s2 =
+    match (s1, s2) with
+    | (Empty, Empty) -> Empty
+    | (Node (l1, k1, v1, r1, h1), _) when h1 >= height s2 ->
+        let (l2, d2, r2) = split k1 s2 in
+        concat_or_join (merge f l1 l2) k1 (f k1 (Some v1) d2) (merge f r1 r2)
+    | (_, Node (l2, k2, v2, r2, _)) ->
+        let (l1, d1, r1) = split k2 s1 in
+        concat_or_join (merge f l1 l2) k2 (f k2 d1 (Some v2)) (merge f r1 r2)
+    | (Node (l1, k1, v1, r1, _), Empty) ->
+        concat_or_join
+          (merge f l1 Empty)
+          k1
+          (f k1 (Some v1) None)
+          (merge f r1 Empty)
+
+  (* The smallest binding of m for which [f k] holds, or (k0, v0) when none
+     does (internal: [find_first]). *)
+  let rec find_first_from k0 v0 f m =
+    match m with
+    | Empty -> (k0, v0)
+    | Node (l, k, v, r, _) ->
+        if f k then find_first_from k v f l else find_first_from k0 v0 f r
+
+  (* [find_first f m]: the binding with the smallest key k for which [f k]
+     holds, f monotonically increasing (false, then true, in key order); raises
+     [Not_found] when there is none. O(log n). *)
+  let rec find_first f m =
+    match m with
+    | Empty -> raise Not_found
+    | Node (l, k, v, r, _) ->
+        if f k then find_first_from k v f l else find_first f r
+
+  (* [Some] of the smallest binding of m for which [f k] holds, or [Some (k0,
+     v0)] when none does (internal: [find_first_opt]). *)
+  let rec find_first_opt_from k0 v0 f m =
+    match m with
+    | Empty -> Some (k0, v0)
+    | Node (l, k, v, r, _) ->
+        if f k then find_first_opt_from k v f l else find_first_opt_from k0 v0 f r
+
+  (* [find_first_opt f m]: [Some] of the binding with the smallest key k for
+     which [f k] holds (f monotonically increasing), None when there is none.
+     O(log n). *)
+  let rec find_first_opt f m =
+    match m with
+    | Empty -> None
+    | Node (l, k, v, r, _) ->
+        if f k then find_first_opt_from k v f l else find_first_opt f r
+
+  (* The largest binding of m for which [f k] holds, or (k0, v0) when none
+     does (internal: [find_last]). *)
+  let rec find_last_from k0 v0 f m =
+    match m with
+    | Empty -> (k0, v0)
+    | Node (l, k, v, r, _) ->
+        if f k then find_last_from k v f r else find_last_from k0 v0 f l
+
+  (* [find_last f m]: the binding with the largest key k for which [f k] holds,
+     f monotonically decreasing (true, then false, in key order); raises
+     [Not_found] when there is none. O(log n). *)
+  let rec find_last f m =
+    match m with
+    | Empty -> raise Not_found
+    | Node (l, k, v, r, _) ->
+        if f k then find_last_from k v f r else find_last f l
+
+  (* [Some] of the largest binding of m for which [f k] holds, or [Some (k0,
+     v0)] when none does (internal: [find_last_opt]). *)
+  let rec find_last_opt_from k0 v0 f m =
+    match m with
+    | Empty -> Some (k0, v0)
+    | Node (l, k, v, r, _) ->
+        if f k then find_last_opt_from k v f r else find_last_opt_from k0 v0 f l
+
+  (* [find_last_opt f m]: [Some] of the binding with the largest key k for
+     which [f k] holds (f monotonically decreasing), None when there is none.
+     O(log n). *)
+  let rec find_last_opt f m =
+    match m with
+    | Empty -> None
+    | Node (l, k, v, r, _) ->
+        if f k then find_last_opt_from k v f r else find_last_opt f l
+
+  (* The bindings still to visit, in key order: a binding, the subtree of the
+     larger keys under it, and the rest (internal: [to_seq], [equal],
+     [compare]). *)
+  type ('k, 'v) enumeration =
+    | End
+    | More of 'k * 'v * ('k, 'v) t * ('k, 'v) enumeration
+
+  (* The enumeration of m's bindings, then those of e (internal). O(log n). *)
+  let rec cons_enum m e =
+    match m with
+    | Empty -> e
+    | Node (l, k, v, r, _) -> cons_enum l (More (k, v, r, e))
+
+  (* The enumeration of m's bindings in decreasing order, then those of e
+     (internal). O(log n). *)
+  let rec snoc_enum m e =
+    match m with
+    | Empty -> e
+    | Node (l, k, v, r, _) -> snoc_enum r (More (k, v, l, e))
+
+  (* The sequence of an enumeration's bindings (internal). *)
+  let rec seq_of_enum e () =
+    match e with
+    | End -> Seq.Nil
+    | More (k, v, t, rest) -> Seq.Cons ((k, v), seq_of_enum (cons_enum t rest))
+
+  (* The sequence of a reverse enumeration's bindings (internal). *)
+  let rec rev_seq_of_enum e () =
+    match e with
+    | End -> Seq.Nil
+    | More (k, v, t, rest) ->
+        Seq.Cons ((k, v), rev_seq_of_enum (snoc_enum t rest))
+
+  (* [to_seq m]: the bindings of m as a lazy sequence of (key, value) pairs,
+     keys in increasing order. O(log n) for each element. *)
+  let to_seq m = seq_of_enum (cons_enum m End)
+
+  (* [to_rev_seq m]: the bindings of m as a lazy sequence, keys in decreasing
+     order. *)
+  let to_rev_seq m = rev_seq_of_enum (snoc_enum m End)
+
+  (* [to_seq_from k m]: the bindings of m with keys k or larger, as a lazy
+     sequence in increasing order of keys. *)
+  let to_seq_from low m =
+    let rec go m e =
+      match m with
+      | Empty -> e
+      | Node (l, k, v, r, _) ->
+          let c = compare k low in
+          if c = 0 then More (k, v, r, e)
+          else if c < 0 then go r e
+          else go l (More (k, v, r, e))
+    in
+    seq_of_enum (go m End)
+
+  (* [add_seq s m]: m with the bindings of the sequence s added in order (a
+     later pair of the same key wins). O(k log (n + k)). *)
+  let add_seq s m = Seq.fold_left (fun m (k, v) -> add k v m) m s
+
+  (* [of_seq s]: the map of the pairs of the sequence s (a later pair of the
+     same key wins). O(k log k). *)
+  let of_seq s = add_seq s Empty
+
+  (* [equal eq a b]: whether a and b bind the same keys, to values equal by
+     [eq]. O(n). *)
+  let equal eq m1 m2 =
+    let rec go e1 e2 =
+      match (e1, e2) with
+      | (End, End) -> true
+      | (End, _) -> false
+      | (_, End) -> false
+      | (More (k1, v1, r1, e1), More (k2, v2, r2, e2)) ->
+          compare k1 k2 = 0 && eq v1 v2 && go (cons_enum r1 e1) (cons_enum r2 e2)
+    in
+    go (cons_enum m1 End) (cons_enum m2 End)
+
+  (* [compare cmp a b]: a total order on maps: their bindings in increasing
+     order of keys compared lexicographically, keys by structural [compare],
+     values by cmp (negative, 0 or positive). O(n). Defined last: before it,
+     [compare] in this module is the prelude's. *)
+  let compare cmp m1 m2 =
+    let rec go e1 e2 =
+      match (e1, e2) with
+      | (End, End) -> 0
+      | (End, _) -> -1
+      | (_, End) -> 1
+      | (More (k1, v1, r1, e1), More (k2, v2, r2, e2)) ->
+          let c = compare k1 k2 in
+          if c <> 0 then c
+          else
+            let c = cmp v1 v2 in
+            if c <> 0 then c else go (cons_enum r1 e1) (cons_enum r2 e2)
+    in
+    go (cons_enum m1 End) (cons_enum m2 End)
 end
 
 
@@ -180,7 +642,7 @@ let partition p s = (filter p s, filter (fun x -> not (p x)) s)
 let exists p s = Map.exists (fun x () -> p x) s
 (* [for_all p s]: whether every element satisfies p. *)
 let for_all p s = Map.for_all (fun x () -> p x) s
-(* [min_elt s]: the smallest element; crashes with "Not_found" on the empty
+(* [min_elt s]: the smallest element; raises [Not_found] on the empty
    set. O(log n). *)
 let min_elt s = fst (Map.min_binding s)
 (* [min_elt_opt s]: [Some] of the smallest element, None for the empty set. *)
@@ -188,11 +650,10 @@ let min_elt_opt s = if is_empty s then None else Some (min_elt s)
 (* [max_elt_opt s]: [Some] of the largest element, None for the empty set.
    O(n). *)
 let max_elt_opt s = fold (fun x _ -> Some x) s None
-(* [max_elt s]: the largest element; crashes with "Not_found" on the empty
+(* [max_elt s]: the largest element; raises [Not_found] on the empty
    set. O(n). *)
-let max_elt s =
-  match max_elt_opt s with Some x -> x | None -> failwith "Not_found"
-(* [choose s]: some element of s (the smallest); crashes with "Not_found" on
+let max_elt s = match max_elt_opt s with Some x -> x | None -> raise Not_found
+(* [choose s]: some element of s (the smallest); raises [Not_found] on
    the empty set. *)
 let choose s = min_elt s
 (* [choose_opt s]: [Some] of some element of s, None for the empty set. *)
