@@ -451,8 +451,8 @@ fn fetch_reads_length_chunked_and_close_delimited_responses() {
 /// and messages move at every allocation.
 /// Pushes `total` bytes through the echo server on `port` in writes of 16
 /// to 64 KiB from one thread while another reads them back, and checks
-/// every byte: bulk reads go straight into the heap
-/// (`caravan_vm::net::tcp::DIRECT_READ`), short and long ones alike.
+/// every byte, through reads of every size the server's 64 KiB buffer
+/// gives (large objects among them).
 fn bulk_echo(port: u16, total: usize, seed: u64) {
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -517,7 +517,7 @@ fn network_programs_in_gc_torture_mode() {
     }
     let s = http_server(&torture, &bin);
     statuses(&s);
-    // Strings read straight into the heap, moved and freed by the
+    // Large received strings (large objects), moved and freed by the
     // collector on every allocation.
     let e = Server::start("examples/echo_server.cvn", &[], &["0"], &torture, &bin);
     bulk_echo(e.port, 2 << 20, 7);

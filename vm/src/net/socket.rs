@@ -48,9 +48,6 @@ pub(crate) struct Socket {
     pub active: AtomicBool,
     /// Where the next active event goes.
     pub active_to: Mutex<Option<Active>>,
-    /// Bytes the last `Tcp.recv` read (bulk transfers read straight into
-    /// the heap: `tcp::DIRECT_READ`).
-    pub last_read: std::sync::atomic::AtomicUsize,
 }
 
 impl Socket {

@@ -12,7 +12,7 @@
 use super::poll::PollState;
 use super::socket::{Active, Kind, Socket};
 use super::{READ, WRITE};
-use crate::heap::alloc::{alloc_block, alloc_string, alloc_string_uninit};
+use crate::heap::alloc::{alloc_block, alloc_string};
 use crate::process::{ExitReason, Process, Request, WaitKind};
 use crate::safepoint::{deadline_after, guard, switch_out, Fail};
 use crate::value::{int_of, is_immediate, of_int, string_bytes, Value, UNIT};
@@ -232,7 +232,6 @@ unsafe fn adopt(proc: *mut Process, token: u64, kind: Kind) -> Result<Value, Net
             closed: Default::default(),
             active: Default::default(),
             active_to: Default::default(),
-            last_read: Default::default(),
         });
         if n.sockets.insert(sock, me) {
             hook_owner(proc, me);
@@ -509,49 +508,12 @@ pub unsafe extern "C" fn caravan_tcp_send(proc: *mut Process, s: Value, data: Va
     }
 }
 
-/// Reads of at least this many bytes (a large object's size, 16 KiB) go
-/// straight into a string of the process heap when the socket's previous
-/// read was as large: a bulk transfer then skips the copy out of the
-/// scheduler's buffer (that `memmove` was 8 % of an echo server's CPU).
-/// Smaller reads keep the one buffer, which costs no extra system call.
-pub const DIRECT_READ: usize = crate::heap::LARGE_WORDS * crate::value::WORD;
-
-/// Bytes waiting in `fd`'s receive queue (`FIONREAD`; 0 on error).
-fn bytes_waiting(fd: std::os::fd::RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    if r < 0 {
-        0
-    } else {
-        n.max(0) as usize
-    }
-}
-
-/// What one read of `Tcp.recv` got: bytes in the scheduler's buffer, or a
-/// string already in the heap.
-enum Got {
-    Buffered(usize),
-    Direct(Value, usize),
-}
-
 /// Reads what has arrived on `st` (at most [`RECV_CHUNK`] bytes) into
 /// `buf`: `Ok(n)`, `Ok(0)` at end of stream.
 fn read_some(mut st: &mio::net::TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     buf.resize(RECV_CHUNK, 0);
     loop {
         match st.read(&mut buf[..]) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            r => return r,
-        }
-    }
-}
-
-/// Reads into `bytes` (a fresh heap string's): `Ok(n)`, `Ok(0)` at end of
-/// stream.
-fn read_into(mut st: &mio::net::TcpStream, bytes: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match st.read(bytes) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             r => return r,
         }
@@ -580,40 +542,12 @@ pub unsafe extern "C" fn caravan_tcp_recv(proc: *mut Process, s: Value, timeout:
                         break Err(NetError::Other("not a connected socket".into()));
                     };
                     sock.read.consume_ready();
-                    let waiting = if sock.last_read.load(Ordering::Relaxed) >= DIRECT_READ {
-                        bytes_waiting(sock.fd())
-                    } else {
-                        0
-                    };
-                    let got = if waiting >= DIRECT_READ {
-                        let want = waiting.min(RECV_CHUNK);
-                        let (v, bytes) = alloc_string_uninit(&mut *proc, want);
-                        read_into(st, bytes).map(|n| {
-                            if n < want {
-                                // The queue shrank (another reader): the
-                                // string keeps its block, with its length
-                                // and zeroed bytes after it.
-                                bytes[n..].fill(0);
-                                *(v as *mut u64) = n as u64;
-                            }
-                            Got::Direct(v, n)
-                        })
-                    } else {
-                        let buf = &mut crate::safepoint::local_of(proc).io_buf;
-                        read_some(st, buf).map(Got::Buffered)
-                    };
-                    if let Ok(Got::Buffered(n) | Got::Direct(_, n)) = got {
-                        sock.last_read.store(n, Ordering::Relaxed);
-                    }
-                    (sock.token, got)
+                    let buf = &mut crate::safepoint::local_of(proc).io_buf;
+                    (sock.token, read_some(st, buf))
                 };
                 match got {
-                    Ok(Got::Buffered(0) | Got::Direct(_, 0)) => break Err(NetError::Closed),
-                    Ok(Got::Direct(v, n)) => {
-                        (*proc).reductions -= (n >> 10) as i64;
-                        break Ok(v);
-                    }
-                    Ok(Got::Buffered(n)) => {
+                    Ok(0) => break Err(NetError::Closed),
+                    Ok(n) => {
                         let buf = &crate::safepoint::local_of(proc).io_buf;
                         // Copied out of the scheduler's buffer into the heap
                         // before anything else can use it.
