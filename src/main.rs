@@ -33,6 +33,11 @@ enum Command {
         /// limit"`, the others go on. Default: none.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_heap_mb: Option<u64>,
+        /// Stack limit of every process, in megabytes (OCaml 5's `l`):
+        /// stacks start small and grow up to it; past it a process
+        /// crashes with `Crashed "stack overflow"`. Default: 1024.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        max_stack_mb: Option<u64>,
         #[command(flatten)]
         dist: DistArgs,
         /// The program's main file (`.cvn`).
@@ -234,6 +239,7 @@ fn split_program_args(argv: Vec<String>) -> (Vec<String>, Option<Vec<String>>) {
     const WITH_VALUE: &[&str] = &[
         "--schedulers",
         "--max-heap-mb",
+        "--max-stack-mb",
         "--sname",
         "--name",
         "--cookie",
@@ -401,6 +407,7 @@ fn run(
     file: PathBuf,
     schedulers: Option<u16>,
     max_heap_mb: Option<u64>,
+    max_stack_mb: Option<u64>,
     dist: DistArgs,
     args: Vec<String>,
 ) -> ExitCode {
@@ -443,6 +450,9 @@ fn run(
         max_heap_words: max_heap_mb.map_or(0, |mb| {
             (mb as usize).saturating_mul((1 << 20) / caravan_vm::value::WORD)
         }),
+        max_stack_size: max_stack_mb.map_or(caravan_vm::stackgrow::DEFAULT_MAX_STACK, |mb| {
+            (mb as usize) << 20
+        }),
         ..Default::default()
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
@@ -477,6 +487,7 @@ fn main() -> ExitCode {
         Some(Command::Run {
             schedulers,
             max_heap_mb,
+            max_stack_mb,
             dist,
             file,
             args,
@@ -484,6 +495,7 @@ fn main() -> ExitCode {
             file,
             schedulers,
             max_heap_mb,
+            max_stack_mb,
             dist,
             program_args.unwrap_or(args),
         ),

@@ -112,6 +112,12 @@ fn in_code(m: &Maps, pc: u64) -> bool {
     i > 0 && pc < m.code[i - 1].1
 }
 
+/// True if `pc` is inside generated code (a return address of a generated
+/// frame's caller); used to find where the generated frames of a stack end.
+pub(crate) fn is_generated_pc(pc: u64) -> bool {
+    in_code(&MAPS.read().unwrap_or_else(|e| e.into_inner()), pc)
+}
+
 fn map_at(m: &Maps, pc: u64) -> Option<&StackMap> {
     m.maps
         .binary_search_by_key(&pc, |s| s.pc)

@@ -28,6 +28,7 @@ pub mod safepoint;
 pub mod scheduler;
 pub mod signals;
 pub mod stack;
+pub mod stackgrow;
 pub mod term;
 pub mod timers_api;
 pub mod value;
@@ -79,6 +80,12 @@ pub struct VmConfig {
     /// Erlang's). Past it a process crashes with `Crashed "heap limit"`
     /// (see [`gc`]); `Process.spawn_limited` sets it for one process.
     pub max_heap_words: usize,
+    /// Every process's whole-stack limit in bytes (`caravan run
+    /// --max-stack-mb N`): a process starts on a `stack_size` slot and
+    /// moves to a grown stack of this size when it recurses deeper
+    /// ([`stackgrow`]); past it, `Crashed "stack overflow"`. Default
+    /// 1 GiB, as OCaml 5's. At most `stack_size`: stacks never grow.
+    pub max_stack_size: usize,
     /// A deterministic schedule (`caravan test --schedules N`): one
     /// scheduler thread whose choices of which process runs and where it
     /// is preempted all come from this seed, and virtual time (see
@@ -92,6 +99,7 @@ impl Default for VmConfig {
             schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stack_size: stack::DEFAULT_STACK_SIZE,
             max_heap_words: 0,
+            max_stack_size: stackgrow::DEFAULT_MAX_STACK,
             schedule_seed: None,
         }
     }
@@ -181,6 +189,7 @@ impl Runtime {
         let stealers = workers.iter().map(|w| w.stealer()).collect();
         let mut vm = scheduler::Vm::new(entry, stealers, config.stack_size, config.max_heap_words);
         vm.schedule_seed = config.schedule_seed;
+        vm.max_stack = config.max_stack_size.next_multiple_of(stack::PAGE);
         let vm = Arc::new(vm);
         let mut threads = Vec::with_capacity(n);
         let mut failed = false;

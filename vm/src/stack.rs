@@ -213,6 +213,45 @@ impl StackPool {
     }
 }
 
+/// Maps a grown stack of `len` bytes (`crate::stackgrow`): one
+/// `MAP_NORESERVE` mapping, so only the pages a process touches cost
+/// memory, with a guard page at its low end (as a slot's). Returns its low
+/// address.
+pub fn map_grown(len: usize) -> Result<usize, StackError> {
+    // SAFETY: a fresh anonymous private mapping.
+    let base = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(StackError("cannot map a grown stack (mmap failed)"));
+    }
+    // SAFETY: advice on our own fresh mapping; failure is harmless.
+    unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
+    let low = base as usize;
+    if let Err(e) = install_guard(low) {
+        // SAFETY: the mapping made above, unused.
+        unsafe { unmap_grown(low, len) };
+        return Err(e);
+    }
+    Ok(low)
+}
+
+/// Unmaps a grown stack made by [`map_grown`].
+///
+/// # Safety
+/// Nothing runs on it or points into it any more.
+pub unsafe fn unmap_grown(low: usize, len: usize) {
+    // SAFETY: caller's guarantee; the range is one mapping of ours.
+    unsafe { libc::munmap(low as *mut libc::c_void, len) };
+}
+
 /// A page-aligned address range of a stack slot (for
 /// [`release_ranges`]).
 #[derive(Debug, Clone, Copy)]
@@ -478,6 +517,35 @@ pub fn ensure_altstack() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A grown stack is a large lazily committed mapping: writable from
+    /// just above its guard page to its top, and gone after unmapping.
+    #[test]
+    fn grown_stacks_map_lazily_and_unmap() {
+        let len = 256 << 20;
+        let low = map_grown(len).expect("map a grown stack");
+        assert_eq!(low % PAGE, 0);
+        // SAFETY: both words are inside the mapping, above the guard page.
+        unsafe {
+            *((low + PAGE) as *mut u64) = 1;
+            *((low + len - 8) as *mut u64) = 2;
+            assert_eq!(
+                *((low + PAGE) as *const u64) + *((low + len - 8) as *const u64),
+                3
+            );
+        }
+        // Only the two touched pages (and no more than a few) are resident.
+        let mut v = vec![0u8; len / PAGE];
+        // SAFETY: `v` has one byte per page of the mapping.
+        let r = unsafe { libc::mincore(low as *mut libc::c_void, len, v.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        assert!(v.iter().filter(|b| **b & 1 == 1).count() <= 4);
+        // SAFETY: nothing uses it any more.
+        unsafe { unmap_grown(low, len) };
+        // SAFETY: probing a page we just unmapped: mincore reports ENOMEM.
+        let r = unsafe { libc::mincore(low as *mut libc::c_void, PAGE, v.as_mut_ptr()) };
+        assert_eq!(r, -1);
+    }
 
     #[test]
     fn slots_are_distinct_and_recycled() {

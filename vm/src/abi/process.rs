@@ -29,23 +29,6 @@ pub unsafe extern "C" fn caravan_rt_yield_now(proc: *mut Process) -> Value {
     unsafe { caravan_rt_yield(proc) }
 }
 
-/// The prologue found `sp < stack_limit`: crash with `Crashed "stack
-/// overflow"`. Runs in the 64 KiB kept below the limit.
-///
-/// # Safety
-/// `proc` must be the calling process.
-#[no_mangle]
-pub unsafe extern "C" fn caravan_rt_stack_overflow(proc: *mut Process, loc: *const u8) -> ! {
-    // `loc` (the overflowing function's definition, NUL-terminated) may be
-    // null.
-    let fail = Fail {
-        reason: ExitReason::crashed("stack overflow"),
-        loc,
-    };
-    // SAFETY: forwarded.
-    unsafe { crash(proc, fail) }
-}
-
 /// `failwith msg` / `assert`: crash with `Crashed msg` at `loc` (a
 /// NUL-terminated `file:line:col`, or null).
 ///

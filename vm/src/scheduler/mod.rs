@@ -118,6 +118,9 @@ pub struct Vm {
     pub(crate) entry: EntryFn,
     /// Every new process's heap limit in words (0: none).
     pub(crate) max_heap_words: usize,
+    /// Every process's whole-stack limit in bytes (`crate::stackgrow`;
+    /// at most the slot size: stacks never grow).
+    pub(crate) max_stack: usize,
     /// The I/O poller and the sockets (`None` if the system refused an
     /// epoll instance).
     pub(crate) net: Option<crate::net::Net>,
@@ -192,6 +195,7 @@ impl Vm {
         let n = stealers.len();
         Vm {
             max_heap_words,
+            max_stack: crate::stackgrow::DEFAULT_MAX_STACK,
             net: crate::net::Net::new(),
             entry,
             injector: Injector::new(),

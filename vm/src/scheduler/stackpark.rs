@@ -143,7 +143,9 @@ impl Scheduler {
             // taken out under this lock, which we hold: nothing runs it or
             // touches its stack meanwhile.
             let p = unsafe { &mut *g.proc };
-            if p.stack_low != 0 && p.parked_stack.is_none() {
+            // A grown stack (`crate::stackgrow`) is not parked: its frames
+            // are not below the slot's top.
+            if p.stack_low != 0 && p.grown_low == 0 && p.parked_stack.is_none() {
                 // SAFETY: its slot, switched out at `saved_sp`; it does not
                 // run before `unpark_stack`, which waits for this batch.
                 let (bytes, range) =

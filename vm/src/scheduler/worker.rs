@@ -665,6 +665,11 @@ impl Scheduler {
             // Killed while parked: its pages may still be being released.
             self.wait_park_released(&parked);
         }
+        if proc.grown_low != 0 {
+            // SAFETY: the process is over: nothing runs on its grown stack.
+            unsafe { crate::stack::unmap_grown(proc.grown_low, vm.max_stack) };
+            proc.grown_low = 0;
+        }
         if proc.stack_low != 0 {
             self.release_stack(proc.stack_low, proc.lowest_sp.min(proc.saved_sp));
             proc.stack_low = 0;

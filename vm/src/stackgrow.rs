@@ -1,0 +1,202 @@
+//! Growing a process's stack past its slot: deep non-tail recursion
+//! (1,000,000 frames and more) works as in OCaml 5 and Erlang, while every
+//! process still starts on a small fixed slot (`crate::stack`).
+//!
+//! The design is Go's copying stacks (Go 1.4, "Contiguous stacks",
+//! Randall 2013), done once per process and without a hot split:
+//!
+//! * When the prologue of a generated function finds `sp < stack_limit`
+//!   on the process's slot, it calls `caravan_rt_stack_overflow` through
+//!   its collector trampoline (as before). That symbol is the assembly
+//!   stub below: it makes a frame and calls [`grow`] with its own frame
+//!   pointer.
+//! * [`grow`] maps one *grown stack* of the process's whole stack limit
+//!   (`VmConfig::max_stack_size`, default 1 GiB as OCaml 5's `l=` limit;
+//!   `MAP_NORESERVE`: only the pages touched cost memory) and copies every
+//!   generated frame — from the stub's frame up to the entry trampoline's
+//!   frame, found by walking the frame-pointer chain while return
+//!   addresses are in generated code — to its top. Generated code never
+//!   takes the address of a stack slot, so the only words that point into
+//!   the stack are the saved frame pointers of that chain (and
+//!   `Process::exit_fp`): each is moved by the same delta. It returns the
+//!   delta; the stub moves `rsp` by it and returns into the trampoline,
+//!   now on the grown stack, which returns into the overflowing function.
+//! * The entry trampoline's return address on the grown stack is replaced
+//!   by `caravan_stack_return`, with the real return address and the old
+//!   stack pointer stored just above it: when the process's outermost
+//!   function returns, the stub switches back to the slot, where
+//!   `process_start` (Rust, never moved) ends the process.
+//! * A process grows once: the grown stack has the full limit, so there
+//!   is no hot split (Go's old segmented stacks paid a split at every call
+//!   across a segment boundary). An overflow on the grown stack is the
+//!   limit: `Crashed "stack overflow"`, as before.
+//! * Growth is refused (the process crashes with `"stack overflow"`) while
+//!   Rust frames lie between generated ones — code entered from
+//!   `signals::convert_signal`, marked by `gc_inhibit` — since Rust frames
+//!   cannot be moved.
+//! * The grown stack is unmapped when the process ends; a process with a
+//!   grown stack is never parked (`scheduler::stackpark`).
+
+use crate::process::ExitReason;
+use crate::process::Process;
+use crate::safepoint::{crash, Fail};
+use crate::stack::{PAGE, RUNTIME_MARGIN};
+
+/// Default whole-stack limit of a process in bytes: 1 GiB, as OCaml 5's
+/// default (`OCAMLRUNPARAM=l=128M` words).
+pub const DEFAULT_MAX_STACK: usize = 1 << 30;
+
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl caravan_rt_stack_overflow",
+    ".hidden caravan_rt_stack_overflow",
+    ".type caravan_rt_stack_overflow,@function",
+    // caravan_rt_stack_overflow(proc: rdi, loc: rsi) -> unit, System V.
+    "caravan_rt_stack_overflow:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "mov rdx, rbp",
+    "call {grow}",
+    // rax: how far the frames moved. rsp == rbp == this frame's old place.
+    "add rsp, rax",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    // UNIT (the runtime function's result: the trampoline's value is a
+    // stack-map root, so it must be a valid value).
+    "mov eax, 1",
+    "ret",
+    ".cfi_endproc",
+    ".size caravan_rt_stack_overflow, .-caravan_rt_stack_overflow",
+    "",
+    ".p2align 4",
+    ".globl caravan_stack_return",
+    ".hidden caravan_stack_return",
+    ".type caravan_stack_return,@function",
+    // Entered by the entry trampoline's `ret` on the grown stack: [rsp] is
+    // the real return address, [rsp + 8] the slot's stack pointer after
+    // that return. rax (the result) is kept.
+    "caravan_stack_return:",
+    ".cfi_startproc",
+    ".cfi_undefined rip",
+    "mov rcx, [rsp]",
+    "mov rsp, [rsp + 8]",
+    "jmp rcx",
+    ".cfi_endproc",
+    ".size caravan_stack_return, .-caravan_stack_return",
+    grow = sym grow,
+);
+
+extern "C" {
+    /// `caravan_rt_stack_overflow(proc, loc) -> unit` (System V): the
+    /// runtime function generated code calls on a failed stack check
+    /// (`docs/vm-abi.md`): grows the stack, or crashes the process.
+    /// Declared without parameters: only its address is used.
+    pub fn caravan_rt_stack_overflow();
+    fn caravan_stack_return();
+}
+
+/// Word at `addr`.
+///
+/// # Safety
+/// `addr` is a readable, aligned stack word.
+#[inline]
+unsafe fn word(addr: usize) -> usize {
+    // SAFETY: caller's guarantee.
+    unsafe { *(addr as *const usize) }
+}
+
+/// Grows the running process's stack (see the module doc) and returns how
+/// many bytes its frames moved (new − old address); never returns if it
+/// cannot, crashing the process with `Crashed "stack overflow"` (`loc`:
+/// the overflowing function's definition, or null).
+///
+/// # Safety
+/// Called only from the `caravan_rt_stack_overflow` stub, by generated
+/// code through its collector trampoline: `proc` is the running process,
+/// `stub_fp` the stub's frame pointer on the process's slot.
+unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) -> isize {
+    let overflow = move || -> ! {
+        let fail = Fail {
+            reason: ExitReason::crashed("stack overflow"),
+            loc,
+        };
+        // SAFETY: `proc` is the running process, on its own stack.
+        unsafe { crash(proc, fail) }
+    };
+    // SAFETY (whole block): `proc` is the running process; every address
+    // read is a frame of its slot, found through the frame-pointer chain
+    // that generated code keeps (the collector walks the same chain).
+    unsafe {
+        let p = &mut *proc;
+        let limit = (*p.vm).max_stack;
+        let slot_low = p.stack_low;
+        let slot_top = (*p.vm).stacks.top(slot_low);
+        if p.grown_low != 0 || p.gc_inhibit != 0 || limit <= (*p.vm).stacks.slot_size() {
+            overflow();
+        }
+        // The outermost generated frame: the first whose return address is
+        // not in generated code (the entry trampoline, called by
+        // `process_start`).
+        let in_slot = |a: usize| a > slot_low && a < slot_top;
+        // Called from anything but a generated trampoline (a Rust caller
+        // of this symbol): nothing we may move.
+        if !crate::gc::is_generated_pc(word(stub_fp + 8) as u64) {
+            overflow();
+        }
+        let mut fp = stub_fp;
+        let boundary = loop {
+            debug_assert!(in_slot(fp), "frame pointer {fp:#x} outside the slot");
+            if !crate::gc::is_generated_pc(word(fp + 8) as u64) {
+                break fp;
+            }
+            let next = word(fp);
+            if !in_slot(next) || next <= fp {
+                // Not a chain we understand: do not move it.
+                overflow();
+            }
+            fp = next;
+        };
+        let old_end = boundary + 16;
+        let used = old_end - stub_fp;
+        let Ok(low) = crate::stack::map_grown(limit) else {
+            overflow();
+        };
+        let top = low + limit;
+        if used + 16 + PAGE + RUNTIME_MARGIN >= limit {
+            crate::stack::unmap_grown(low, limit);
+            overflow();
+        }
+        // Both ends are 16-aligned (a frame pointer is, on x86-64 System V
+        // and Cranelift's tail convention), so the delta keeps alignment.
+        let new_end = top - 16;
+        debug_assert_eq!(old_end % 16, 0);
+        let delta = new_end.wrapping_sub(old_end);
+        let moved = |a: usize| a.wrapping_add(delta);
+        std::ptr::copy_nonoverlapping(stub_fp as *const u8, moved(stub_fp) as *mut u8, used);
+        // The chain's saved frame pointers point into the copied range.
+        let mut fp = stub_fp;
+        while fp != boundary {
+            let next = word(fp);
+            *(moved(fp) as *mut usize) = moved(next);
+            fp = next;
+        }
+        // The way back to the slot when the outermost function returns.
+        let ret = word(boundary + 8);
+        *(moved(boundary + 8) as *mut usize) = caravan_stack_return as *const () as usize;
+        *(new_end as *mut usize) = ret;
+        *((new_end + 8) as *mut usize) = old_end;
+        if (p.exit_fp as usize) >= stub_fp && (p.exit_fp as usize) < old_end {
+            p.exit_fp = moved(p.exit_fp as usize) as u64;
+        }
+        p.grown_low = low;
+        p.stack_limit = (low + PAGE + RUNTIME_MARGIN) as u64;
+        // The whole slot was used: release all its pages when it is freed.
+        p.lowest_sp = slot_low + PAGE;
+        delta as isize
+    }
+}
