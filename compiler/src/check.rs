@@ -2219,7 +2219,7 @@ impl Checker {
             if is_value(&b.expr) {
                 self.types.generalize(self.level, t);
             } else {
-                self.types.lower(self.level, t);
+                self.generalize_relaxed(t);
             }
             match &b.pat {
                 Pat::Var(n, s) => {
@@ -2349,6 +2349,17 @@ impl Checker {
             self.types.generalize(self.level, *t);
         }
         out
+    }
+
+    /// Generalises the type `t` of a `let` whose right-hand side is not a
+    /// syntactic value under the relaxed value restriction (Garrigue 2004,
+    /// `types::variance`): `let l = List.rev []` is `'a list`, while a
+    /// variable under an arrow's argument or inside `pid` stays weak.
+    fn generalize_relaxed(&mut self, t: Ty) {
+        let ids = self.types.constructors(t);
+        let v =
+            crate::types::variance::param_variances(&self.types, &self.decls, &self.ctors, &ids);
+        self.types.generalize_relaxed(self.level, t, &v);
     }
 
     // ------------------------------------------------------------ items
@@ -2546,7 +2557,7 @@ impl Checker {
                     if is_value(&b.expr) {
                         self.types.generalize(self.level, t);
                     } else {
-                        self.types.lower(self.level, t);
+                        self.generalize_relaxed(t);
                     }
                     pending.push((b, te, t));
                 }

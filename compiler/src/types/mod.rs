@@ -10,6 +10,7 @@
 
 pub mod env;
 pub mod printer;
+pub mod variance;
 
 /// A type: an index into [`Types`].
 pub type Ty = u32;
