@@ -537,6 +537,29 @@ fn completion_of_scope_modules_constructors_and_fields() {
     assert!(has(&items, "count", "int"), "{items:?}");
 }
 
+/// A module in a file named as the module is written (`Palette.cvn`, as
+/// OCaml's `Palette.ml`) completes in a file that does not parse yet, as
+/// `palette.cvn` would.
+#[test]
+fn completion_from_a_capitalised_sibling_file() {
+    let ws = Ws::new("capsib");
+    std::fs::write(
+        ws.path("Palette.cvn"),
+        "let crimson = 1\nlet cyan = \"c\"\n",
+    )
+    .unwrap();
+    let mut c = ws.start();
+    let v = "let more = Palette.c".to_string();
+    std::fs::write(ws.path("main.cvn"), &v).unwrap();
+    ws.open(&mut c, "main.cvn");
+    let items = completion_labels(&mut c, &ws, "main.cvn", pos(&v, "Palette.c", 0, 9));
+    assert!(
+        items.iter().any(|(l, t)| l == "crimson" && t == "int"),
+        "{items:?}"
+    );
+    assert!(items.iter().any(|(l, t)| l == "cyan" && t == "string"));
+}
+
 #[test]
 fn inlay_hints_and_signature_help() {
     let ws = Ws::new("hints");

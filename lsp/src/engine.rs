@@ -960,14 +960,19 @@ impl Engine {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let sib = dir
-            .join(caravan_compiler::modules::file_of_module(module))
-            .display()
-            .to_string();
-        if sib == key {
-            return vec![];
+        // `fooBar.cvn`, else `FooBar.cvn` (as the compiler looks them up).
+        let mut found = None;
+        for f in caravan_compiler::modules::files_of_module(module) {
+            let sib = dir.join(f).display().to_string();
+            if sib == key {
+                return vec![];
+            }
+            if let Some((sk, _)) = self.ensure(&sib) {
+                found = Some(sk);
+                break;
+            }
         }
-        let Some((sk, _)) = self.ensure(&sib) else {
+        let Some(sk) = found else {
             return vec![];
         };
         let a = self.cache.get_mut(&sk).expect("cached");
