@@ -1725,13 +1725,18 @@ impl Checker {
         };
         let mut first_arg_ty = None;
         for (i, a) in args.iter().enumerate() {
-            let (ta, at) = self.infer(a);
+            let (mut ta, mut at) = self.infer(a);
             if i == 0 {
                 first_arg_ty = Some(at);
             }
             let res = self.fresh();
             match self.types.node(cur) {
                 TyNode::Arrow(_, p, r) => {
+                    let ident = matches!(a, Expr::Var(..)).then(|| a.span());
+                    (ta, at) = self.drop_optionals(ident, ta, at, p);
+                    if i == 0 {
+                        first_arg_ty = Some(at);
+                    }
                     if let Err(e) = self.types.unify(at, p) {
                         let occurs = matches!(e, UnifyError::Occurs(..));
                         let hint = self.operator_hint(arith_op, float_op, at);

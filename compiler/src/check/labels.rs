@@ -26,6 +26,8 @@ struct Given {
     span: Span,
     /// Its expression (`e`).
     expr_span: Span,
+    /// Whether that expression is a name (see [`Checker::drop_optionals`]).
+    is_ident: bool,
 }
 
 /// One parameter of the applied function, in order: what it receives.
@@ -175,6 +177,7 @@ impl Checker {
                 ty,
                 span: a.span(),
                 expr_span: e.span(),
+                is_ident: matches!(e, Expr::Var(..)),
             }));
         }
         // OCaml's rule: a total application of a function whose type is
@@ -187,6 +190,20 @@ impl Checker {
                 && ls.iter().filter(|l| !l.is_optional()).count() == given.len()
                 && ls.iter().any(|l| *l != Label::Positional)
         };
+        // A label the function's (fully known) type does not have is
+        // reported alone, as OCaml does, rather than after the positional
+        // arguments have been given to the wrong parameters.
+        let (spine, open) = self.spine_labels(ft);
+        if !open {
+            let unknown = given.iter().flatten().find(|g| {
+                g.label != Label::Positional && !spine.iter().any(|l| l.name() == g.label.name())
+            });
+            if let Some(g) = unknown {
+                let (span, label) = (g.span, self.label_text(g.label));
+                self.unknown_label(f, ft, span, label);
+                return (TExpr::Imm(0), self.fresh());
+            }
+        }
         let mut slots: Vec<Slot> = vec![];
         let mut cur = ft;
         let mut left = given.len();
@@ -250,20 +267,8 @@ impl Checker {
                     let g = given.iter().flatten().next().expect("left > 0");
                     let applied = slots.iter().filter(|s| matches!(s, Slot::Arg(..))).count();
                     if g.label != Label::Positional {
-                        let candidates = self.spine_labels(ft).0;
-                        let names: Vec<String> = candidates
-                            .into_iter()
-                            .filter(|l| *l != Label::Positional)
-                            .map(|l| self.label_text(l))
-                            .collect();
-                        self.error(TypeError::UnknownLabel {
-                            file: self.file,
-                            span: g.span,
-                            fn_span: f.span(),
-                            ty: ft,
-                            label: self.label_text(g.label),
-                            labels: names,
-                        });
+                        let (span, label) = (g.span, self.label_text(g.label));
+                        self.unknown_label(f, ft, span, label);
                     } else if applied == 0 && slots.is_empty() {
                         self.error(TypeError::NotAFunction {
                             file: self.file,
@@ -349,6 +354,26 @@ impl Checker {
         (e, result)
     }
 
+    /// E0150 for the argument at `span` labelled `label`, applied to `f`
+    /// of type `ft`.
+    fn unknown_label(&mut self, f: &Expr, ft: Ty, span: Span, label: String) {
+        let labels: Vec<String> = self
+            .spine_labels(ft)
+            .0
+            .into_iter()
+            .filter(|l| *l != Label::Positional)
+            .map(|l| self.label_text(l))
+            .collect();
+        self.error(TypeError::UnknownLabel {
+            file: self.file,
+            span,
+            fn_span: f.span(),
+            ty: ft,
+            label,
+            labels,
+        });
+    }
+
     /// The argument `g` given to the parameter labelled `l` of type `p`:
     /// checked against it, and wrapped in `Some` for `~x:e` given to an
     /// optional `?x`.
@@ -370,6 +395,8 @@ impl Checker {
             });
             return g.te;
         }
+        let ident = g.is_ident.then_some(g.expr_span);
+        let (te, ty) = self.drop_optionals(ident, g.te, g.ty, p);
         let expected = if wrap {
             match (self.types.node(p), self.option_type()) {
                 (TyNode::Con(id, args), Some(o)) if id == o.id && args.len() == 1 => args[0],
@@ -378,21 +405,56 @@ impl Checker {
         } else {
             p
         };
-        if let Err(e) = self.types.unify(g.ty, expected) {
+        if let Err(e) = self.types.unify(ty, expected) {
             self.error(TypeError::Mismatch {
                 file: self.file,
                 span: g.expr_span,
                 expected,
-                actual: g.ty,
+                actual: ty,
                 occurs: matches!(e, UnifyError::Occurs(..)),
                 hint: None,
             });
         }
         if wrap {
-            self.some_expr(g.te)
+            self.some_expr(te)
         } else {
-            g.te
+            te
         }
+    }
+
+    /// A function with optional parameters named as the argument of a
+    /// parameter that is a function without them (`List.map f` for `f :
+    /// ?scale:int -> int -> int`) is given `None` for them first, as OCaml
+    /// does: `f` becomes `f ?scale:None : int -> int`. `ident` is where
+    /// the argument is written, if it is a name.
+    pub(super) fn drop_optionals(
+        &mut self,
+        ident: Option<Span>,
+        te: TExpr,
+        ty: Ty,
+        expected: Ty,
+    ) -> (TExpr, Ty) {
+        let Some(span) = ident else {
+            return (te, ty);
+        };
+        if !matches!(self.types.node(expected), TyNode::Arrow(l, _, _) if !l.is_optional()) {
+            return (te, ty);
+        }
+        let mut nones = 0;
+        let mut cur = ty;
+        loop {
+            match self.types.node(cur) {
+                TyNode::Arrow(l, _, r) if l.is_optional() => {
+                    nones += 1;
+                    cur = r;
+                }
+                TyNode::Arrow(Label::Positional, _, _) if nones > 0 => break,
+                _ => return (te, ty),
+            }
+        }
+        let args = (0..nones).map(|_| self.none_expr()).collect();
+        let loc = self.loc(span);
+        (TExpr::App(Box::new(te), args, loc, cur), cur)
     }
 
     /// The parameters of `fun`: each one's label and the type of what the
