@@ -959,21 +959,25 @@ impl<'s> Printer<'s> {
     /// A parameter: `p`, `~x`, `~x:p`, `~(x : t)`, `?x`, `?(x = e)`,
     /// `?x:(p = e)`.
     fn param(&mut self, p: &Param) -> Doc {
-        let punned = |name: &str| match &p.pat {
-            Pat::Var(v, _) => v == name,
-            Pat::Annot(q, _, _) => matches!(&**q, Pat::Var(v, _) if v == name),
-            _ => false,
+        // `(x : t)` is written inside the label's own parentheses.
+        let (inner, annot) = match &p.pat {
+            Pat::Annot(q, ty, _) => (&**q, Some(ty)),
+            pat => (pat, None),
+        };
+        let punned = |name: &str| matches!(inner, Pat::Var(v, _) if v == name);
+        let open = |me: &mut Self, head: Doc| -> Doc {
+            let head = head.append(me.pat(inner, P_ALIAS));
+            match annot {
+                Some(ty) => head.append(t(" : ")).append(me.ty(ty, T_ARROW)),
+                None => head,
+            }
         };
         match (&p.label, &p.default) {
             (ArgLabel::Positional, _) => self.pat(&p.pat, P_ATOM),
-            (ArgLabel::Labelled(n), _) if punned(n) => match &p.pat {
-                Pat::Var(..) => t(format!("~{n}")),
-                pat => t("~(").append(self.pat(pat, P_ALIAS)).append(t(")")),
-            },
+            (ArgLabel::Labelled(n), _) if punned(n) && annot.is_none() => t(format!("~{n}")),
+            (ArgLabel::Labelled(n), _) if punned(n) => open(self, t("~(")).append(t(")")),
             (ArgLabel::Labelled(n), _) => t(format!("~{n}:")).append(self.pat(&p.pat, P_ATOM)),
-            (ArgLabel::Optional(n), None) if matches!(&p.pat, Pat::Var(v, _) if v == n) => {
-                t(format!("?{n}"))
-            }
+            (ArgLabel::Optional(n), None) if punned(n) && annot.is_none() => t(format!("?{n}")),
             (ArgLabel::Optional(n), None) => t(format!("?{n}:")).append(self.pat(&p.pat, P_ATOM)),
             (ArgLabel::Optional(n), Some(d)) => {
                 let head = if punned(n) {
@@ -981,9 +985,9 @@ impl<'s> Printer<'s> {
                 } else {
                     t(format!("?{n}:("))
                 };
-                let pat = self.pat(&p.pat, P_ALIAS);
+                let head = open(self, head);
                 let d = self.expr(d, SEQ, ALL);
-                head.append(pat).append(t(" = ")).append(d).append(t(")"))
+                head.append(t(" = ")).append(d).append(t(")"))
             }
         }
     }
