@@ -472,3 +472,101 @@ impl Checker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::driver::check_source;
+
+    /// The printed types of `names` after checking `src`.
+    fn types_of(src: &str, names: &[&str]) -> Vec<String> {
+        let mut checked = match check_source("labels.cvn", src) {
+            Ok(c) => c,
+            Err((_, diags)) => panic!("{diags:?}"),
+        };
+        let c = &mut checked.checker;
+        names
+            .iter()
+            .map(|n| {
+                let ty = c.current.values[*n].ty;
+                c.show(ty)
+            })
+            .collect()
+    }
+
+    /// The error codes of checking `src`.
+    fn error_codes(src: &str) -> Vec<String> {
+        match check_source("labels.cvn", src) {
+            Ok(_) => vec![],
+            Err((_, diags)) => diags.iter().map(|d| d.code.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn labelled_arrows_print_as_ocaml_prints_them() {
+        let src = "let f ~x ?(y = 1) z = x + y + z\n\
+                   let g ?v () = v\n\
+                   let h (k : x:int -> ?y:string -> int) = k ~x:1 ~y:\"\"\n\
+                   let p ~f:(g : int -> int) = g 1";
+        assert_eq!(
+            types_of(src, &["f", "g", "h", "p"]),
+            [
+                "x:int -> ?y:int -> int -> int",
+                "?v:'a -> unit -> 'a option",
+                "(x:int -> ?y:string -> int) -> int",
+                "f:(int -> int) -> int",
+            ]
+        );
+    }
+
+    #[test]
+    fn applications_commute_default_and_leave_out_by_label() {
+        let src = "let f ~x ?(y = 1) z = x + y + z\n\
+                   let s ~a ~b = a - b\n\
+                   let total = f 3 ~x:1\n\
+                   let commuted = s ~b:1 ~a:2\n\
+                   let without_a = s ~b:1\n\
+                   let open_y = f ~x:1\n\
+                   let omitted = s 1 2\n\
+                   let unknown g = g ~k:1 ~j:true";
+        assert_eq!(
+            types_of(
+                src,
+                &[
+                    "total",
+                    "commuted",
+                    "without_a",
+                    "open_y",
+                    "omitted",
+                    "unknown"
+                ]
+            ),
+            [
+                "int",
+                "int",
+                "a:int -> int",
+                "?y:int -> int -> int",
+                "int",
+                "(k:int -> j:bool -> 'a) -> 'a",
+            ]
+        );
+    }
+
+    #[test]
+    fn label_errors_have_their_codes() {
+        let f = "let f ~x ?(y = 1) z = x + y + z\n";
+        assert_eq!(error_codes(&format!("{f}let a = f ~w:1 2")), ["E0150"]);
+        assert_eq!(
+            error_codes(&format!("{f}let a = f ?x:(Some 1) 2")),
+            ["E0151"]
+        );
+        assert_eq!(error_codes(&format!("{f}let a = f ~x:\"s\" 2")), ["E0100"]);
+        assert_eq!(
+            error_codes(&format!("{f}let a : int = f ~y:2 3")),
+            ["E0100"]
+        );
+        assert_eq!(
+            error_codes("let g (k : x:int -> int) = k 1\nlet a = g (fun ~y -> y)"),
+            ["E0100"]
+        );
+    }
+}
