@@ -17,6 +17,8 @@ use crate::types::{builtin, printer::Printer, Ty, TyNode, TypeId, Types, UnifyEr
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 
+mod labels;
+
 /// The next id for a declared exception (`caravan_vm::exn`).
 static NEXT_EXCEPTION: AtomicU32 = AtomicU32::new(caravan_vm::exn::FIRST_USER);
 
@@ -554,11 +556,24 @@ impl Checker {
                 }
             },
             TypeExpr::Arrow(a, b, _) => {
-                let a = self.type_of(a, params);
+                let (label, a) = match &**a {
+                    TypeExpr::Labelled(l, a, _) => {
+                        let label = self.label_of(l);
+                        let a = self.type_of(a, params);
+                        // `?x:t`: the function receives a `t option`.
+                        let a = if label.is_optional() {
+                            self.option_of(a)
+                        } else {
+                            a
+                        };
+                        (label, a)
+                    }
+                    a => (crate::types::Label::Positional, self.type_of(a, params)),
+                };
                 let b = self.type_of(b, params);
-                self.types.arrow(a, b)
+                self.types.arrow_l(label, a, b)
             }
-            TypeExpr::Paren(t, _) => self.type_of(t, params),
+            TypeExpr::Paren(t, _) | TypeExpr::Labelled(_, t, _) => self.type_of(t, params),
             TypeExpr::Tuple(xs, _) => {
                 let xs = xs.iter().map(|x| self.type_of(x, params)).collect();
                 self.types.mk(TyNode::Tuple(xs))
@@ -738,7 +753,7 @@ impl Checker {
                         }
                         stack.extend(args);
                     }
-                    TyNode::Arrow(a, b) => {
+                    TyNode::Arrow(_, a, b) => {
                         stack.push(a);
                         stack.push(b);
                     }
@@ -830,10 +845,10 @@ impl Checker {
                 }
                 self.con(id, args)
             }
-            TyNode::Arrow(a, b) => {
+            TyNode::Arrow(l, a, b) => {
                 let a = self.expand_aliases(a, which);
                 let b = self.expand_aliases(b, which);
-                self.types.arrow(a, b)
+                self.types.arrow_l(l, a, b)
             }
             TyNode::Tuple(xs) => {
                 let xs = xs
@@ -1263,6 +1278,8 @@ impl Checker {
             },
             Expr::Ctor(name, arg, span) => self.infer_ctor(name, arg.as_deref(), *span),
             Expr::App(f, args, span) => self.infer_app(f, args, *span),
+            // Only an argument of an application (the parser makes no other).
+            Expr::Labelled(_, e, _) => self.infer(e),
             Expr::Fun(params, body, span) => {
                 let (lam, t) = self.infer_lambda(params, body, *span, "fun");
                 (TExpr::Lambda(lam), t)
@@ -1689,6 +1706,9 @@ impl Checker {
             }
         }
         let (tf, ft) = self.infer(f);
+        if args.iter().any(|a| matches!(a, Expr::Labelled(..))) || self.has_labels(ft) {
+            return self.infer_labelled_app(f, tf, ft, args, span);
+        }
         let mut targs = vec![];
         let mut cur = ft;
         let arith_op = match f {
@@ -1705,13 +1725,18 @@ impl Checker {
         };
         let mut first_arg_ty = None;
         for (i, a) in args.iter().enumerate() {
-            let (ta, at) = self.infer(a);
+            let (mut ta, mut at) = self.infer(a);
             if i == 0 {
                 first_arg_ty = Some(at);
             }
             let res = self.fresh();
             match self.types.node(cur) {
-                TyNode::Arrow(p, r) => {
+                TyNode::Arrow(_, p, r) => {
+                    let ident = matches!(a, Expr::Var(..)).then(|| a.span());
+                    (ta, at) = self.drop_optionals(ident, ta, at, p);
+                    if i == 0 {
+                        first_arg_ty = Some(at);
+                    }
                     if let Err(e) = self.types.unify(at, p) {
                         let occurs = matches!(e, UnifyError::Occurs(..));
                         let hint = self.operator_hint(arith_op, float_op, at);
@@ -1769,6 +1794,19 @@ impl Checker {
             targs.push(ta);
         }
         let loc = self.loc(span);
+        self.finish_app(tf, targs, cur, first_arg_ty, loc)
+    }
+
+    /// The application of `tf` to `targs` (positional, in order) with
+    /// result type `cur`; `first_arg_ty` types intrinsics such as `=`.
+    fn finish_app(
+        &mut self,
+        tf: TExpr,
+        mut targs: Vec<TExpr>,
+        cur: Ty,
+        first_arg_ty: Option<Ty>,
+        loc: Loc,
+    ) -> (TExpr, Ty) {
         // Fully applied builtins become direct calls or intrinsics.
         if let TExpr::Extern(x) = tf {
             let info = self.program.externs[x as usize].clone();
@@ -1866,7 +1904,7 @@ impl Checker {
         for (a, spec) in rest.iter().zip(&specs) {
             let (ta, at) = self.infer(a);
             // The expansion takes one parameter per conversion.
-            let TyNode::Arrow(p, r) = self.types.node(cur) else {
+            let TyNode::Arrow(_, p, r) = self.types.node(cur) else {
                 targs.push(ta);
                 continue;
             };
@@ -1970,7 +2008,7 @@ impl Checker {
 
     fn infer_lambda(
         &mut self,
-        params: &[Pat],
+        params: &[ast::Param],
         body: &Expr,
         span: Span,
         name: &str,
@@ -1981,22 +2019,54 @@ impl Checker {
     /// `fun p1 ... pn -> body`; with `expected` (the provisional type of a
     /// `let rec` function) the parameter and result types are unified with
     /// it first, so a wrong recursive call is reported at its argument.
+    /// Labelled parameters give labelled arrows; `?(p = e)` receives an
+    /// option and matches `p` with its contents or `e` (the defaults are
+    /// typed with every parameter in scope, and evaluated once all the
+    /// arguments are given).
     fn infer_lambda_expecting(
         &mut self,
-        params: &[Pat],
+        params: &[ast::Param],
         body: &Expr,
         span: Span,
         name: &str,
         expected: Option<Ty>,
     ) -> (TLambda, Ty) {
+        /// What the body starts with, for one parameter.
+        enum Wrap<'e> {
+            /// `match v with p -> body`
+            Destructure(VarId, TPat, Span),
+            /// `let w = match slot with Some x -> x | None -> default`
+            Default(VarId, VarId, Ty, &'e Expr),
+        }
         let depth = self.locals.len();
         let mut vars = vec![];
         let mut ptys = vec![];
-        let mut destructure = vec![];
+        let mut labels = vec![];
+        let mut wraps = vec![];
         let mut all_bound: Vec<(String, VarId, Ty, Span)> = vec![];
-        for p in params {
+        for param in params {
+            let p = &param.pat;
+            labels.push(self.label_of(&param.label));
             let t = self.fresh();
-            ptys.push(t);
+            let received = self.param_type(param, t);
+            ptys.push(received);
+            if let Some(default) = &param.default {
+                let slot = self.new_var();
+                vars.push(slot);
+                let tp = self.pattern(p, t, &mut all_bound, None);
+                let w = match tp {
+                    TPat::Var(v) => v,
+                    tp => {
+                        let w = self.new_var();
+                        self.check_irrefutable(&tp, p.span());
+                        wraps.push(Wrap::Default(slot, w, t, default));
+                        wraps.push(Wrap::Destructure(w, tp, p.span()));
+                        continue;
+                    }
+                };
+                wraps.push(Wrap::Default(slot, w, t, default));
+                continue;
+            }
             match p {
                 Pat::Wild(_) => vars.push(self.new_var()),
                 Pat::Var(..) => {
@@ -2011,7 +2081,7 @@ impl Checker {
                     vars.push(v);
                     let tp = self.pattern(p, t, &mut all_bound, None);
                     self.check_irrefutable(&tp, p.span());
-                    destructure.push((v, tp, p.span()));
+                    wraps.push(Wrap::Destructure(v, tp, p.span()));
                 }
             }
         }
@@ -2021,10 +2091,18 @@ impl Checker {
         // would cost the size of that type per nested lambda).
         let res = expected.map(|exp| {
             let res = self.fresh();
-            let t = self.types.arrows(&ptys, res);
+            let t = self.arrows_labelled(&labels, &ptys, res);
             let _ = self.types.unify(t, exp);
             res
         });
+        let mut defaults = vec![];
+        for w in &wraps {
+            if let Wrap::Default(_, _, t, d) = w {
+                let (td, dt) = self.infer(d);
+                self.expect(d.span(), dt, *t);
+                defaults.push(td);
+            }
+        }
         self.note_scope(body.span());
         let (mut tb, bt) = self.infer(body);
         let bt = match res {
@@ -2035,18 +2113,25 @@ impl Checker {
             None => bt,
         };
         self.locals.truncate(depth);
-        for (v, tp, pspan) in destructure.into_iter().rev() {
-            tb = TExpr::Match(
-                Box::new(TExpr::Local(v)),
-                vec![TArm {
-                    pat: tp,
-                    guard: None,
-                    body: tb,
-                }],
-                self.loc(pspan),
-            );
+        for w in wraps.into_iter().rev() {
+            tb = match w {
+                Wrap::Destructure(v, tp, pspan) => TExpr::Match(
+                    Box::new(TExpr::Local(v)),
+                    vec![TArm {
+                        pat: tp,
+                        guard: None,
+                        body: tb,
+                    }],
+                    self.loc(pspan),
+                ),
+                Wrap::Default(slot, w, _, d) => {
+                    let td = defaults.pop().expect("one default per parameter");
+                    let value = self.unwrap_default(slot, td, d.span());
+                    TExpr::Let(w, Box::new(value), Box::new(tb))
+                }
+            };
         }
-        let t = self.types.arrows(&ptys, bt);
+        let t = self.arrows_labelled(&labels, &ptys, bt);
         (
             TLambda {
                 params: vars,
@@ -2058,6 +2143,15 @@ impl Checker {
             },
             t,
         )
+    }
+
+    /// `l1:a1 -> ... -> ln:an -> r`.
+    fn arrows_labelled(&mut self, labels: &[crate::types::Label], args: &[Ty], r: Ty) -> Ty {
+        labels
+            .iter()
+            .zip(args)
+            .rev()
+            .fold(r, |acc, (&l, &a)| self.types.arrow_l(l, a, acc))
     }
 
     fn infer_arms(&mut self, arms: &[ast::Arm], scrut: Ty, res: Ty) -> Vec<TArm> {
@@ -2641,6 +2735,7 @@ pub fn is_value(e: &Expr) -> bool {
             | Expr::Cons(..)
             | Expr::Record(None, ..)
             | Expr::Annot(..)
+            | Expr::Labelled(..)
             | Expr::Let(..) => visit::expr_children(e, |c| {
                 if let Node::Expr(c) = c {
                     work.push(c);

@@ -193,6 +193,38 @@ pub enum TypeError {
         /// The first argument too many.
         extra_span: Span,
     },
+    /// E0150: an argument with a label the applied function's type does
+    /// not have.
+    UnknownLabel {
+        /// File.
+        file: FileId,
+        /// The labelled argument.
+        span: Span,
+        /// The function.
+        fn_span: Span,
+        /// Its type.
+        ty: Ty,
+        /// The label as written: `~x` or `?x`.
+        label: String,
+        /// The labels the function does have, as written.
+        labels: Vec<String>,
+    },
+    /// E0151: `?x:e` (an option) given for a parameter `~x` that is not
+    /// optional.
+    OptionalToPlain {
+        /// File.
+        file: FileId,
+        /// The argument.
+        span: Span,
+        /// The function.
+        fn_span: Span,
+        /// Its type.
+        ty: Ty,
+        /// The label as written: `?x`.
+        label: String,
+        /// Its name: `x`.
+        name: String,
+    },
     /// E0118: a type abbreviation that expands to itself.
     CyclicAbbreviation {
         /// File.
@@ -327,6 +359,11 @@ impl TypeError {
                 };
                 if let Some(h) = hint {
                     d = d.with_hint(h.clone());
+                }
+                if hint.is_none() && !*occurs {
+                    if let Some(h) = missing_labelled_hint(c, *expected, *actual) {
+                        d = d.with_hint(h);
+                    }
                 }
                 if exp == act && !*occurs {
                     d = d.with_hint(
@@ -612,6 +649,55 @@ impl TypeError {
                 .with_label(*file, *span, format!("this has type `{t}`"))
                 .with_hint("check the parentheses: an argument may belong to an inner call")
             }
+            UnknownLabel {
+                file,
+                span,
+                fn_span,
+                ty,
+                label,
+                labels,
+            } => {
+                let t = c.show(*ty);
+                let d = Diagnostic::error(
+                    "E0150",
+                    format!("This function has no parameter labelled `{label}`"),
+                    *file,
+                    *span,
+                    format!("this argument cannot be applied with label `{label}`"),
+                )
+                .with_label(*file, *fn_span, format!("this has type `{t}`"));
+                let bare = |l: &str| l.trim_start_matches(['~', '?']).to_string();
+                let names: Vec<String> = labels.iter().map(|l| bare(l)).collect();
+                match crate::check::closest(&bare(label), &names) {
+                    Some(s) => {
+                        let full = labels.iter().find(|l| bare(l) == s).cloned().unwrap_or(s);
+                        d.with_hint(format!("did you mean `{full}`?"))
+                    }
+                    None if labels.is_empty() => {
+                        d.with_hint("its parameters have no labels: pass the argument without one")
+                    }
+                    None => d.with_hint(format!("its labels are {}", labels.join(", "))),
+                }
+            }
+            OptionalToPlain {
+                file,
+                span,
+                fn_span,
+                ty,
+                label,
+                name,
+            } => {
+                let t = c.show(*ty);
+                Diagnostic::error(
+                    "E0151",
+                    format!("The parameter `~{name}` is not optional: it cannot be given as `{label}`"),
+                    *file,
+                    *span,
+                    format!("`{label}:` passes an option"),
+                )
+                .with_label(*file, *fn_span, format!("this has type `{t}`"))
+                .with_hint(format!("pass the value itself: `~{name}:…`"))
+            }
             CyclicAbbreviation { file, span, name } => Diagnostic::error(
                 "E0118",
                 format!("The type abbreviation `{name}` is cyclic"),
@@ -679,4 +765,30 @@ impl TypeError {
             }
         }
     }
+}
+
+/// For a mismatch where a function with labelled parameters was found
+/// instead of a value: which arguments the application left out.
+fn missing_labelled_hint(c: &mut Checker, expected: Ty, actual: Ty) -> Option<String> {
+    use crate::types::{Label, TyNode};
+    if matches!(c.types.node(expected), TyNode::Arrow(..)) {
+        return None;
+    }
+    let mut missing = vec![];
+    let mut t = actual;
+    while let TyNode::Arrow(l, _, r) = c.types.node(t) {
+        match l {
+            Label::Named(n) => missing.push(format!("~{}", c.types.label_name(n))),
+            Label::Optional(_) => {}
+            Label::Positional => missing.push("a positional argument".into()),
+        }
+        t = r;
+    }
+    let labelled = matches!(c.types.node(actual), TyNode::Arrow(l, _, _) if l != Label::Positional);
+    (labelled && !missing.is_empty()).then(|| {
+        format!(
+            "this is a partial application: the argument(s) {} are missing",
+            missing.join(", ")
+        )
+    })
 }

@@ -9,7 +9,7 @@ use crate::diagnostic::FileId;
 use crate::driver::Analysis;
 use crate::types::env::{OccKind, Occurrence, TypeKind};
 use crate::types::printer::Printer;
-use crate::types::{Ty, TyNode};
+use crate::types::{Label, Ty, TyNode};
 
 /// The language's keywords (never valid as a value name).
 pub const KEYWORDS: &[&str] = &[
@@ -469,7 +469,7 @@ pub fn inlay_hints(a: &mut Analysis, file: FileId, range: Span) -> Vec<InlayHint
         }
         Expr::Fun(ps, _, _) => {
             for p in ps {
-                for (n, s, annotated) in pattern_vars(p) {
+                for (n, s, annotated) in pattern_vars(&p.pat) {
                     if !annotated {
                         wanted.push((n, s, HintKind::Parameter));
                     }
@@ -570,8 +570,8 @@ pub fn signature_help(a: &mut Analysis, file: FileId, offset: usize) -> Option<S
         .clone();
     let mut params = vec![];
     let mut cur = occ.ty;
-    while let TyNode::Arrow(p, r) = a.checker.types.node(cur) {
-        params.push(p);
+    while let TyNode::Arrow(l, p, r) = a.checker.types.node(cur) {
+        params.push((l, p));
         cur = r;
     }
     if params.is_empty() {
@@ -583,11 +583,25 @@ pub fn signature_help(a: &mut Analysis, file: FileId, offset: usize) -> Option<S
         text.get(fspan.start..fspan.end).unwrap_or(&occ.name)
     );
     let mut ranges = vec![];
-    for p in params {
+    for (l, mut p) in params {
+        let prefix = match l {
+            Label::Positional => String::new(),
+            Label::Named(n) => format!("{}:", a.checker.types.label_name(n)),
+            Label::Optional(n) => {
+                // `?x:int`: the function receives an `int option`.
+                if let TyNode::Con(_, args) = a.checker.types.node(p) {
+                    if let [inner] = args.as_slice() {
+                        p = *inner;
+                    }
+                }
+                format!("?{}:", a.checker.types.label_name(n))
+            }
+        };
         let mut s = show_in_with(a, file, &mut printer, p);
         if matches!(a.checker.types.node(p), TyNode::Arrow(..)) {
             s = format!("({s})");
         }
+        let s = format!("{prefix}{s}");
         ranges.push((label.len(), label.len() + s.len()));
         label.push_str(&s);
         label.push_str(" -> ");

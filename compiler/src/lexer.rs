@@ -112,6 +112,19 @@ pub enum Tok {
     StarStar,
     #[token("~-")]
     TildeMinus,
+    /// `~` before a label: `~x`, `~(x : t)`.
+    #[token("~")]
+    Tilde,
+    /// `?` before an optional label: `?x`, `?(x = e)`.
+    #[token("?")]
+    Question,
+    /// `~name:` (no spaces, as OCaml's lexer): a labelled argument or
+    /// parameter. Made by [`merge_labels`] from `~`, the name and `:`
+    /// (logos does not backtrack from `~x` to `~` when no `:` follows).
+    Label(String),
+    /// `?name:`: an optional argument or parameter, or `?name:t` in a type
+    /// (also made by [`merge_labels`]).
+    OptLabel(String),
     #[token("~-.")]
     TildeMinusDot,
     #[token("=")]
@@ -475,6 +488,61 @@ pub fn tokenize(src: &str) -> Vec<Result<(usize, Tok, usize), LexError>> {
             }
         }
     }
+    merge_labels(out, |r| r.as_ref().ok(), Ok)
+}
+
+/// Turns `~` `name` `:` written without spaces into one [`Tok::Label`]
+/// (and `?name:` into [`Tok::OptLabel`]), as OCaml's lexer does.
+fn merge_labels<T>(
+    items: Vec<T>,
+    get: impl Fn(&T) -> Option<&(usize, Tok, usize)>,
+    make: impl Fn((usize, Tok, usize)) -> T,
+) -> Vec<T> {
+    let is_label = |w: &[T]| match (get(&w[0]), get(&w[1]), get(&w[2])) {
+        (
+            Some((_, Tok::Tilde | Tok::Question, e0)),
+            Some((s1, Tok::LIdent(_), e1)),
+            Some((s2, Tok::Colon, _)),
+        ) => e0 == s1 && e1 == s2,
+        _ => false,
+    };
+    if !items.windows(3).any(is_label) {
+        return items;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut it = items.into_iter();
+    let mut window: std::collections::VecDeque<T> = Default::default();
+    loop {
+        while window.len() < 3 {
+            match it.next() {
+                Some(x) => window.push_back(x),
+                None => break,
+            }
+        }
+        if window.is_empty() {
+            break;
+        }
+        if window.len() == 3 && is_label(window.make_contiguous()) {
+            let (start, sigil) = match get(&window[0]) {
+                Some((s, t, _)) => (*s, matches!(t, Tok::Tilde)),
+                None => unreachable!("checked by is_label"),
+            };
+            let name = match get(&window[1]) {
+                Some((_, Tok::LIdent(n), _)) => n.clone(),
+                _ => unreachable!("checked by is_label"),
+            };
+            let end = get(&window[2]).map_or(start, |t| t.2);
+            window.clear();
+            let tok = if sigil {
+                Tok::Label(name)
+            } else {
+                Tok::OptLabel(name)
+            };
+            out.push(make((start, tok, end)));
+        } else if let Some(x) = window.pop_front() {
+            out.push(x);
+        }
+    }
     out
 }
 
@@ -498,7 +566,7 @@ pub fn tokenize_lossy(src: &str) -> (Vec<(usize, Tok, usize)>, Vec<LexError>) {
             }
         }
     }
-    (toks, errs)
+    (merge_labels(toks, |t| Some(t), |t| t), errs)
 }
 
 #[cfg(test)]

@@ -202,6 +202,8 @@ fn token_text(t: &Tok) -> Option<&'static str> {
         Tok::SlashDot => "/.",
         Tok::StarStar => "**",
         Tok::TildeMinus => "~-",
+        Tok::Tilde => "~",
+        Tok::Question => "?",
         Tok::TildeMinusDot => "~-.",
         Tok::Neq => "<>",
         Tok::EqEq => "==",

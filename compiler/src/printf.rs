@@ -28,7 +28,7 @@
 //! read `@.` and `@\n` as a newline, `@ ` and `@;` as a space, and drop
 //! the other boxes and break hints (`@[`, `@]`, `@,`, `@?`); `@@` is `@`.
 
-use crate::ast::{Expr, Lit, Name, Pat, Span};
+use crate::ast::{self, Expr, Lit, Name, Pat, Span};
 
 /// Which module's formats (`Format` knows `@` directives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,11 @@ pub fn expand(
     let f = if params.is_empty() {
         body
     } else {
-        Expr::Fun(params, Box::new(body), fmt_span)
+        Expr::Fun(
+            params.into_iter().map(ast::Param::positional).collect(),
+            Box::new(body),
+            fmt_span,
+        )
     };
     Ok((f, specs))
 }

@@ -82,6 +82,9 @@ pub enum TypeExpr {
     Tuple(Vec<TypeExpr>, Span),
     /// `(t)`: kept so that `external f : unit -> (unit -> t)` has arity 1.
     Paren(Box<TypeExpr>, Span),
+    /// `x:t` or `?x:t`: only as the parameter of an [`TypeExpr::Arrow`]
+    /// (`x:int -> int`); for `?x:t` the function receives a `t option`.
+    Labelled(ArgLabel, Box<TypeExpr>, Span),
 }
 
 impl TypeExpr {
@@ -92,7 +95,8 @@ impl TypeExpr {
             | TypeExpr::Con(_, _, s)
             | TypeExpr::Arrow(_, _, s)
             | TypeExpr::Tuple(_, s)
-            | TypeExpr::Paren(_, s) => *s,
+            | TypeExpr::Paren(_, s)
+            | TypeExpr::Labelled(_, _, s) => *s,
         }
     }
 }
@@ -140,6 +144,56 @@ impl Pat {
             | Pat::Or(_, _, s)
             | Pat::Alias(_, _, s)
             | Pat::Annot(_, _, s) => *s,
+        }
+    }
+}
+
+/// The label of a function parameter or of an argument, as OCaml's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ArgLabel {
+    /// An ordinary, positional parameter or argument.
+    Positional,
+    /// `~x` (parameter), `~x:e` / `~x` (argument).
+    Labelled(String),
+    /// `?x` / `?(x = e)` (parameter), `?x:e` / `?x` (argument: an option).
+    Optional(String),
+}
+
+impl ArgLabel {
+    /// The label's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            ArgLabel::Positional => None,
+            ArgLabel::Labelled(n) | ArgLabel::Optional(n) => Some(n),
+        }
+    }
+}
+
+/// One parameter of `fun` or of a function binding: `p`, `~x`, `~x:p`,
+/// `~(x : t)`, `?x`, `?(x = e)`, `?x:(p = e)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Its label.
+    pub label: ArgLabel,
+    /// The pattern the argument is matched with (for `?x` without a
+    /// default, against the `t option` received).
+    pub pat: Pat,
+    /// `?(x = e)`: the value when the argument is omitted (the pattern then
+    /// matches the unwrapped value).
+    pub default: Option<Box<Expr>>,
+    /// The whole parameter.
+    pub span: Span,
+}
+
+impl Param {
+    /// An ordinary parameter.
+    pub fn positional(pat: Pat) -> Param {
+        let span = pat.span();
+        Param {
+            label: ArgLabel::Positional,
+            pat,
+            default: None,
+            span,
         }
     }
 }
@@ -192,8 +246,10 @@ pub enum Expr {
     Ctor(Name, Option<Box<Expr>>, Span),
     /// `f a b`
     App(Box<Expr>, Vec<Expr>, Span),
-    /// `fun p1 p2 -> e`
-    Fun(Vec<Pat>, Box<Expr>, Span),
+    /// `fun p1 p2 -> e` (parameters may be labelled: `fun ~x ?(y = 1) -> e`)
+    Fun(Vec<Param>, Box<Expr>, Span),
+    /// `~x:e`, `~x`, `?x:e`, `?x`: only as an argument of [`Expr::App`].
+    Labelled(ArgLabel, Box<Expr>, Span),
     /// `function | ...`
     Function(Vec<Arm>, Span),
     /// `let [rec] b1 and b2 in e`
@@ -260,6 +316,7 @@ impl Expr {
             | Expr::Ctor(_, _, s)
             | Expr::App(_, _, s)
             | Expr::Fun(_, _, s)
+            | Expr::Labelled(_, _, s)
             | Expr::Function(_, s)
             | Expr::Let(_, _, _, s)
             | Expr::Match(_, _, s)
@@ -428,7 +485,7 @@ impl TypeExpr {
                 take(a, out);
                 take(b, out);
             }
-            TypeExpr::Paren(t, _) => take(t, out),
+            TypeExpr::Paren(t, _) | TypeExpr::Labelled(_, t, _) => take(t, out),
         }
     }
 }

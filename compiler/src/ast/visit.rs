@@ -93,9 +93,15 @@ pub fn expr_children<'a>(e: &'a Expr, mut f: impl FnMut(Node<'a>)) {
             args.iter().for_each(|a| f(Node::Expr(a)));
         }
         Expr::Fun(params, body, _) => {
-            params.iter().for_each(|p| f(Node::Pat(p)));
+            for p in params {
+                f(Node::Pat(&p.pat));
+                if let Some(d) = &p.default {
+                    f(Node::Expr(d));
+                }
+            }
             f(Node::Expr(body));
         }
+        Expr::Labelled(_, e, _) => f(Node::Expr(e)),
         Expr::Function(a, _) => arms(a, &mut f),
         Expr::Let(_, bindings, body, _) => {
             for b in bindings {
@@ -171,7 +177,15 @@ pub fn expr_children_mut<'a>(e: &'a mut Expr, mut f: impl FnMut(&'a mut Expr)) {
             f(g);
             args.iter_mut().for_each(f);
         }
-        Expr::Fun(_, body, _) => f(body),
+        Expr::Fun(params, body, _) => {
+            for p in params {
+                if let Some(d) = &mut p.default {
+                    f(d);
+                }
+            }
+            f(body)
+        }
+        Expr::Labelled(_, e, _) => f(e),
         Expr::Function(a, _) => arms(a, &mut f),
         Expr::Let(_, bindings, body, _) => {
             for b in bindings {
@@ -252,7 +266,7 @@ pub fn type_children<'a>(t: &'a TypeExpr, mut f: impl FnMut(&'a TypeExpr)) {
             f(a);
             f(b);
         }
-        TypeExpr::Paren(t, _) => f(t),
+        TypeExpr::Paren(t, _) | TypeExpr::Labelled(_, t, _) => f(t),
     }
 }
 

@@ -863,7 +863,7 @@ impl Gen {
         let (mut t, arity) = (info.ty, info.arity);
         for _ in 0..arity {
             match self.checker.types.node(t) {
-                TyNode::Arrow(_, r) => t = r,
+                TyNode::Arrow(_, _, r) => t = r,
                 _ => break,
             }
         }

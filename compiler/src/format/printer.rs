@@ -529,7 +529,7 @@ impl<'s> Printer<'s> {
                     let tok = self.token_at(fspan.start);
                     if !matches!(self.toks.get(tok), Some((_, Tok::Fun, _))) {
                         for p in ps {
-                            head = head.append(t(" ")).append(self.pat(p, P_ATOM));
+                            head = head.append(t(" ")).append(self.param(p));
                         }
                         e = body;
                     }
@@ -673,6 +673,22 @@ impl<'s> Printer<'s> {
                 t("assert ").append(arg)
             }
             Expr::App(f, args, _) => self.app(f, args),
+            Expr::Labelled(l, arg, _) => {
+                let (sigil, n) = match l {
+                    ArgLabel::Optional(n) => ("?", n.as_str()),
+                    ArgLabel::Labelled(n) => ("~", n.as_str()),
+                    ArgLabel::Positional => ("", ""),
+                };
+                match &**arg {
+                    Expr::Var(v, _) if v.module.is_none() && v.name == n => {
+                        t(format!("{sigil}{n}"))
+                    }
+                    arg => {
+                        let arg = self.expr(arg, ARG, NONE);
+                        t(format!("{sigil}{n}:")).append(arg)
+                    }
+                }
+            }
             Expr::Fun(ps, body, _) => self.fun(ps, body, flags),
             Expr::Function(arms, _) => {
                 let arms = self.arms(arms, None, flags);
@@ -929,15 +945,51 @@ impl<'s> Printer<'s> {
     }
 
     /// `fun p q -> body`, the body on the next line when it does not fit.
-    fn fun(&mut self, ps: &[Pat], body: &Expr, flags: Flags) -> Doc {
+    fn fun(&mut self, ps: &[Param], body: &Expr, flags: Flags) -> Doc {
         let mut head = t("fun");
         for p in ps {
-            head = head.append(t(" ")).append(self.pat(p, P_ATOM));
+            head = head.append(t(" ")).append(self.param(p));
         }
         let body = self.expr(body, SEQ, flags);
         head.append(t(" ->"))
             .append(line().append(body).nest(2))
             .group()
+    }
+
+    /// A parameter: `p`, `~x`, `~x:p`, `~(x : t)`, `?x`, `?(x = e)`,
+    /// `?x:(p = e)`.
+    fn param(&mut self, p: &Param) -> Doc {
+        // `(x : t)` is written inside the label's own parentheses.
+        let (inner, annot) = match &p.pat {
+            Pat::Annot(q, ty, _) => (&**q, Some(ty)),
+            pat => (pat, None),
+        };
+        let punned = |name: &str| matches!(inner, Pat::Var(v, _) if v == name);
+        let open = |me: &mut Self, head: Doc| -> Doc {
+            let head = head.append(me.pat(inner, P_ALIAS));
+            match annot {
+                Some(ty) => head.append(t(" : ")).append(me.ty(ty, T_ARROW)),
+                None => head,
+            }
+        };
+        match (&p.label, &p.default) {
+            (ArgLabel::Positional, _) => self.pat(&p.pat, P_ATOM),
+            (ArgLabel::Labelled(n), _) if punned(n) && annot.is_none() => t(format!("~{n}")),
+            (ArgLabel::Labelled(n), _) if punned(n) => open(self, t("~(")).append(t(")")),
+            (ArgLabel::Labelled(n), _) => t(format!("~{n}:")).append(self.pat(&p.pat, P_ATOM)),
+            (ArgLabel::Optional(n), None) if punned(n) && annot.is_none() => t(format!("?{n}")),
+            (ArgLabel::Optional(n), None) => t(format!("?{n}:")).append(self.pat(&p.pat, P_ATOM)),
+            (ArgLabel::Optional(n), Some(d)) => {
+                let head = if punned(n) {
+                    t("?(")
+                } else {
+                    t(format!("?{n}:("))
+                };
+                let head = open(self, head);
+                let d = self.expr(d, SEQ, ALL);
+                head.append(t(" = ")).append(d).append(t(")"))
+            }
+        }
     }
 
     /// The arms of `match`, `function`, `receive`: each on its own line
@@ -1177,6 +1229,14 @@ impl<'s> Printer<'s> {
             TypeExpr::Paren(inner, _) => {
                 let inner = self.ty(inner, T_ARROW);
                 t("(").append(inner).append(t(")"))
+            }
+            TypeExpr::Labelled(l, inner, _) => {
+                let label = match l {
+                    ArgLabel::Optional(n) => format!("?{n}:"),
+                    ArgLabel::Labelled(n) => format!("{n}:"),
+                    ArgLabel::Positional => String::new(),
+                };
+                t(label).append(self.ty(inner, T_TUPLE))
             }
         };
         if prec < level {

@@ -36,10 +36,38 @@ pub enum TyNode {
     },
     /// `(args) name`
     Con(TypeId, Vec<Ty>),
-    /// `a -> b`
-    Arrow(Ty, Ty),
+    /// `a -> b`, `l:a -> b` or `?l:a -> b` (for an optional parameter
+    /// `a` is the `t option` the function receives; it prints as `?l:t`).
+    Arrow(Label, Ty, Ty),
     /// `a * b * ...` (at least two components)
     Tuple(Vec<Ty>),
+}
+
+/// The label of a function parameter, as OCaml types it: arrows with
+/// different labels do not unify. Names are interned in [`Types`]
+/// ([`Types::label`], [`Types::label_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// An ordinary parameter: `a -> b`.
+    Positional,
+    /// `~x`: `x:a -> b`.
+    Named(u32),
+    /// `?x`: `?x:a -> b`.
+    Optional(u32),
+}
+
+impl Label {
+    /// The interned name, if labelled.
+    pub fn name(self) -> Option<u32> {
+        match self {
+            Label::Positional => None,
+            Label::Named(n) | Label::Optional(n) => Some(n),
+        }
+    }
+    /// Whether it is `?x`.
+    pub fn is_optional(self) -> bool {
+        matches!(self, Label::Optional(_))
+    }
 }
 
 /// The built-in type constructors, in their fixed id order.
@@ -76,6 +104,8 @@ pub struct Types {
     /// Numbers of the weak variables printed so far (`'_weak1`), in the
     /// order they were first printed.
     weak: Vec<Ty>,
+    /// Interned parameter labels ([`Label`]).
+    labels: Vec<String>,
 }
 
 /// Unification failed: the two (resolved) types that clashed, or an
@@ -99,6 +129,22 @@ impl Types {
                 self.weak.len()
             }
         }
+    }
+
+    /// The interned number of label `name`.
+    pub fn label(&mut self, name: &str) -> u32 {
+        match self.labels.iter().position(|l| l == name) {
+            Some(i) => i as u32,
+            None => {
+                self.labels.push(name.to_string());
+                (self.labels.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The name of interned label `n`.
+    pub fn label_name(&self, n: u32) -> &str {
+        &self.labels[n as usize]
     }
 
     /// Adds a node.
@@ -131,7 +177,12 @@ impl Types {
 
     /// `a -> b`
     pub fn arrow(&mut self, a: Ty, b: Ty) -> Ty {
-        self.mk(TyNode::Arrow(a, b))
+        self.mk(TyNode::Arrow(Label::Positional, a, b))
+    }
+
+    /// `l:a -> b` (or `?l:a -> b`, `a -> b`, as `l` says).
+    pub fn arrow_l(&mut self, l: Label, a: Ty, b: Ty) -> Ty {
+        self.mk(TyNode::Arrow(l, a, b))
     }
 
     /// `a1 -> a2 -> ... -> r`
@@ -184,7 +235,7 @@ impl Types {
                 (TyNode::Con(x, xs), TyNode::Con(y, ys)) if x == y && xs.len() == ys.len() => {
                     work.extend(xs.into_iter().zip(ys));
                 }
-                (TyNode::Arrow(a1, r1), TyNode::Arrow(a2, r2)) => {
+                (TyNode::Arrow(l1, a1, r1), TyNode::Arrow(l2, a2, r2)) if l1 == l2 => {
                     work.push((r1, r2));
                     work.push((a1, a2));
                 }
@@ -216,7 +267,7 @@ impl Types {
                     }
                 }
                 TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(_, a, b) => {
                     stack.push(*a);
                     stack.push(*b);
                 }
@@ -245,7 +296,7 @@ impl Types {
                     }
                 }
                 TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(_, a, b) => {
                     stack.push(*a);
                     stack.push(*b);
                 }
@@ -295,7 +346,7 @@ impl Types {
                     }
                 }
                 TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(_, a, b) => {
                     stack.push(*a);
                     stack.push(*b);
                 }
@@ -338,10 +389,10 @@ impl Types {
                         t
                     }
                 }
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(l, a, b) => {
                     let (ab, changed) = self.copy_all(&[a, b], level, map);
                     if changed {
-                        self.arrow(ab[0], ab[1])
+                        self.arrow_l(l, ab[0], ab[1])
                     } else {
                         t
                     }
@@ -395,7 +446,7 @@ impl Types {
                     }
                 }
                 TyNode::Con(_, args) | TyNode::Tuple(args) => stack.extend(args.iter().copied()),
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(_, a, b) => {
                     stack.push(*a);
                     stack.push(*b);
                 }
@@ -441,10 +492,10 @@ impl Types {
                 let args = args.into_iter().map(|a| self.subst_map(a, map)).collect();
                 self.mk(TyNode::Con(id, args))
             }
-            TyNode::Arrow(a, b) => {
+            TyNode::Arrow(l, a, b) => {
                 let a = self.subst_map(a, map);
                 let b = self.subst_map(b, map);
-                self.arrow(a, b)
+                self.arrow_l(l, a, b)
             }
             TyNode::Tuple(xs) => {
                 let xs = xs.into_iter().map(|a| self.subst_map(a, map)).collect();

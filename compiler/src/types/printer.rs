@@ -2,7 +2,7 @@
 //! are named `'a`, `'b`, … in order of appearance, and the same
 //! [`Printer`] keeps names consistent across the types of one diagnostic.
 
-use super::{Ty, TyNode, Types, GENERIC};
+use super::{Label, Ty, TyNode, Types, GENERIC};
 use std::collections::HashMap;
 
 /// Names variables consistently across several types.
@@ -94,9 +94,28 @@ impl Printer {
                 }
                 out.push_str(&tn(id));
             }
-            TyNode::Arrow(a, b) => {
+            TyNode::Arrow(l, a, b) => {
                 if prec > 0 {
                     out.push('(');
+                }
+                let mut a = a;
+                match l {
+                    Label::Positional => {}
+                    Label::Named(n) => {
+                        out.push_str(types.label_name(n));
+                        out.push(':');
+                    }
+                    Label::Optional(n) => {
+                        out.push('?');
+                        out.push_str(types.label_name(n));
+                        out.push(':');
+                        // The parameter is a `t option`: OCaml shows `t`.
+                        if let TyNode::Con(id, args) = types.node(a) {
+                            if args.len() == 1 && tn(id) == "option" {
+                                a = args[0];
+                            }
+                        }
+                    }
                 }
                 self.go(types, a, 1, tn, out);
                 out.push_str(" -> ");
