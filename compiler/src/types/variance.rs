@@ -163,7 +163,7 @@ fn cons_in(types: &Types, t: Ty, out: &mut Vec<TypeId>) {
                 stack.extend(args.iter().copied());
             }
             TyNode::Tuple(args) => stack.extend(args.iter().copied()),
-            TyNode::Arrow(a, b) => {
+            TyNode::Arrow(_, a, b) => {
                 stack.push(*a);
                 stack.push(*b);
             }
@@ -197,7 +197,7 @@ fn occurrence(
         TyNode::Tuple(args) => args.iter().fold(Bivariant, |acc, &a| {
             acc.join(occurrence(types, v, a, p, pol))
         }),
-        TyNode::Arrow(a, b) => occurrence(types, v, *a, p, pol.compose(Contravariant))
+        TyNode::Arrow(_, a, b) => occurrence(types, v, *a, p, pol.compose(Contravariant))
             .join(occurrence(types, v, *b, p, pol)),
     }
 }
@@ -257,7 +257,7 @@ impl Types {
                     }
                 }
                 TyNode::Tuple(args) => stack.extend(args.iter().map(|&a| (a, pol))),
-                TyNode::Arrow(a, b) => {
+                TyNode::Arrow(_, a, b) => {
                     stack.push((*a, pol.compose(Contravariant)));
                     stack.push((*b, pol));
                 }
