@@ -23,6 +23,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Printexc", include_str!("cvn/printexc.cvn")),
     ("Char", include_str!("cvn/char.cvn")),
     ("String", include_str!("cvn/string.cvn")),
+    ("Buffer", include_str!("cvn/buffer.cvn")),
     ("Int", include_str!("cvn/int.cvn")),
     ("Bool", include_str!("cvn/bool.cvn")),
     ("Fun", include_str!("cvn/fun.cvn")),
