@@ -5,6 +5,7 @@
 pub mod builtins;
 pub mod http;
 pub mod inspect;
+pub mod int64;
 pub mod printf;
 pub mod registry;
 pub mod store;
@@ -28,6 +29,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Bool", include_str!("cvn/bool.cvn")),
     ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
+    ("Int64", include_str!("cvn/int64.cvn")),
     ("Printf", include_str!("cvn/printf.cvn")),
     ("Format", include_str!("cvn/format.cvn")),
     ("Map", include_str!("cvn/map.cvn")),
