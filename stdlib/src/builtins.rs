@@ -12,7 +12,8 @@
 use crate::inspect::{caravan_inspect, caravan_inspect_top};
 use crate::int64::*;
 use crate::printf::{
-    caravan_printf_char, caravan_printf_float, caravan_printf_int, caravan_printf_string,
+    caravan_printf_char, caravan_printf_float, caravan_printf_int, caravan_printf_int64,
+    caravan_printf_string,
 };
 use crate::registry::{
     caravan_registry_new_name, caravan_registry_register, caravan_registry_unregister,
@@ -1081,6 +1082,7 @@ table!(
     caravan_printexc_to_string,
     caravan_char_escaped,
     caravan_printf_int,
+    caravan_printf_int64,
     caravan_printf_float,
     caravan_printf_string,
     caravan_printf_char,
