@@ -5,7 +5,7 @@
 //! status 0. When the `ocaml` toplevel is installed (required when
 //! `CARAVAN_REQUIRE_OCAML=1`), each program is also run under OCaml, with
 //! `tests/differential/prelude.ml` prepended (it gives OCaml Caravan's
-//! polymorphic `Map`), and must print the same output: the oracle is
+//! polymorphic `Map` and persistent `Buffer`), and must print the same output: the oracle is
 //! re-checked, so a `.out` file can never drift from what OCaml says (this
 //! covers the pending programs below too).
 //!
@@ -188,6 +188,32 @@ fn run_caravan(file: &Path) -> Option<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_caravan"));
     cmd.arg("run").arg(file);
     verdict(file, "caravan", run(cmd))
+}
+
+/// The OCaml run's `Buffer` (in `prelude.ml`) is the text of Caravan's
+/// (`stdlib/src/cvn/buffer.cvn`, after its module comment), indented by
+/// two spaces: the two cannot drift apart.
+#[test]
+fn prelude_buffer_is_the_stdlib_text() {
+    let prelude = std::fs::read_to_string(root().join(DIR).join("prelude.ml")).expect("prelude.ml");
+    let start = prelude
+        .find("module Buffer = struct\n")
+        .expect("prelude.ml defines Buffer")
+        + "module Buffer = struct\n".len();
+    let len = prelude[start..].find("\nend\n").expect("end of Buffer");
+    let ours: String = prelude[start..start + len]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cvn =
+        std::fs::read_to_string(root().join("stdlib/src/cvn/buffer.cvn")).expect("buffer.cvn");
+    let body = &cvn[cvn.find("*)").expect("module comment") + 2..];
+    assert_eq!(
+        ours.trim(),
+        body.trim(),
+        "prelude.ml's Buffer differs from buffer.cvn"
+    );
 }
 
 #[test]

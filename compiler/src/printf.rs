@@ -20,7 +20,8 @@
 //! but an expression was expected of type int"), as in OCaml. A malformed
 //! format is an error at the literal that names the conversion.
 //!
-//! Conversions: `%d %i %u %x %X %o` (int), `%f %F %e %E %g %G` (float),
+//! Conversions: `%d %i %u %x %X %o` (int), `%Ld %Li %Lu %Lx %LX %Lo`
+//! (`Int64.t`), `%f %F %e %E %g %G` (float),
 //! `%s %S` (string), `%c %C` (char), `%b %B` (bool), `%a` (a printer and a
 //! value: with `sprintf`, `unit -> 'a -> string`), `%%`, `%!` (flush:
 //! nothing to do), with the flags `-`, `0`, `+`, ` `, `#`, a width and a
@@ -152,6 +153,15 @@ fn parse(fmt: &[u8], family: Family) -> Result<Vec<Conv>, String> {
                 i += 1;
             }
         }
+        // `%Ld` and the other `L` conversions: an `Int64.t`.
+        let int64 = fmt.get(i) == Some(&b'L')
+            && matches!(
+                fmt.get(i + 1),
+                Some(b'd' | b'i' | b'u' | b'x' | b'X' | b'o')
+            );
+        if int64 {
+            i += 1;
+        }
         let Some(&conv) = fmt.get(i) else {
             return Err(
                 "the format ends inside a conversion (a lone `%`; write `%%` for a percent sign)"
@@ -167,6 +177,7 @@ fn parse(fmt: &[u8], family: Family) -> Result<Vec<Conv>, String> {
                 continue;
             }
             b'!' if plain => continue,
+            b'd' | b'i' | b'u' | b'x' | b'X' | b'o' if int64 => "format_int64",
             b'd' | b'i' | b'u' | b'x' | b'X' | b'o' => "format_int",
             b'f' | b'F' | b'e' | b'E' | b'g' | b'G' => "format_float",
             b's' | b'S' => "format_string",
@@ -179,7 +190,7 @@ fn parse(fmt: &[u8], family: Family) -> Result<Vec<Conv>, String> {
             }
             b'l' | b'L' | b'n' => {
                 return Err(format!(
-                    "`{}` (a boxed integer conversion) is not supported: Caravan's int is OCaml's int",
+                    "`{}` (an int32 or nativeint conversion) is not supported: Caravan has Int64 (`%Ld`) and OCaml's int",
                     String::from_utf8_lossy(&spec)
                 ))
             }
@@ -335,6 +346,22 @@ mod tests {
             .unwrap_err()
             .contains("lone `%`"));
         assert!(specs("%*d", Family::Printf).unwrap_err().contains("`*`"));
-        assert!(specs("%Ld", Family::Printf).unwrap_err().contains("`%L`"));
+        assert!(specs("%ld", Family::Printf).unwrap_err().contains("`%l`"));
+        assert!(specs("%L", Family::Printf).unwrap_err().contains("`%L`"));
+        assert!(specs("%Lf", Family::Printf).unwrap_err().contains("`%L`"));
+    }
+
+    #[test]
+    fn int64_conversions() {
+        assert_eq!(
+            specs("%Ld|%-8Lx|%Lu", Family::Printf).unwrap(),
+            [
+                "format_int64 %Ld",
+                "text |",
+                "format_int64 %-8Lx",
+                "text |",
+                "format_int64 %Lu"
+            ]
+        );
     }
 }

@@ -10,8 +10,10 @@
 //! `Error msg`).
 
 use crate::inspect::{caravan_inspect, caravan_inspect_top};
+use crate::int64::*;
 use crate::printf::{
-    caravan_printf_char, caravan_printf_float, caravan_printf_int, caravan_printf_string,
+    caravan_printf_char, caravan_printf_float, caravan_printf_int, caravan_printf_int64,
+    caravan_printf_string,
 };
 use crate::registry::{
     caravan_registry_new_name, caravan_registry_register, caravan_registry_unregister,
@@ -1080,6 +1082,7 @@ table!(
     caravan_printexc_to_string,
     caravan_char_escaped,
     caravan_printf_int,
+    caravan_printf_int64,
     caravan_printf_float,
     caravan_printf_string,
     caravan_printf_char,
@@ -1096,6 +1099,31 @@ table!(
     caravan_registry_register,
     caravan_registry_unregister,
     caravan_registry_whereis,
+    caravan_int64_add,
+    caravan_int64_sub,
+    caravan_int64_mul,
+    caravan_int64_logand,
+    caravan_int64_logor,
+    caravan_int64_logxor,
+    caravan_int64_div,
+    caravan_int64_rem,
+    caravan_int64_unsigned_div,
+    caravan_int64_unsigned_rem,
+    caravan_int64_shift_left,
+    caravan_int64_shift_right,
+    caravan_int64_shift_right_logical,
+    caravan_int64_neg,
+    caravan_int64_lognot,
+    caravan_int64_of_int,
+    caravan_int64_to_int,
+    caravan_int64_unsigned_compare,
+    caravan_int64_to_float,
+    caravan_int64_of_float,
+    caravan_int64_bits_of_float,
+    caravan_int64_float_of_bits,
+    caravan_int64_to_string,
+    caravan_int64_of_string,
+    caravan_int64_of_string_opt,
 );
 
 #[cfg(test)]

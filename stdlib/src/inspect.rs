@@ -205,6 +205,20 @@ impl Renderer<'_> {
                 }
             }
             Desc::Reply(_) => out.push_str("<reply>"),
+            // An `Int64.t` (the only abstract value with this tag) as its
+            // literal in OCaml, as OCaml's toplevel prints it.
+            // SAFETY: a value of this type; a block's header is readable.
+            Desc::Abstract(_)
+                if v::is_block(x) && unsafe { v::header_tag(v::header(x)) } == v::TAG_INT64 =>
+            {
+                // SAFETY: an `Int64.t` holds its integer in word 0.
+                let n = unsafe { v::field(x, 0) } as i64;
+                if n < 0 && arg {
+                    out.push_str(&format!("({n}L)"));
+                } else {
+                    out.push_str(&format!("{n}L"));
+                }
+            }
             Desc::Abstract(name) => out.push_str(&format!("<{name}>")),
             Desc::List(e) => {
                 let mut items = vec![];

@@ -5,6 +5,7 @@
 pub mod builtins;
 pub mod http;
 pub mod inspect;
+pub mod int64;
 pub mod printf;
 pub mod registry;
 pub mod store;
@@ -23,10 +24,12 @@ pub const MODULES: &[(&str, &str)] = &[
     ("Printexc", include_str!("cvn/printexc.cvn")),
     ("Char", include_str!("cvn/char.cvn")),
     ("String", include_str!("cvn/string.cvn")),
+    ("Buffer", include_str!("cvn/buffer.cvn")),
     ("Int", include_str!("cvn/int.cvn")),
     ("Bool", include_str!("cvn/bool.cvn")),
     ("Fun", include_str!("cvn/fun.cvn")),
     ("Float", include_str!("cvn/float.cvn")),
+    ("Int64", include_str!("cvn/int64.cvn")),
     ("Printf", include_str!("cvn/printf.cvn")),
     ("Format", include_str!("cvn/format.cvn")),
     ("Map", include_str!("cvn/map.cvn")),

@@ -121,6 +121,29 @@ pub unsafe extern "C" fn caravan_printf_int(proc: *mut Process, spec_v: Value, n
     alloc_string(p(proc), &out)
 }
 
+/// `Printf.format_int64 spec x`: `%Ld %Li` signed; `%Lu %Lx %LX %Lo` of
+/// the 64 bits (`%Lx` of -1 is ffffffffffffffff).
+///
+/// # Safety
+/// Called by generated code only: `spec` is a string, `x` an `Int64.t`.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_printf_int64(
+    proc: *mut Process,
+    spec_v: Value,
+    x: Value,
+) -> Value {
+    // SAFETY: a string and an `Int64.t` (its `i64` in word 0).
+    let (s, n) = unsafe { (string_bytes(spec_v), caravan_vm::value::field(x, 0) as i64) };
+    // The spec without its `L`: C's length modifier is `l`.
+    let plain: Vec<u8> = s.iter().copied().filter(|&c| c != b'L').collect();
+    let mut sp = spec(&plain);
+    if sp.conv == b'i' {
+        sp.conv = b'd';
+    }
+    let out = c_format(&sp, "l", CArg::Int(n as libc::c_long));
+    alloc_string(p(proc), &out)
+}
+
 /// `Printf.format_float spec x`: `%f %e %E %g %G` as C's printf; `%F` as
 /// OCaml's float literal (`string_of_float`), padded.
 ///

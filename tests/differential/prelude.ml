@@ -662,5 +662,110 @@ let choose_opt s = min_elt_opt s
 let map f s = fold (fun x acc -> add (f x) acc) s empty
 end
 
+(* Caravan's Buffer (stdlib/src/cvn/buffer.cvn, the same text): a
+   persistent string builder, where OCaml's Buffer is mutable. *)
+module Buffer = struct
+  (* A buffer: its pieces, the most recent first — [recent] the last appends
+     (fewer than 64 of them), [joined] the older ones, joined into strings
+     of 64 appends each — and its length in bytes. *)
+  type t = { recent : string list; count : int; joined : string list; len : int }
+
+  (* [create n]: an empty buffer (n, OCaml's initial capacity, is only a
+     hint: a persistent buffer has none to reserve). *)
+  let create _ = { recent = []; count = 0; joined = []; len = 0 }
+
+  (* [of_string s]: a buffer holding s (Caravan's; OCaml has no such
+     function). O(1). *)
+  let of_string s =
+    { recent = []; count = 0; joined = [s]; len = String.length s }
+
+  (* [contents b]: the bytes of b as a string. O(length b). *)
+  let contents b = String.concat "" (List.rev_append b.joined (List.rev b.recent))
+
+  (* [length b]: the number of bytes in b. O(1). *)
+  let length b = b.len
+
+  (* [clear b]: an empty buffer. *)
+  let clear _ = create 0
+
+  (* [reset b]: an empty buffer (the same as [clear]: there is no storage to
+     give back). *)
+  let reset _ = create 0
+
+  (* [add_string b s]: b followed by s. Amortised O(1) (O(length s) when it
+     completes a group of 64 appends, which are then joined). *)
+  let add_string b s =
+    if String.length s = 0 then b
+    else if b.count < 63 then
+      { b with
+        recent = s :: b.recent;
+        count = b.count + 1;
+        len = b.len + String.length s;
+      }
+    else
+      let piece = String.concat "" (List.rev (s :: b.recent)) in
+      {
+        recent = [];
+        count = 0;
+        joined = piece :: b.joined;
+        len = b.len + String.length s;
+      }
+
+  (* [add_char b c]: b followed by the byte c. Amortised O(1). *)
+  let add_char b c = add_string b (String.make 1 c)
+
+  (* [add_substring b s ofs len]: b followed by the len bytes of s from index
+     ofs; raises [Invalid_argument "Buffer.add_substring/add_subbytes"] when
+     they are not all in s. O(len). *)
+  let add_substring b s ofs len =
+    if ofs < 0 || len < 0 || ofs > String.length s - len then
+      invalid_arg "Buffer.add_substring/add_subbytes"
+    else add_string b (String.sub s ofs len)
+
+  (* [add_buffer b1 b2]: b1 followed by the contents of b2. O(length b2). *)
+  let add_buffer b1 b2 = add_string b1 (contents b2)
+
+  (* [sub b ofs len]: the len bytes of b from index ofs; raises
+     [Invalid_argument "Buffer.sub"] when they are not all in b.
+     O(length b). *)
+  let sub b ofs len =
+    if ofs < 0 || len < 0 || ofs > b.len - len then invalid_arg "Buffer.sub"
+    else String.sub (contents b) ofs len
+
+  (* [nth b i]: the byte at index i; raises [Invalid_argument "Buffer.nth"]
+     when i is not in 0..length b - 1. O(number of pieces), never copies. *)
+  let nth b i =
+    let rec find pieces older last =
+      match pieces with
+      | [] ->
+          (match older with
+           | [] -> invalid_arg "Buffer.nth"
+           | _ -> find older [] last)
+      | p :: rest ->
+          let first = last - String.length p in
+          if i >= first then String.get p (i - first) else find rest older first
+    in
+    if i < 0 || i >= b.len then invalid_arg "Buffer.nth"
+    else find b.recent b.joined b.len
+
+  (* [truncate b n]: the first n bytes of b; raises
+     [Invalid_argument "Buffer.truncate"] when n is not in 0..length b.
+     O(length b). *)
+  let truncate b n =
+    if n < 0 || n > b.len then invalid_arg "Buffer.truncate"
+    else if n = b.len then b
+    else of_string (String.sub (contents b) 0 n)
+
+  (* [add_seq b s]: b followed by the chars of the sequence s, in order. *)
+  let add_seq b s = Seq.fold_left add_char b s
+
+  (* [of_seq s]: a buffer of the chars of the sequence s. *)
+  let of_seq s = add_seq (create 0) s
+
+  (* [to_seq b]: the bytes of b as a sequence of chars (of the contents when
+     [to_seq] was called). *)
+  let to_seq b = String.to_seq (contents b)
+end
+
 (* A program may begin with a toplevel expression, which must follow `;;`. *)
 ;;

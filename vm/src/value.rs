@@ -21,6 +21,8 @@ pub const TAG_REPLY: u8 = 251;
 pub const TAG_STRING: u8 = 252;
 /// Float: raw, word 0 = `f64::to_bits`.
 pub const TAG_FLOAT: u8 = 253;
+/// `Int64.t`: raw, word 0 = the `i64` (compared signed, see `term::compare`).
+pub const TAG_INT64: u8 = 255;
 /// Blocks with a tag `>= NO_SCAN_TAG` hold no values (OCaml's `No_scan_tag`).
 pub const NO_SCAN_TAG: u8 = 250;
 /// Highest tag usable by constructors, tuples, records and `::`.

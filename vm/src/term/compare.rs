@@ -103,6 +103,7 @@ unsafe fn compare_step(
                     Ok(0)
                 }
             }
+            TAG_INT64 => Ok(sign((field(a, 0) as i64).cmp(&(field(b, 0) as i64)))),
             TAG_CLOSURE => Err(COMPARE_FUNCTIONAL),
             t if t >= NO_SCAN_TAG => {
                 // Other raw blocks (reply channels): by size, then words.

@@ -94,6 +94,13 @@ mod tests {
             assert_eq!(compare_values(nan, nan2, false, &mut w), Ok(UNORDERED));
             assert_eq!(compare_values(nan, nan, false, &mut w), Ok(UNORDERED));
         }
+        // Int64s are signed: the raw words would order -1 above 1.
+        let m1 = h.block(TAG_INT64, &[(-1i64) as u64]);
+        let p1 = h.block(TAG_INT64, &[1]);
+        let min = h.block(TAG_INT64, &[i64::MIN as u64]);
+        assert_eq!(cmp(m1, p1), -1);
+        assert_eq!(cmp(min, m1), -1);
+        assert_eq!(cmp(p1, h.block(TAG_INT64, &[1])), 0);
         // A long list compares iteratively (no recursion).
         let mut l1 = of_int(0);
         let mut l2 = of_int(0);
