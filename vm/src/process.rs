@@ -87,9 +87,9 @@ pub struct Process {
     /// Lowest stack pointer seen at a switch (decides whether the stack's
     /// pages must be released at exit).
     pub(crate) lowest_sp: usize,
-    /// Low address of the process's grown stack (`crate::stackgrow`; its
-    /// length is the VM's `max_stack`), 0 while it runs on its slot.
-    pub(crate) grown_low: usize,
+    /// The process's grown stack (`crate::stackgrow`), `None` while it
+    /// runs on its slot.
+    pub(crate) grown: Option<Box<crate::stackgrow::Grown>>,
     /// The stack while the process is blocked and its pages are released
     /// (`scheduler::stackpark`); copied back before it runs.
     pub(crate) parked_stack: Option<Box<ParkedStack>>,
@@ -144,7 +144,7 @@ impl Process {
             stack_low: 0,
             saved_sp: 0,
             lowest_sp: usize::MAX,
-            grown_low: 0,
+            grown: None,
             parked_stack: None,
             request: Request::None,
             queue: VecDeque::new(),

@@ -20,8 +20,11 @@ use std::sync::Mutex;
 
 /// Page size assumed for guards and rounding (x86_64 Linux).
 pub const PAGE: usize = 4096;
-/// Default slot size: 1 MiB (including the guard page).
-pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
+/// Default slot size: 256 KiB (including the guard page). Deeper
+/// recursion moves to a grown stack (`crate::stackgrow`); a small slot
+/// keeps an idle process's page tables small (one 4 KiB page-table page
+/// maps 2 MiB: eight slots, not two).
+pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
 /// Stack kept usable below `stack_limit` for runtime functions (ABI: at
 /// least 64 KiB above the guard page).
 pub const RUNTIME_MARGIN: usize = 64 << 10;

@@ -10,12 +10,13 @@
 //!   its collector trampoline (as before). That symbol is the assembly
 //!   stub below: it makes a frame and calls [`grow`] with its own frame
 //!   pointer.
-//! * [`grow`] maps one *grown stack* of the process's whole stack limit
-//!   (`VmConfig::max_stack_size`, default 1 GiB as OCaml 5's `l=` limit;
-//!   `MAP_NORESERVE`: only the pages touched cost memory) and copies every
-//!   generated frame — from the stub's frame up to the entry trampoline's
-//!   frame, found by walking the frame-pointer chain while return
-//!   addresses are in generated code — to its top. Generated code never
+//! * [`grow`] maps a *grown stack* ([`FIRST_GROWN`], then twice the last
+//!   one, up to the process's whole stack limit `VmConfig::max_stack_size`,
+//!   default 1 GiB as OCaml 5's `l=` limit; `MAP_NORESERVE`: only the pages
+//!   touched cost memory) and copies every generated frame — from the
+//!   stub's frame up to the entry trampoline's frame, found by walking the
+//!   frame-pointer chain while return addresses are in generated code — to
+//!   its top. Generated code never
 //!   takes the address of a stack slot, so the only words that point into
 //!   the stack are the saved frame pointers of that chain (and
 //!   `Process::exit_fp`): each is moved by the same delta. It returns the
@@ -26,16 +27,20 @@
 //!   stack pointer stored just above it: when the process's outermost
 //!   function returns, the stub switches back to the slot, where
 //!   `process_start` (Rust, never moved) ends the process.
-//! * A process grows once: the grown stack has the full limit, so there
-//!   is no hot split (Go's old segmented stacks paid a split at every call
-//!   across a segment boundary). An overflow on the grown stack is the
-//!   limit: `Crashed "stack overflow"`, as before.
+//! * Stacks only grow, doubling, so the copies cost O(depth) in all and
+//!   there is no hot split (Go's old segmented stacks paid a split at every
+//!   call across a segment boundary). The stack a process outgrew is
+//!   unmapped by its scheduler when the process next switches out. An
+//!   overflow of a grown stack of the whole limit is `Crashed "stack
+//!   overflow"`, as before.
 //! * Growth is refused (the process crashes with `"stack overflow"`) while
 //!   Rust frames lie between generated ones — code entered from
 //!   `signals::convert_signal`, marked by `gc_inhibit` — since Rust frames
 //!   cannot be moved.
 //! * The grown stack is unmapped when the process ends; a process with a
-//!   grown stack is never parked (`scheduler::stackpark`).
+//!   grown stack is never parked (`scheduler::stackpark`). Doubling from
+//!   [`FIRST_GROWN`] keeps the address space a deep process takes near
+//!   what it uses, so many processes can grow at once.
 
 use crate::process::ExitReason;
 use crate::process::Process;
@@ -45,6 +50,45 @@ use crate::stack::{PAGE, RUNTIME_MARGIN};
 /// Default whole-stack limit of a process in bytes: 1 GiB, as OCaml 5's
 /// default (`OCAMLRUNPARAM=l=128M` words).
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
+
+/// Size of a process's first grown stack in bytes (then doubled each time).
+pub const FIRST_GROWN: usize = 4 << 20;
+
+/// A process's grown stack, and those it outgrew but still ran on during
+/// its current slice.
+#[derive(Debug)]
+pub struct Grown {
+    /// Low address and length of the stack in use.
+    pub low: usize,
+    pub len: usize,
+    /// Stacks outgrown since the process last switched out.
+    outgrown: Vec<(usize, usize)>,
+}
+
+impl Grown {
+    /// Unmaps the stacks the process outgrew.
+    ///
+    /// # Safety
+    /// The process is switched out (not running on any of them).
+    pub unsafe fn release_outgrown(&mut self) {
+        for (low, len) in self.outgrown.drain(..) {
+            // SAFETY: caller's guarantee; frames moved off it.
+            unsafe { crate::stack::unmap_grown(low, len) };
+        }
+    }
+
+    /// Unmaps every stack.
+    ///
+    /// # Safety
+    /// The process is over.
+    pub unsafe fn release(mut self) {
+        // SAFETY: caller's guarantee.
+        unsafe {
+            self.release_outgrown();
+            crate::stack::unmap_grown(self.low, self.len);
+        }
+    }
+}
 
 std::arch::global_asm!(
     ".text",
@@ -134,46 +178,63 @@ unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) ->
     unsafe {
         let p = &mut *proc;
         let limit = (*p.vm).max_stack;
-        let slot_low = p.stack_low;
-        let slot_top = (*p.vm).stacks.top(slot_low);
-        if p.grown_low != 0 || p.gc_inhibit != 0 || limit <= (*p.vm).stacks.slot_size() {
+        // Where the frames are now: the slot, or the last grown stack.
+        let (cur_low, cur_top) = match &p.grown {
+            None => (p.stack_low, (*p.vm).stacks.top(p.stack_low)),
+            Some(g) => (g.low, g.low + g.len),
+        };
+        let cur_len = cur_top - cur_low;
+        let len = match &p.grown {
+            None => FIRST_GROWN.max(2 * cur_len).min(limit),
+            Some(_) => (2 * cur_len).min(limit),
+        };
+        if p.gc_inhibit != 0 || len <= cur_len {
             overflow();
         }
-        // The outermost generated frame: the first whose return address is
-        // not in generated code (the entry trampoline, called by
-        // `process_start`).
-        let in_slot = |a: usize| a > slot_low && a < slot_top;
+        let in_stack = |a: usize| a > cur_low && a < cur_top;
         // Called from anything but a generated trampoline (a Rust caller
         // of this symbol): nothing we may move.
         if !crate::gc::is_generated_pc(word(stub_fp + 8) as u64) {
             overflow();
         }
+        // The outermost generated frame: the first whose return address is
+        // not in generated code (the entry trampoline, called by
+        // `process_start`; on a grown stack, returning to
+        // `caravan_stack_return`).
         let mut fp = stub_fp;
         let boundary = loop {
-            debug_assert!(in_slot(fp), "frame pointer {fp:#x} outside the slot");
+            debug_assert!(in_stack(fp), "frame pointer {fp:#x} outside the stack");
             if !crate::gc::is_generated_pc(word(fp + 8) as u64) {
                 break fp;
             }
             let next = word(fp);
-            if !in_slot(next) || next <= fp {
+            if !in_stack(next) || next <= fp {
                 // Not a chain we understand: do not move it.
                 overflow();
             }
             fp = next;
         };
-        let old_end = boundary + 16;
-        let used = old_end - stub_fp;
-        let Ok(low) = crate::stack::map_grown(limit) else {
-            overflow();
+        let back = caravan_stack_return as *const () as usize;
+        // On a grown stack, the two words above the boundary frame (the
+        // way back to the slot) move with the frames; they sit at its top.
+        let old_end = if p.grown.is_some() {
+            debug_assert_eq!(word(boundary + 8), back);
+            debug_assert_eq!(boundary + 32, cur_top);
+            boundary + 32
+        } else {
+            boundary + 16
         };
-        let top = low + limit;
-        if used + 16 + PAGE + RUNTIME_MARGIN >= limit {
-            crate::stack::unmap_grown(low, limit);
+        let used = old_end - stub_fp;
+        if used + 32 + PAGE + RUNTIME_MARGIN >= len {
             overflow();
         }
+        let Ok(low) = crate::stack::map_grown(len) else {
+            overflow();
+        };
+        let top = low + len;
         // Both ends are 16-aligned (a frame pointer is, on x86-64 System V
         // and Cranelift's tail convention), so the delta keeps alignment.
-        let new_end = top - 16;
+        let new_end = if p.grown.is_some() { top } else { top - 16 };
         debug_assert_eq!(old_end % 16, 0);
         let delta = new_end.wrapping_sub(old_end);
         let moved = |a: usize| a.wrapping_add(delta);
@@ -185,18 +246,36 @@ unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) ->
             *(moved(fp) as *mut usize) = moved(next);
             fp = next;
         }
-        // The way back to the slot when the outermost function returns.
-        let ret = word(boundary + 8);
-        *(moved(boundary + 8) as *mut usize) = caravan_stack_return as *const () as usize;
-        *(new_end as *mut usize) = ret;
-        *((new_end + 8) as *mut usize) = old_end;
+        if p.grown.is_none() {
+            // The way back to the slot when the outermost function returns.
+            let ret = word(boundary + 8);
+            *(moved(boundary + 8) as *mut usize) = back;
+            *(new_end as *mut usize) = ret;
+            *((new_end + 8) as *mut usize) = old_end;
+        }
         if (p.exit_fp as usize) >= stub_fp && (p.exit_fp as usize) < old_end {
             p.exit_fp = moved(p.exit_fp as usize) as u64;
         }
-        p.grown_low = low;
+        match &mut p.grown {
+            None => {
+                p.grown = Some(Box::new(Grown {
+                    low,
+                    len,
+                    outgrown: vec![],
+                }));
+                // The whole slot was used: release all its pages when it
+                // is freed.
+                p.lowest_sp = p.stack_low + PAGE;
+            }
+            Some(g) => {
+                // We still run on the old one (this frame): unmapped when
+                // the process next switches out.
+                g.outgrown.push((g.low, g.len));
+                g.low = low;
+                g.len = len;
+            }
+        }
         p.stack_limit = (low + PAGE + RUNTIME_MARGIN) as u64;
-        // The whole slot was used: release all its pages when it is freed.
-        p.lowest_sp = slot_low + PAGE;
         delta as isize
     }
 }

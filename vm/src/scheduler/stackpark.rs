@@ -145,7 +145,7 @@ impl Scheduler {
             let p = unsafe { &mut *g.proc };
             // A grown stack (`crate::stackgrow`) is not parked: its frames
             // are not below the slot's top.
-            if p.stack_low != 0 && p.grown_low == 0 && p.parked_stack.is_none() {
+            if p.stack_low != 0 && p.grown.is_none() && p.parked_stack.is_none() {
                 // SAFETY: its slot, switched out at `saved_sp`; it does not
                 // run before `unpark_stack`, which waits for this batch.
                 let (bytes, range) =

@@ -507,6 +507,12 @@ impl Scheduler {
         self.slot().running.store(false, Ordering::Relaxed);
         // SAFETY: the process switched back to us: we own it again.
         let proc = unsafe { &mut *p };
+        if let Some(g) = proc.grown.as_mut() {
+            // Stacks it outgrew during the slice (it ran on them until it
+            // moved off; now it is switched out).
+            // SAFETY: the process is not running: nothing is on them.
+            unsafe { g.release_outgrown() };
+        }
         // SAFETY: owning thread, short borrow.
         let l = unsafe { self.local() };
         l.slice_left = proc.reductions;
@@ -665,10 +671,9 @@ impl Scheduler {
             // Killed while parked: its pages may still be being released.
             self.wait_park_released(&parked);
         }
-        if proc.grown_low != 0 {
-            // SAFETY: the process is over: nothing runs on its grown stack.
-            unsafe { crate::stack::unmap_grown(proc.grown_low, vm.max_stack) };
-            proc.grown_low = 0;
+        if let Some(g) = proc.grown.take() {
+            // SAFETY: the process is over: nothing runs on its grown stacks.
+            unsafe { g.release() };
         }
         if proc.stack_low != 0 {
             self.release_stack(proc.stack_low, proc.lowest_sp.min(proc.saved_sp));
