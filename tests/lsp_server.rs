@@ -549,7 +549,9 @@ fn completion_from_a_capitalised_sibling_file() {
     )
     .unwrap();
     let mut c = ws.start();
-    let v = "let more = Palette.c".to_string();
+    // A syntax error before the use: the compiler loads no module for
+    // this file, so the server looks for the sibling itself.
+    let v = "let broken = (\nlet more = Palette.c".to_string();
     std::fs::write(ws.path("main.cvn"), &v).unwrap();
     ws.open(&mut c, "main.cvn");
     let items = completion_labels(&mut c, &ws, "main.cvn", pos(&v, "Palette.c", 0, 9));
