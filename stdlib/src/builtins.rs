@@ -169,10 +169,16 @@ pub extern "C" fn caravan_string_of_int(proc: *mut Process, n: Value) -> Value {
 }
 
 fn parse_int(b: &[u8]) -> Option<i64> {
-    // OCaml's int_of_string: an optional sign, then decimal digits or a
-    // 0x/0o/0b/0u prefix; `_` may separate digits but not start them.
-    // Decimal must fit in 63 bits; the prefixed forms may use all 63 bits
-    // unsigned and wrap (0x7fffffffffffffff is -1).
+    parse_int_bits(b, 63)
+}
+
+/// OCaml's `int_of_string` for an integer of `bits` bits (63: `int`, 64:
+/// `Int64`): an optional sign, then decimal digits or a `0x`/`0o`/`0b`/`0u`
+/// prefix; `_` may separate digits but not start them. Decimal must fit in
+/// `bits` bits signed; the prefixed forms may use all `bits` bits unsigned
+/// and wrap (`0x7fffffffffffffff` is -1 in 63 bits).
+pub(crate) fn parse_int_bits(b: &[u8], bits: u32) -> Option<i64> {
+    debug_assert!(bits == 63 || bits == 64);
     let s = std::str::from_utf8(b).ok()?;
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
@@ -186,8 +192,7 @@ fn parse_int(b: &[u8]) -> Option<i64> {
         Some("0u") | Some("0U") => (&body[2..], 10, true),
         _ => (body, 10, false),
     };
-    let first = digits.chars().next()?;
-    if !first.is_digit(radix) {
+    if !digits.chars().next()?.is_digit(radix) {
         return None;
     }
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
@@ -196,17 +201,22 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     }
     let v = u128::from_str_radix(&clean, radix).ok()?;
     let n: i64 = if unsigned {
-        if v >= 1u128 << 63 {
+        if v >= 1u128 << bits {
             return None;
         }
-        // Wrap into 63 bits.
-        ((v as u64) << 1) as i64 >> 1
+        // Wrap into `bits` bits.
+        let shift = 64 - bits;
+        ((v as u64) << shift) as i64 >> shift
     } else {
-        let lim = if neg { 1u128 << 62 } else { (1u128 << 62) - 1 };
+        let lim = if neg {
+            1u128 << (bits - 1)
+        } else {
+            (1u128 << (bits - 1)) - 1
+        };
         if v > lim {
             return None;
         }
-        v as i64
+        v as u64 as i64
     };
     Some(if neg { n.wrapping_neg() } else { n })
 }

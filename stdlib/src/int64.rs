@@ -245,40 +245,7 @@ pub unsafe extern "C" fn caravan_int64_to_string(proc: *mut Process, a: Value) -
 /// (`-9223372036854775808` does); the prefixed forms may use all 64 bits
 /// unsigned and wrap (`0xffffffffffffffff` is -1).
 pub fn parse_int64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (digits, radix, unsigned) = match body.get(..2) {
-        Some("0x") | Some("0X") => (&body[2..], 16, true),
-        Some("0b") | Some("0B") => (&body[2..], 2, true),
-        Some("0o") | Some("0O") => (&body[2..], 8, true),
-        Some("0u") | Some("0U") => (&body[2..], 10, true),
-        _ => (body, 10, false),
-    };
-    if !digits.chars().next()?.is_digit(radix) {
-        return None;
-    }
-    let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    if !clean.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let v = u128::from_str_radix(&clean, radix).ok()?;
-    let n = if unsigned {
-        if v > u64::MAX as u128 {
-            return None;
-        }
-        v as u64 as i64
-    } else {
-        let lim = if neg { 1u128 << 63 } else { (1u128 << 63) - 1 };
-        if v > lim {
-            return None;
-        }
-        v as u64 as i64
-    };
-    Some(if neg { n.wrapping_neg() } else { n })
+    crate::builtins::parse_int_bits(b, 64)
 }
 
 /// `Int64.of_string` (raises `Failure "Int64.of_string"` on bad input, as

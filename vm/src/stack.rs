@@ -109,26 +109,12 @@ impl StackPool {
             }
             if p.carve_next == p.carve_end {
                 let len = self.slot_size * SLOTS_PER_REGION;
-                // SAFETY: a fresh anonymous private mapping.
-                let base = unsafe {
-                    libc::mmap(
-                        ptr::null_mut(),
-                        len,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                        -1,
-                        0,
-                    )
-                };
-                if base == libc::MAP_FAILED {
+                let Some(base) = reserve(len) else {
                     if out.is_empty() {
                         return Err(StackError("cannot reserve process stacks (mmap failed)"));
                     }
                     return Ok(());
-                }
-                // SAFETY: advice on our own fresh mapping; failure is harmless.
-                unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
-                let base = base as usize;
+                };
                 p.regions.push((base, len));
                 register_region(base, len, self.slot_size);
                 p.carve_next = base;
@@ -216,11 +202,11 @@ impl StackPool {
     }
 }
 
-/// Maps a grown stack of `len` bytes (`crate::stackgrow`): one
-/// `MAP_NORESERVE` mapping, so only the pages a process touches cost
-/// memory, with a guard page at its low end (as a slot's). Returns its low
-/// address.
-pub fn map_grown(len: usize) -> Result<usize, StackError> {
+/// Reserves `len` bytes of stack memory: an anonymous `MAP_NORESERVE`
+/// mapping (pages cost memory only once touched) with `MADV_NOHUGEPAGE`,
+/// so a touched stack costs 4 KiB pages, not 2 MiB. `None` if the system
+/// refuses it.
+fn reserve(len: usize) -> Option<usize> {
     // SAFETY: a fresh anonymous private mapping.
     let base = unsafe {
         libc::mmap(
@@ -233,11 +219,19 @@ pub fn map_grown(len: usize) -> Result<usize, StackError> {
         )
     };
     if base == libc::MAP_FAILED {
-        return Err(StackError("cannot map a grown stack (mmap failed)"));
+        return None;
     }
     // SAFETY: advice on our own fresh mapping; failure is harmless.
     unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
-    let low = base as usize;
+    Some(base as usize)
+}
+
+/// Maps a grown stack of `len` bytes (`crate::stackgrow`): one
+/// `MAP_NORESERVE` mapping, so only the pages a process touches cost
+/// memory, with a guard page at its low end (as a slot's). Returns its low
+/// address.
+pub fn map_grown(len: usize) -> Result<usize, StackError> {
+    let low = reserve(len).ok_or(StackError("cannot map a grown stack (mmap failed)"))?;
     if let Err(e) = install_guard(low) {
         // SAFETY: the mapping made above, unused.
         unsafe { unmap_grown(low, len) };
