@@ -467,6 +467,26 @@ fn run(
     ExitCode::from(status.clamp(0, 255) as u8)
 }
 
+/// Turn transparent huge pages off for this process (Linux
+/// `prctl(PR_SET_THP_DISABLE)`, checked by the kernel at every page fault,
+/// so it also covers the arenas mimalloc mapped and `madvise(MADV_HUGEPAGE)`d
+/// before `main`).
+///
+/// Why: mimalloc asks for huge pages on its arenas, and each first touch of
+/// a 2 MiB-aligned region then faults in and zeroes a whole 2 MiB page.
+/// Measured on hello world: 62 % of `caravan run`'s samples were the kernel
+/// zeroing those pages, and peak RSS fell from 35 MB to 18 MB without them;
+/// binary-trees 20 keeps its time and drops ~15 % of its RSS. The same
+/// switch as `MIMALLOC_ALLOW_THP=0`, without needing the environment.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes one integer flag and touches no
+    // memory of ours; a failure (old kernel) only leaves THP as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn default_schedulers(n: Option<u16>) -> usize {
     n.map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -474,6 +494,7 @@ fn default_schedulers(n: Option<u16>) -> usize {
 }
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     let (argv, program_args) = split_program_args(std::env::args().collect());
     let cli = Cli::parse_from(argv);
     match cli.command {
