@@ -23,8 +23,38 @@ pub struct Checked {
 /// same directory as `path`, loaded (and checked first) on demand. A cycle
 /// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
-    // Checked once per program: no cache (and no copy of one) needed.
-    let (mut checker, mut sources, mut diags) = check_stdlib(false);
+    // The fast path checks only the standard modules the program uses.
+    // A program with errors is checked again against all of them, so its
+    // diagnostics (names suggested from modules it does not use, say) are
+    // exactly those of the whole standard library.
+    check_source_with(path, text, StdlibPart::Used)
+        .or_else(|_| check_source_with(path, text, StdlibPart::All))
+}
+
+/// Which standard modules a program is checked with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StdlibPart {
+    /// All of them, in [`caravan_stdlib::MODULES`]' order.
+    All,
+    /// The prelude, the modules the program's files name (`List.map`,
+    /// `open Printf`, `Tcp.t`) and, transitively, the standard modules
+    /// those name: as OCaml links only the units a program refers to.
+    Used,
+}
+
+fn check_source_with(
+    path: &str,
+    text: &str,
+    part: StdlibPart,
+) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
+    let mut sources = SourceMap::default();
+    // Every standard module has its file id (the same ids whichever
+    // modules are checked), before the program's files.
+    let stdlib_files: Vec<FileId> = caravan_stdlib::MODULES
+        .iter()
+        .map(|(name, src)| sources.add(caravan_stdlib::file_name(name), *src))
+        .collect();
+    let mut diags = vec![];
     let main_file = sources.add(path, text);
     let main = match parse::parse_module(main_file, text) {
         Ok(m) => m,
@@ -52,6 +82,16 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         // only add noise about unknown modules.
         return Err((sources, diags));
     }
+    let mut checker = Checker::new();
+    checker.record_index = false;
+    let used = (part == StdlibPart::Used).then(|| {
+        std::iter::once(&main)
+            .chain(order.iter().map(|(_, _, m)| m))
+            .flat_map(crate::modules::module_refs)
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>()
+    });
+    check_stdlib_into(&mut checker, &stdlib_files, used, &mut diags);
     for (name, file, module) in &order {
         checker.check_module(*file, Some(name), module);
     }
@@ -67,6 +107,63 @@ pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<D
         checker,
         main_file,
     })
+}
+
+/// Parses and checks standard modules into `checker`, in
+/// [`caravan_stdlib::MODULES`]' order (each module after those it uses):
+/// all of them when `used` is `None`, else the prelude, the modules
+/// `used` names and the standard modules they name in turn. `files` are
+/// the modules' file ids, in the same order.
+///
+/// One backward sweep finds the closure: a standard module only names
+/// modules before it (its own name aside), so by the time the sweep
+/// reaches a module, every module that names it has been parsed.
+fn check_stdlib_into(
+    checker: &mut Checker,
+    files: &[FileId],
+    used: Option<Vec<String>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let modules = caravan_stdlib::MODULES;
+    let mut needed = vec![used.is_none(); modules.len()];
+    needed[0] = true; // the prelude
+    let mark = |needed: &mut Vec<bool>, name: &str| {
+        if let Some(i) = modules.iter().position(|(m, _)| *m == name) {
+            needed[i] = true;
+        }
+        // `Format.printf "…"` is expanded into calls of `Printf`'s
+        // conversions (crate::printf), which format.cvn does not name.
+        if name == "Format" {
+            if let Some(i) = modules.iter().position(|(m, _)| *m == "Printf") {
+                needed[i] = true;
+            }
+        }
+    };
+    for name in used.iter().flatten() {
+        mark(&mut needed, name);
+    }
+    let mut parsed: Vec<Option<crate::ast::Module>> = vec![None; modules.len()];
+    for i in (0..modules.len()).rev() {
+        if !needed[i] {
+            continue;
+        }
+        match parse::parse_module(files[i], modules[i].1) {
+            Ok(m) => {
+                if used.is_some() {
+                    for (name, _) in crate::modules::module_refs(&m) {
+                        mark(&mut needed, &name);
+                    }
+                }
+                parsed[i] = Some(m);
+            }
+            Err(e) => diags.push(e.diagnostic),
+        }
+    }
+    for (i, m) in parsed.iter().enumerate() {
+        if let Some(m) = m {
+            checker.check_module(files[i], Some(modules[i].0), m);
+        }
+    }
 }
 
 /// The standard library, parsed and checked once per process: a checker
@@ -94,14 +191,12 @@ fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
     let mut sources = SourceMap::default();
     let mut checker = Checker::new();
     checker.record_index = index;
+    let files: Vec<FileId> = caravan_stdlib::MODULES
+        .iter()
+        .map(|(name, src)| sources.add(caravan_stdlib::file_name(name), *src))
+        .collect();
     let mut diags = vec![];
-    for (name, src) in caravan_stdlib::MODULES {
-        let file = sources.add(caravan_stdlib::file_name(name), *src);
-        match parse::parse_module(file, src) {
-            Ok(m) => checker.check_module(file, Some(name), &m),
-            Err(e) => diags.push(e.diagnostic),
-        }
-    }
+    check_stdlib_into(&mut checker, &files, None, &mut diags);
     diags.extend(checker.diagnostics());
     (checker, sources, diags)
 }
