@@ -519,14 +519,19 @@ impl Shared {
 /// with `Crashed "out of memory"` — never the VM).
 ///
 /// # Safety
-/// `v` must be a valid value of the calling process.
+/// `v` must be a valid value of the calling process — its own heap and
+/// fragments, static data and literals, or a fragment held under a lock —
+/// which no other thread reads during the call (the copy forwards through
+/// the source's headers: [`crate::term::CopyScratch::plan_owned`]).
 pub(crate) unsafe fn make_msg(
     scratch: &mut crate::term::CopyScratch,
     v: Value,
 ) -> Option<(Msg, usize)> {
     use crate::heap::is_literal;
-    // SAFETY: caller's guarantee on `v`.
-    let words = unsafe { scratch.plan(v, is_literal) }?;
+    // SAFETY: caller's guarantee on `v`: the calling process's own value
+    // (its heap and fragments, or a fragment held under a lock), which
+    // nothing else reads until `emit` or `trim` below.
+    let words = unsafe { scratch.plan_owned(v, is_literal) }?;
     if words == 0 {
         return Some((Msg::plain(v, None), 0));
     }

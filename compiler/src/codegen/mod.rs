@@ -131,6 +131,9 @@ pub(crate) struct Gen {
     pub strings: HashMap<Vec<u8>, DataId>,
     /// Interned float literals (by bits).
     pub floats: HashMap<u64, DataId>,
+    /// Read-only data declared since the last finalisation, whose ranges
+    /// the VM is told of ([`Gen::note_static_data`]).
+    static_data: Vec<DataId>,
     /// Interned location strings.
     pub locs: HashMap<String, DataId>,
     /// Source locations of call sites, by the index their calls carry as
@@ -289,6 +292,7 @@ impl Session {
                 pap_fns: HashMap::new(),
                 strings: HashMap::new(),
                 floats: HashMap::new(),
+                static_data: vec![],
                 locs: HashMap::new(),
                 call_locs: vec![],
                 call_loc_ids: HashMap::new(),
@@ -344,6 +348,7 @@ impl Session {
             g.drain()?;
         }
         g.module.finalize_definitions()?;
+        g.note_static_data();
         g.register_stack_maps();
         caravan_vm::term::desc::append(std::mem::take(&mut g.descs.descs));
         g.descs = inspect::DescBuilder::new();
@@ -415,7 +420,7 @@ impl Gen {
         func: FuncId,
         arity: usize,
     ) -> Result<DataId, CodegenError> {
-        let id = self.module.declare_anonymous_data(false, false)?;
+        let id = self.declare_static_data()?;
         let mut d = DataDescription::new();
         let mut bytes = Vec::with_capacity(24);
         bytes.extend_from_slice(&header(v::TAG_CLOSURE, 2).to_le_bytes());
@@ -427,6 +432,25 @@ impl Gen {
         d.write_function_addr(8, fref);
         self.module.define_data(id, &d)?;
         Ok(id)
+    }
+
+    /// A read-only data object holding blocks (or bytes) of the program;
+    /// its address range is given to the VM after finalisation
+    /// ([`caravan_vm::heap::note_static_data`]): the deep copy must not
+    /// write into it.
+    fn declare_static_data(&mut self) -> Result<DataId, CodegenError> {
+        let id = self.module.declare_anonymous_data(false, false)?;
+        self.static_data.push(id);
+        Ok(id)
+    }
+
+    /// Tells the VM where the static data finalised since the last call
+    /// lies.
+    fn note_static_data(&mut self) {
+        for id in self.static_data.drain(..) {
+            let (p, len) = self.module.get_finalized_data(id);
+            caravan_vm::heap::note_static_data(p as u64, p as u64 + len as u64);
+        }
     }
 
     fn declare_globals(&mut self) -> Result<(), CodegenError> {
@@ -725,7 +749,7 @@ impl Gen {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
         out.resize(16 + words * 8, 0);
-        let id = self.module.declare_anonymous_data(false, false)?;
+        let id = self.declare_static_data()?;
         let mut d = DataDescription::new();
         d.define(out.into_boxed_slice());
         d.set_align(8);
@@ -744,7 +768,7 @@ impl Gen {
             Internal(usize),
             External(DataId),
         }
-        let id = self.module.declare_anonymous_data(false, false)?;
+        let id = self.declare_static_data()?;
         let mut words: Vec<Word> = vec![];
         // (expression, index of the word that must point at it)
         let mut queue: std::collections::VecDeque<(&TExpr, Option<usize>)> =
@@ -809,7 +833,7 @@ impl Gen {
         let mut out = Vec::with_capacity(16);
         out.extend_from_slice(&header(v::TAG_FLOAT, 1).to_le_bytes());
         out.extend_from_slice(&f.to_bits().to_le_bytes());
-        let id = self.module.declare_anonymous_data(false, false)?;
+        let id = self.declare_static_data()?;
         let mut d = DataDescription::new();
         d.define(out.into_boxed_slice());
         d.set_align(8);
@@ -830,7 +854,7 @@ impl Gen {
         }
         let mut bytes = text.clone().into_bytes();
         bytes.push(0);
-        let id = self.module.declare_anonymous_data(false, false)?;
+        let id = self.declare_static_data()?;
         let mut d = DataDescription::new();
         d.define(bytes.into_boxed_slice());
         self.module.define_data(id, &d)?;

@@ -368,6 +368,31 @@ pub fn is_literal(p: u64) -> bool {
     p.wrapping_sub(LIT_BASE.load(Ordering::Acquire)) < LIT_SIZE.load(Ordering::Relaxed)
 }
 
+/// Lowest and one-past-highest address of the generated code's static
+/// data (constant blocks, static closures, boxed float literals), widened
+/// by [`note_static_data`]; 0..0 until code is compiled.
+static STATIC_LO: AtomicU64 = AtomicU64::new(u64::MAX);
+static STATIC_HI: AtomicU64 = AtomicU64::new(0);
+
+/// Records that `lo..hi` holds read-only static data of generated code
+/// (blocks the deep copy must never write to, see
+/// [`crate::term::CopyScratch::plan_owned`]). The recorded range is the
+/// smallest one covering every call's: a few words of other memory
+/// caught between two ranges are only copied the slower way.
+pub fn note_static_data(lo: u64, hi: u64) {
+    if lo < hi {
+        STATIC_LO.fetch_min(lo, Ordering::AcqRel);
+        STATIC_HI.fetch_max(hi, Ordering::AcqRel);
+    }
+}
+
+/// True if `p` may point into the generated code's read-only static data
+/// (see [`note_static_data`]).
+#[inline]
+pub fn is_static(p: u64) -> bool {
+    p >= STATIC_LO.load(Ordering::Relaxed) && p < STATIC_HI.load(Ordering::Relaxed)
+}
+
 fn lock_literals() -> std::sync::MutexGuard<'static, LiteralArea> {
     LITERALS.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -33,6 +33,16 @@ pub(crate) type WordMap<V> = HashMap<u64, V, BuildHasherDefault<WordHasher>>;
 /// Below this many distinct blocks the forwarding table is a linear scan.
 const SMALL_COPY: usize = 16;
 
+/// Header colour bits of a block visited by an owned copy
+/// ([`CopyScratch::plan_owned`]): its wosize field then holds the block's
+/// index in the copy's plan. Blocks the VM writes always have colour 0.
+const VISITED: u64 = 3 << 8;
+
+#[inline]
+fn is_visited(h: u64) -> bool {
+    h & (3 << 8) == VISITED
+}
+
 /// Reusable buffers of the deep copy (one per scheduler, so a send
 /// allocates nothing but its fragment in the steady state).
 ///
@@ -43,24 +53,60 @@ const SMALL_COPY: usize = 16;
 /// a destination area of exactly that size and rewrites its pointer fields
 /// through the table. The exact size lets a message fragment be one
 /// allocation with no slack.
+///
+/// The forwarding table is a hash map from source address to index, or —
+/// for a copy of the calling process's own value ([`CopyScratch::plan_owned`],
+/// every send) — the source blocks' headers themselves: `plan_owned`
+/// overwrites each visited block's header with its index (colour bits
+/// [`VISITED`]) and keeps the original, `emit` reads indices back from the
+/// headers and puts every original back. A lookup is then one read of a
+/// word next to the fields being copied anyway, instead of a probe of a
+/// table that outgrows the caches on large values (the sender owns its
+/// heap and nobody else reads it meanwhile; Cheney's copying collector and
+/// the BEAM's copy of shared terms forward through the source the same
+/// way).
 #[derive(Default)]
 pub struct CopyScratch {
     /// Source blocks (field-0 addresses) in destination order.
     order: Vec<u64>,
     /// Destination word offset (of the header) of each block in `order`.
     offsets: Vec<u64>,
-    /// Source address -> index in `order`, used once `order` is not small.
+    /// Original header of each block in `order`.
+    headers: Vec<u64>,
+    /// Source address -> index in `order`, used once `order` is not small
+    /// (for an owned copy: only for blocks of static data, whose headers
+    /// are read-only).
     map: WordMap<u32>,
-    /// Blocks whose fields are still to be walked.
-    work: Vec<u64>,
+    /// Blocks whose fields are still to be walked (indices in `order`).
+    work: Vec<u32>,
     total: usize,
     root: Value,
+    /// This copy forwards through source headers (`plan_owned`).
+    owned: bool,
+    /// Source headers are overwritten and must be put back
+    /// ([`CopyScratch::unmark`]).
+    marked: bool,
 }
 
 impl CopyScratch {
+    /// Whether `src`'s header holds its forwarding index in this copy.
     #[inline]
-    fn find(&self, src: u64) -> Option<usize> {
-        if self.order.len() <= SMALL_COPY {
+    fn marks(&self, src: u64) -> bool {
+        self.owned && !crate::heap::is_static(src)
+    }
+
+    /// The index in `order` of `src`, if it was seen.
+    ///
+    /// # Safety
+    /// `src` must point to a live block.
+    #[inline]
+    unsafe fn find(&self, src: u64) -> Option<usize> {
+        if self.marks(src) {
+            // SAFETY: caller's guarantee.
+            let h = unsafe { header(src) };
+            return is_visited(h).then_some(header_wosize(h) as usize);
+        }
+        if !self.owned && self.order.len() <= SMALL_COPY {
             self.order.iter().position(|&s| s == src)
         } else {
             self.map.get(&src).map(|&i| i as usize)
@@ -74,7 +120,8 @@ impl CopyScratch {
     /// `src` must point to a live block.
     #[inline]
     unsafe fn discover(&mut self, src: u64) -> bool {
-        if self.find(src).is_some() {
+        // SAFETY: caller's guarantee.
+        if unsafe { self.find(src) }.is_some() {
             return true;
         }
         let idx = self.order.len();
@@ -83,9 +130,23 @@ impl CopyScratch {
         if idx == self.order.capacity() && !self.grow() {
             return false;
         }
+        // SAFETY: `src` points to a live block (caller's guarantee).
+        let h = unsafe { header(src) };
         self.order.push(src);
         self.offsets.push(self.total as u64);
-        if idx == SMALL_COPY {
+        self.headers.push(h);
+        if self.marks(src) {
+            self.marked = true;
+            // SAFETY: a block of the calling process's own value
+            // (`plan_owned`'s contract), not static data: writable, and
+            // read by nobody else until `unmark` puts the header back.
+            unsafe { *(src as *mut u64).sub(1) = ((idx as u64) << 10) | VISITED };
+        } else if self.owned {
+            if self.map.try_reserve(1).is_err() {
+                return false;
+            }
+            self.map.insert(src, idx as u32);
+        } else if idx == SMALL_COPY {
             // Switch to the hash map: index everything seen so far.
             self.map.clear();
             for (i, &s) in self.order.iter().enumerate() {
@@ -94,8 +155,6 @@ impl CopyScratch {
         } else if idx > SMALL_COPY {
             self.map.insert(src, idx as u32);
         }
-        // SAFETY: `src` points to a live block (caller's guarantee).
-        let h = unsafe { header(src) };
         let ws = header_wosize(h) as usize;
         self.total += 1 + ws;
         let (a, b) = scan_range(header_tag(h), ws);
@@ -105,7 +164,7 @@ impl CopyScratch {
             {
                 return false;
             }
-            self.work.push(src);
+            self.work.push(idx as u32);
         }
         true
     }
@@ -117,7 +176,9 @@ impl CopyScratch {
         let more = self.order.len().max(16);
         self.order.try_reserve(more).is_ok()
             && self.offsets.try_reserve(more).is_ok()
-            && (self.order.len() + more <= SMALL_COPY
+            && self.headers.try_reserve(more).is_ok()
+            && (self.owned
+                || self.order.len() + more <= SMALL_COPY
                 || self
                     .map
                     .try_reserve(self.order.len() + more - self.map.len())
@@ -134,22 +195,53 @@ impl CopyScratch {
     /// `v` must be a valid value: every block reachable from it is live and
     /// well formed, and nobody mutates them during the copy.
     pub unsafe fn plan(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
+        self.owned = false;
+        // SAFETY: caller's guarantee.
+        unsafe { self.plan_inner(v, skip) }
+    }
+
+    /// As [`CopyScratch::plan`], for a value the calling process owns: the
+    /// plan is kept in the source blocks' headers (see the type's notes),
+    /// which stay overwritten until [`CopyScratch::emit`] or
+    /// [`CopyScratch::trim`] — one of which must follow before anything
+    /// else reads the value.
+    ///
+    /// # Safety
+    /// As `plan`; besides, every block reachable from `v` that is neither
+    /// skipped nor static data ([`crate::heap::is_static`]) is writable
+    /// and read by no other thread until `emit` or `trim` returns: the
+    /// running process's own heap and message fragments, or a fragment
+    /// held under a lock.
+    pub unsafe fn plan_owned(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
+        self.owned = true;
+        // SAFETY: caller's guarantee.
+        unsafe { self.plan_inner(v, skip) }
+    }
+
+    /// # Safety
+    /// As [`CopyScratch::plan_owned`] when `self.owned`, else as
+    /// [`CopyScratch::plan`].
+    unsafe fn plan_inner(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
+        debug_assert!(!self.marked, "a plan_owned was neither emitted nor trimmed");
         self.order.clear();
         self.offsets.clear();
+        self.headers.clear();
         self.work.clear();
+        self.map.clear();
         self.total = 0;
         self.root = v;
         if !is_block(v) || skip(v) {
             return Some(0);
         }
-        // SAFETY: caller's guarantee on `v` and everything reachable.
+        // SAFETY: caller's guarantee on `v` and everything reachable; a
+        // block's header may be a mark, so sizes come from `headers`.
         unsafe {
             if !self.discover(v) {
                 self.trim();
                 return None;
             }
-            while let Some(b) = self.work.pop() {
-                let h = header(b);
+            while let Some(i) = self.work.pop() {
+                let (b, h) = (self.order[i as usize], self.headers[i as usize]);
                 let (start, end) = scan_range(header_tag(h), header_wosize(h) as usize);
                 for i in start..end {
                     let f = field(b, i);
@@ -163,9 +255,25 @@ impl CopyScratch {
         Some(self.total)
     }
 
+    /// Puts back the headers an owned plan overwrote.
+    fn unmark(&mut self) {
+        if !self.marked {
+            return;
+        }
+        for (i, &src) in self.order.iter().enumerate() {
+            if !crate::heap::is_static(src) {
+                // SAFETY: the plan overwrote this header (a writable block
+                // of the owned value) and kept the original.
+                unsafe { *(src as *mut u64).sub(1) = self.headers[i] };
+            }
+        }
+        self.marked = false;
+    }
+
     /// Pass 2: copies the planned value into `dst` (which must hold the
     /// number of words `plan` returned) and returns the copy's root value.
-    /// For an immediate or skipped root, returns it unchanged.
+    /// For an immediate or skipped root, returns it unchanged. After an
+    /// owned plan, the source's headers are back as they were.
     ///
     /// # Safety
     /// `plan` was just called on a value that is still unchanged, with the
@@ -177,11 +285,11 @@ impl CopyScratch {
         }
         // SAFETY: every source block was live during `plan` and still is;
         // every destination offset is inside `dst` by construction.
-        unsafe {
+        let root = unsafe {
             for i in 0..self.order.len() {
                 let src = self.order[i];
                 let off = self.offsets[i] as usize;
-                let h = header(src);
+                let h = self.headers[i];
                 let ws = header_wosize(h) as usize;
                 let tag = header_tag(h);
                 let d = dst.add(off);
@@ -198,11 +306,16 @@ impl CopyScratch {
                 }
             }
             dst.add(self.offsets[0] as usize + 1) as u64
-        }
+        };
+        self.unmark();
+        root
     }
 
-    /// Drops oversized buffers so a one-off huge copy does not pin memory.
+    /// Puts back any headers an owned plan overwrote (a plan not followed
+    /// by `emit`: the caller could not have the destination), and drops
+    /// oversized buffers so a one-off huge copy does not pin memory.
     pub(crate) fn trim(&mut self) {
+        self.unmark();
         if self.order.capacity() > 4096 {
             *self = CopyScratch::default();
         }

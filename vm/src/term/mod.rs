@@ -170,4 +170,121 @@ mod tests {
             assert_eq!(x, y);
         }
     }
+
+    /// The owned copy (forwarding through the source's headers) gives the
+    /// same copy as the hash-map one, keeps sharing and cycles, and puts
+    /// every source header back: after `emit`, and after a plan that is
+    /// only trimmed (the caller could not get its destination).
+    #[test]
+    fn owned_copy_forwards_through_headers_and_restores_them() {
+        let mut h = Arena::new();
+        let s = h.string("shared");
+        let clo = h.block(TAG_CLOSURE, &[0x1000, of_int(1), 0]);
+        // SAFETY: patch the env field to make the cycle.
+        unsafe { *(clo as *mut u64).add(2) = clo };
+        let mut l = h.block(0, &[s, clo]);
+        for i in 0..5000 {
+            l = h.block(0, &[if i % 3 == 0 { s } else { of_int(i) }, l]);
+        }
+        let before = h.0.clone();
+        let mut sc = CopyScratch::default();
+        // SAFETY: well-formed test values owned by this thread; dst sized
+        // by plan.
+        unsafe {
+            let n = sc.plan(l, |_| false).unwrap();
+            let mut by_map = vec![0u64; n];
+            let c1 = sc.emit(by_map.as_mut_ptr(), |_| false);
+            assert_eq!(sc.plan_owned(l, |_| false), Some(n));
+            assert_ne!(h.0, before, "the plan is kept in the headers");
+            let mut by_marks = vec![0u64; n];
+            let c2 = sc.emit(by_marks.as_mut_ptr(), |_| false);
+            assert_eq!(h.0, before, "every header put back after emit");
+            // The same layout, relative to each destination.
+            let rel = |v: &Vec<u64>, c: u64| {
+                let base = v.as_ptr() as u64;
+                let words: Vec<u64> = v
+                    .iter()
+                    .map(|&w| {
+                        if is_block(w) && w.wrapping_sub(base) < 8 * v.len() as u64 {
+                            w - base
+                        } else {
+                            w
+                        }
+                    })
+                    .collect();
+                (words, c - base)
+            };
+            assert_eq!(rel(&by_map, c1), rel(&by_marks, c2));
+            assert_eq!(field(c2, 0), of_int(4999));
+            let last = {
+                let mut x = c2;
+                while field(x, 1) & 1 == 0 && header_tag(header(field(x, 1))) == 0 {
+                    x = field(x, 1);
+                }
+                x
+            };
+            let cclo = field(last, 1);
+            assert_eq!(field(cclo, 2), cclo, "cycle kept");
+            assert_eq!(field(field(c2, 1), 0), field(last, 0), "sharing kept");
+            // A plan given up on.
+            assert!(sc.plan_owned(l, |_| false).is_some());
+            sc.trim();
+            assert_eq!(h.0, before, "every header put back by trim");
+        }
+    }
+
+    /// Blocks in the generated code's static data are read-only: an owned
+    /// copy forwards them through its hash map and never writes their
+    /// headers (this page is made read-only: a write would fault).
+    #[test]
+    fn owned_copy_never_writes_static_data() {
+        const PAGE: usize = 4096;
+        // SAFETY: a fresh private anonymous page, ours alone.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as *mut u64;
+        assert_ne!(page as *mut libc::c_void, libc::MAP_FAILED);
+        let mut h = Arena::new();
+        let s = h.string("heap");
+        // SAFETY: the page holds two static blocks: a string and a cons
+        // cell pointing at it and at the heap string.
+        let (st_str, st_cons) = unsafe {
+            *page = make_header(2, TAG_STRING);
+            *page.add(1) = 6;
+            *page.add(2) = u64::from_le_bytes(*b"static\0\0");
+            *page.add(3) = make_header(2, 0);
+            *page.add(4) = page.add(1) as u64;
+            *page.add(5) = s;
+            (page.add(1) as u64, page.add(4) as u64)
+        };
+        crate::heap::note_static_data(page as u64, page as u64 + PAGE as u64);
+        // SAFETY: the page is ours.
+        assert_eq!(
+            unsafe { libc::mprotect(page as _, PAGE, libc::PROT_READ) },
+            0
+        );
+        let root = h.block(0, &[st_cons, st_str, st_cons, s]);
+        let mut sc = CopyScratch::default();
+        // SAFETY: well-formed values; the heap ones are this thread's.
+        unsafe {
+            let n = sc.plan_owned(root, |_| false).unwrap();
+            assert_eq!(n, 5 + 3 + 3 + 3);
+            let mut dst = vec![0u64; n];
+            let c = sc.emit(dst.as_mut_ptr(), |_| false);
+            assert_eq!(field(c, 0), field(c, 2), "static block shared once");
+            assert_eq!(field(field(c, 0), 0), field(c, 1));
+            assert_eq!(field(field(c, 0), 1), field(c, 3));
+            assert_eq!(string_bytes(field(c, 1)), b"static");
+            assert_eq!(string_bytes(field(c, 3)), b"heap");
+            assert_eq!(header(s), make_header(2, TAG_STRING));
+            libc::munmap(page as _, PAGE);
+        }
+    }
 }
