@@ -25,7 +25,9 @@ struct Cli {
 enum Command {
     /// Compile a program with Cranelift and run it.
     Run {
-        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        /// Scheduler threads, 1 to 1024 (default: the number of cores; at
+        /// most one per core runs at a time, the others stand in for
+        /// schedulers blocked in a system call).
         #[arg(long, value_name = "N", value_parser = schedulers_parser())]
         schedulers: Option<u16>,
         /// Heap limit of every process, in megabytes (Erlang's
@@ -63,7 +65,9 @@ enum Command {
         /// Default: a new seed every run.
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
-        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        /// Scheduler threads, 1 to 1024 (default: the number of cores; at
+        /// most one per core runs at a time, the others stand in for
+        /// schedulers blocked in a system call).
         #[arg(long, value_name = "N", value_parser = schedulers_parser())]
         schedulers: Option<u16>,
         /// Tests running at once, at most (default: twice the schedulers).
@@ -109,7 +113,9 @@ enum Command {
     Lsp,
     /// The interactive toplevel (also `caravan` with no arguments).
     Repl {
-        /// Scheduler threads, 1 to 1024 (default: the number of cores).
+        /// Scheduler threads, 1 to 1024 (default: the number of cores; at
+        /// most one per core runs at a time, the others stand in for
+        /// schedulers blocked in a system call).
         #[arg(long, value_name = "N", value_parser = schedulers_parser())]
         schedulers: Option<u16>,
         #[command(flatten)]

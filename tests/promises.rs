@@ -198,3 +198,40 @@ fn inspect_prints_utf8_as_text() {
         stderr(&o)
     );
 }
+
+/// `--schedulers` beyond the cores: at most one scheduler per core runs
+/// processes at a time, so new work does not wake the others — but a
+/// scheduler blocked in a system call (three readers of a standard input
+/// that stays open and empty) is stood in for by a spare, woken past that
+/// cap, and the program's work still runs.
+#[test]
+fn spare_schedulers_stand_in_for_blocked_ones() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(support::caravan())
+        .args([
+            "run",
+            "--schedulers",
+            "4",
+            "tests/promises/spare_schedulers.cvn",
+        ])
+        .current_dir(support::root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("caravan runs");
+    // Held open (and empty) until the program has ended.
+    let stdin = child.stdin.take();
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("the work never ran: no scheduler stood in for the blocked ones");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stdin);
+    let o = child.wait_with_output().expect("output");
+    assert_eq!(stdout(&o), "sum 1020001800000\n", "stderr: {}", stderr(&o));
+    assert!(o.status.success());
+}

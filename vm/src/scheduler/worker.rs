@@ -350,6 +350,23 @@ impl Scheduler {
             return self.det_find_work();
         }
         let mut idle = 0u32;
+        // Counted in `Vm::num_spinning` (see `Vm::try_spin`).
+        let mut spinning = false;
+        let found = self.find_work_spinning(&mut idle, &mut spinning);
+        if spinning {
+            vm.stop_spinning(found.is_some());
+        }
+        found
+    }
+
+    /// `find_work`'s loop; `spinning` tells whether this scheduler counts
+    /// as looking for work when it returns.
+    fn find_work_spinning(
+        &self,
+        idle: &mut u32,
+        spinning: &mut bool,
+    ) -> Option<(*mut Process, bool)> {
+        let vm = self.vm();
         loop {
             if vm.shutdown.load(Ordering::Relaxed) {
                 return None;
@@ -391,17 +408,26 @@ impl Scheduler {
             if let Some(p) = self.steal() {
                 return Some((p, false));
             }
-            if idle == 0 && self.netpoll_local() {
+            if *idle == 0 && self.netpoll_local() {
                 continue;
             }
-            idle += 1;
-            if idle <= SPIN_ROUNDS {
+            *idle += 1;
+            if *idle == 1 && !*spinning {
+                *spinning = vm.try_spin();
+            }
+            if *spinning && *idle <= SPIN_ROUNDS {
                 for _ in 0..64 {
                     std::hint::spin_loop();
                 }
-            } else if idle <= SPIN_ROUNDS + YIELD_ROUNDS {
+            } else if *spinning && *idle <= SPIN_ROUNDS + YIELD_ROUNDS {
                 std::thread::yield_now();
             } else {
+                // Not looking any more: work that arrives from now on wakes
+                // a sleeper, and `park` checks for work once registered as
+                // one, so nothing is missed in between.
+                if std::mem::take(spinning) {
+                    vm.stop_spinning(false);
+                }
                 // Idle: park the stacks that are due, and wake up when
                 // the next ones are.
                 let due = self
@@ -413,7 +439,9 @@ impl Scheduler {
                 };
                 self.park(deadline);
                 vm.precise_ms();
-                idle = 0;
+                *idle = 0;
+                // Woken by `notify_one`: counted as spinning already.
+                *spinning = self.slot().woken_to_spin.swap(false, Ordering::SeqCst);
             }
         }
     }
