@@ -269,7 +269,10 @@ impl Scheduler {
                 let wait = next_deadline
                     .map_or(IO_WAIT, |d| d.saturating_duration_since(now()).min(IO_WAIT));
                 let t0 = Instant::now();
-                self.park(Some(t0 + wait));
+                if self.park(Some(t0 + wait)) {
+                    // Deterministic schedules do not spin.
+                    vm.stop_spinning(false);
+                }
                 advance(t0.elapsed().as_nanos() as u64);
                 continue;
             }
@@ -277,7 +280,11 @@ impl Scheduler {
                 // Everything waits: the clock jumps to the next timer.
                 Some(d) => advance_to(d),
                 // Nothing will ever run by itself: wait for the host.
-                None => self.park(None),
+                None => {
+                    if self.park(None) {
+                        vm.stop_spinning(false);
+                    }
+                }
             }
         }
     }

@@ -316,7 +316,11 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn park(&self, deadline: Option<Instant>) {
+    /// Sleeps as a registered sleeper until there is work, `deadline`, or a
+    /// wake-up. Returns true if [`Vm::notify_one`] woke it to look for
+    /// work: it then counts in `Vm::num_spinning`, which the caller must
+    /// give back (`Vm::stop_spinning`) once it stops looking.
+    pub(super) fn park(&self, deadline: Option<Instant>) -> bool {
         let vm = self.vm();
         {
             let mut s = lock(&vm.sleepers);
@@ -340,6 +344,9 @@ impl Scheduler {
             std::thread::yield_now();
         }
         self.unregister_sleeper();
+        // Read after leaving the sleepers' list under its lock: a
+        // `notify_one` that took us off it set the flag under that lock.
+        self.slot().woken_to_spin.swap(false, Ordering::SeqCst)
     }
 
     /// The next process to run, and whether it comes from `runnext`.
@@ -437,11 +444,10 @@ impl Scheduler {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                self.park(deadline);
+                // Woken by `notify_one`: counted as spinning already.
+                *spinning = self.park(deadline);
                 vm.precise_ms();
                 *idle = 0;
-                // Woken by `notify_one`: counted as spinning already.
-                *spinning = self.slot().woken_to_spin.swap(false, Ordering::SeqCst);
             }
         }
     }
