@@ -50,10 +50,7 @@ fn check_source_with(
     let mut sources = SourceMap::default();
     // Every standard module has its file id (the same ids whichever
     // modules are checked), before the program's files.
-    let stdlib_files: Vec<FileId> = caravan_stdlib::MODULES
-        .iter()
-        .map(|(name, src)| sources.add(caravan_stdlib::file_name(name), *src))
-        .collect();
+    let stdlib_files = add_stdlib_files(&mut sources);
     let mut diags = vec![];
     let main_file = sources.add(path, text);
     let main = match parse::parse_module(main_file, text) {
@@ -107,6 +104,15 @@ fn check_source_with(
         checker,
         main_file,
     })
+}
+
+/// Adds every standard module's source to `sources`; their ids, in
+/// [`caravan_stdlib::MODULES`]' order.
+fn add_stdlib_files(sources: &mut SourceMap) -> Vec<FileId> {
+    caravan_stdlib::MODULES
+        .iter()
+        .map(|(name, src)| sources.add(caravan_stdlib::file_name(name), *src))
+        .collect()
 }
 
 /// Parses and checks standard modules into `checker`, in
@@ -191,10 +197,7 @@ fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
     let mut sources = SourceMap::default();
     let mut checker = Checker::new();
     checker.record_index = index;
-    let files: Vec<FileId> = caravan_stdlib::MODULES
-        .iter()
-        .map(|(name, src)| sources.add(caravan_stdlib::file_name(name), *src))
-        .collect();
+    let files = add_stdlib_files(&mut sources);
     let mut diags = vec![];
     check_stdlib_into(&mut checker, &files, None, &mut diags);
     diags.extend(checker.diagnostics());

@@ -356,10 +356,9 @@ impl Scheduler {
         if vm.schedule_seed.is_some() {
             return self.det_find_work();
         }
-        let mut idle = 0u32;
         // Counted in `Vm::num_spinning` (see `Vm::try_spin`).
         let mut spinning = false;
-        let found = self.find_work_spinning(&mut idle, &mut spinning);
+        let found = self.find_work_spinning(&mut spinning);
         if spinning {
             vm.stop_spinning(found.is_some());
         }
@@ -368,12 +367,9 @@ impl Scheduler {
 
     /// `find_work`'s loop; `spinning` tells whether this scheduler counts
     /// as looking for work when it returns.
-    fn find_work_spinning(
-        &self,
-        idle: &mut u32,
-        spinning: &mut bool,
-    ) -> Option<(*mut Process, bool)> {
+    fn find_work_spinning(&self, spinning: &mut bool) -> Option<(*mut Process, bool)> {
         let vm = self.vm();
+        let mut idle = 0u32;
         loop {
             if vm.shutdown.load(Ordering::Relaxed) {
                 return None;
@@ -415,18 +411,18 @@ impl Scheduler {
             if let Some(p) = self.steal() {
                 return Some((p, false));
             }
-            if *idle == 0 && self.netpoll_local() {
+            if idle == 0 && self.netpoll_local() {
                 continue;
             }
-            *idle += 1;
-            if *idle == 1 && !*spinning {
+            idle += 1;
+            if idle == 1 && !*spinning {
                 *spinning = vm.try_spin();
             }
-            if *spinning && *idle <= SPIN_ROUNDS {
+            if *spinning && idle <= SPIN_ROUNDS {
                 for _ in 0..64 {
                     std::hint::spin_loop();
                 }
-            } else if *spinning && *idle <= SPIN_ROUNDS + YIELD_ROUNDS {
+            } else if *spinning && idle <= SPIN_ROUNDS + YIELD_ROUNDS {
                 std::thread::yield_now();
             } else {
                 // Not looking any more: work that arrives from now on wakes
@@ -447,7 +443,7 @@ impl Scheduler {
                 // Woken by `notify_one`: counted as spinning already.
                 *spinning = self.park(deadline);
                 vm.precise_ms();
-                *idle = 0;
+                idle = 0;
             }
         }
     }

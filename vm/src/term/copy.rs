@@ -227,7 +227,11 @@ impl CopyScratch {
         self.offsets.clear();
         self.headers.clear();
         self.work.clear();
-        self.map.clear();
+        // Not cleared when empty: a table kept from an earlier large copy
+        // would cost a pass over its buckets on every send.
+        if !self.map.is_empty() {
+            self.map.clear();
+        }
         self.total = 0;
         self.root = v;
         if !is_block(v) || skip(v) {
