@@ -136,12 +136,14 @@ pub const NIL: CtorRef = CtorRef {
     repr: CtorRepr::Constant(0),
     ty: builtin::LIST,
     index: 0,
+    sole_block: false,
 };
 /// `::` in patterns.
 pub const CONS: CtorRef = CtorRef {
     repr: CtorRepr::Block(0, 2),
     ty: builtin::LIST,
     index: 1,
+    sole_block: true,
 };
 
 fn imm_of_lit(l: &Lit) -> Option<i64> {
@@ -914,6 +916,7 @@ impl Checker {
                             repr: CtorRepr::Constant(*b as u32),
                             ty: builtin::BOOL,
                             index: *b as u32,
+                            sole_block: false,
                         },
                         vec![],
                     ),
@@ -1131,10 +1134,21 @@ impl Checker {
     /// The pattern-side description of constructor `ci`.
     pub fn ctor_ref(&self, ci: usize) -> CtorRef {
         let c = &self.ctors[ci];
+        let sole_block = matches!(c.repr, CtorRepr::Block(..))
+            && match &self.decls[c.type_id as usize].kind {
+                TypeKind::Variant(list) => {
+                    list.iter()
+                        .filter(|&&k| matches!(self.ctors[k].repr, CtorRepr::Block(..)))
+                        .count()
+                        == 1
+                }
+                _ => false,
+            };
         CtorRef {
             repr: c.repr,
             ty: c.type_id,
             index: c.index,
+            sole_block,
         }
     }
 

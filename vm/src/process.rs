@@ -39,7 +39,9 @@ pub struct Process {
     pub stack_limit: u64,
     /// Offset 16: heap bump pointer (next free byte of the current chunk).
     pub heap_ptr: u64,
-    /// Offset 24: end of the current heap chunk.
+    /// Offset 24: end of the current heap chunk. Always `heap_ptr <=
+    /// heap_limit` (both 0 before the first chunk): generated code's
+    /// inline allocation is the one test `heap_ptr + bytes <= heap_limit`.
     pub heap_limit: u64,
     /// Offset 32: set by generated code's allocation trampoline to its own
     /// frame pointer before it calls the collecting allocator: where the

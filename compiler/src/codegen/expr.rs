@@ -495,16 +495,10 @@ impl Fx<'_, '_> {
             let hp = self.b.ins().load(I64, TRUSTED, p, off::HEAP_PTR);
             let lim = self.b.ins().load(I64, TRUSTED, p, off::HEAP_LIMIT);
             let new = self.b.ins().iadd_imm_s(hp, bytes);
-            // No chunk yet (`heap_ptr` 0) counts as full.
-            let room = self.b.ins().isub(lim, hp);
-            let full = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedLessThan, room, bytes);
-            let none = self.b.ins().icmp_imm_s(IntCC::Equal, hp, 0);
-            let slow_needed = self.b.ins().bor(full, none);
+            // No chunk yet is `heap_ptr` = `heap_limit` = 0: full too.
+            let full = self.b.ins().icmp(IntCC::UnsignedGreaterThan, new, lim);
             let fast = self.b.create_block();
-            self.b.ins().brif(slow_needed, slow, &[], fast, &[]);
+            self.b.ins().brif(full, slow, &[], fast, &[]);
             self.b.switch_to_block(fast);
             self.b.ins().store(TRUSTED, new, p, off::HEAP_PTR);
             let h = self
@@ -1180,6 +1174,7 @@ impl Fx<'_, '_> {
             TPat::Ctor(
                 CtorRef {
                     repr: CtorRepr::Block(tag, _),
+                    sole_block,
                     ..
                 },
                 fields,
@@ -1187,10 +1182,14 @@ impl Fx<'_, '_> {
                 let low = self.b.ins().band_imm_s(val, 1);
                 let is_ptr = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
                 self.cont_if(is_ptr, fail);
-                let hdr = self.b.ins().load(I64, TRUSTED, val, -8);
-                let t = self.b.ins().band_imm_s(hdr, 0xff);
-                let c = self.b.ins().icmp_imm_s(IntCC::Equal, t, *tag as i64);
-                self.cont_if(c, fail);
+                // The only constructor with arguments: a pointer is this
+                // one, its tag needs no test.
+                if !sole_block {
+                    let hdr = self.b.ins().load(I64, TRUSTED, val, -8);
+                    let t = self.b.ins().band_imm_s(hdr, 0xff);
+                    let c = self.b.ins().icmp_imm_s(IntCC::Equal, t, *tag as i64);
+                    self.cont_if(c, fail);
+                }
                 self.fields(fields, val, fail)?;
             }
             // An exception is always a block: its constructor is field 0.

@@ -45,6 +45,10 @@ pub struct CtorRef {
     pub ty: crate::types::TypeId,
     /// Index in declaration order.
     pub index: u32,
+    /// True when this is the type's only constructor with arguments: a
+    /// value of the type that is a pointer is then this constructor, and a
+    /// match needs no header test (`::`, `Some`, a tree's `Node`).
+    pub sole_block: bool,
 }
 
 /// A resolved pattern.
