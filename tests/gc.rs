@@ -74,6 +74,32 @@ fn a_server_handling_a_million_messages_keeps_a_bounded_heap() {
     );
 }
 
+/// The generational collector's edge cases (`tests/programs/generations.cvn`):
+/// `let rec` closures made while collections run (in torture mode, the
+/// program dies of SIGSEGV if a group is split across generations), a list
+/// promoted in several steps, and big messages adopted into a full
+/// nursery. Run plain and in torture mode.
+#[test]
+fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
+    let expected = "let rec groups: 396249906\npromoted list: 100001\n\
+                    collections ran: true\nadopted messages: 40020000\n";
+    for env in [&[][..], &[("CARAVAN_GC_TORTURE", "1")][..]] {
+        let o = run(
+            "tests/programs/generations.cvn",
+            &[],
+            env,
+            Duration::from_secs(120),
+        );
+        assert_eq!(
+            stdout(&o),
+            expected,
+            "{env:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{env:?}: {:?}", o.status);
+    }
+}
+
 #[test]
 fn skynet_with_100_000_processes() {
     let o = run(

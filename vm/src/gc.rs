@@ -125,17 +125,85 @@ fn map_at(m: &Maps, pc: u64) -> Option<&StackMap> {
         .map(|i| &m.maps[i])
 }
 
+/// Largest nursery, in words (2 MiB; OCaml's default minor heap is 256 k
+/// words). A process's nursery is its live size after its last collection,
+/// clamped to [`MIN_GC_WORDS`]..this: small processes keep small heaps.
+pub const NURSERY_MAX_WORDS: usize = 256 * 1024;
+
+/// The old generation's size that first triggers a major collection.
+pub const MIN_OLD_WORDS: usize = 4 * MIN_GC_WORDS;
+
+/// The generations of a process besides its nursery (`Process::heap`).
+///
+/// Blocks are allocated in the nursery. A *minor* collection copies the
+/// nursery's live blocks to the survivor space (`aged`) and the survivor
+/// space's live blocks — live through two minor collections — to the old
+/// generation (promotion by age, as the BEAM's high-water mark does), then
+/// reuses the nursery's chunk. A *major* collection copies everything live
+/// into a fresh old generation; it runs when the old generation has grown
+/// to twice what the last major one left.
+///
+/// No write barrier: values are immutable, so a block only ever points to
+/// blocks at least as old as itself. The exceptions are the closures of a
+/// `let rec` group, filled in after they are allocated: the compiler
+/// allocates a group in one piece, so no collection runs between the
+/// allocation and the patching (`caravan_rt_alloc_group_gc`). A message
+/// fragment is adopted into the nursery. So a minor collection's roots are
+/// the stack, the mailbox and the process's fields — never the old
+/// generation — and the old generation is left untouched.
+pub struct Generations {
+    /// Blocks that survived one minor collection.
+    aged: Heap,
+    /// Words the last minor collection copied into `aged`.
+    aged_live: usize,
+    /// The old generation; promotion bump-allocates in its newest chunk,
+    /// from `old_ptr` to `old_limit` (0, 0: none yet).
+    old: Heap,
+    old_ptr: u64,
+    old_limit: u64,
+    /// A major collection runs when the old generation (its chunks and its
+    /// large objects) holds this many words.
+    old_threshold: usize,
+}
+
+impl Default for Generations {
+    fn default() -> Self {
+        Generations {
+            aged: Heap::new(),
+            aged_live: 0,
+            old: Heap::new(),
+            old_ptr: 0,
+            old_limit: 0,
+            old_threshold: MIN_OLD_WORDS,
+        }
+    }
+}
+
+impl Generations {
+    /// Words held by the survivor space and the old generation's chunks.
+    pub fn words(&self) -> usize {
+        self.aged.words() + self.old.words()
+    }
+}
+
+/// Where a copied block goes.
+const TO_AGED: u8 = 0;
+const TO_OLD: u8 = 1;
+
 /// What a range of [`Spaces`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A chunk of from-space: blocks in it are copied.
-    From,
+    /// A chunk being collected: its blocks are copied to this destination
+    /// (`TO_AGED`, `TO_OLD`).
+    Copy(u8),
     /// Large object `i` (its chunk holds one block): marked, not copied.
     Large(u32),
 }
 
-/// The chunks of from-space and the large objects, sorted by start
-/// address, for membership.
+/// The chunks being collected and the large objects, sorted by start
+/// address, for membership. A pointer outside every range (the old
+/// generation in a minor collection, literals, static data, fragments not
+/// adopted) is left as it is.
 struct Spaces {
     ranges: Vec<(u64, u64, Kind)>,
 }
@@ -148,19 +216,101 @@ impl Spaces {
     }
 }
 
-/// Cheney's copying state: to-space is a list of chunks filled in order;
-/// `free`/`end` bound the current one.
-struct Copier<'a> {
-    spaces: &'a Spaces,
-    to: Heap,
-    /// Filled part `[start, end)` of every to-space chunk but the current.
+/// One destination of Cheney's copy: a list of chunks filled in order,
+/// `free`/`end` bounding the current one, and the scan pointer that
+/// follows the copies.
+struct ToSpace {
+    heap: Heap,
+    /// Filled part `[start, end)` of every chunk opened before the current
+    /// one, in order.
     done: Vec<(u64, u64)>,
     cur_start: u64,
-    free: *mut u64,
-    end: *mut u64,
+    free: u64,
+    end: u64,
+    /// Size of the next chunk opened (doubling up to `MAX_CHUNK_WORDS`).
     chunk_words: usize,
-    /// Large objects reached so far (indexed as `LargeSpace::range`).
+    /// Cheney's scan pointer: in chunk `scan_ci` (an index into `done`, or
+    /// the current chunk past them), at address `scan`.
+    scan_ci: usize,
+    scan: u64,
+}
+
+impl ToSpace {
+    /// Copies go to `heap`, from `free` up to `end` first (0, 0: open a
+    /// chunk of `chunk_words` at the first copy).
+    fn new(heap: Heap, free: u64, end: u64, chunk_words: usize) -> Self {
+        ToSpace {
+            heap,
+            done: vec![],
+            cur_start: free,
+            free,
+            end,
+            chunk_words: chunk_words.max(1),
+            scan_ci: 0,
+            scan: free,
+        }
+    }
+
+    /// Room for `words` words, opening a new chunk if needed; `false` if
+    /// memory is exhausted.
+    fn reserve(&mut self, words: usize) -> bool {
+        if self.free + (words * WORD) as u64 <= self.end {
+            return true;
+        }
+        let size = self.chunk_words.max(words);
+        match self.heap.grow_exact(size) {
+            Some((s, e)) => {
+                self.done.push((self.cur_start, self.free));
+                self.cur_start = s;
+                self.free = s;
+                self.end = e;
+                self.chunk_words = (self.chunk_words * 2).min(crate::heap::MAX_CHUNK_WORDS);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The header of the next copied block not scanned yet, if any.
+    fn next_to_scan(&mut self) -> Option<*mut u64> {
+        loop {
+            let (limit, current) = match self.done.get(self.scan_ci) {
+                Some(&(_, e)) => (e, false),
+                None => (self.free, true),
+            };
+            if self.scan < limit {
+                return Some(self.scan as *mut u64);
+            }
+            if current {
+                return None;
+            }
+            self.scan_ci += 1;
+            self.scan = match self.done.get(self.scan_ci) {
+                Some(&(s, _)) => s,
+                None => self.cur_start,
+            };
+        }
+    }
+
+    /// Words copied here.
+    fn copied(&self) -> usize {
+        self.done
+            .iter()
+            .map(|&(s, e)| ((e - s) as usize) / WORD)
+            .sum::<usize>()
+            + (self.free - self.cur_start) as usize / WORD
+    }
+}
+
+/// Cheney's copying state for one collection.
+struct Copier<'a> {
+    spaces: &'a Spaces,
+    /// Indexed by `TO_AGED`, `TO_OLD`.
+    to: [ToSpace; 2],
+    /// Large objects reached so far, indexed from `large_base` (the first
+    /// large object this collection considers).
     marked: Vec<bool>,
+    large_base: usize,
     /// Reached large objects whose fields are still to be scanned.
     gray: Vec<u64>,
     /// To-space could not be had: copying stopped, the process must crash
@@ -169,29 +319,8 @@ struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    /// Room for `words` words in to-space, opening a new chunk if needed;
-    /// `false` if memory is exhausted.
-    fn reserve(&mut self, words: usize) -> bool {
-        // SAFETY: pointer arithmetic within the current chunk.
-        if unsafe { self.free.add(words) } <= self.end {
-            return true;
-        }
-        let size = self.chunk_words.max(words);
-        match self.to.grow_exact(size) {
-            Some((s, e)) => {
-                self.done.push((self.cur_start, self.free as u64));
-                self.cur_start = s;
-                self.free = s as *mut u64;
-                self.end = e as *mut u64;
-                self.chunk_words = (self.chunk_words * 2).min(crate::heap::MAX_CHUNK_WORDS);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Forwards one value: copies its block to to-space the first time (or
-    /// marks it, for a large object), and returns the new value.
+    /// Forwards one value: copies its block to its destination the first
+    /// time (or marks it, for a large object), and returns the new value.
     ///
     /// # Safety
     /// `v` is a value of the heap being collected.
@@ -203,7 +332,7 @@ impl Copier<'_> {
         match self.spaces.find(v) {
             None => v,
             Some(Kind::Large(i)) => {
-                let i = i as usize;
+                let i = i as usize - self.large_base;
                 if !self.marked[i] {
                     self.marked[i] = true;
                     // SAFETY: `v` is field 0 of the large object's block.
@@ -215,24 +344,25 @@ impl Copier<'_> {
                 }
                 v
             }
-            // SAFETY: `v` points at field 0 of a from-space block whose
-            // header is the word before; a forwarded block has header 0
-            // and its new address in field 0.
-            Some(Kind::From) => unsafe {
+            // SAFETY: `v` points at field 0 of a block being collected
+            // whose header is the word before; a forwarded block has
+            // header 0 and its new address in field 0.
+            Some(Kind::Copy(d)) => unsafe {
                 let hp = (v as *mut u64).sub(1);
                 let h = *hp;
                 if h == 0 {
                     return *(v as *const u64);
                 }
                 let ws = header_wosize(h) as usize;
-                if self.failed || !self.reserve(ws + 1) {
-                    // Left in from-space: the process crashes right after.
+                let to = &mut self.to[d as usize];
+                if self.failed || !to.reserve(ws + 1) {
+                    // Left where it is: the process crashes right after.
                     self.failed = true;
                     return v;
                 }
-                let dst = self.free;
+                let dst = to.free as *mut u64;
                 std::ptr::copy_nonoverlapping(hp, dst, ws + 1);
-                self.free = dst.add(ws + 1);
+                to.free += ((ws + 1) * WORD) as u64;
                 let nv = dst.add(1) as Value;
                 *hp = 0;
                 *(v as *mut u64) = nv;
@@ -244,7 +374,7 @@ impl Copier<'_> {
     /// Scans the fields of the block at `p` (its header), forwarding them.
     ///
     /// # Safety
-    /// `p` points at the header of a block of to-space or a large object.
+    /// `p` points at the header of a copied block or a large object.
     #[inline]
     unsafe fn scan_block(&mut self, p: *mut u64) -> usize {
         // SAFETY: caller's guarantee: the block's words follow its header.
@@ -259,14 +389,91 @@ impl Copier<'_> {
             ws
         }
     }
+
+    /// Forwards every root of `proc`: `roots`, the process's fields, the
+    /// adopted messages of its mailbox and the live slots of its generated
+    /// frames.
+    ///
+    /// # Safety
+    /// As [`collect`].
+    unsafe fn roots(&mut self, proc: &mut Process, roots: &mut [Value]) {
+        // SAFETY (whole block): roots are values of this heap or outside
+        // it; stack slots come from the stack maps the compiler registered.
+        unsafe {
+            for r in roots.iter_mut() {
+                *r = self.forward(*r);
+            }
+            proc.trap_wrap = self.forward(proc.trap_wrap);
+            proc.init_closure = self.forward(proc.init_closure);
+            proc.init_arg = self.forward(proc.init_arg);
+            // A fragment not yet adopted holds nothing of ours.
+            for m in proc.queue.iter_mut() {
+                if m.frag.is_none() {
+                    m.value = self.forward(m.value);
+                }
+            }
+            let maps = MAPS.read().unwrap_or_else(|e| e.into_inner());
+            let mut fp = proc.exit_fp;
+            if fp != 0 {
+                let mut pc = *((fp + 8) as *const u64);
+                fp = *(fp as *const u64);
+                while fp != 0 && in_code(&maps, pc) {
+                    if let Some(m) = map_at(&maps, pc) {
+                        let sp = fp - m.frame_size as u64;
+                        for &off in &m.offsets {
+                            let slot = (sp + off as u64) as *mut u64;
+                            *slot = self.forward(*slot);
+                        }
+                    }
+                    pc = *((fp + 8) as *const u64);
+                    fp = *(fp as *const u64);
+                }
+            }
+        }
+    }
+
+    /// Cheney's scan over both destinations, and the fields of reached
+    /// large objects, until none has work left.
+    ///
+    /// # Safety
+    /// As [`collect`], after [`Copier::roots`].
+    unsafe fn drain(&mut self) {
+        loop {
+            let mut progress = false;
+            for d in [TO_AGED, TO_OLD] {
+                while let Some(p) = self.to[d as usize].next_to_scan() {
+                    // SAFETY: `p` is the header of a block copied here.
+                    let ws = unsafe { self.scan_block(p) };
+                    self.to[d as usize].scan = p as u64 + ((1 + ws) * WORD) as u64;
+                    progress = true;
+                }
+            }
+            while let Some(v) = self.gray.pop() {
+                // SAFETY: `v` is a reached large object's field 0.
+                unsafe { self.scan_block((v as *mut u64).sub(1)) };
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
 }
 
-/// Collects `proc`'s heap; `roots` are extra roots (a runtime function's
-/// result on its way back to generated code), updated in place. Returns
-/// the words live afterwards (large objects included). Crashes the process
-/// (never returns) when to-space cannot be had (`Crashed "out of memory"`)
-/// or, with a heap limit, when more than the limit is live (`Crashed "heap
-/// limit"`).
+/// Words of `proc`'s old generation: its chunks and its old large objects.
+fn old_words(proc: &Process) -> usize {
+    proc.gens.old.words() + proc.large.words() - proc.large.young_words()
+}
+
+/// Collects `proc`'s heap: a minor collection, or a major one when the old
+/// generation has reached its threshold (or, with a heap limit, when a
+/// minor one leaves more than the limit in the heap). `roots` are extra
+/// roots (a runtime function's result on its way back to generated code),
+/// updated in place. Returns the words live afterwards (large objects
+/// included; after a minor collection, the old generation counts whole).
+/// Crashes the process (never returns) when to-space cannot be had
+/// (`Crashed "out of memory"`) or, with a heap limit, when more than the
+/// limit is live (`Crashed "heap limit"`).
 ///
 /// # Safety
 /// `proc` is the running process, on its own stack, called from the
@@ -274,129 +481,172 @@ impl Copier<'_> {
 /// or 0 when no generated frame is live), with no other pointers into its
 /// heap held anywhere but its roots, and no lock held.
 pub unsafe fn collect(proc: &mut Process, roots: &mut [Value]) -> usize {
-    let mut ranges: Vec<(u64, u64, Kind)> = proc
-        .heap
-        .chunk_ranges()
-        .into_iter()
-        .map(|(s, e)| (s, e, Kind::From))
-        .collect();
+    // Torture mode makes every fourth collection a major one, so both
+    // kinds run often.
+    let major = old_words(proc) >= proc.gens.old_threshold || (torture() && proc.gc_count % 4 == 3);
+    // SAFETY (both): the caller's guarantees.
+    if major {
+        return unsafe { collect_major(proc, roots) };
+    }
+    let live = unsafe { collect_minor(proc, roots) };
+    if proc.max_heap_words != 0 && live > proc.max_heap_words {
+        return unsafe { collect_major(proc, roots) };
+    }
+    live
+}
+
+/// The nursery after a collection: its largest chunk is kept (all its
+/// blocks are dead or moved) and becomes the allocation area; the nursery's
+/// size follows the live size.
+fn reset_nursery(proc: &mut Process, live: usize) {
+    let n = live.clamp(MIN_GC_WORDS, NURSERY_MAX_WORDS);
+    proc.gc_threshold = n;
+    proc.heap.set_next_words(n);
+    match proc.heap.retain_largest(2 * n, torture()) {
+        Some((s, e)) => {
+            proc.heap_ptr = s;
+            proc.heap_limit = e;
+        }
+        None => {
+            proc.heap_ptr = 0;
+            proc.heap_limit = 0;
+        }
+    }
+}
+
+/// What every collection does last: statistics, the next thresholds, and
+/// the crash of a process whose copy failed or whose live data is past
+/// its heap limit.
+fn finish(proc: &mut Process, live: usize, failed: bool) -> usize {
+    proc.gc_live = live;
+    proc.gc_count = proc.gc_count.wrapping_add(1);
+    proc.gc_allocs = 0;
+    proc.gc_pending = 0;
+    if failed {
+        // SAFETY: the running process on its own stack; the collector
+        // holds nothing any more.
+        unsafe { crate::safepoint::crash_process(proc, "out of memory") }
+    }
+    reset_nursery(proc, live);
+    live
+}
+
+/// A minor collection: the nursery's live blocks go to a fresh survivor
+/// space, the survivor space's to the old generation; young large objects
+/// are marked and the unreached ones freed.
+///
+/// # Safety
+/// As [`collect`].
+unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
+    let mut ranges: Vec<(u64, u64, Kind)> = vec![];
+    for (s, e) in proc.heap.chunk_ranges() {
+        ranges.push((s, e, Kind::Copy(TO_AGED)));
+    }
+    for (s, e) in proc.gens.aged.chunk_ranges() {
+        ranges.push((s, e, Kind::Copy(TO_OLD)));
+    }
+    let base = proc.large.young_from();
+    for i in base..proc.large.len() {
+        let (s, e) = proc.large.range(i);
+        ranges.push((s, e, Kind::Large(i as u32)));
+    }
+    ranges.sort_unstable_by_key(|r| r.0);
+    let spaces = Spaces { ranges };
+    let aged_first = (proc.gens.aged_live * 3 / 2).max(MIN_GC_WORDS / 4);
+    let old_chunk = proc.gens.aged_live.max(MIN_GC_WORDS / 4);
+    let old = std::mem::take(&mut proc.gens.old);
+    let mut c = Copier {
+        spaces: &spaces,
+        to: [
+            ToSpace::new(Heap::new(), 0, 0, aged_first),
+            ToSpace::new(old, proc.gens.old_ptr, proc.gens.old_limit, old_chunk),
+        ],
+        marked: vec![false; proc.large.len() - base],
+        large_base: base,
+        gray: vec![],
+        failed: false,
+    };
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        c.roots(proc, roots);
+        c.drain();
+    }
+    let failed = c.failed;
+    let mut keep = vec![true; proc.large.len()];
+    keep[base..].copy_from_slice(&c.marked);
+    let large_live = proc.large.sweep(&keep);
+    let [aged, old] = c.to;
+    let aged_live = aged.copied();
+    if torture() {
+        proc.gens.aged.poison();
+    }
+    proc.gens.aged = aged.heap;
+    proc.gens.aged_live = aged_live;
+    proc.gens.old = old.heap;
+    proc.gens.old_ptr = old.free;
+    proc.gens.old_limit = old.end;
+    // The old generation counts up to its bump pointer: garbage included
+    // (only a major collection tells), its chunk's free rest not.
+    let old_free = (proc.gens.old_limit - proc.gens.old_ptr) as usize / WORD;
+    let live = aged_live + proc.gens.old.words() - old_free + large_live;
+    finish(proc, live, failed)
+}
+
+/// A major collection: everything live is copied into a fresh old
+/// generation; every large object is marked and the unreached ones freed.
+/// Crashes the process when, with a heap limit, more than the limit is
+/// live.
+///
+/// # Safety
+/// As [`collect`].
+unsafe fn collect_major(proc: &mut Process, roots: &mut [Value]) -> usize {
+    let mut ranges: Vec<(u64, u64, Kind)> = vec![];
+    for h in [&proc.heap, &proc.gens.aged, &proc.gens.old] {
+        for (s, e) in h.chunk_ranges() {
+            ranges.push((s, e, Kind::Copy(TO_OLD)));
+        }
+    }
     for i in 0..proc.large.len() {
         let (s, e) = proc.large.range(i);
-        // The block's value is its field 0, one word past the chunk's start.
         ranges.push((s, e, Kind::Large(i as u32)));
     }
     ranges.sort_unstable_by_key(|r| r.0);
     let spaces = Spaces { ranges };
     // Guess the live size from last time; more chunks are added if needed.
     let first = (proc.gc_live * 3 / 2).max(MIN_GC_WORDS / 4);
-    let mut to = Heap::new();
-    let Some((start, end)) = to.grow_exact(first) else {
-        // SAFETY: the running process, on its own stack, no lock held.
-        unsafe { crate::safepoint::crash_process(proc, "out of memory") }
-    };
     let mut c = Copier {
         spaces: &spaces,
-        to,
-        done: vec![],
-        cur_start: start,
-        free: start as *mut u64,
-        end: end as *mut u64,
-        chunk_words: first,
+        to: [
+            ToSpace::new(Heap::new(), 0, 0, 1),
+            ToSpace::new(Heap::new(), 0, 0, first),
+        ],
         marked: vec![false; proc.large.len()],
+        large_base: 0,
         gray: vec![],
         failed: false,
     };
-    // SAFETY (whole block): roots are values of this heap or outside it;
-    // stack slots come from the stack maps the compiler registered.
+    // SAFETY: the caller's guarantees.
     unsafe {
-        for r in roots.iter_mut() {
-            *r = c.forward(*r);
-        }
-        // Process fields.
-        proc.trap_wrap = c.forward(proc.trap_wrap);
-        proc.init_closure = c.forward(proc.init_closure);
-        proc.init_arg = c.forward(proc.init_arg);
-        // The mailbox: adopted messages (a fragment not yet adopted is not
-        // from-space and holds nothing of ours).
-        for m in proc.queue.iter_mut() {
-            if m.frag.is_none() {
-                m.value = c.forward(m.value);
-            }
-        }
-        // The stack.
-        let maps = MAPS.read().unwrap_or_else(|e| e.into_inner());
-        let mut fp = proc.exit_fp;
-        if fp != 0 {
-            let mut pc = *((fp + 8) as *const u64);
-            fp = *(fp as *const u64);
-            while fp != 0 && in_code(&maps, pc) {
-                if let Some(m) = map_at(&maps, pc) {
-                    let sp = fp - m.frame_size as u64;
-                    for &off in &m.offsets {
-                        let slot = (sp + off as u64) as *mut u64;
-                        *slot = c.forward(*slot);
-                    }
-                }
-                pc = *((fp + 8) as *const u64);
-                fp = *(fp as *const u64);
-            }
-        }
-        drop(maps);
-        // Cheney scan over to-space chunks in the order they were opened
-        // (forwarding may open a new chunk while a chunk is scanned), and
-        // the fields of reached large objects, until neither has work.
-        let mut ci = 0;
-        let mut p = start as *mut u64;
-        loop {
-            let (limit, current) = if ci < c.done.len() {
-                (c.done[ci].1, false)
-            } else {
-                (c.free as u64, true)
-            };
-            if (p as u64) < limit {
-                let ws = c.scan_block(p);
-                p = p.add(1 + ws);
-                continue;
-            }
-            if let Some(v) = c.gray.pop() {
-                c.scan_block((v as *mut u64).sub(1));
-                continue;
-            }
-            if current {
-                break;
-            }
-            ci += 1;
-            p = if ci < c.done.len() {
-                c.done[ci].0
-            } else {
-                c.cur_start
-            } as *mut u64;
-        }
+        c.roots(proc, roots);
+        c.drain();
     }
-    let copied: usize = c
-        .done
-        .iter()
-        .map(|&(s, e)| ((e - s) as usize) / WORD)
-        .sum::<usize>()
-        + (c.free as usize - c.cur_start as usize) / WORD;
     let failed = c.failed;
     let large_live = proc.large.sweep(&c.marked);
-    // The rest of the last to-space chunk is the new allocation area.
-    proc.heap = c.to;
-    proc.heap_ptr = c.free as u64;
-    proc.heap_limit = c.end as u64;
-    let live = copied + large_live;
-    proc.gc_live = live;
-    proc.gc_threshold = proc.heap_words() + live.max(MIN_GC_WORDS);
-    proc.gc_count = proc.gc_count.wrapping_add(1);
-    proc.gc_allocs = 0;
-    proc.gc_pending = 0;
-    if failed {
-        // SAFETY: as above; the collector holds nothing any more.
-        unsafe { crate::safepoint::crash_process(proc, "out of memory") }
+    let [_, old] = c.to;
+    let live = old.copied() + large_live;
+    if torture() {
+        proc.gens.aged.poison();
+        proc.gens.old.poison();
     }
+    proc.gens.aged = Heap::new();
+    proc.gens.aged_live = 0;
+    proc.gens.old = old.heap;
+    proc.gens.old_ptr = old.free;
+    proc.gens.old_limit = old.end;
+    proc.gens.old_threshold = (2 * live).max(MIN_OLD_WORDS);
+    let live = finish(proc, live, failed);
     if proc.max_heap_words != 0 && live > proc.max_heap_words {
-        // SAFETY: as above.
+        // SAFETY: as in `finish`.
         unsafe { crate::safepoint::crash_process(proc, HEAP_LIMIT) }
     }
     live
@@ -444,7 +694,7 @@ pub(crate) fn growth_refused(proc: &Process, extra: usize) -> Option<&'static st
 /// threshold, the next trampoline collects (`Process::gc_pending`).
 #[inline]
 pub(crate) fn note_growth(proc: &mut Process) {
-    if proc.heap_words() >= proc.gc_threshold {
+    if proc.young_words() >= proc.gc_threshold {
         proc.gc_pending = 1;
     }
 }
@@ -458,19 +708,51 @@ pub(crate) fn note_growth(proc: &mut Process) {
 /// `proc` is the running process; called only through the trampoline.
 #[no_mangle]
 pub unsafe extern "C" fn caravan_rt_alloc_gc(proc: *mut Process, tag: u64, wosize: u64) -> Value {
+    // SAFETY: the caller's guarantees.
+    unsafe { alloc_gc(proc, tag, wosize, crate::heap::alloc::alloc_block) }
+}
+
+/// The collecting allocator for a `let rec` group: collects as
+/// [`caravan_rt_alloc_gc`] does, then allocates one block of `wosize`
+/// words in the nursery (never as a large object, whatever its size),
+/// which generated code carves into the group's closures and fills in. No
+/// collection can run between the closures' allocation and the patching
+/// of their environments, so none is promoted while another is younger:
+/// the old generation never points into the young one (see
+/// [`Generations`]).
+///
+/// # Safety
+/// `proc` is the running process; called only through the trampoline.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_alloc_group_gc(proc: *mut Process, wosize: u64) -> Value {
+    // SAFETY: the caller's guarantees.
+    unsafe { alloc_gc(proc, 0, wosize, crate::heap::alloc::alloc_block_in_nursery) }
+}
+
+/// The body of the collecting allocators, with `alloc` the allocation.
+///
+/// # Safety
+/// As [`caravan_rt_alloc_gc`].
+#[inline(always)]
+unsafe fn alloc_gc(
+    proc: *mut Process,
+    tag: u64,
+    wosize: u64,
+    alloc: fn(&mut Process, u8, usize) -> *mut u64,
+) -> Value {
     // SAFETY: `proc` is the running process on its own stack.
     let p = unsafe { &mut *proc };
     p.reductions -= (wosize >> 4) as i64;
     p.gc_allocs += 1;
     let tortured = torture() && p.gc_allocs * 64 >= p.gc_live as u64;
-    if p.gc_inhibit == 0 && (tortured || p.gc_pending != 0 || p.heap_words() >= p.gc_threshold) {
+    if p.gc_inhibit == 0 && (tortured || p.gc_pending != 0 || p.young_words() >= p.gc_threshold) {
         // SAFETY: called through the trampoline: `exit_fp` describes the
         // generated frames, which hold every other root.
         unsafe { collect(p, &mut []) };
     }
     // `exit_fp` stays set: a crash here (out of memory, heap limit) names
     // the caller's location.
-    let b = crate::heap::alloc::alloc_block(p, tag as u8, wosize as usize) as Value;
+    let b = alloc(p, tag as u8, wosize as usize) as Value;
     p.exit_fp = 0;
     // The block's fields are not filled yet: the trampoline must not
     // collect with it as a root. The heap's threshold makes the next slow
@@ -559,7 +841,7 @@ pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v:
 /// generated code are walkable (`exit_fp` set by a trampoline) and
 /// collection is not inhibited.
 pub fn maybe_collect(p: &mut Process) {
-    if p.exit_fp != 0 && p.gc_inhibit == 0 && p.heap_words() >= p.gc_threshold {
+    if p.exit_fp != 0 && p.gc_inhibit == 0 && p.young_words() >= p.gc_threshold {
         // SAFETY: `exit_fp` was set by a trampoline of generated code, whose
         // frames hold every root besides the process's own fields.
         unsafe { collect(p, &mut []) };

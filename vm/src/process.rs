@@ -59,9 +59,11 @@ pub struct Process {
     pub(crate) gc_inhibit: u32,
     /// Collections so far.
     pub(crate) gc_count: u32,
-    /// Collect when the heap holds this many words.
+    /// Collect when the nursery holds this many words
+    /// ([`Process::young_words`]): the nursery's size.
     pub(crate) gc_threshold: usize,
-    /// Words live after the last collection.
+    /// Words live after the last collection (after a minor one: the
+    /// survivors plus the old generation, its garbage included).
     pub(crate) gc_live: usize,
     /// Allocations through the collecting allocator since the last
     /// collection (torture mode).
@@ -76,7 +78,11 @@ pub struct Process {
     /// a process migrates between schedulers when stolen).
     pub(crate) sched: *const crate::scheduler::Scheduler,
     pub(crate) shared: Arc<Shared>,
+    /// The nursery: the chunks young blocks are bump-allocated in, and
+    /// adopted message fragments (see `gc` for the generations).
     pub(crate) heap: Heap,
+    /// The survivor space and the old generation.
+    pub(crate) gens: crate::gc::Generations,
     /// Blocks of `heap::LARGE_WORDS` words or more, never copied.
     pub(crate) large: crate::heap::LargeSpace,
     /// Erlang's `max_heap_size`, in words (0: no limit): past it the
@@ -141,6 +147,7 @@ impl Process {
             sched: std::ptr::null(),
             shared,
             heap: Heap::new(),
+            gens: Default::default(),
             large: Default::default(),
             max_heap_words: 0,
             stack_low: 0,
@@ -174,10 +181,19 @@ impl Process {
         pid_of_serial(self.serial)
     }
 
-    /// Words held by this process's heap: its chunks (free space
-    /// included), adopted messages and large objects.
+    /// Words held by this process's heap: its chunks in every generation
+    /// (free space included), adopted messages and large objects.
     pub fn heap_words(&self) -> usize {
-        self.heap.words() + self.large.words()
+        self.heap.words() + self.gens.words() + self.large.words()
+    }
+
+    /// Words allocated young since the last collection: the nursery's
+    /// chunks but the free rest of the current one, adopted messages and
+    /// new large objects. A minor collection runs when this reaches
+    /// `gc_threshold`.
+    pub(crate) fn young_words(&self) -> usize {
+        let free = (self.heap_limit - self.heap_ptr) as usize / crate::value::WORD;
+        self.heap.words() - free + self.large.young_words()
     }
 
     /// Garbage collections this process has run.

@@ -524,6 +524,62 @@ impl Fx<'_, '_> {
         Ok(blk)
     }
 
+    /// Allocates the blocks of `blocks` (each its fields, all with `tag`)
+    /// as one piece and fills them in; returns their values. No collection
+    /// can run between them: the `let rec` closures patched afterwards to
+    /// point at each other stay in one generation (see
+    /// `caravan_rt_alloc_group_gc`).
+    fn alloc_group(&mut self, tag: u32, blocks: &[Vec<Value>]) -> Result<Vec<Value>, CodegenError> {
+        let p = self.proc_;
+        let total: usize = blocks.iter().map(|f| f.len() + 1).sum();
+        let bytes = 8 * total as i64;
+        // The group's first block (its field 0).
+        let (join, first) = self.join_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        if self.g.opts.gc_torture {
+            self.b.ins().jump(slow, &[]);
+        } else {
+            let hp = self.b.ins().load(I64, TRUSTED, p, off::HEAP_PTR);
+            let lim = self.b.ins().load(I64, TRUSTED, p, off::HEAP_LIMIT);
+            let new = self.b.ins().iadd_imm_s(hp, bytes);
+            let full = self.b.ins().icmp(IntCC::UnsignedGreaterThan, new, lim);
+            let fast = self.b.create_block();
+            self.b.ins().brif(full, slow, &[], fast, &[]);
+            self.b.switch_to_block(fast);
+            self.b.ins().store(TRUSTED, new, p, off::HEAP_PTR);
+            let obj = self.b.ins().iadd_imm_s(hp, 8);
+            self.b.ins().jump(join, &args(&[obj]));
+        }
+        self.b.switch_to_block(slow);
+        let n = self.b.ins().iconst(I64, total as i64 - 1);
+        let r = self.rt_gc("caravan_rt_alloc_group_gc", &[p, n])?;
+        self.b.ins().jump(join, &args(&[r]));
+        self.b.switch_to_block(join);
+        let mut out = vec![];
+        let mut at = 0i64;
+        for fields in blocks {
+            let blk = if at == 0 {
+                first
+            } else {
+                let b = self.b.ins().iadd_imm_s(first, at);
+                self.b.declare_value_needs_stack_map(b);
+                b
+            };
+            let h = self
+                .b
+                .ins()
+                .iconst(I64, super::header(tag as u8, fields.len()) as i64);
+            self.b.ins().store(TRUSTED, h, blk, -8);
+            for (i, f) in fields.iter().enumerate() {
+                self.b.ins().store(TRUSTED, *f, blk, (8 * i) as i32);
+            }
+            out.push(blk);
+            at += 8 * (fields.len() as i64 + 1);
+        }
+        Ok(out)
+    }
+
     fn box_float(&mut self, f: Value) -> Result<Value, CodegenError> {
         let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), f);
         self.alloc(v::TAG_FLOAT as u32, &[bits])
@@ -924,7 +980,8 @@ impl Fx<'_, '_> {
     /// their environments filled in (they may refer to each other).
     fn letrec(&mut self, group: &[(VarId, TLambda)]) -> Result<(), CodegenError> {
         let bound: HashSet<VarId> = group.iter().map(|(x, _)| *x).collect();
-        let mut made = vec![];
+        let mut planned = vec![];
+        let mut all_fields = vec![];
         for (var, l) in group {
             let arity = l.params.len().min(MAX_ARITY);
             let func = self.g.declare_fn(&l.name, arity)?;
@@ -943,7 +1000,19 @@ impl Fx<'_, '_> {
                     self.vars[x].value
                 });
             }
-            let clo = self.alloc(v::TAG_CLOSURE as u32, &fields)?;
+            all_fields.push(fields);
+            planned.push((var, l, func, arity, fv));
+        }
+        // One allocation for the whole group: no collection runs before
+        // the environments are patched, so the old generation never points
+        // into the young one (`caravan_vm::gc::Generations`).
+        let closures = if group.len() == 1 {
+            vec![self.alloc(v::TAG_CLOSURE as u32, &all_fields[0])?]
+        } else {
+            self.alloc_group(v::TAG_CLOSURE as u32, &all_fields)?
+        };
+        let mut made = vec![];
+        for ((var, l, func, arity, fv), clo) in planned.into_iter().zip(closures) {
             self.vars.insert(
                 *var,
                 Var {

@@ -44,7 +44,7 @@ pub const SEND_REDS: i64 = 2;
 pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
     use crate::gc::{
         caravan_gc_collections, caravan_gc_heap_words, caravan_gc_live_words, caravan_rt_alloc_gc,
-        caravan_rt_gc_after,
+        caravan_rt_alloc_group_gc, caravan_rt_gc_after,
     };
     use crate::signals::{
         caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
@@ -56,6 +56,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
     }
     syms![
         caravan_rt_alloc_gc,
+        caravan_rt_alloc_group_gc,
         caravan_rt_gc_after,
         caravan_gc_heap_words,
         caravan_gc_live_words,

@@ -24,7 +24,30 @@ pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -
     let bytes = (wosize.wrapping_add(1).wrapping_mul(WORD)) as u64;
     let p = proc.heap_ptr;
     if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 || wosize >= super::LARGE_WORDS {
-        return alloc_slow(proc, tag, wosize);
+        return alloc_slow(proc, tag, wosize, true);
+    }
+    proc.heap_ptr = p + bytes;
+    let h = p as *mut u64;
+    // SAFETY: `[p, p + bytes)` lies in the current chunk, which we own.
+    unsafe {
+        *h = make_header(wosize as u64, tag);
+        h.add(1)
+    }
+}
+
+/// As [`alloc_block`], but in the nursery whatever the size, never as a
+/// large object: for a block the caller carves into several (the closures
+/// of a `let rec` group, see [`crate::gc::caravan_rt_alloc_group_gc`]),
+/// which the collector must copy block by block.
+pub fn alloc_block_in_nursery(
+    proc: &mut crate::process::Process,
+    tag: u8,
+    wosize: usize,
+) -> *mut u64 {
+    let bytes = (wosize.wrapping_add(1).wrapping_mul(WORD)) as u64;
+    let p = proc.heap_ptr;
+    if proc.heap_limit.wrapping_sub(p) < bytes || p == 0 {
+        return alloc_slow(proc, tag, wosize, false);
     }
     proc.heap_ptr = p + bytes;
     let h = p as *mut u64;
@@ -37,7 +60,12 @@ pub fn alloc_block(proc: &mut crate::process::Process, tag: u8, wosize: usize) -
 
 #[cold]
 #[inline(never)]
-fn alloc_slow(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mut u64 {
+fn alloc_slow(
+    proc: &mut crate::process::Process,
+    tag: u8,
+    wosize: usize,
+    large_ok: bool,
+) -> *mut u64 {
     let fail = |proc: &mut crate::process::Process, why: &str| -> ! {
         // SAFETY: allocation runs on the process's own stack, holding no
         // lock (documented contract of `alloc_block`).
@@ -49,7 +77,7 @@ fn alloc_slow(proc: &mut crate::process::Process, tag: u8, wosize: usize) -> *mu
     if let Some(why) = crate::gc::growth_refused(proc, wosize + 1) {
         fail(proc, why);
     }
-    if wosize >= super::LARGE_WORDS {
+    if large_ok && wosize >= super::LARGE_WORDS {
         let Some(b) = proc.large.alloc(tag, wosize) else {
             fail(proc, "out of memory")
         };

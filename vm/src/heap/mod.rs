@@ -99,6 +99,11 @@ unsafe fn chunk_data(c: *mut ChunkHeader) -> *mut u64 {
     unsafe { (c as *mut u64).add(CHUNK_HEADER_WORDS) }
 }
 
+/// What torture mode writes over reused and dead heap memory: even (so
+/// it reads as a pointer) and far outside any mapping, so a stale pointer
+/// followed through it faults at once.
+pub const POISON: u64 = 0xdead_0000_dead_0000;
+
 /// A per-process heap: a singly linked list of chunks. The bump region of
 /// the current chunk is kept by the owner (`Process::heap_ptr/heap_limit`).
 pub struct Heap {
@@ -183,6 +188,70 @@ impl Heap {
         out
     }
 
+    /// Sets the size of the next chunk [`Heap::grow`] opens (it doubles
+    /// from there, up to [`MAX_CHUNK_WORDS`]): the collector sizes the
+    /// nursery with it.
+    pub fn set_next_words(&mut self, words: usize) {
+        self.next_words = words.clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS);
+    }
+
+    /// Frees every chunk but the largest, and that one too if it holds more
+    /// than `max_words`; returns the payload range of the chunk kept. After
+    /// a collection every block of the heap is dead or moved, so the kept
+    /// chunk is reused as the next allocation area: the nursery stays in
+    /// the cache and costs no page faults (as OCaml's minor heap). With
+    /// `poison` its words are overwritten first with a pattern that is not
+    /// a value (torture mode: a pointer the collector failed to update
+    /// then fails fast instead of reading stale blocks).
+    pub fn retain_largest(&mut self, max_words: usize, poison: bool) -> Option<(u64, u64)> {
+        let mut keep: *mut ChunkHeader = ptr::null_mut();
+        let mut c = self.chunks;
+        // SAFETY (both loops): every chunk in the list is live and owned by
+        // this heap; each is freed at most once and unlinked.
+        unsafe {
+            while !c.is_null() {
+                if (*c).words <= max_words && (keep.is_null() || (*c).words > (*keep).words) {
+                    keep = c;
+                }
+                c = (*c).next;
+            }
+            c = self.chunks;
+            while !c.is_null() {
+                let next = (*c).next;
+                if c != keep {
+                    chunk_free(c);
+                }
+                c = next;
+            }
+            self.chunks = keep;
+            if keep.is_null() {
+                self.words = 0;
+                return None;
+            }
+            (*keep).next = ptr::null_mut();
+            let words = (*keep).words;
+            self.words = words;
+            let start = chunk_data(keep);
+            if poison {
+                std::slice::from_raw_parts_mut(start, words).fill(POISON);
+            }
+            Some((start as u64, start as u64 + (words * WORD) as u64))
+        }
+    }
+
+    /// Overwrites every word of every chunk with [`POISON`] (torture mode,
+    /// before a collection frees them).
+    pub fn poison(&mut self) {
+        let mut c = self.chunks;
+        while !c.is_null() {
+            // SAFETY: every chunk in the list is live and owned by this heap.
+            unsafe {
+                std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
+                c = (*c).next;
+            }
+        }
+    }
+
     /// Links a message fragment into this heap (the receiver "adopts" it).
     pub fn adopt(&mut self, frag: Fragment) {
         let c = frag.0.as_ptr();
@@ -263,6 +332,12 @@ pub struct LargeSpace {
     objs: Vec<NonNull<ChunkHeader>>,
     /// Total payload words (headers of the blocks included).
     words: usize,
+    /// Objects from this index on were allocated since the last
+    /// collection: young (a minor collection marks them; older ones cannot
+    /// point to young blocks and are left alone until a major one).
+    young_from: usize,
+    /// Payload words of the young objects.
+    young_words: usize,
 }
 
 // SAFETY: owned by one process, moved between threads with it; plain memory.
@@ -276,6 +351,7 @@ impl LargeSpace {
         let c = try_chunk_alloc(wosize.checked_add(1)?)?;
         self.objs.push(c);
         self.words += wosize + 1;
+        self.young_words += wosize + 1;
         // SAFETY: a fresh chunk of `wosize + 1` payload words.
         unsafe {
             let d = chunk_data(c.as_ptr());
@@ -287,6 +363,17 @@ impl LargeSpace {
     /// Words held (headers included).
     pub fn words(&self) -> usize {
         self.words
+    }
+
+    /// Words of the objects allocated since the last collection.
+    pub fn young_words(&self) -> usize {
+        self.young_words
+    }
+
+    /// Index of the first object allocated since the last collection
+    /// (objects `young_from()..len()` are young).
+    pub fn young_from(&self) -> usize {
+        self.young_from
     }
 
     /// Number of large objects.
@@ -311,7 +398,8 @@ impl LargeSpace {
     }
 
     /// Frees every object whose `keep` flag is false (indexed as
-    /// [`LargeSpace::range`]); returns the words still held.
+    /// [`LargeSpace::range`]); returns the words still held. Every object
+    /// left is old from now on.
     pub fn sweep(&mut self, keep: &[bool]) -> usize {
         debug_assert_eq!(keep.len(), self.objs.len());
         let mut words = 0;
@@ -330,6 +418,8 @@ impl LargeSpace {
             k
         });
         self.words = words;
+        self.young_from = self.objs.len();
+        self.young_words = 0;
         words
     }
 }
