@@ -462,7 +462,7 @@ impl Copier<'_> {
 
 /// Words of `proc`'s old generation: its chunks and its old large objects.
 fn old_words(proc: &Process) -> usize {
-    proc.gens.old.words() + proc.large.words() - proc.large.young_words()
+    proc.gens.as_ref().map_or(0, |g| g.old.words()) + proc.large.words() - proc.large.young_words()
 }
 
 /// Collects `proc`'s heap: a minor collection, or a major one when the old
@@ -483,7 +483,11 @@ fn old_words(proc: &Process) -> usize {
 pub unsafe fn collect(proc: &mut Process, roots: &mut [Value]) -> usize {
     // Torture mode makes every fourth collection a major one, so both
     // kinds run often.
-    let major = old_words(proc) >= proc.gens.old_threshold || (torture() && proc.gc_count % 4 == 3);
+    let threshold = proc
+        .gens
+        .as_ref()
+        .map_or(MIN_OLD_WORDS, |g| g.old_threshold);
+    let major = old_words(proc) >= threshold || (torture() && proc.gc_count % 4 == 3);
     // SAFETY (both): the caller's guarantees.
     if major {
         return unsafe { collect_major(proc, roots) };
@@ -538,11 +542,13 @@ fn finish(proc: &mut Process, live: usize, failed: bool) -> usize {
 /// # Safety
 /// As [`collect`].
 unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
+    // Set aside while the collector works (the first collection makes it).
+    let mut g = proc.gens.take().unwrap_or_default();
     let mut ranges: Vec<(u64, u64, Kind)> = vec![];
     for (s, e) in proc.heap.chunk_ranges() {
         ranges.push((s, e, Kind::Copy(TO_AGED)));
     }
-    for (s, e) in proc.gens.aged.chunk_ranges() {
+    for (s, e) in g.aged.chunk_ranges() {
         ranges.push((s, e, Kind::Copy(TO_OLD)));
     }
     let base = proc.large.young_from();
@@ -552,14 +558,14 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
     }
     ranges.sort_unstable_by_key(|r| r.0);
     let spaces = Spaces { ranges };
-    let aged_first = (proc.gens.aged_live * 3 / 2).max(MIN_GC_WORDS / 4);
-    let old_chunk = proc.gens.aged_live.max(MIN_GC_WORDS / 4);
-    let old = std::mem::take(&mut proc.gens.old);
+    let aged_first = (g.aged_live * 3 / 2).max(MIN_GC_WORDS / 4);
+    let old_chunk = g.aged_live.max(MIN_GC_WORDS / 4);
+    let old = std::mem::take(&mut g.old);
     let mut c = Copier {
         spaces: &spaces,
         to: [
             ToSpace::new(Heap::new(), 0, 0, aged_first),
-            ToSpace::new(old, proc.gens.old_ptr, proc.gens.old_limit, old_chunk),
+            ToSpace::new(old, g.old_ptr, g.old_limit, old_chunk),
         ],
         marked: vec![false; proc.large.len() - base],
         large_base: base,
@@ -578,17 +584,18 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
     let [aged, old] = c.to;
     let aged_live = aged.copied();
     if torture() {
-        proc.gens.aged.poison();
+        g.aged.poison();
     }
-    proc.gens.aged = aged.heap;
-    proc.gens.aged_live = aged_live;
-    proc.gens.old = old.heap;
-    proc.gens.old_ptr = old.free;
-    proc.gens.old_limit = old.end;
+    g.aged = aged.heap;
+    g.aged_live = aged_live;
+    g.old = old.heap;
+    g.old_ptr = old.free;
+    g.old_limit = old.end;
     // The old generation counts up to its bump pointer: garbage included
     // (only a major collection tells), its chunk's free rest not.
-    let old_free = (proc.gens.old_limit - proc.gens.old_ptr) as usize / WORD;
-    let live = aged_live + proc.gens.old.words() - old_free + large_live;
+    let old_free = (g.old_limit - g.old_ptr) as usize / WORD;
+    let live = aged_live + g.old.words() - old_free + large_live;
+    proc.gens = Some(g);
     finish(proc, live, failed)
 }
 
@@ -600,8 +607,10 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
 /// # Safety
 /// As [`collect`].
 unsafe fn collect_major(proc: &mut Process, roots: &mut [Value]) -> usize {
+    // Set aside while the collector works (the first collection makes it).
+    let mut g = proc.gens.take().unwrap_or_default();
     let mut ranges: Vec<(u64, u64, Kind)> = vec![];
-    for h in [&proc.heap, &proc.gens.aged, &proc.gens.old] {
+    for h in [&proc.heap, &g.aged, &g.old] {
         for (s, e) in h.chunk_ranges() {
             ranges.push((s, e, Kind::Copy(TO_OLD)));
         }
@@ -635,15 +644,16 @@ unsafe fn collect_major(proc: &mut Process, roots: &mut [Value]) -> usize {
     let [_, old] = c.to;
     let live = old.copied() + large_live;
     if torture() {
-        proc.gens.aged.poison();
-        proc.gens.old.poison();
+        g.aged.poison();
+        g.old.poison();
     }
-    proc.gens.aged = Heap::new();
-    proc.gens.aged_live = 0;
-    proc.gens.old = old.heap;
-    proc.gens.old_ptr = old.free;
-    proc.gens.old_limit = old.end;
-    proc.gens.old_threshold = (2 * live).max(MIN_OLD_WORDS);
+    g.aged = Heap::new();
+    g.aged_live = 0;
+    g.old = old.heap;
+    g.old_ptr = old.free;
+    g.old_limit = old.end;
+    g.old_threshold = (2 * live).max(MIN_OLD_WORDS);
+    proc.gens = Some(g);
     let live = finish(proc, live, failed);
     if proc.max_heap_words != 0 && live > proc.max_heap_words {
         // SAFETY: as in `finish`.

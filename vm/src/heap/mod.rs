@@ -335,9 +335,7 @@ pub struct LargeSpace {
     /// Objects from this index on were allocated since the last
     /// collection: young (a minor collection marks them; older ones cannot
     /// point to young blocks and are left alone until a major one).
-    young_from: usize,
-    /// Payload words of the young objects.
-    young_words: usize,
+    young_from: u32,
 }
 
 // SAFETY: owned by one process, moved between threads with it; plain memory.
@@ -351,7 +349,6 @@ impl LargeSpace {
         let c = try_chunk_alloc(wosize.checked_add(1)?)?;
         self.objs.push(c);
         self.words += wosize + 1;
-        self.young_words += wosize + 1;
         // SAFETY: a fresh chunk of `wosize + 1` payload words.
         unsafe {
             let d = chunk_data(c.as_ptr());
@@ -365,15 +362,20 @@ impl LargeSpace {
         self.words
     }
 
-    /// Words of the objects allocated since the last collection.
+    /// Words of the objects allocated since the last collection (few:
+    /// each is 16 KiB or more).
     pub fn young_words(&self) -> usize {
-        self.young_words
+        self.objs[self.young_from()..]
+            .iter()
+            // SAFETY: a live chunk of this space.
+            .map(|c| unsafe { (*c.as_ptr()).words })
+            .sum()
     }
 
     /// Index of the first object allocated since the last collection
     /// (objects `young_from()..len()` are young).
     pub fn young_from(&self) -> usize {
-        self.young_from
+        self.young_from as usize
     }
 
     /// Number of large objects.
@@ -418,8 +420,8 @@ impl LargeSpace {
             k
         });
         self.words = words;
-        self.young_from = self.objs.len();
-        self.young_words = 0;
+        // Fewer than 2^32 objects: each takes 16 KiB or more.
+        self.young_from = self.objs.len() as u32;
         words
     }
 }
