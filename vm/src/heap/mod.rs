@@ -189,10 +189,10 @@ impl Heap {
     }
 
     /// Sets the size of the next chunk [`Heap::grow`] opens (it doubles
-    /// from there, up to [`MAX_CHUNK_WORDS`]): the collector sizes the
-    /// nursery with it.
+    /// from there while below [`MAX_CHUNK_WORDS`]): the collector sizes
+    /// the nursery with it, so a nursery is one chunk, reused.
     pub fn set_next_words(&mut self, words: usize) {
-        self.next_words = words.clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS);
+        self.next_words = words.max(FIRST_CHUNK_WORDS);
     }
 
     /// Frees every chunk but the largest, and that one too if it holds more
