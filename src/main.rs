@@ -468,9 +468,18 @@ fn run(
             t0.elapsed().as_secs_f64() * 1000.0
         );
     }
-    // The process ends here: no need to free the compiled program.
+    // The process ends here: the VM has stopped every process and flushed
+    // its output, so nothing is left to free or flush but Rust's own
+    // streams. `_exit` skips the allocator's teardown (mimalloc returns
+    // every arena page to the system at exit) and the shared libraries'
+    // destructors: about 0.3 ms of hello world's 8.
     std::mem::forget(compiled);
-    ExitCode::from(status.clamp(0, 255) as u8)
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` ends the process at once; no Rust state of ours
+    // needs dropping (see above).
+    unsafe { libc::_exit(status.clamp(0, 255)) }
 }
 
 /// Turn transparent huge pages off for this process (Linux

@@ -1,7 +1,8 @@
 //! The per-process garbage collector: precise, moving (Cheney 1970, "A
-//! nonrecursive list compacting algorithm"), run only by the process that
-//! owns the heap, only when it allocates — never while it is suspended, and
-//! never stopping another process.
+//! nonrecursive list compacting algorithm"), generational (Ungar 1984,
+//! "Generation Scavenging"; see [`Generations`]), run only by the process
+//! that owns the heap, only when it allocates — never while it is
+//! suspended, and never stopping another process.
 //!
 //! Roots:
 //! - the stack: generated code calls the collecting allocator through a
@@ -14,9 +15,11 @@
 //! - the mailbox: messages already adopted into the heap;
 //! - a few process fields (`trap_wrap`, `init_closure`, `init_arg`).
 //!
-//! A value is copied only if it points into one of the heap's chunks
-//! (from-space): literals, static data of the generated code and messages
-//! still in their fragments are left alone. A copied block's header is
+//! A value is copied only if it points into one of the chunks being
+//! collected (the nursery and survivor space in a minor collection, every
+//! generation in a major one): the old generation in a minor collection,
+//! literals, static data of the generated code and messages still in their
+//! fragments are left alone. A copied block's header is
 //! overwritten with 0 (no real block has a zero header: every block has at
 //! least one word) and its first word with the new address. A value that
 //! points at a large object (`heap::LargeSpace`) marks it instead, and
@@ -24,7 +27,7 @@
 //! freed after the copy.
 //!
 //! When a collection runs: the collecting allocator (generated code's slow
-//! path) collects when the heap has reached its threshold; every other
+//! path) collects when the nursery is full; every other
 //! allocation — builtins, runtime functions, adopted messages — only
 //! counts, and when it passes the threshold sets `Process::gc_pending`, on
 //! which the trampoline that called the function collects before it

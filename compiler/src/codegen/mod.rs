@@ -255,6 +255,12 @@ impl Session {
         flags.set("enable_pinned_reg", "true")?;
         flags.set("use_colocated_libcalls", "false")?;
         flags.set("is_pic", "false")?;
+        // Cranelift's IR verifier checks every function before it is
+        // compiled: in debug builds (every test of the compiler runs one)
+        // and with CARAVAN_VERIFY=1; release builds skip it, as wasmtime's
+        // do by default (it was 5-10 % of hello world's compile time).
+        let verify = cfg!(debug_assertions) || std::env::var_os("CARAVAN_VERIFY").is_some();
+        flags.set("enable_verifier", if verify { "true" } else { "false" })?;
         let isa = cranelift_native::builder()
             .map_err(|m| CodegenError(m.to_string()))?
             .finish(settings::Flags::new(flags))?;

@@ -5,8 +5,10 @@
 //!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code
 //!   allocates inline. The first chunk is small (128 words; the BEAM starts
 //!   at 233 words) and each next one doubles, up to [`MAX_CHUNK_WORDS`].
-//!   The collector ([`crate::gc`]) copies the live data of all chunks into
-//!   fresh ones; the whole heap is freed when the process exits.
+//!   The same chunk lists hold a process's survivor space and old
+//!   generation; the collector ([`crate::gc`]) copies live data between
+//!   them and keeps the nursery's largest chunk for reuse; the whole heap
+//!   is freed when the process exits.
 //! * A [`LargeSpace`] holds blocks of [`LARGE_WORDS`] words or more (big
 //!   strings, mostly), one allocation each: the collector marks them in
 //!   place instead of copying them, and frees those it did not reach (the
