@@ -504,7 +504,7 @@ fn disable_transparent_huge_pages() {
 
 fn default_schedulers(n: Option<u16>) -> usize {
     n.map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(caravan_vm::available_cores)
         .clamp(1, MAX_SCHEDULERS as usize)
 }
 

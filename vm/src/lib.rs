@@ -94,10 +94,18 @@ pub struct VmConfig {
     pub schedule_seed: Option<u64>,
 }
 
+/// The CPUs this process may use (`std::thread::available_parallelism`,
+/// 1 if unknown), read once: each read opens the cgroup's CPU quota files
+/// (about 20 system calls), and a run asked three times.
+pub fn available_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl Default for VmConfig {
     fn default() -> Self {
         VmConfig {
-            schedulers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            schedulers: available_cores(),
             stack_size: stack::DEFAULT_STACK_SIZE,
             max_heap_words: 0,
             max_stack_size: stackgrow::DEFAULT_MAX_STACK,

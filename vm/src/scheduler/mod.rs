@@ -216,9 +216,7 @@ impl Vm {
             sleepers: Padded(Mutex::new(Vec::with_capacity(n))),
             num_sleeping: Padded(AtomicUsize::new(0)),
             num_spinning: Padded(AtomicUsize::new(0)),
-            max_awake: std::thread::available_parallelism()
-                .map_or(n, |c| c.get())
-                .clamp(1, n.max(1)),
+            max_awake: crate::available_cores().clamp(1, n.max(1)),
             shutdown: AtomicBool::new(false),
             exit_status: Mutex::new(None),
             done: Mutex::new((0, None)),
