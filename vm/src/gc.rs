@@ -206,6 +206,10 @@ enum Kind {
     Copy(u8),
     /// Large object `i` (its chunk holds one block): marked, not copied.
     Large(u32),
+    /// Adopted message fragment `i` (minor collections): a live one is
+    /// kept whole and moved to the old generation, not copied — a 10 MB
+    /// message is not copied again by its receiver's next collection.
+    Frag(u32),
 }
 
 /// The chunks being collected and the large objects, sorted by start
@@ -321,6 +325,11 @@ struct Copier<'a> {
     large_base: usize,
     /// Reached large objects whose fields are still to be scanned.
     gray: Vec<u64>,
+    /// The adopted fragments (minor collections): their ranges, which are
+    /// reached, and those reached but not scanned yet.
+    frags: Vec<(u64, u64)>,
+    frag_live: Vec<bool>,
+    frag_gray: Vec<usize>,
     /// To-space could not be had: copying stopped, the process must crash
     /// once the collector has let go of its locks.
     failed: bool,
@@ -349,6 +358,14 @@ impl Copier<'_> {
                     if a < b {
                         self.gray.push(v);
                     }
+                }
+                v
+            }
+            Some(Kind::Frag(i)) => {
+                let i = i as usize;
+                if !self.frag_live[i] {
+                    self.frag_live[i] = true;
+                    self.frag_gray.push(i);
                 }
                 v
             }
@@ -461,6 +478,17 @@ impl Copier<'_> {
                 unsafe { self.scan_block((v as *mut u64).sub(1)) };
                 progress = true;
             }
+            // A fragment's blocks lie back to back; they point into the
+            // fragment itself or at literals, but are scanned all the same.
+            while let Some(i) = self.frag_gray.pop() {
+                let (mut p, e) = self.frags[i];
+                while p < e {
+                    // SAFETY: `p` is the header of a block of the fragment.
+                    let ws = unsafe { self.scan_block(p as *mut u64) };
+                    p += ((1 + ws) * WORD) as u64;
+                }
+                progress = true;
+            }
             if !progress {
                 break;
             }
@@ -553,8 +581,12 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
     // Set aside while the collector works (the first collection makes it).
     let mut g = proc.gens.take().unwrap_or_default();
     let mut ranges: Vec<(u64, u64, Kind)> = vec![];
-    for (s, e) in proc.heap.chunk_ranges() {
+    for (s, e) in proc.heap.bump_ranges() {
         ranges.push((s, e, Kind::Copy(TO_AGED)));
+    }
+    let frags = proc.heap.adopted_ranges();
+    for (i, &(s, e)) in frags.iter().enumerate() {
+        ranges.push((s, e, Kind::Frag(i as u32)));
     }
     for (s, e) in g.aged.chunk_ranges() {
         ranges.push((s, e, Kind::Copy(TO_OLD)));
@@ -578,6 +610,9 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
         marked: vec![false; proc.large.len() - base],
         large_base: base,
         gray: vec![],
+        frag_live: vec![false; frags.len()],
+        frags,
+        frag_gray: vec![],
         failed: false,
     };
     // SAFETY: the caller's guarantees.
@@ -589,14 +624,24 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
     let mut keep = vec![true; proc.large.len()];
     keep[base..].copy_from_slice(&c.marked);
     let large_live = proc.large.sweep(&keep);
+    // Live fragments join the old generation whole; dead ones are freed.
+    let frag_live = std::mem::take(&mut c.frag_live);
     let [aged, old] = c.to;
+    let mut old_heap = old.heap;
+    for (mut f, live) in proc.heap.take_adopted().into_iter().zip(frag_live) {
+        if live {
+            old_heap.adopt(f);
+        } else if torture() {
+            f.poison();
+        }
+    }
     let aged_live = aged.copied();
     if torture() {
         g.aged.poison();
     }
     g.aged = aged.heap;
     g.aged_live = aged_live;
-    g.old = old.heap;
+    g.old = old_heap;
     g.old_ptr = old.free;
     g.old_limit = old.end;
     // The old generation counts up to its bump pointer: garbage included
@@ -640,6 +685,9 @@ unsafe fn collect_major(proc: &mut Process, roots: &mut [Value]) -> usize {
         marked: vec![false; proc.large.len()],
         large_base: 0,
         gray: vec![],
+        frags: vec![],
+        frag_live: vec![],
+        frag_gray: vec![],
         failed: false,
     };
     // SAFETY: the caller's guarantees.

@@ -110,6 +110,9 @@ pub const POISON: u64 = 0xdead_0000_dead_0000;
 /// the current chunk is kept by the owner (`Process::heap_ptr/heap_limit`).
 pub struct Heap {
     chunks: *mut ChunkHeader,
+    /// Adopted message fragments, kept apart from the bump chunks: a minor
+    /// collection keeps a live one whole instead of copying it.
+    adopted: *mut ChunkHeader,
     next_words: usize,
     /// Total payload words of all chunks (bump chunks and fragments).
     words: usize,
@@ -130,6 +133,7 @@ impl Heap {
     pub const fn new() -> Self {
         Heap {
             chunks: ptr::null_mut(),
+            adopted: ptr::null_mut(),
             next_words: FIRST_CHUNK_WORDS,
             words: 0,
         }
@@ -177,16 +181,40 @@ impl Heap {
     /// The payload ranges `[start, end)` of every chunk (bump chunks and
     /// adopted fragments), unordered: the collector's from-space.
     pub fn chunk_ranges(&self) -> Vec<(u64, u64)> {
+        let mut out = self.bump_ranges();
+        out.extend(self.adopted_ranges());
+        out
+    }
+
+    /// The payload ranges of the bump chunks, unordered.
+    pub fn bump_ranges(&self) -> Vec<(u64, u64)> {
+        list_ranges(self.chunks)
+    }
+
+    /// The payload ranges of the adopted fragments, in the order
+    /// [`Heap::take_adopted`] returns them.
+    pub fn adopted_ranges(&self) -> Vec<(u64, u64)> {
+        list_ranges(self.adopted)
+    }
+
+    /// Unlinks the adopted fragments (in [`Heap::adopted_ranges`]' order)
+    /// and gives them back: a minor collection frees the dead ones and
+    /// moves the live ones, whole, to the old generation.
+    pub fn take_adopted(&mut self) -> Vec<Fragment> {
         let mut out = vec![];
-        let mut c = self.chunks;
+        let mut c = self.adopted;
         while !c.is_null() {
-            // SAFETY: every chunk in the list is live and owned by this heap.
+            // SAFETY: every chunk in the list is live and owned by this
+            // heap; ownership passes to the fragment made of it.
             unsafe {
-                let s = chunk_data(c) as u64;
-                out.push((s, s + ((*c).words * WORD) as u64));
-                c = (*c).next;
+                let next = (*c).next;
+                (*c).next = ptr::null_mut();
+                self.words -= (*c).words;
+                out.push(Fragment(NonNull::new_unchecked(c)));
+                c = next;
             }
         }
+        self.adopted = ptr::null_mut();
         out
     }
 
@@ -197,8 +225,9 @@ impl Heap {
         self.next_words = words.max(FIRST_CHUNK_WORDS);
     }
 
-    /// Frees every chunk but the largest, and that one too if it holds more
-    /// than `max_words`; returns the payload range of the chunk kept. After
+    /// Frees every chunk but the largest bump chunk, and that one too if it
+    /// holds more than `max_words` (adopted fragments all go); returns the
+    /// payload range of the chunk kept. After
     /// a collection every block of the heap is dead or moved, so the kept
     /// chunk is reused as the next allocation area: the nursery stays in
     /// the cache and costs no page faults (as OCaml's minor heap). With
@@ -226,6 +255,8 @@ impl Heap {
                 c = next;
             }
             self.chunks = keep;
+            // The adopted fragments are dead or moved too.
+            drop(self.take_adopted());
             if keep.is_null() {
                 self.words = 0;
                 return None;
@@ -244,12 +275,14 @@ impl Heap {
     /// Overwrites every word of every chunk with [`POISON`] (torture mode,
     /// before a collection frees them).
     pub fn poison(&mut self) {
-        let mut c = self.chunks;
-        while !c.is_null() {
-            // SAFETY: every chunk in the list is live and owned by this heap.
-            unsafe {
-                std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
-                c = (*c).next;
+        for mut c in [self.chunks, self.adopted] {
+            while !c.is_null() {
+                // SAFETY: every chunk in the lists is live and owned by
+                // this heap.
+                unsafe {
+                    std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
+                    c = (*c).next;
+                }
             }
         }
     }
@@ -260,22 +293,37 @@ impl Heap {
         std::mem::forget(frag);
         // SAFETY: the fragment's chunk is owned by us from now on.
         unsafe {
-            (*c).next = self.chunks;
+            (*c).next = self.adopted;
             self.words += (*c).words;
         }
-        self.chunks = c;
+        self.adopted = c;
     }
+}
+
+/// The payload ranges of a chunk list.
+fn list_ranges(mut c: *mut ChunkHeader) -> Vec<(u64, u64)> {
+    let mut out = vec![];
+    while !c.is_null() {
+        // SAFETY: every chunk in a heap's lists is live and owned by it.
+        unsafe {
+            let s = chunk_data(c) as u64;
+            out.push((s, s + ((*c).words * WORD) as u64));
+            c = (*c).next;
+        }
+    }
+    out
 }
 
 impl Drop for Heap {
     fn drop(&mut self) {
-        let mut c = self.chunks;
-        while !c.is_null() {
-            // SAFETY: every chunk in the list is owned by this heap.
-            unsafe {
-                let next = (*c).next;
-                chunk_free(c);
-                c = next;
+        for mut c in [self.chunks, self.adopted] {
+            while !c.is_null() {
+                // SAFETY: every chunk in the lists is owned by this heap.
+                unsafe {
+                    let next = (*c).next;
+                    chunk_free(c);
+                    c = next;
+                }
             }
         }
     }
@@ -308,6 +356,13 @@ impl Fragment {
     pub fn words(&self) -> usize {
         // SAFETY: the chunk is live while the fragment exists.
         unsafe { (*self.0.as_ptr()).words }
+    }
+
+    /// Overwrites the payload with [`POISON`] (torture mode, before a
+    /// collection frees a dead fragment).
+    pub fn poison(&mut self) {
+        // SAFETY: the fragment's payload is `words()` words we own.
+        unsafe { std::slice::from_raw_parts_mut(self.data(), self.words()).fill(POISON) }
     }
 }
 
