@@ -155,8 +155,11 @@ pub const MIN_OLD_WORDS: usize = 4 * MIN_GC_WORDS;
 /// blocks at least as old as itself. The exceptions are the closures of a
 /// `let rec` group, filled in after they are allocated: the compiler
 /// allocates a group in one piece, so no collection runs between the
-/// allocation and the patching (`caravan_rt_alloc_group_gc`). A message
-/// fragment is adopted into the nursery. So a minor collection's roots are
+/// allocation and the patching (`caravan_rt_alloc_group_gc`). A big
+/// message's fragment is adopted into the nursery, which keeps such
+/// fragments apart: a minor collection moves a live one whole to the old
+/// generation instead of copying it (they point only into themselves and
+/// at literals). So a minor collection's roots are
 /// the stack, the mailbox and the process's fields — never the old
 /// generation — and the old generation is left untouched.
 pub struct Generations {
