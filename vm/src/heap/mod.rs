@@ -3,8 +3,9 @@
 //! * A [`Heap`] is a list of chunks with bump allocation. The bump pointer
 //!   and limit of the current chunk live in the `Process` struct
 //!   (`heap_ptr`/`heap_limit`, fixed ABI offsets) so generated code
-//!   allocates inline. The first chunk is small (128 words; the BEAM starts
-//!   at 233 words) and each next one doubles, up to [`MAX_CHUNK_WORDS`].
+//!   allocates inline. The first chunk is small ([`FIRST_CHUNK_WORDS`];
+//!   the BEAM starts at 233 words) and each next one doubles, up to
+//!   [`MAX_CHUNK_WORDS`].
 //!   The same chunk lists hold a process's survivor space and old
 //!   generation; the collector ([`crate::gc`]) copies live data between
 //!   them and keeps the nursery's largest chunk for reuse; the whole heap
@@ -35,8 +36,11 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Words of a heap's first chunk.
-pub const FIRST_CHUNK_WORDS: usize = 32;
+/// Words of a heap's first chunk (128 bytes: a process that has only
+/// taken a message or two, as an idle server that answered one `call`,
+/// keeps just this; 32 words made `bench/run`'s idle-after-a-call row
+/// 2,131 bytes per process, over the 2,048 target).
+pub const FIRST_CHUNK_WORDS: usize = 16;
 /// Largest size a heap chunk grows to by doubling (bigger single blocks get
 /// a chunk of their own size).
 pub const MAX_CHUNK_WORDS: usize = 1 << 20;
