@@ -155,7 +155,12 @@ impl Heap {
     pub fn grow(&mut self, need: usize) -> Option<(u64, u64)> {
         let words = self.next_words.max(need);
         let c = try_chunk_alloc(words)?.as_ptr();
-        if self.next_words < MAX_CHUNK_WORDS {
+        // The first chunk is small for idle processes; one that outgrows
+        // it jumps to four times its size (no 16 + 32 + 64 ladder for a
+        // process that allocates a few closures), then doubles.
+        if self.next_words == FIRST_CHUNK_WORDS {
+            self.next_words *= 4;
+        } else if self.next_words < MAX_CHUNK_WORDS {
             self.next_words *= 2;
         }
         // SAFETY: `c` is a fresh chunk; linking it transfers ownership.
@@ -641,13 +646,13 @@ mod tests {
         let (s, e) = h.grow(10).unwrap();
         assert_eq!((e - s) as usize, FIRST_CHUNK_WORDS * 8);
         let (s2, e2) = h.grow(1).unwrap();
-        assert_eq!((e2 - s2) as usize, FIRST_CHUNK_WORDS * 16);
+        assert_eq!((e2 - s2) as usize, FIRST_CHUNK_WORDS * 4 * 8);
         let f = Fragment::try_new(3).unwrap();
         assert_eq!(f.words(), 3);
         // SAFETY: the fragment has 3 words.
         unsafe { *f.data() = 7 };
         h.adopt(f);
-        assert_eq!(h.words(), FIRST_CHUNK_WORDS * 3 + 3);
+        assert_eq!(h.words(), FIRST_CHUNK_WORDS * 5 + 3);
     }
 
     #[test]
