@@ -338,7 +338,29 @@ struct Copier<'a> {
     failed: bool,
 }
 
-impl Copier<'_> {
+impl<'a> Copier<'a> {
+    /// A collection of `spaces` into `to`, considering the large objects
+    /// from `large_base` to `large_len` and the adopted fragments `frags`.
+    fn new(
+        spaces: &'a Spaces,
+        to: [ToSpace; 2],
+        large_base: usize,
+        large_len: usize,
+        frags: Vec<(u64, u64)>,
+    ) -> Self {
+        Copier {
+            spaces,
+            to,
+            marked: vec![false; large_len - large_base],
+            large_base,
+            gray: vec![],
+            frag_live: vec![false; frags.len()],
+            frags,
+            frag_gray: vec![],
+            failed: false,
+        }
+    }
+
     /// Forwards one value: copies its block to its destination the first
     /// time (or marks it, for a large object), and returns the new value.
     ///
@@ -604,20 +626,11 @@ unsafe fn collect_minor(proc: &mut Process, roots: &mut [Value]) -> usize {
     let aged_first = (g.aged_live * 3 / 2).max(MIN_GC_WORDS / 4);
     let old_chunk = g.aged_live.max(MIN_GC_WORDS / 4);
     let old = std::mem::take(&mut g.old);
-    let mut c = Copier {
-        spaces: &spaces,
-        to: [
-            ToSpace::new(Heap::new(), 0, 0, aged_first),
-            ToSpace::new(old, g.old_ptr, g.old_limit, old_chunk),
-        ],
-        marked: vec![false; proc.large.len() - base],
-        large_base: base,
-        gray: vec![],
-        frag_live: vec![false; frags.len()],
-        frags,
-        frag_gray: vec![],
-        failed: false,
-    };
+    let to = [
+        ToSpace::new(Heap::new(), 0, 0, aged_first),
+        ToSpace::new(old, g.old_ptr, g.old_limit, old_chunk),
+    ];
+    let mut c = Copier::new(&spaces, to, base, proc.large.len(), frags);
     // SAFETY: the caller's guarantees.
     unsafe {
         c.roots(proc, roots);
@@ -679,20 +692,11 @@ unsafe fn collect_major(proc: &mut Process, roots: &mut [Value]) -> usize {
     let spaces = Spaces { ranges };
     // Guess the live size from last time; more chunks are added if needed.
     let first = (proc.gc_live * 3 / 2).max(MIN_GC_WORDS / 4);
-    let mut c = Copier {
-        spaces: &spaces,
-        to: [
-            ToSpace::new(Heap::new(), 0, 0, 1),
-            ToSpace::new(Heap::new(), 0, 0, first),
-        ],
-        marked: vec![false; proc.large.len()],
-        large_base: 0,
-        gray: vec![],
-        frags: vec![],
-        frag_live: vec![],
-        frag_gray: vec![],
-        failed: false,
-    };
+    let to = [
+        ToSpace::new(Heap::new(), 0, 0, 1),
+        ToSpace::new(Heap::new(), 0, 0, first),
+    ];
+    let mut c = Copier::new(&spaces, to, 0, proc.large.len(), vec![]);
     // SAFETY: the caller's guarantees.
     unsafe {
         c.roots(proc, roots);

@@ -478,49 +478,55 @@ impl Fx<'_, '_> {
         Ok(())
     }
 
-    /// Allocates a block and fills its fields: inline bump allocation in
-    /// the current heap chunk (`heap_ptr`/`heap_limit` at offsets 16/24 of
-    /// the process), the runtime's slow path when the chunk is full.
+    /// Allocates a block and fills its fields (see [`Fx::bump`]).
     fn alloc(&mut self, tag: u32, fields: &[Value]) -> Result<Value, CodegenError> {
+        let n = fields.len();
+        let blk = self.bump(n + 1, "caravan_rt_alloc_gc", &[tag as i64, n as i64])?;
+        let h = self.b.ins().iconst(I64, super::header(tag as u8, n) as i64);
+        self.b.ins().store(TRUSTED, h, blk, -8);
+        for (i, f) in fields.iter().enumerate() {
+            self.b.ins().store(TRUSTED, *f, blk, (8 * i) as i32);
+        }
+        Ok(blk)
+    }
+
+    /// Room for `words` words (headers included): inline bump allocation
+    /// in the current heap chunk (`heap_ptr`/`heap_limit` at offsets 16/24
+    /// of the process), else the runtime's collecting allocator `slow`
+    /// called with the process and the constants `slow_args`. Returns the
+    /// first block's value (field 0); the caller writes the headers and
+    /// fields before anything else can collect.
+    fn bump(&mut self, words: usize, slow: &str, slow_args: &[i64]) -> Result<Value, CodegenError> {
         let p = self.proc_;
-        let bytes = 8 * (fields.len() as i64 + 1);
-        let join = self.b.create_block();
-        let blk = self.b.append_block_param(join, I64);
-        self.b.declare_value_needs_stack_map(blk);
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
+        let (join, blk) = self.join_block();
+        let slow_b = self.b.create_block();
+        self.b.set_cold_block(slow_b);
         if self.g.opts.gc_torture {
-            self.b.ins().jump(slow, &[]);
+            self.b.ins().jump(slow_b, &[]);
         } else {
             let hp = self.b.ins().load(I64, TRUSTED, p, off::HEAP_PTR);
             let lim = self.b.ins().load(I64, TRUSTED, p, off::HEAP_LIMIT);
-            let new = self.b.ins().iadd_imm_s(hp, bytes);
+            let new = self.b.ins().iadd_imm_s(hp, 8 * words as i64);
             // No chunk yet is `heap_ptr` = `heap_limit` = 0: full too.
             let full = self.b.ins().icmp(IntCC::UnsignedGreaterThan, new, lim);
             let fast = self.b.create_block();
-            self.b.ins().brif(full, slow, &[], fast, &[]);
+            self.b.ins().brif(full, slow_b, &[], fast, &[]);
             self.b.switch_to_block(fast);
             self.b.ins().store(TRUSTED, new, p, off::HEAP_PTR);
-            let h = self
-                .b
-                .ins()
-                .iconst(I64, super::header(tag as u8, fields.len()) as i64);
-            self.b.ins().store(TRUSTED, h, hp, 0);
             let obj = self.b.ins().iadd_imm_s(hp, 8);
             self.b.ins().jump(join, &args(&[obj]));
         }
         // The slow path may collect: it goes through the trampoline that
-        // lets the collector walk this frame (fields are declared values,
-        // so they are in stack slots the collector updates).
-        self.b.switch_to_block(slow);
-        let t = self.b.ins().iconst(I64, tag as i64);
-        let n = self.b.ins().iconst(I64, fields.len() as i64);
-        let r = self.rt_gc("caravan_rt_alloc_gc", &[p, t, n])?;
+        // lets the collector walk this frame (the fields to store are
+        // declared values, so they are in stack slots it updates).
+        self.b.switch_to_block(slow_b);
+        let mut call_args = vec![p];
+        for &a in slow_args {
+            call_args.push(self.b.ins().iconst(I64, a));
+        }
+        let r = self.rt_gc(slow, &call_args)?;
         self.b.ins().jump(join, &args(&[r]));
         self.b.switch_to_block(join);
-        for (i, f) in fields.iter().enumerate() {
-            self.b.ins().store(TRUSTED, *f, blk, (8 * i) as i32);
-        }
         Ok(blk)
     }
 
@@ -530,32 +536,9 @@ impl Fx<'_, '_> {
     /// point at each other stay in one generation (see
     /// `caravan_rt_alloc_group_gc`).
     fn alloc_group(&mut self, tag: u32, blocks: &[Vec<Value>]) -> Result<Vec<Value>, CodegenError> {
-        let p = self.proc_;
         let total: usize = blocks.iter().map(|f| f.len() + 1).sum();
-        let bytes = 8 * total as i64;
         // The group's first block (its field 0).
-        let (join, first) = self.join_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        if self.g.opts.gc_torture {
-            self.b.ins().jump(slow, &[]);
-        } else {
-            let hp = self.b.ins().load(I64, TRUSTED, p, off::HEAP_PTR);
-            let lim = self.b.ins().load(I64, TRUSTED, p, off::HEAP_LIMIT);
-            let new = self.b.ins().iadd_imm_s(hp, bytes);
-            let full = self.b.ins().icmp(IntCC::UnsignedGreaterThan, new, lim);
-            let fast = self.b.create_block();
-            self.b.ins().brif(full, slow, &[], fast, &[]);
-            self.b.switch_to_block(fast);
-            self.b.ins().store(TRUSTED, new, p, off::HEAP_PTR);
-            let obj = self.b.ins().iadd_imm_s(hp, 8);
-            self.b.ins().jump(join, &args(&[obj]));
-        }
-        self.b.switch_to_block(slow);
-        let n = self.b.ins().iconst(I64, total as i64 - 1);
-        let r = self.rt_gc("caravan_rt_alloc_group_gc", &[p, n])?;
-        self.b.ins().jump(join, &args(&[r]));
-        self.b.switch_to_block(join);
+        let first = self.bump(total, "caravan_rt_alloc_group_gc", &[total as i64 - 1])?;
         let mut out = vec![];
         let mut at = 0i64;
         for fields in blocks {
