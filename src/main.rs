@@ -484,8 +484,7 @@ fn run(
 
 /// Turn transparent huge pages off for this process (Linux
 /// `prctl(PR_SET_THP_DISABLE)`, checked by the kernel at every page fault,
-/// so it also covers the arenas mimalloc mapped and `madvise(MADV_HUGEPAGE)`d
-/// before `main`).
+/// so it also covers the arenas mimalloc maps and `madvise(MADV_HUGEPAGE)`s).
 ///
 /// Why: mimalloc asks for huge pages on its arenas, and each first touch of
 /// a 2 MiB-aligned region then faults in and zeroes a whole 2 MiB page.
@@ -493,7 +492,12 @@ fn run(
 /// zeroing those pages, and peak RSS fell from 35 MB to 18 MB without them;
 /// binary-trees 20 keeps its time and drops ~15 % of its RSS. The same
 /// switch as `MIMALLOC_ALLOW_THP=0`, without needing the environment.
-fn disable_transparent_huge_pages() {
+///
+/// It runs as an ELF constructor (`.init_array`), before Rust's runtime
+/// starts: `std::rt` allocates its thread info before `main`, and when the
+/// switch was thrown from `main`, that first allocation had already
+/// faulted in (and zeroed) one huge page.
+extern "C" fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes one integer flag and touches no
     // memory of ours; a failure (old kernel) only leaves THP as it was.
@@ -502,6 +506,14 @@ fn disable_transparent_huge_pages() {
     }
 }
 
+/// The constructor entry for [`disable_transparent_huge_pages`]: the
+/// dynamic loader calls every function pointer in `.init_array` before
+/// `main`, as C's `__attribute__((constructor))`.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static DISABLE_THP_AT_START: extern "C" fn() = disable_transparent_huge_pages;
+
 fn default_schedulers(n: Option<u16>) -> usize {
     n.map(usize::from)
         .unwrap_or_else(caravan_vm::available_cores)
@@ -509,7 +521,6 @@ fn default_schedulers(n: Option<u16>) -> usize {
 }
 
 fn main() -> ExitCode {
-    disable_transparent_huge_pages();
     let (argv, program_args) = split_program_args(std::env::args().collect());
     let cli = Cli::parse_from(argv);
     match cli.command {
