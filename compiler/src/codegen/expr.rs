@@ -1,7 +1,7 @@
 //! Lowering of expressions and patterns to Cranelift IR, one function at a
 //! time.
 
-use super::{caravan_sig, CodegenError, Gen, PendingFn, MAX_ARITY};
+use super::{caravan_sig, CodegenError, Gen, PendingFn, Tier, MAX_ARITY};
 use crate::typed::*;
 use caravan_vm::abi::offsets as off;
 use caravan_vm::value as v;
@@ -168,20 +168,9 @@ pub(crate) fn compile_function(
         fx.b.finalize(fconfig);
     }
     g.fctx = fctx;
-    let dump = std::env::var("CARAVAN_DUMP").ok();
-    let dumping = dump.as_deref().is_some_and(|d| lambda.name.contains(d));
-    if dumping {
-        ctx.set_disasm(true);
-        eprintln!("{}", ctx.func.display());
-    }
-    g.module
-        .define_function(func, &mut ctx)
-        .map_err(|e| CodegenError(format!("{}: {e:?}", lambda.name)))?;
-    if dumping {
-        if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-            eprintln!("{text}");
-        }
-    }
+    let tier = if init { Tier::Baseline } else { Tier::Optimized };
+    g.define_function(func, &lambda.name, &mut ctx, tier)
+        .map_err(|e| CodegenError(format!("{}: {}", lambda.name, e.0)))?;
     g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
