@@ -335,7 +335,7 @@ fn format_one(path: &str, text: &str) -> Option<String> {
         Ok(out) => Some(out),
         Err(failure) => {
             let mut sources = caravan_compiler::diagnostic::SourceMap::default();
-            sources.add(path, text);
+            sources.add(path, text.to_owned());
             report(&sources, &[failure.diagnostic]);
             None
         }
@@ -432,7 +432,15 @@ fn run(
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
         gc_torture: torture,
     };
-    let compiled = match caravan_compiler::driver::compile_source(&path, &text, opts) {
+    let compiled = match caravan_compiler::driver::check_source(&path, &text).and_then(|c| {
+        if timings {
+            eprintln!(
+                "caravan: checked in {:.2} ms",
+                t0.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        caravan_compiler::driver::compile_checked(c, opts)
+    }) {
         Ok(c) => c,
         Err((sources, diags)) => {
             report(&sources, &diags);
@@ -441,7 +449,7 @@ fn run(
     };
     if timings {
         eprintln!(
-            "caravan: compiled {} functions in {:.2} ms",
+            "caravan: compiled {} functions by {:.2} ms",
             compiled.functions_compiled,
             t0.elapsed().as_secs_f64() * 1000.0
         );
@@ -464,7 +472,7 @@ fn run(
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
     if timings {
         eprintln!(
-            "caravan: ran in {:.2} ms (total)",
+            "caravan: ran by {:.2} ms",
             t0.elapsed().as_secs_f64() * 1000.0
         );
     }

@@ -9,17 +9,28 @@ use std::ops::Range;
 pub type FileId = usize;
 
 /// A source file: its display path, text, and the index of its line
-/// starts (built once, when the file is added: locations are looked up by
-/// binary search instead of counting newlines from the start of the file,
-/// which made `caravan run` quadratic in the file's size).
+/// starts (built once, the first time a location in the file is asked
+/// for: locations are looked up by binary search instead of counting
+/// newlines from the start of the file, which made `caravan run`
+/// quadratic in the file's size; and a run that reports nothing about the
+/// standard library's files never indexes them).
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     /// Path as shown in diagnostics.
     pub path: String,
-    /// Full text. Do not change it after [`SourceMap::add`]: the line index
-    /// is built from it then.
-    pub text: String,
-    lines: line_index::LineIndex,
+    /// Full text: borrowed for the standard library's files (compiled into
+    /// the binary), owned for the user's. Do not change it after
+    /// [`SourceMap::add`]: the line index is built from it.
+    pub text: std::borrow::Cow<'static, str>,
+    lines: std::sync::OnceLock<line_index::LineIndex>,
+}
+
+impl SourceFile {
+    /// The index of the file's line starts, built on first use.
+    fn lines(&self) -> &line_index::LineIndex {
+        self.lines
+            .get_or_init(|| line_index::LineIndex::new(&self.text))
+    }
 }
 
 /// All files of one compilation; `FileId` indexes into it.
@@ -30,14 +41,17 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
-    /// Adds a file and returns its id.
-    pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>) -> FileId {
-        let text = text.into();
-        let lines = line_index::LineIndex::new(&text);
+    /// Adds a file and returns its id (`text` is a `String`, or a
+    /// `&'static str` kept without a copy).
+    pub fn add(
+        &mut self,
+        path: impl Into<String>,
+        text: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> FileId {
         self.files.push(SourceFile {
             path: path.into(),
-            text,
-            lines,
+            text: text.into(),
+            lines: std::sync::OnceLock::new(),
         });
         self.files.len() - 1
     }
@@ -45,19 +59,18 @@ impl SourceMap {
     /// `(line, column)`, both 1-based, of a byte offset (column counts
     /// characters). An offset past the end is taken as the end, one inside
     /// a multi-byte character as that character's start. O(log lines +
-    /// non-ASCII characters on the line), with the index `add` built.
+    /// non-ASCII characters on the line), once the file's index is built.
     pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
         let f = &self.files[file];
         let offset = floor_char_boundary(&f.text, offset);
         // `line-index` counts in u32 (as rust-analyzer); a file past 4 GiB
         // is not one anybody compiles, but must not panic.
         let at = line_index::TextSize::new(u32::try_from(offset).unwrap_or(u32::MAX));
-        let lc = f
-            .lines
+        let lines = f.lines();
+        let lc = lines
             .try_line_col(at)
             .unwrap_or(line_index::LineCol { line: 0, col: 0 });
-        let col = f
-            .lines
+        let col = lines
             .to_wide(line_index::WideEncoding::Utf32, lc)
             .map_or(lc.col, |w| w.col);
         (lc.line as usize + 1, col as usize + 1)
@@ -237,7 +250,7 @@ pub fn render_all(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> Str
             .iter()
             .rev()
             .find(|f| f.path == *path)
-            .map(|f| f.text.as_str())
+            .map(|f| f.text.as_ref())
             .ok_or_else(|| format!("no source file {path}"))
     });
     let mut out = Vec::new();
@@ -252,7 +265,7 @@ pub fn render_all(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> Str
 /// rounded down, the end up), so that a span computed in bytes that ends
 /// inside a multi-byte character still covers that character.
 fn clamp(sources: &SourceMap, file: FileId, span: Span) -> Range<usize> {
-    let text = sources.files.get(file).map_or("", |f| f.text.as_str());
+    let text = sources.files.get(file).map_or("", |f| f.text.as_ref());
     let start = floor_char_boundary(text, span.start);
     let end = ceil_char_boundary(text, span.end.max(start));
     start..end

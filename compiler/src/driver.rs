@@ -52,7 +52,7 @@ fn check_source_with(
     // modules are checked), before the program's files.
     let stdlib_files = add_stdlib_files(&mut sources);
     let mut diags = vec![];
-    let main_file = sources.add(path, text);
+    let main_file = sources.add(path, text.to_owned());
     let main = match parse::parse_module(main_file, text) {
         Ok(m) => m,
         Err(e) => {
@@ -671,7 +671,7 @@ pub fn analyze(
     read: &dyn Fn(&std::path::Path) -> Option<String>,
 ) -> Analysis {
     let (mut checker, mut sources, mut diagnostics) = stdlib_checked();
-    let main_file = sources.add(path, text);
+    let main_file = sources.add(path, text.to_owned());
     let (main, d) = parse::parse_module_recovering(main_file, text);
     diagnostics.extend(d);
     let dir = std::path::Path::new(path)

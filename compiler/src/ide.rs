@@ -790,7 +790,7 @@ pub fn all_record_fields(a: &mut Analysis, file: FileId) -> Vec<(String, String)
 /// would clash with a definition of the same module, be captured by a
 /// local of that name where it is used, or capture a use of `new`.
 pub fn rename_clash(a: &Analysis, target: (FileId, Span), old: &str, new: &str) -> Option<String> {
-    let file_text = |f: FileId| a.sources.files.get(f).map_or("", |x| x.text.as_str());
+    let file_text = |f: FileId| a.sources.files.get(f).map_or("", |x| x.text.as_ref());
     let qualified = |o: &Occurrence| {
         file_text(o.file)
             .get(o.span.start..o.span.end)

@@ -78,7 +78,7 @@ impl Repl {
         opts: Options,
     ) -> Result<Repl, PhraseError> {
         let (mut checker, mut sources, mut diags) = crate::driver::stdlib_checked_indexed(false);
-        let file = sources.add("<repl>", driver);
+        let file = sources.add("<repl>", driver.to_owned());
         match parse::parse_module(file, driver) {
             Ok(m) => checker.check_items(file, &m.items),
             Err(e) => diags.push(e.diagnostic),
@@ -112,7 +112,7 @@ impl Repl {
     pub fn compile(&mut self, text: &str, name: &str) -> Result<Phrase, PhraseError> {
         self.phrases += 1;
         let (program, checker, sources) = self.session.parts();
-        let file = sources.add(name, text);
+        let file = sources.add(name, text.to_owned());
         let items = match parse::parse_phrase(file, text) {
             Ok(items) => items,
             Err(e) if e.incomplete => return Err(PhraseError::Incomplete),
@@ -261,7 +261,7 @@ impl Repl {
     /// The type of an expression, without running it (`:type e`).
     pub fn type_of(&mut self, text: &str) -> Result<String, PhraseError> {
         let (program, checker, sources) = self.session.parts();
-        let file = sources.add("<type>", text);
+        let file = sources.add("<type>", text.to_owned());
         let expr = match crate::parser::ExprParser::new()
             .parse(&mut vec![], crate::lexer::tokenize(text))
         {

@@ -168,7 +168,11 @@ pub(crate) fn compile_function(
         fx.b.finalize(fconfig);
     }
     g.fctx = fctx;
-    let tier = if init { Tier::Baseline } else { Tier::Optimized };
+    let tier = if init {
+        Tier::Baseline
+    } else {
+        Tier::Optimized
+    };
     g.define_function(func, &lambda.name, &mut ctx, tier)
         .map_err(|e| CodegenError(format!("{}: {}", lambda.name, e.0)))?;
     g.note_compiled(func, &ctx);

@@ -59,7 +59,11 @@ fn define(
         b.finalize(fconfig);
     }
     g.fctx = fctx;
-    let name = g.module.declarations().get_function_decl(func).linkage_name(func);
+    let name = g
+        .module
+        .declarations()
+        .get_function_decl(func)
+        .linkage_name(func);
     let name = name.into_owned();
     g.define_function(func, &name, &mut ctx, tier)?;
     g.note_compiled(func, &ctx);
@@ -201,39 +205,45 @@ pub(crate) fn compile_gc_trampoline(
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
     let after = g.import("caravan_rt_gc_after", 2)?;
-    define(g, func, Tier::Optimized, super::trampoline_sig(n), |g, b, params| {
-        let proc_ = params[0];
-        let fp = b.ins().get_frame_pointer(I64);
-        b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
-        // The reduction count goes to the process struct for the call and
-        // comes back from it: runtime functions charge their work there,
-        // and the scheduler sets a fresh budget there when it resumes a
-        // process that blocked.
-        let reds = b.ins().get_pinned_reg(I64);
-        b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
-        let tref = g.module.declare_func_in_func(target, b.func);
-        let call = b.ins().call(tref, params);
-        let r = b.inst_results(call)[0];
-        let collect = b.create_block();
-        let done = b.create_block();
-        let out = b.append_block_param(done, I64);
-        b.set_cold_block(collect);
-        let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
-        b.ins()
-            .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
-        b.switch_to_block(collect);
-        let aref = g.module.declare_func_in_func(after, b.func);
-        let call = b.ins().call(aref, &[proc_, r]);
-        let moved = b.inst_results(call)[0];
-        b.ins().jump(done, &[BlockArg::Value(moved)]);
-        b.switch_to_block(done);
-        let zero = b.ins().iconst(I64, 0);
-        b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
-        let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
-        b.ins().set_pinned_reg(reds);
-        b.ins().return_(&[out]);
-        Ok(())
-    })
+    define(
+        g,
+        func,
+        Tier::Optimized,
+        super::trampoline_sig(n),
+        |g, b, params| {
+            let proc_ = params[0];
+            let fp = b.ins().get_frame_pointer(I64);
+            b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
+            // The reduction count goes to the process struct for the call and
+            // comes back from it: runtime functions charge their work there,
+            // and the scheduler sets a fresh budget there when it resumes a
+            // process that blocked.
+            let reds = b.ins().get_pinned_reg(I64);
+            b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
+            let tref = g.module.declare_func_in_func(target, b.func);
+            let call = b.ins().call(tref, params);
+            let r = b.inst_results(call)[0];
+            let collect = b.create_block();
+            let done = b.create_block();
+            let out = b.append_block_param(done, I64);
+            b.set_cold_block(collect);
+            let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
+            b.ins()
+                .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
+            b.switch_to_block(collect);
+            let aref = g.module.declare_func_in_func(after, b.func);
+            let call = b.ins().call(aref, &[proc_, r]);
+            let moved = b.inst_results(call)[0];
+            b.ins().jump(done, &[BlockArg::Value(moved)]);
+            b.switch_to_block(done);
+            let zero = b.ins().iconst(I64, 0);
+            b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
+            let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
+            b.ins().set_pinned_reg(reds);
+            b.ins().return_(&[out]);
+            Ok(())
+        },
+    )
 }
 
 /// `entry(proc, closure, arg) -> value` with the System V convention: the
