@@ -180,6 +180,13 @@ pub(crate) struct Gen {
     pub fctx: cranelift_frontend::FunctionBuilderContext,
     pub compiled: usize,
     pub next_name: usize,
+    /// The largest arity of a Caravan function declared so far: every
+    /// closure's code is one, so no closure has a larger arity.
+    pub max_arity: usize,
+    /// Whether every function of the program is compiled in one go
+    /// ([`compile`]), so `apply_n` knows every closure arity there will be
+    /// ([`Gen::max_arity`]); the REPL compiles phrase after phrase.
+    pub closed_world: bool,
     /// Type descriptors for `inspect` call sites.
     pub descs: inspect::DescBuilder,
     /// Stack maps of functions compiled but not yet registered with the
@@ -344,6 +351,8 @@ impl Session {
                 fctx: cranelift_frontend::FunctionBuilderContext::new(),
                 compiled: 0,
                 next_name: 0,
+                max_arity: 0,
+                closed_world: false,
             },
         })
     }
@@ -419,6 +428,7 @@ pub fn compile(
     opts: Options,
 ) -> Result<Compiled, CodegenError> {
     let mut session = Session::new(program, checker, sources, symbols, opts)?;
+    session.gen.closed_world = true;
     let main_closure = session.compile_new_items()?;
     Ok(Compiled {
         entry: session.entry(),
@@ -446,6 +456,7 @@ impl Gen {
 
     /// Declares a Caravan function.
     pub(crate) fn declare_fn(&mut self, name: &str, arity: usize) -> Result<FuncId, CodegenError> {
+        self.max_arity = self.max_arity.max(arity);
         let n = self.fresh_name(name);
         Ok(self
             .module
@@ -583,15 +594,18 @@ impl Gen {
         Ok(clo)
     }
 
-    /// Compiles queued lambdas and helpers until none is left.
+    /// Compiles queued lambdas and helpers until none is left. The
+    /// `apply_n` helpers come last: once every lambda is compiled, every
+    /// closure arity is known ([`Gen::max_arity`]), and `apply_n` needs
+    /// partial-application entries only for arities that exist.
     fn drain(&mut self) -> Result<(), CodegenError> {
         loop {
             if let Some(p) = self.queue.pop_front() {
                 expr::compile_function(self, p.func, &p.lambda, &p.free, p.self_var, false)?;
                 continue;
             }
-            if let Some(n) = self.pending_apply.pop() {
-                runtime::compile_apply(self, n)?;
+            if let Some(x) = self.pending_wrappers.pop() {
+                runtime::compile_extern_wrapper(self, x)?;
                 continue;
             }
             if let Some((k, m)) = self.pending_pap.pop() {
@@ -603,8 +617,8 @@ impl Gen {
                 runtime::compile_gc_trampoline(self, f, &sym, n)?;
                 continue;
             }
-            if let Some(x) = self.pending_wrappers.pop() {
-                runtime::compile_extern_wrapper(self, x)?;
+            if let Some(n) = self.pending_apply.pop() {
+                runtime::compile_apply(self, n)?;
                 continue;
             }
             return Ok(());
