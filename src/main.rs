@@ -517,6 +517,9 @@ extern "C" fn disable_transparent_huge_pages() {
 /// The constructor entry for [`disable_transparent_huge_pages`]: the
 /// dynamic loader calls every function pointer in `.init_array` before
 /// `main`, as C's `__attribute__((constructor))`.
+// SAFETY: the function takes no arguments, touches no Rust state (no
+// allocation, no `std`), so running it before Rust's runtime is set up is
+// sound.
 #[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array")]

@@ -83,14 +83,14 @@ impl<E: std::error::Error> From<E> for CodegenError {
 pub(crate) enum Tier {
     /// `opt_level = speed` with regalloc2's backtracking allocator: the
     /// program's functions and the generated helpers (`apply_n`,
-    /// partial-application entries, runtime trampolines, extern wrappers).
-    /// The helpers are few instructions but on hot paths: compiled at
-    /// baseline, a partial-application entry spilled its arguments and a
-    /// trampoline saved four callee-saved registers instead of one.
+    /// partial-application entries, runtime trampolines, extern wrappers,
+    /// the entry trampoline). The helpers are few instructions but on hot
+    /// paths: compiled at baseline, a partial-application entry spilled
+    /// its arguments and a trampoline saved four callee-saved registers
+    /// instead of one.
     Optimized,
     /// `opt_level = none` with the single-pass register allocator: the
-    /// init function (the top level, run once; one per REPL phrase) and the
-    /// entry trampoline (a few instructions run once per process). On
+    /// init function (the top level, run once; one per REPL phrase). On
     /// hello world, where init is the largest function, Cranelift's passes
     /// took 2.0 ms instead of 2.4.
     Baseline,
@@ -645,26 +645,29 @@ impl Gen {
             ctx.set_disasm(true);
             eprintln!("{} ({tier:?})", ctx.func.display());
         }
-        match tier {
-            Tier::Optimized => self.module.define_function(func, ctx)?,
-            Tier::Baseline => {
-                // As `JITModule::define_function`, with the other ISA: the
-                // module places the bytes and applies the relocations.
-                let mut ctrl = cranelift_codegen::control::ControlPlane::default();
-                ctx.compile(&*self.baseline_isa, &mut ctrl)
-                    .map_err(|e| CodegenError(format!("{:?}", e.inner)))?;
-                let code = ctx.compiled_code().expect("just compiled");
-                let relocs: Vec<_> = code
-                    .buffer
-                    .relocs()
-                    .iter()
-                    .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, func))
-                    .collect();
-                let align = code.buffer.alignment as u64;
-                self.module
-                    .define_function_bytes(func, align, code.code_buffer(), &relocs)?;
-            }
-        }
+        // As `JITModule::define_function`, with the tier's ISA, and at the
+        // ISA's preferred function alignment (32 bytes on x86-64, after
+        // wasmtime#8573) where the JIT uses the minimum (1 byte): fib
+        // started 12 bytes into a cache line in one build and 34 in the
+        // next: its placement depended on what was compiled before it.
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = match tier {
+            Tier::Optimized => self.module.isa(),
+            Tier::Baseline => &*self.baseline_isa,
+        };
+        let align = isa.function_alignment().preferred as u64;
+        let mut ctrl = cranelift_codegen::control::ControlPlane::default();
+        ctx.compile(isa, &mut ctrl)
+            .map_err(|e| CodegenError(format!("{:?}", e.inner)))?;
+        let code = ctx.compiled_code().expect("just compiled");
+        let relocs: Vec<_> = code
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, func))
+            .collect();
+        let align = align.max(code.buffer.alignment as u64);
+        self.module
+            .define_function_bytes(func, align, code.code_buffer(), &relocs)?;
         if dumping {
             if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
                 eprintln!("{text}");

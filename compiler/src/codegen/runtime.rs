@@ -216,45 +216,40 @@ pub(crate) fn compile_gc_trampoline(
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
     let after = g.import("caravan_rt_gc_after", 2)?;
-    define(
-        g,
-        func,
-        Tier::Optimized,
-        super::trampoline_sig(n),
-        |g, b, params| {
-            let proc_ = params[0];
-            let fp = b.ins().get_frame_pointer(I64);
-            b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
-            // The reduction count goes to the process struct for the call and
-            // comes back from it: runtime functions charge their work there,
-            // and the scheduler sets a fresh budget there when it resumes a
-            // process that blocked.
-            let reds = b.ins().get_pinned_reg(I64);
-            b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
-            let tref = g.module.declare_func_in_func(target, b.func);
-            let call = b.ins().call(tref, params);
-            let r = b.inst_results(call)[0];
-            let collect = b.create_block();
-            let done = b.create_block();
-            let out = b.append_block_param(done, I64);
-            b.set_cold_block(collect);
-            let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
-            b.ins()
-                .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
-            b.switch_to_block(collect);
-            let aref = g.module.declare_func_in_func(after, b.func);
-            let call = b.ins().call(aref, &[proc_, r]);
-            let moved = b.inst_results(call)[0];
-            b.ins().jump(done, &[BlockArg::Value(moved)]);
-            b.switch_to_block(done);
-            let zero = b.ins().iconst(I64, 0);
-            b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
-            let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
-            b.ins().set_pinned_reg(reds);
-            b.ins().return_(&[out]);
-            Ok(())
-        },
-    )
+    let sig = super::trampoline_sig(n);
+    define(g, func, Tier::Optimized, sig, |g, b, params| {
+        let proc_ = params[0];
+        let fp = b.ins().get_frame_pointer(I64);
+        b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
+        // The reduction count goes to the process struct for the call and
+        // comes back from it: runtime functions charge their work there,
+        // and the scheduler sets a fresh budget there when it resumes a
+        // process that blocked.
+        let reds = b.ins().get_pinned_reg(I64);
+        b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
+        let tref = g.module.declare_func_in_func(target, b.func);
+        let call = b.ins().call(tref, params);
+        let r = b.inst_results(call)[0];
+        let collect = b.create_block();
+        let done = b.create_block();
+        let out = b.append_block_param(done, I64);
+        b.set_cold_block(collect);
+        let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
+        b.ins()
+            .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
+        b.switch_to_block(collect);
+        let aref = g.module.declare_func_in_func(after, b.func);
+        let call = b.ins().call(aref, &[proc_, r]);
+        let moved = b.inst_results(call)[0];
+        b.ins().jump(done, &[BlockArg::Value(moved)]);
+        b.switch_to_block(done);
+        let zero = b.ins().iconst(I64, 0);
+        b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
+        let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
+        b.ins().set_pinned_reg(reds);
+        b.ins().return_(&[out]);
+        Ok(())
+    })
 }
 
 /// `entry(proc, closure, arg) -> value` with the System V convention: the
@@ -269,7 +264,7 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         .module
         .declare_function("caravan_entry", Linkage::Local, &sig)?;
     let apply1 = g.apply_fn(1)?;
-    define(g, func, Tier::Baseline, sig, |g, b, params| {
+    define(g, func, Tier::Optimized, sig, |g, b, params| {
         // The reduction counter is the pinned register: a fresh budget for
         // the code entered here, and the caller's value back afterwards
         // (the register is callee-saved for the Rust code that calls us).
