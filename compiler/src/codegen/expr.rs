@@ -168,7 +168,7 @@ pub(crate) fn compile_function(
         fx.b.finalize(fconfig);
     }
     g.fctx = fctx;
-    let tier = if init {
+    let tier = if init && ctx.func.dfg.num_values() <= super::BASELINE_MAX_VALUES {
         Tier::Baseline
     } else {
         Tier::Optimized

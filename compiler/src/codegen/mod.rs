@@ -90,11 +90,23 @@ pub(crate) enum Tier {
     /// instead of one.
     Optimized,
     /// `opt_level = none` with the single-pass register allocator: the
-    /// init function (the top level, run once; one per REPL phrase). On
-    /// hello world, where init is the largest function, Cranelift's passes
-    /// took 2.0 ms instead of 2.4.
+    /// init function (the top level, run once; one per REPL phrase) when it
+    /// has at most [`BASELINE_MAX_VALUES`] SSA values. On hello world,
+    /// where init is the largest function, Cranelift's passes took 2.0 ms
+    /// instead of 2.4.
     Baseline,
 }
+
+/// The largest init function (in SSA values) compiled at
+/// [`Tier::Baseline`]. The single-pass allocator gives every spilled value
+/// its own stack slot, so a baseline frame grows with the function: the
+/// 200,000-call top level of `tests/deep_inputs.rs` got a 1.6 MB frame
+/// (0x186af0 bytes; 0x30 with the backtracking allocator), past the 64 KiB
+/// the VM keeps below the stack limit (the prologue checks the stack
+/// pointer after the frame is allocated), and crashed with a stack
+/// overflow. At 1,000 values a frame stays far below
+/// that, even with a few machine registers' worth of temporaries per value.
+pub(crate) const BASELINE_MAX_VALUES: usize = 1_000;
 
 /// Options for code generation.
 #[derive(Debug, Clone, Default)]
