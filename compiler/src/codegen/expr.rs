@@ -173,7 +173,7 @@ pub(crate) fn compile_function(
     } else {
         Tier::Optimized
     };
-    g.define_function(func, &lambda.name, &mut ctx, tier)
+    g.define_function(func, Some(&lambda.name), &mut ctx, tier)
         .map_err(|e| CodegenError(format!("{}: {}", lambda.name, e.0)))?;
     g.note_compiled(func, &ctx);
     g.compiled += 1;

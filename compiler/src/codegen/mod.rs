@@ -195,6 +195,9 @@ pub(crate) struct Gen {
     /// The largest arity of a Caravan function declared so far: every
     /// closure's code is one, so no closure has a larger arity.
     pub max_arity: usize,
+    /// `CARAVAN_DUMP`, read once: the part of a function name whose code
+    /// to print ([`Gen::define_function`]).
+    pub dump: Option<String>,
     /// Whether every function of the program is compiled in one go
     /// ([`compile`]), so `apply_n` knows every closure arity there will be
     /// ([`Gen::max_arity`]); the REPL compiles phrase after phrase.
@@ -364,6 +367,7 @@ impl Session {
                 compiled: 0,
                 next_name: 0,
                 max_arity: 0,
+                dump: std::env::var("CARAVAN_DUMP").ok(),
                 closed_world: false,
             },
         })
@@ -643,16 +647,24 @@ impl Gen {
 
     /// Compiles the function in `ctx` as `func`, at `tier`. With
     /// `CARAVAN_DUMP=<part of name>`, prints the CLIF and the machine code
-    /// of functions whose `name` contains it.
+    /// of functions whose name contains it: `name` for a lambda, the
+    /// linkage name (looked up only then) for a generated helper.
     pub(crate) fn define_function(
         &mut self,
         func: FuncId,
-        name: &str,
+        name: Option<&str>,
         ctx: &mut cranelift_codegen::Context,
         tier: Tier,
     ) -> Result<(), CodegenError> {
-        let dump = std::env::var("CARAVAN_DUMP").ok();
-        let dumping = dump.as_deref().is_some_and(|d| name.contains(d));
+        let dumping = self.dump.as_deref().is_some_and(|d| match name {
+            Some(n) => n.contains(d),
+            None => self
+                .module
+                .declarations()
+                .get_function_decl(func)
+                .linkage_name(func)
+                .contains(d),
+        });
         if dumping {
             ctx.set_disasm(true);
             eprintln!("{} ({tier:?})", ctx.func.display());

@@ -32,11 +32,11 @@ pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
 
 const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 
-/// Builds a function with `build` and compiles it at `tier`.
+/// Builds a helper with `build` and compiles it (at [`Tier::Optimized`]:
+/// helpers are small but on hot paths).
 fn define(
     g: &mut Gen,
     func: FuncId,
-    tier: Tier,
     sig: Signature,
     build: impl FnOnce(
         &mut Gen,
@@ -59,13 +59,7 @@ fn define(
         b.finalize(fconfig);
     }
     g.fctx = fctx;
-    let name = g
-        .module
-        .declarations()
-        .get_function_decl(func)
-        .linkage_name(func);
-    let name = name.into_owned();
-    g.define_function(func, &name, &mut ctx, tier)?;
+    g.define_function(func, None, &mut ctx, Tier::Optimized)?;
     g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
@@ -100,7 +94,7 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
     // Partial applications are allocated by the collecting allocator (the
     // arguments are declared for the stack maps, so they survive it).
     let alloc = g.gc_trampoline("caravan_rt_alloc_gc", 3)?;
-    define(g, func, Tier::Optimized, caravan_sig(n), |g, b, params| {
+    define(g, func, caravan_sig(n), |g, b, params| {
         let proc_ = params[0];
         let clo = params[1];
         let a = &params[2..];
@@ -175,7 +169,7 @@ pub(crate) fn compile_apply(g: &mut Gen, n: usize) -> Result<(), CodegenError> {
 /// `m`: `[code, m, closure, a1..ak]`.
 pub(crate) fn compile_pap(g: &mut Gen, k: usize, m: usize) -> Result<(), CodegenError> {
     let func = g.pap_fns[&(k, m)];
-    define(g, func, Tier::Optimized, caravan_sig(m), |_g, b, params| {
+    define(g, func, caravan_sig(m), |_g, b, params| {
         let proc_ = params[0];
         let pap = params[1];
         let clo = b.ins().load(I64, TRUSTED, pap, 16);
@@ -216,8 +210,7 @@ pub(crate) fn compile_gc_trampoline(
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
     let after = g.import("caravan_rt_gc_after", 2)?;
-    let sig = super::trampoline_sig(n);
-    define(g, func, Tier::Optimized, sig, |g, b, params| {
+    define(g, func, super::trampoline_sig(n), |g, b, params| {
         let proc_ = params[0];
         let fp = b.ins().get_frame_pointer(I64);
         b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
@@ -264,7 +257,7 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         .module
         .declare_function("caravan_entry", Linkage::Local, &sig)?;
     let apply1 = g.apply_fn(1)?;
-    define(g, func, Tier::Optimized, sig, |g, b, params| {
+    define(g, func, sig, |g, b, params| {
         // The reduction counter is the pinned register: a fresh budget for
         // the code entered here, and the caller's value back afterwards
         // (the register is callee-saved for the Rust code that calls us).
