@@ -30,7 +30,8 @@ pub const CONTEXT_REDS: i64 = 4000;
 /// struct"); the rest is private to the VM.
 #[repr(C)]
 pub struct Process {
-    /// Offset 0: decremented at every function entry; below 0 the code calls
+    /// Offset 0: decremented by every function before its first call on
+    /// each path (paths that call nothing skip it); below 0 the code calls
     /// `caravan_rt_yield`. Runtime calls (send, receive, spawn, allocation)
     /// subtract their cost too.
     pub reductions: i64,

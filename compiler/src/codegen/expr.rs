@@ -39,6 +39,11 @@ struct Fx<'a, 'g> {
     /// exception) and the handler's own block, which a `raise` in the body
     /// jumps to directly.
     handlers: Vec<(Block, Block)>,
+    /// The prologue's checks ([`Fx::prologue`]) not yet emitted on the
+    /// path being compiled, with the function's location: set at the entry
+    /// of a function whose checks are deferred to the first call on each
+    /// path ([`Fx::tail`]).
+    pending_check: Option<Loc>,
 }
 
 /// The target of a call [`Fx::call`] emits.
@@ -89,6 +94,7 @@ pub(crate) fn compile_function(
             sigs: HashMap::new(),
             fn_loc: Default::default(),
             handlers: vec![],
+            pending_check: None,
         };
         let loc = Loc {
             file: lambda.file,
@@ -98,7 +104,14 @@ pub(crate) fn compile_function(
             fx.fn_loc = cranelift_codegen::ir::SourceLoc::new(fx.g.call_loc_id(loc));
             fx.no_loc();
         }
-        fx.prologue(loc)?;
+        // A function body's checks wait for its first call on each path
+        // (`Fx::tail`); the top level and the functions of over
+        // `MAX_ARITY` parameters check at entry.
+        if init || lambda.params.len() > MAX_ARITY {
+            fx.prologue(loc)?;
+        } else {
+            fx.pending_check = Some(loc);
+        }
         // Every value that may point into the heap is declared, so that the
         // collector finds (and updates) it in this frame's stack maps.
         fx.b.declare_value_needs_stack_map(params[1]);
@@ -420,8 +433,9 @@ impl Fx<'_, '_> {
         self.b.ins().bor_imm_s(s, 1)
     }
 
-    /// Reduction count and stack check; yields or crashes in a cold block.
-    /// The prologue: the reduction count lives in Cranelift's pinned
+    /// Reduction count and stack check; yields or grows the stack in a
+    /// cold block. Emitted at a function's entry, or where [`Fx::tail`]
+    /// deferred it to (the first call on each path). The reduction count lives in Cranelift's pinned
     /// register (r15 on x86-64, callee-saved for the Rust runtime and saved
     /// by the context switch), so counting is a register decrement; the
     /// stack check compares SP with the process's limit. Either failing
@@ -636,6 +650,12 @@ impl Fx<'_, '_> {
     }
 
     fn tail_inner(&mut self, e: &TExpr) -> Result<(), CodegenError> {
+        if let Some(loc) = self.pending_check {
+            if !defers_check(e) {
+                self.pending_check = None;
+                self.prologue(loc)?;
+            }
+        }
         match e {
             TExpr::App(f, a, loc, t) => self.apply(f, a, *loc, *t, true).map(|_| ()),
             TExpr::Let(var, rhs, body) => {
@@ -671,8 +691,11 @@ impl Fx<'_, '_> {
                 let tb = self.b.create_block();
                 let eb = self.b.create_block();
                 self.branch(c, tb, eb)?;
+                // Each branch starts with the checks still owed here.
+                let pending = self.pending_check;
                 self.b.switch_to_block(tb);
                 self.tail(a)?;
+                self.pending_check = pending;
                 self.b.switch_to_block(eb);
                 self.tail(b)
             }
@@ -1404,6 +1427,8 @@ impl Fx<'_, '_> {
         loc: Loc,
         join: Option<Block>,
     ) -> Result<(), CodegenError> {
+        // Each arm starts with the checks still owed here (`Fx::tail`).
+        let pending = self.pending_check;
         for arm in arms {
             let next = self.b.create_block();
             self.pattern(&arm.pat, sv, next)?;
@@ -1412,6 +1437,7 @@ impl Fx<'_, '_> {
                 self.branch(gd, pass, next)?;
                 self.b.switch_to_block(pass);
             }
+            self.pending_check = pending;
             self.arm_body(&arm.body, join)?;
             self.b.switch_to_block(next);
         }
@@ -1843,4 +1869,109 @@ fn free_vars(l: &TLambda) -> Vec<VarId> {
         work[first..].reverse();
     }
     out
+}
+
+/// True when [`Fx::tail`] may compile `e` before the prologue's checks,
+/// leaving them to the parts of `e` in tail position: `e` makes no call
+/// before it branches or ends (its condition, scrutinee, guards, bound
+/// value or first statement calls nothing, [`calls_nothing`]).
+///
+/// This is how a path that makes no call skips the reduction count and
+/// the stack check: fib's base case `if n < 2 then n` returns without
+/// either, and each path that calls still checks once before its first
+/// call, so every cycle of calls still counts a reduction per call made
+/// (LANGUAGE.md §2: preemption by reductions) and every frame that calls
+/// has checked its stack. A path that calls nothing ends without growing
+/// the stack past its own frame (the VM keeps 64 KiB below the limit for
+/// it, as for the runtime's frames). The idea is leaf functions without
+/// checks, as in Go (`NOSPLIT` leaves) and OCaml (no poll in a function
+/// that neither loops nor allocates), taken per path.
+fn defers_check(e: &TExpr) -> bool {
+    match e {
+        TExpr::If(c, _, _) => calls_nothing(c),
+        TExpr::Let(_, a, _) | TExpr::Seq(a, _) | TExpr::And(a, _) | TExpr::Or(a, _) => {
+            calls_nothing(a)
+        }
+        TExpr::Match(s, arms, _) => {
+            calls_nothing(s)
+                && arms
+                    .iter()
+                    .all(|a| a.guard.as_ref().is_none_or(calls_nothing))
+        }
+        e => calls_nothing(e),
+    }
+}
+
+/// True when evaluating `e` never calls generated code, never blocks and
+/// never yields: it is built of literals, variables, blocks, fields,
+/// branches, bindings and the prims that compile inline or to a leaf of
+/// the runtime (arithmetic, comparisons). Anything else (an application,
+/// a builtin, a function literal, `receive`, `try`, a raise) counts as a
+/// call. Iterative: the terms may nest a million deep.
+fn calls_nothing(e: &TExpr) -> bool {
+    let mut work = vec![e];
+    while let Some(e) = work.pop() {
+        let leaf = match e {
+            TExpr::Imm(_)
+            | TExpr::Float(_)
+            | TExpr::Str(_)
+            | TExpr::Local(_)
+            | TExpr::Global(_) => true,
+            TExpr::Block(..)
+            | TExpr::Field(..)
+            | TExpr::Update(..)
+            | TExpr::If(..)
+            | TExpr::Seq(..)
+            | TExpr::And(..)
+            | TExpr::Or(..)
+            | TExpr::Let(..)
+            | TExpr::Match(..) => false,
+            TExpr::Prim(p, ..) if prim_calls_nothing(*p) => false,
+            _ => return false,
+        };
+        if !leaf {
+            crate::typed::visit::for_each_child(e, |c, _| work.push(c));
+        }
+    }
+    true
+}
+
+/// The prims [`calls_nothing`] accepts: inline arithmetic and comparisons
+/// (structural ones call the runtime's `compare`, which calls no generated
+/// code).
+fn prim_calls_nothing(p: Prim) -> bool {
+    use Prim::*;
+    matches!(
+        p,
+        AddInt
+            | SubInt
+            | MulInt
+            | DivInt
+            | ModInt
+            | NegInt
+            | AndInt
+            | OrInt
+            | XorInt
+            | LslInt
+            | LsrInt
+            | AsrInt
+            | AddFloat
+            | SubFloat
+            | MulFloat
+            | DivFloat
+            | NegFloat
+            | Equal
+            | NotEqual
+            | Lt
+            | Gt
+            | Le
+            | Ge
+            | Compare
+            | PhysEq
+            | PhysNe
+            | Not
+            | Identity
+            | FloatOfInt
+            | IntOfFloat
+    )
 }

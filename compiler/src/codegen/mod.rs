@@ -13,10 +13,12 @@
 //!   back to a generated `apply_n` helper that builds partial applications
 //!   or applies over-saturated calls (OCaml's `caml_applyN` / `caml_curryN`
 //!   scheme, Leroy 1990, "The ZINC experiment").
-//! - Every function entry decrements the process's reduction counter and
-//!   compares the stack pointer with the process's stack limit; either
-//!   condition branches to a cold block that yields (BEAM `CONTEXT_REDS`)
-//!   or crashes the process with a stack overflow.
+//! - Every function decrements the process's reduction counter and
+//!   compares the stack pointer with the process's stack limit before its
+//!   first call on each path (at entry, unless a call-free condition,
+//!   scrutinee or binding comes first; a path that calls nothing checks
+//!   nothing); either condition branches to a cold block that yields (BEAM
+//!   `CONTEXT_REDS`) or grows the stack.
 //! - Pattern matching is compiled arm by arm into tests on tags and
 //!   immediates (a backtracking automaton, Augustsson 1985).
 //!
