@@ -108,6 +108,28 @@ fn preemption_with_one_scheduler() {
     assert!(out.status.success());
 }
 
+/// A process's allocation is reused by the next spawn of the scheduler it
+/// ended on: the newcomer starts with an empty mailbox, no links and a
+/// fresh heap (`Scheduler::new_process`).
+#[test]
+fn recycled_processes_start_clean() {
+    for s in [1, 2] {
+        let out = run(
+            s,
+            Path::new("tests/programs/recycled_processes.cvn"),
+            &[],
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "5000 children started clean\n",
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success());
+    }
+}
+
 /// A crash ends only that process: its reason is observable, one line goes
 /// to stderr, and the rest of the program goes on.
 #[test]

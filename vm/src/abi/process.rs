@@ -151,10 +151,9 @@ pub(crate) unsafe fn spawn_process(
     // SAFETY: `proc` is the running process; the child is ours until queued.
     unsafe {
         let sched = sched_of(proc);
-        let vm = sched.vm();
         let (m, _) = make_msg(&mut local_of(proc).copy, closure)
             .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
-        let child = vm.new_process(sched.next_serial());
+        let child = sched.new_process(sched.next_serial());
         let c = &mut *child;
         if let Some(w) = max_heap_words {
             c.max_heap_words = w;

@@ -400,11 +400,23 @@ impl Vm {
     /// Creates a process with `serial` (not yet queued) and registers it in
     /// the table.
     pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
+        self.new_process_in(serial, Box::new_uninit())
+    }
+
+    /// [`Vm::new_process`] in the allocation `mem` (fresh, or one a
+    /// scheduler kept from a process that ended).
+    pub(crate) fn new_process_in(
+        &self,
+        serial: u64,
+        mut mem: Box<std::mem::MaybeUninit<Process>>,
+    ) -> *mut Process {
         let shared = Arc::new(Shared::new());
         self.table.insert(serial, shared.clone());
-        let mut p = Box::new(Process::new(serial, self, shared));
+        let mut p = Process::new(serial, self, shared);
         p.max_heap_words = self.max_heap_words;
-        Box::into_raw(p)
+        mem.write(p);
+        // SAFETY: initialised just above.
+        Box::into_raw(unsafe { mem.assume_init() })
     }
 
     pub(crate) fn push_injector(&self, p: *mut Process) {

@@ -11,6 +11,9 @@ const PID_CACHE: usize = 4096;
 /// Stack slots a scheduler keeps for itself before returning them to the
 /// pool.
 const STACK_CACHE_MAX: usize = 64;
+/// Dead processes' allocations a scheduler keeps for its next spawns
+/// ([`Scheduler::new_process`]).
+const PROC_CACHE_MAX: usize = 64;
 const STACK_BATCH: usize = 16;
 /// Idle rounds spent spinning (then yielding) before parking.
 const SPIN_ROUNDS: u32 = 8;
@@ -50,6 +53,12 @@ pub(crate) struct Local {
     /// Reductions left in the current slice, inherited by `runnext`.
     slice_left: i64,
     stack_cache: Vec<usize>,
+    /// Allocations of processes that ended here, for the next spawns:
+    /// dropped in place, so only their memory is kept (at most
+    /// [`PROC_CACHE_MAX`]). Boxed on purpose: the allocations are what
+    /// is kept.
+    #[allow(clippy::vec_box)]
+    proc_cache: Vec<Box<std::mem::MaybeUninit<Process>>>,
     /// Recently used pids (see [`Scheduler::lookup`]).
     pid_cache: Box<[(u64, Option<Arc<Shared>>)]>,
     /// This scheduler's block of serials: next, end.
@@ -462,6 +471,40 @@ impl Scheduler {
         l.stack_cache.pop().ok_or("out of stack slots")
     }
 
+    /// Creates a process with `serial` (not yet queued) and registers it
+    /// in the table, as [`Vm::new_process`], in the allocation of a process
+    /// that ended on this scheduler if one is cached: a spawn-heavy program
+    /// then neither allocates nor frees a `Process`, and writes its fields
+    /// into memory that is still in this core's cache (Go keeps dead
+    /// goroutines on per-P free lists, `gfput`/`gfget`, for the same
+    /// reason).
+    pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        match l.proc_cache.pop() {
+            Some(mem) => self.vm().new_process_in(serial, mem),
+            None => self.vm().new_process(serial),
+        }
+    }
+
+    /// Drops a finished process in place and keeps its allocation for
+    /// [`Scheduler::new_process`] (frees it when the cache is full).
+    fn recycle(&self, proc: Box<Process>) {
+        let raw = Box::into_raw(proc);
+        // SAFETY: `raw` came from a live Box; after the drop its memory is
+        // uninitialised, which is what a `MaybeUninit<Process>` may hold,
+        // with the same layout.
+        let mem = unsafe {
+            std::ptr::drop_in_place(raw);
+            Box::from_raw(raw.cast::<std::mem::MaybeUninit<Process>>())
+        };
+        // SAFETY: owning thread, no overlapping borrow.
+        let l = unsafe { self.local() };
+        if l.proc_cache.len() < PROC_CACHE_MAX {
+            l.proc_cache.push(mem);
+        }
+    }
+
     fn release_stack(&self, low: usize, lowest_sp: usize) {
         let vm = self.vm();
         // SAFETY: owning thread, no overlapping borrow.
@@ -712,7 +755,7 @@ impl Scheduler {
         }
         let host = proc.host;
         let crashed = proc.crashed;
-        drop(proc);
+        self.recycle(proc);
         match host {
             Host::Main => {
                 if !crashed && !reason.is_normal() {
@@ -789,6 +832,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             ticks: 0,
             slice_left: 0,
             stack_cache: Vec::new(),
+            proc_cache: Vec::new(),
             audit: 0,
             serials: (0, 0),
             pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
