@@ -61,6 +61,18 @@ fn args(vals: &[Value]) -> Vec<BlockArg> {
 
 const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 
+/// A callee's base case, as [`Fx::inline_base_case`] tests it at a call.
+enum BaseTest {
+    /// `if c then r else …` (true) or `if c then … else r` (false).
+    If(Box<TExpr>, Box<TExpr>, bool),
+    /// `match params[i] with pat -> r | …`, `pat` a constant.
+    Pat(usize, TPat, TExpr),
+}
+
+/// Size limit, in expression nodes, of a callee's test and base case that
+/// [`Fx::inline_base_case`] copies into its callers.
+const TINY_NODES: usize = 8;
+
 /// Compiles `lambda` into `func`. `free` lists its free variables in env
 /// order. With `init`, the body is the program's top-level items instead.
 pub(crate) fn compile_function(
@@ -1107,6 +1119,13 @@ impl Fx<'_, '_> {
             vals.push(self.expr(e)?);
         }
         self.at(loc);
+        // A base case the callee would return at once: tested here.
+        let mut inlined = None;
+        if let (TExpr::Global(gid), Some((_, arity, _))) = (f, known) {
+            if arity == vals.len() {
+                inlined = self.inline_base_case(*gid, &vals, tail, boxed)?;
+            }
+        }
         if let Some((func, arity, _)) = known {
             if arity == vals.len() {
                 let fref = self.func_ref(func);
@@ -1120,10 +1139,198 @@ impl Fx<'_, '_> {
                 if boxed {
                     self.b.declare_value_needs_stack_map(v);
                 }
+                if let Some((join, res)) = inlined {
+                    self.b.ins().jump(join, &args(&[v]));
+                    self.b.switch_to_block(join);
+                    return Ok(Some(res));
+                }
                 return Ok(Some(v));
             }
         }
         self.apply_values(fv, &vals, tail, boxed)
+    }
+
+    /// Partial inlining of a top-level function's base case at a direct
+    /// call of it: when the callee's body is `if c then r else …` (or
+    /// `if c then … else r`, or `match p with K -> r | …` for a parameter
+    /// `p` and a constant `K`) where `c` and `r` are tiny and pure
+    /// ([`tiny_pure`]: integer arithmetic and comparisons of its
+    /// parameters and constants), the call site tests `c` on the arguments
+    /// itself and, on the base case, has `r` without making the call.
+    /// fib's leaves (`if n < 2 then n`) and binary-trees' `check Leaf`,
+    /// half of all their calls, so cost a
+    /// compare and a branch in the caller instead of a call, a frame and a
+    /// return. (The call-free path of the callee counts no reduction
+    /// either: nothing observable changes.) GCC calls this partial
+    /// inlining (`-fipa-split`, "function splitting").
+    ///
+    /// On the inlined case: in tail position it returns `r`; otherwise it
+    /// jumps with `r` to the returned join block, which the caller's call
+    /// path must jump to with the call's result (`boxed`: a result the
+    /// collector must see). The current block is then the call path.
+    /// `None`: the callee does not qualify, or the call is in tail
+    /// position.
+    fn inline_base_case(
+        &mut self,
+        gid: GlobalId,
+        vals: &[Value],
+        tail: bool,
+        boxed: bool,
+    ) -> Result<Option<(Block, Value)>, CodegenError> {
+        let Some(lam) = self.g.global_lambdas.get(&gid) else {
+            return Ok(None);
+        };
+        if lam.params.len() != vals.len() || vals.len() > MAX_ARITY {
+            return Ok(None);
+        }
+        let params = lam.params.clone();
+        let test = match &*lam.body {
+            TExpr::If(c, then_, else_) => {
+                let (c, then_, else_) = (c.clone(), then_.clone(), else_.clone());
+                if !self.tiny_pure(&c, &params) {
+                    return Ok(None);
+                } else if self.tiny_pure(&then_, &params) {
+                    BaseTest::If(c, then_, true)
+                } else if self.tiny_pure(&else_, &params) {
+                    BaseTest::If(c, else_, false)
+                } else {
+                    return Ok(None);
+                }
+            }
+            // `match p with K -> r | …`: the first arm tests a parameter
+            // against a constant (an int, a char, a constant constructor)
+            // and binds nothing.
+            TExpr::Match(scrutinee, arms, _) => {
+                let TExpr::Local(x) = **scrutinee else {
+                    return Ok(None);
+                };
+                let Some(i) = params.iter().position(|p| *p == x) else {
+                    return Ok(None);
+                };
+                let first = &arms[0];
+                let constant = match &first.pat {
+                    TPat::Imm(_) | TPat::Char(_) => true,
+                    TPat::Ctor(_, fields) => fields.is_empty(),
+                    _ => false,
+                };
+                if arms.len() < 2 || first.guard.is_some() || !constant {
+                    return Ok(None);
+                }
+                let (pat, body) = (first.pat.clone(), first.body.clone());
+                if !self.tiny_pure(&body, &params) {
+                    return Ok(None);
+                }
+                BaseTest::Pat(i, pat, body)
+            }
+            _ => return Ok(None),
+        };
+        // The callee's parameters stand for the arguments while its test
+        // and base case are compiled here (for a recursive call these are
+        // the caller's own parameters: put back afterwards).
+        let saved: Vec<(VarId, Option<Var>)> = params
+            .iter()
+            .zip(vals)
+            .map(|(&p, &v)| {
+                let old = self.vars.insert(
+                    p,
+                    Var {
+                        value: v,
+                        known: None,
+                    },
+                );
+                (p, old)
+            })
+            .collect();
+        let base = self.b.create_block();
+        let call = self.b.create_block();
+        let leaf = match test {
+            BaseTest::If(c, leaf, true) => {
+                self.branch(&c, base, call)?;
+                *leaf
+            }
+            BaseTest::If(c, leaf, false) => {
+                self.branch(&c, call, base)?;
+                *leaf
+            }
+            BaseTest::Pat(i, pat, leaf) => {
+                self.pattern(&pat, vals[i], call)?;
+                self.b.ins().jump(base, &[]);
+                leaf
+            }
+        };
+        self.b.switch_to_block(base);
+        let r = self.expr(&leaf)?;
+        for (p, old) in saved {
+            match old {
+                Some(v) => self.vars.insert(p, v),
+                None => self.vars.remove(&p),
+            };
+        }
+        let join = if tail {
+            self.b.ins().return_(&[r]);
+            None
+        } else {
+            let j = self.b.create_block();
+            let res = self.b.append_block_param(j, I64);
+            if boxed {
+                self.b.declare_value_needs_stack_map(res);
+            }
+            self.b.ins().jump(j, &args(&[r]));
+            Some((j, res))
+        };
+        self.b.switch_to_block(call);
+        Ok(join)
+    }
+
+    /// True for the expressions [`Fx::inline_base_case`] copies into a
+    /// caller: at most [`TINY_NODES`] nodes of constants, the callee's
+    /// `params`, and integer arithmetic and comparisons (of immediate
+    /// types) that cannot fail, allocate or call.
+    fn tiny_pure(&mut self, e: &TExpr, params: &[VarId]) -> bool {
+        let mut work = vec![e];
+        let mut nodes = 0;
+        while let Some(e) = work.pop() {
+            nodes += 1;
+            if nodes > TINY_NODES {
+                return false;
+            }
+            match e {
+                TExpr::Imm(_) => {}
+                TExpr::Local(v) if params.contains(v) => {}
+                TExpr::Prim(
+                    Prim::AddInt
+                    | Prim::SubInt
+                    | Prim::MulInt
+                    | Prim::NegInt
+                    | Prim::AndInt
+                    | Prim::OrInt
+                    | Prim::XorInt
+                    | Prim::Not,
+                    a,
+                    _,
+                    _,
+                ) => work.extend(a.iter()),
+                TExpr::Prim(
+                    Prim::Equal
+                    | Prim::NotEqual
+                    | Prim::Lt
+                    | Prim::Gt
+                    | Prim::Le
+                    | Prim::Ge
+                    | Prim::PhysEq
+                    | Prim::PhysNe,
+                    a,
+                    t,
+                    _,
+                ) if self.g.is_immediate_type(*t) => work.extend(a.iter()),
+                TExpr::And(a, b) | TExpr::Or(a, b) => {
+                    work.push(a);
+                    work.push(b);
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Applies a closure value to arguments (generic path).
