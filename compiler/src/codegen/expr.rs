@@ -1177,52 +1177,20 @@ impl Fx<'_, '_> {
         tail: bool,
         boxed: bool,
     ) -> Result<Option<(Block, Value)>, CodegenError> {
-        let Some(lam) = self.g.global_lambdas.get(&gid) else {
+        // Out of the map while its body is looked at (`tiny_pure` needs
+        // `self`); only the tiny parts are cloned.
+        let Some(lam) = self.g.global_lambdas.remove(&gid) else {
             return Ok(None);
         };
-        if lam.params.len() != vals.len() || vals.len() > MAX_ARITY {
-            return Ok(None);
-        }
+        let test = if lam.params.len() == vals.len() && vals.len() <= MAX_ARITY {
+            self.base_test(&lam)
+        } else {
+            None
+        };
         let params = lam.params.clone();
-        let test = match &*lam.body {
-            TExpr::If(c, then_, else_) => {
-                let (c, then_, else_) = (c.clone(), then_.clone(), else_.clone());
-                if !self.tiny_pure(&c, &params) {
-                    return Ok(None);
-                } else if self.tiny_pure(&then_, &params) {
-                    BaseTest::If(c, then_, true)
-                } else if self.tiny_pure(&else_, &params) {
-                    BaseTest::If(c, else_, false)
-                } else {
-                    return Ok(None);
-                }
-            }
-            // `match p with K -> r | …`: the first arm tests a parameter
-            // against a constant (an int, a char, a constant constructor)
-            // and binds nothing.
-            TExpr::Match(scrutinee, arms, _) => {
-                let TExpr::Local(x) = **scrutinee else {
-                    return Ok(None);
-                };
-                let Some(i) = params.iter().position(|p| *p == x) else {
-                    return Ok(None);
-                };
-                let first = &arms[0];
-                let constant = match &first.pat {
-                    TPat::Imm(_) | TPat::Char(_) => true,
-                    TPat::Ctor(_, fields) => fields.is_empty(),
-                    _ => false,
-                };
-                if arms.len() < 2 || first.guard.is_some() || !constant {
-                    return Ok(None);
-                }
-                let (pat, body) = (first.pat.clone(), first.body.clone());
-                if !self.tiny_pure(&body, &params) {
-                    return Ok(None);
-                }
-                BaseTest::Pat(i, pat, body)
-            }
-            _ => return Ok(None),
+        self.g.global_lambdas.insert(gid, lam);
+        let Some(test) = test else {
+            return Ok(None);
         };
         // The callee's parameters stand for the arguments while its test
         // and base case are compiled here (for a recursive call these are
@@ -1280,6 +1248,47 @@ impl Fx<'_, '_> {
         };
         self.b.switch_to_block(call);
         Ok(join)
+    }
+
+    /// The base case [`Fx::inline_base_case`] can test at a call of `lam`,
+    /// if its body has one.
+    fn base_test(&mut self, lam: &TLambda) -> Option<BaseTest> {
+        let params = &lam.params;
+        match &*lam.body {
+            TExpr::If(c, then_, else_) => {
+                if !self.tiny_pure(c, params) {
+                    None
+                } else if self.tiny_pure(then_, params) {
+                    Some(BaseTest::If(c.clone(), then_.clone(), true))
+                } else if self.tiny_pure(else_, params) {
+                    Some(BaseTest::If(c.clone(), else_.clone(), false))
+                } else {
+                    None
+                }
+            }
+            // `match p with K -> r | …`: the first arm tests a parameter
+            // against a constant (an int, a char, a constant constructor)
+            // and binds nothing.
+            TExpr::Match(scrutinee, arms, _) => {
+                let TExpr::Local(x) = **scrutinee else {
+                    return None;
+                };
+                let i = params.iter().position(|p| *p == x)?;
+                let [first, _, ..] = &arms[..] else {
+                    return None;
+                };
+                let constant = match &first.pat {
+                    TPat::Imm(_) | TPat::Char(_) => true,
+                    TPat::Ctor(_, fields) => fields.is_empty(),
+                    _ => false,
+                };
+                if first.guard.is_some() || !constant || !self.tiny_pure(&first.body, params) {
+                    return None;
+                }
+                Some(BaseTest::Pat(i, first.pat.clone(), first.body.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// True for the expressions [`Fx::inline_base_case`] copies into a
