@@ -1319,19 +1319,9 @@ impl Fx<'_, '_> {
                     _,
                     _,
                 ) => work.extend(a.iter()),
-                TExpr::Prim(
-                    Prim::Equal
-                    | Prim::NotEqual
-                    | Prim::Lt
-                    | Prim::Gt
-                    | Prim::Le
-                    | Prim::Ge
-                    | Prim::PhysEq
-                    | Prim::PhysNe,
-                    a,
-                    t,
-                    _,
-                ) if self.g.is_immediate_type(*t) => work.extend(a.iter()),
+                TExpr::Prim(p, a, t, _) if p.is_comparison() && self.g.is_immediate_type(*t) => {
+                    work.extend(a.iter())
+                }
                 TExpr::And(a, b) | TExpr::Or(a, b) => {
                     work.push(a);
                     work.push(b);
@@ -1590,20 +1580,11 @@ impl Fx<'_, '_> {
                 self.b.switch_to_block(mid);
                 self.branch(b, yes, no)?;
             }
-            TExpr::Prim(
-                p @ (Prim::Equal
-                | Prim::NotEqual
-                | Prim::Lt
-                | Prim::Gt
-                | Prim::Le
-                | Prim::Ge
-                | Prim::PhysEq
-                | Prim::PhysNe),
-                a,
-                t,
-                _,
-            ) if a.len() == 2
-                && (matches!(p, Prim::PhysEq | Prim::PhysNe) || self.g.is_immediate_type(*t)) =>
+            TExpr::Prim(p, a, t, _)
+                if p.is_comparison()
+                    && a.len() == 2
+                    && (matches!(p, Prim::PhysEq | Prim::PhysNe)
+                        || self.g.is_immediate_type(*t)) =>
             {
                 let x = self.expr(&a[0])?;
                 let y = self.expr(&a[1])?;
@@ -2157,37 +2138,30 @@ fn calls_nothing(e: &TExpr) -> bool {
 /// code).
 fn prim_calls_nothing(p: Prim) -> bool {
     use Prim::*;
-    matches!(
-        p,
-        AddInt
-            | SubInt
-            | MulInt
-            | DivInt
-            | ModInt
-            | NegInt
-            | AndInt
-            | OrInt
-            | XorInt
-            | LslInt
-            | LsrInt
-            | AsrInt
-            | AddFloat
-            | SubFloat
-            | MulFloat
-            | DivFloat
-            | NegFloat
-            | Equal
-            | NotEqual
-            | Lt
-            | Gt
-            | Le
-            | Ge
-            | Compare
-            | PhysEq
-            | PhysNe
-            | Not
-            | Identity
-            | FloatOfInt
-            | IntOfFloat
-    )
+    p.is_comparison()
+        || matches!(
+            p,
+            AddInt
+                | SubInt
+                | MulInt
+                | DivInt
+                | ModInt
+                | NegInt
+                | AndInt
+                | OrInt
+                | XorInt
+                | LslInt
+                | LsrInt
+                | AsrInt
+                | AddFloat
+                | SubFloat
+                | MulFloat
+                | DivFloat
+                | NegFloat
+                | Compare
+                | Not
+                | Identity
+                | FloatOfInt
+                | IntOfFloat
+        )
 }

@@ -306,6 +306,13 @@ pub enum Prim {
 }
 
 impl Prim {
+    /// `=`, `<>`, `<`, `>`, `<=`, `>=`, `==`, `!=`: compiled to one machine
+    /// compare when the operands are immediates (physical equality always).
+    pub fn is_comparison(self) -> bool {
+        use Prim::*;
+        matches!(self, Equal | NotEqual | Lt | Gt | Le | Ge | PhysEq | PhysNe)
+    }
+
     /// For the typed calls (`%assert_equal`, `%check_forall`, …): the
     /// standard-library function they call, with a type descriptor as its
     /// first argument (so polymorphic code written in Caravan can print
