@@ -440,7 +440,7 @@ unsafe fn install(
     // SAFETY: caller's guarantee.
     let (mut vf, vw) = unsafe { Frozen::freeze_pair(proc, vopt, 0) }.ok_or(OUT_OF_MEMORY)?;
     // SAFETY: the running process.
-    unsafe { (*proc).reductions -= 2 + ((kw + vw) >> 4) as i64 };
+    unsafe { (*proc).charge(2 + ((kw + vw) >> 4) as i64) };
     let old = with_table(s, |t| {
         let mut g = t.write(h)?;
         let bucket = g.entry(h).or_default();
@@ -548,7 +548,7 @@ pub unsafe extern "C" fn caravan_store_get(proc: *mut Process, s: Value, key: Va
     // SAFETY: caller's guarantee.
     let r = unsafe { read(proc, s, key, false) };
     // SAFETY: the running process.
-    unsafe { (*proc).reductions -= 1 };
+    unsafe { (*proc).charge(1) };
     finish(proc, r).unwrap_or(UNIT)
 }
 

@@ -58,10 +58,14 @@ unsafe fn recv(proc: *mut Process) -> Value {
 
 #[inline(always)]
 unsafe fn tick(proc: *mut Process) {
+    // As the generated prologue: the trip point rises one reduction; a
+    // stack pointer (here, a local's address) below it takes the cold path.
     unsafe {
-        (*proc).reductions -= 1;
-        if (*proc).reductions < 0 {
-            caravan_rt_yield(proc);
+        (*proc).trip += caravan_vm::process::TRIP_PER_RED;
+        let here = 0u8;
+        let sp = std::ptr::addr_of!(here) as usize;
+        if sp < (*proc).trip {
+            caravan_rt_tick(proc, sp);
         }
     }
 }

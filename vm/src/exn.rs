@@ -19,8 +19,8 @@
 //! chain of generated code from the trampoline frame that called the
 //! runtime (`exit_fp`, as the collector does) to the innermost call site
 //! with a handler, and resumes there: SP and FP of that frame, the
-//! exception in the first payload register (`rax`), the reduction count
-//! back in the pinned register. Cranelift treats every register as
+//! exception in the first payload register (`rax`) (the reduction count
+//! stays in the process struct, `Process::trip`). Cranelift treats every register as
 //! clobbered on a `try_call`'s exceptional edge (the `tail` convention,
 //! which every callee at such a site uses), so nothing else needs
 //! restoring — the scheme of wasmtime's unwinder. With no handler the
@@ -171,17 +171,15 @@ unsafe fn find_handler(exit_fp: u64) -> Option<(u64, u64, u64)> {
 }
 
 std::arch::global_asm!(
-    // caravan_exn_resume(pc: rdi, sp: rsi, fp: rdx, exn: rcx, reds: r8) -> !
+    // caravan_exn_resume(pc: rdi, sp: rsi, fp: rdx, exn: rcx) -> !
     // Resumes generated code at a `try_call` handler: the tail
     // convention's exception ABI restores only SP and FP; the payload goes
-    // in rax (rdx, the second payload register, is zeroed); r15 is the
-    // pinned reduction counter.
+    // in rax (rdx, the second payload register, is zeroed).
     ".text",
     ".p2align 4",
     ".globl caravan_exn_resume",
     ".type caravan_exn_resume,@function",
     "caravan_exn_resume:",
-    "mov r15, r8",
     "mov rax, rcx",
     "mov rsp, rsi",
     "mov rbp, rdx",
@@ -191,7 +189,7 @@ std::arch::global_asm!(
 );
 
 extern "C" {
-    fn caravan_exn_resume(pc: u64, sp: u64, fp: u64, exn: Value, reds: i64) -> !;
+    fn caravan_exn_resume(pc: u64, sp: u64, fp: u64, exn: Value) -> !;
 }
 
 /// Raises `exn` in the running process: resumes at the innermost handler
@@ -201,7 +199,7 @@ extern "C" {
 /// # Safety
 /// `proc` is the running process and this runs on its stack, called
 /// (directly or through a builtin) from a trampoline of generated code
-/// that set `exit_fp` and stored the reduction count; no lock is held and
+/// that set `exit_fp`; no lock is held and
 /// no Rust value with a destructor is live in the frames being abandoned.
 pub unsafe fn raise(proc: *mut Process, exn: Value, loc: *const u8) -> ! {
     // SAFETY: caller's guarantee.
@@ -209,7 +207,7 @@ pub unsafe fn raise(proc: *mut Process, exn: Value, loc: *const u8) -> ! {
         let p = &mut *proc;
         if let Some((pc, sp, fp)) = find_handler(p.exit_fp) {
             p.exit_fp = 0;
-            caravan_exn_resume(pc, sp, fp, exn, p.reductions);
+            caravan_exn_resume(pc, sp, fp, exn);
         }
         let text = crash_text(exn);
         crash(

@@ -815,7 +815,7 @@ unsafe fn alloc_gc(
 ) -> Value {
     // SAFETY: `proc` is the running process on its own stack.
     let p = unsafe { &mut *proc };
-    p.reductions -= (wosize >> 4) as i64;
+    p.charge((wosize >> 4) as i64);
     p.gc_allocs += 1;
     let tortured = torture() && p.gc_allocs * 64 >= p.gc_live as u64;
     if p.gc_inhibit == 0 && (tortured || p.gc_pending != 0 || p.young_words() >= p.gc_threshold) {

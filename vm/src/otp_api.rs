@@ -186,7 +186,7 @@ pub unsafe fn copy_into(proc: *mut Process, v: Value) -> Option<Value> {
         let p = &mut *proc;
         p.heap.adopt(f);
         crate::gc::note_growth(p);
-        p.reductions -= (words >> 4) as i64;
+        p.charge((words >> 4) as i64);
         Some(c)
     }
 }

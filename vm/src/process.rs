@@ -25,16 +25,31 @@ use std::time::Instant;
 /// Reductions per time slice (BEAM's `CONTEXT_REDS` = 4000).
 pub const CONTEXT_REDS: i64 = 4000;
 
+/// Bytes the trip point ([`Process::trip`]) rises per reduction: a slice
+/// of [`CONTEXT_REDS`] spans 64 KiB of it, so on a stack with that much
+/// room above its limit the slice ends exactly when its reductions do.
+pub const TRIP_PER_RED: usize = 16;
+
+/// A trip point above every stack address: the next counted function
+/// entry takes the cold path.
+const TRIP_NOW: usize = 1 << 62;
+
 /// The process struct. The first four fields are read and written by
 /// generated code at fixed offsets (`docs/vm-abi.md`, "The process
 /// struct"); the rest is private to the VM.
 #[repr(C)]
 pub struct Process {
-    /// Offset 0: decremented by every function before its first call on
-    /// each path (paths that call nothing skip it); below 0 the code calls
-    /// `caravan_rt_yield`. Runtime calls (send, receive, spawn, allocation)
-    /// subtract their cost too.
-    pub reductions: i64,
+    /// Offset 0: the *trip point*, an address on the process's stack that
+    /// counts reductions and checks the stack at once (the two checks of
+    /// Go's `stackguard0` preemption, fused). Every function adds
+    /// [`TRIP_PER_RED`] bytes to it before its first call on each path
+    /// (paths that call nothing skip it) and calls its cold path when the
+    /// stack pointer is below it. It never starts below `stack_limit`, so a
+    /// stack overflow always takes the cold path; reductions are counted
+    /// exactly there ([`Process::reds_left`]) and the slice ends when they
+    /// run out (`caravan_rt_tick`). Runtime functions charge their work
+    /// with [`Process::charge`].
+    pub trip: usize,
     /// Offset 8: the lowest stack address generated code may use (slot low
     /// end + guard page + 64 KiB for runtime functions).
     pub stack_limit: u64,
@@ -72,6 +87,10 @@ pub struct Process {
     /// Reductions used in the slices that ran out (a slice is
     /// `CONTEXT_REDS`), for introspection.
     pub(crate) reds_done: u64,
+    /// The value of `trip` at which the slice's reductions run out (it
+    /// may lie below `trip`: the slice is overdrawn). Set with `trip` by
+    /// [`Process::rebase`].
+    pub(crate) reds_zero: usize,
 
     pub(crate) serial: u64,
     pub(crate) vm: *const crate::scheduler::Vm,
@@ -132,7 +151,7 @@ pub struct Process {
 impl Process {
     pub(crate) fn new(serial: u64, vm: *const crate::scheduler::Vm, shared: Arc<Shared>) -> Self {
         Process {
-            reductions: CONTEXT_REDS,
+            trip: 0,
             stack_limit: 0,
             heap_ptr: 0,
             heap_limit: 0,
@@ -144,6 +163,7 @@ impl Process {
             gc_count: 0,
             gc_allocs: 0,
             reds_done: 0,
+            reds_zero: 0,
             serial,
             vm,
             sched: std::ptr::null(),
@@ -171,6 +191,39 @@ impl Process {
             crashed: false,
             host: crate::scheduler::Host::None,
         }
+    }
+
+    /// Reductions left in the current slice (negative when overdrawn):
+    /// how far the trip point still is from where they run out (it rose
+    /// one [`TRIP_PER_RED`] per counted function entry, more for what
+    /// runtime functions charged).
+    pub fn reds_left(&self) -> i64 {
+        self.reds_zero.wrapping_sub(self.trip) as i64 / TRIP_PER_RED as i64
+    }
+
+    /// Charges `n` reductions (negative `n` charges nothing) for work a
+    /// runtime function did: the trip point rises, so the slice ends
+    /// sooner.
+    pub fn charge(&mut self, n: i64) {
+        let bytes = (n.max(0) as usize).saturating_mul(TRIP_PER_RED);
+        self.trip = self.trip.wrapping_add(bytes);
+    }
+
+    /// Settles the count: `left` reductions remain, and generated code's
+    /// stack pointer is `sp`. The trip point goes `left` reductions below
+    /// `sp`, or to `stack_limit` when the stack has less room than that
+    /// (then the cold path comes earlier and settles again), or above every
+    /// address when nothing is left. Call it after any change of
+    /// `stack_limit`, since the trip point must never be below it.
+    pub fn rebase(&mut self, left: i64, sp: usize) {
+        let trip = if left <= 0 {
+            TRIP_NOW
+        } else {
+            let room = (left as usize).saturating_mul(TRIP_PER_RED);
+            sp.saturating_sub(room).max(self.stack_limit as usize)
+        };
+        self.trip = trip;
+        self.reds_zero = trip.wrapping_add((left as usize).wrapping_mul(TRIP_PER_RED));
     }
 
     /// This process's serial number (`<0.SERIAL>`).
@@ -636,8 +689,9 @@ mod tests {
         // + 8 for the generations (boxed: made by the first collection)
         // and + 8 for the index of the young large objects.
         // + 8 for the nursery's list of adopted fragments (kept whole by
-        // minor collections). Still mimalloc's 448-byte size class.
-        assert!(p <= 440, "Process is {p} bytes");
+        // minor collections). + 8 for where the slice's reductions run out
+        // (`reds_zero`). Still mimalloc's 448-byte size class.
+        assert!(p <= 448, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
         assert_eq!(size_of::<Msg>(), 24);
     }

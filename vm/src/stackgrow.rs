@@ -276,6 +276,9 @@ unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) ->
             }
         }
         p.stack_limit = (low + PAGE + RUNTIME_MARGIN) as u64;
+        // The trip point belongs to the old stack: measure the reductions
+        // left from the stub's frame on the new one.
+        p.rebase(p.reds_left(), moved(stub_fp));
         delta as isize
     }
 }

@@ -140,7 +140,7 @@ pub unsafe extern "C" fn caravan_rt_send_after(
             };
             let (m, words) = make_msg(&mut sched.local().copy, msg)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
-            (*proc).reductions -= crate::abi::SEND_REDS + (words >> 4) as i64;
+            (*proc).charge(crate::abi::SEND_REDS + (words >> 4) as i64);
             shard(id).insert(id, ());
             let s = Box::new(SendTimer { id, msg: Some(m) });
             sched.add_send_timer(deadline, to, s);

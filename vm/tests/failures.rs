@@ -411,6 +411,7 @@ fn symbols_list_every_runtime_function() {
     let names: Vec<&str> = s.iter().map(|x| x.0).collect();
     for n in [
         "caravan_rt_yield",
+        "caravan_rt_tick",
         "caravan_rt_stack_overflow",
         "caravan_rt_alloc",
         "caravan_rt_fail",

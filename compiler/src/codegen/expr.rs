@@ -445,53 +445,66 @@ impl Fx<'_, '_> {
         self.b.ins().bor_imm_s(s, 1)
     }
 
-    /// Reduction count and stack check; yields or grows the stack in a
-    /// cold block. Emitted at a function's entry, or where [`Fx::tail`]
-    /// deferred it to (the first call on each path). The reduction count lives in Cranelift's pinned
-    /// register (r15 on x86-64, callee-saved for the Rust runtime and saved
-    /// by the context switch), so counting is a register decrement; the
-    /// stack check compares SP with the process's limit. Either failing
-    /// branches to a cold block: yield (then a fresh budget of
-    /// `CONTEXT_REDS`) or crash with a stack overflow.
+    /// Reduction count and stack check in one test; yields or grows the
+    /// stack in a cold block. Emitted at a function's entry, or where
+    /// [`Fx::tail`] deferred it to (the first call on each path).
+    ///
+    /// The process's trip point (`Process::trip`, docs/vm-abi.md) is an
+    /// address that rises by `TRIP_PER_RED` bytes per counted entry, kept
+    /// at or above the stack limit. One add to it and one compare of SP
+    /// with it both count reductions and check the stack (4 instructions:
+    /// `add [proc], 16; mov rsp → r; cmp r, [proc]; jb`), as Go's
+    /// `stackguard0` serves both its stack check and its preemption
+    /// requests. Below it, the cold block tells the two
+    /// apart: SP below the process's real limit is a stack overflow
+    /// (`caravan_rt_stack_overflow` grows the stack or crashes);
+    /// otherwise `caravan_rt_tick` settles the count and yields when the
+    /// slice's reductions ran out. With reductions off, SP is compared
+    /// with the limit alone.
     fn prologue(&mut self, loc: Loc) -> Result<(), CodegenError> {
         let p = self.proc_;
         let overflow = self.b.create_block();
-        let yield_ = self.b.create_block();
-        let counted = self.b.create_block();
+        let tick = self.b.create_block();
         let body = self.b.create_block();
         self.b.set_cold_block(overflow);
-        self.b.set_cold_block(yield_);
-        let sp = self.b.ins().get_stack_pointer(I64);
-        let limit = self.b.ins().load(I64, TRUSTED, p, off::STACK_LIMIT);
-        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-        self.b.ins().brif(low, overflow, &[], counted, &[]);
-        self.b.switch_to_block(counted);
+        self.b.set_cold_block(tick);
         if self.g.opts.no_reductions {
-            self.b.ins().jump(body, &[]);
+            let sp = self.b.ins().get_stack_pointer(I64);
+            let limit = self.b.ins().load(I64, TRUSTED, p, off::STACK_LIMIT);
+            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+            self.b.ins().brif(low, overflow, &[], body, &[]);
         } else {
-            let r = self.b.ins().get_pinned_reg(I64);
-            let r1 = self.b.ins().iadd_imm_s(r, -1);
-            self.b.ins().set_pinned_reg(r1);
-            let out = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r1, 0);
-            self.b.ins().brif(out, yield_, &[], body, &[]);
+            let slow = self.b.create_block();
+            self.b.set_cold_block(slow);
+            // `add qword [proc], 16` (Cranelift fuses load, add and store
+            // to one address), then `cmp sp, [proc]`: the reload goes
+            // through another address value so that alias analysis does
+            // not forward the stored sum, which would keep it in a register
+            // and split the fused add.
+            let t = self.b.ins().load(I64, TRUSTED, p, off::TRIP);
+            let step = caravan_vm::process::TRIP_PER_RED as i64;
+            let t1 = self.b.ins().iadd_imm_s(t, step);
+            self.b.ins().store(TRUSTED, t1, p, off::TRIP);
+            let sp = self.b.ins().get_stack_pointer(I64);
+            let q = self.b.ins().iadd_imm_s(p, 8);
+            let t2 = self.b.ins().load(I64, TRUSTED, q, off::TRIP - 8);
+            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, t2);
+            self.b.ins().brif(low, slow, &[], body, &[]);
+            self.b.switch_to_block(slow);
+            let limit = self.b.ins().load(I64, TRUSTED, p, off::STACK_LIMIT);
+            let over = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+            self.b.ins().brif(over, overflow, &[], tick, &[]);
+            self.b.switch_to_block(tick);
+            self.rt_gc("caravan_rt_tick", &[p, sp])?;
+            self.b.ins().jump(body, &[]);
         }
         self.b.switch_to_block(overflow);
         let l = self.g.loc_data(loc)?;
         let lv = self.data_addr(l);
         // Through a trampoline, so the crash can name the caller's call
         // site (the 64 KiB kept below the stack limit has room for it).
+        // Growing the stack moves the trip point to the new stack.
         self.rt_gc("caravan_rt_stack_overflow", &[p, lv])?;
-        self.b.ins().jump(body, &[]);
-        self.b.switch_to_block(yield_);
-        if !self.g.opts.no_reductions {
-            // The spent count, for the scheduler's bookkeeping.
-            let r = self.b.ins().get_pinned_reg(I64);
-            self.b.ins().store(TRUSTED, r, p, off::REDUCTIONS);
-        }
-        self.rt("caravan_rt_yield", &[p])?;
-        // The budget the scheduler gave the next slice.
-        let budget = self.b.ins().load(I64, TRUSTED, p, off::REDUCTIONS);
-        self.b.ins().set_pinned_reg(budget);
         self.b.ins().jump(body, &[]);
         self.b.switch_to_block(body);
         Ok(())

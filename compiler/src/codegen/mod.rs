@@ -13,12 +13,14 @@
 //!   back to a generated `apply_n` helper that builds partial applications
 //!   or applies over-saturated calls (OCaml's `caml_applyN` / `caml_curryN`
 //!   scheme, Leroy 1990, "The ZINC experiment").
-//! - Every function decrements the process's reduction counter and
-//!   compares the stack pointer with the process's stack limit before its
+//! - Every function counts a reduction and checks its stack before its
 //!   first call on each path (at entry, unless a call-free condition,
 //!   scrutinee or binding comes first; a path that calls nothing checks
-//!   nothing); either condition branches to a cold block that yields (BEAM
-//!   `CONTEXT_REDS`) or grows the stack.
+//!   nothing), in one test: it raises the process's trip point and
+//!   compares the stack pointer with it (`Process::trip`, after Go's
+//!   `stackguard0`); below it, a cold block grows the stack or settles the
+//!   count and yields when the slice's reductions (BEAM `CONTEXT_REDS`)
+//!   ran out.
 //! - Pattern matching is compiled arm by arm into tests on tags and
 //!   immediates (a backtracking automaton, Augustsson 1985).
 //!
@@ -302,8 +304,6 @@ impl Session {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed")?;
         flags.set("preserve_frame_pointers", "true")?;
-        // The reduction counter lives in the pinned register (r15).
-        flags.set("enable_pinned_reg", "true")?;
         flags.set("use_colocated_libcalls", "false")?;
         flags.set("is_pic", "false")?;
         // Cranelift's IR verifier checks every function before it is

@@ -15,7 +15,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 /// The runtime functions generated code calls directly (besides those
 /// named by `external` declarations), with their parameter counts.
 pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
-    ("caravan_rt_yield", 1),
+    ("caravan_rt_tick", 2),
     ("caravan_rt_stack_overflow", 2),
     ("caravan_rt_alloc", 3),
     ("caravan_rt_fail", 3),
@@ -214,12 +214,6 @@ pub(crate) fn compile_gc_trampoline(
         let proc_ = params[0];
         let fp = b.ins().get_frame_pointer(I64);
         b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
-        // The reduction count goes to the process struct for the call and
-        // comes back from it: runtime functions charge their work there,
-        // and the scheduler sets a fresh budget there when it resumes a
-        // process that blocked.
-        let reds = b.ins().get_pinned_reg(I64);
-        b.ins().store(TRUSTED, reds, proc_, off::REDUCTIONS);
         let tref = g.module.declare_func_in_func(target, b.func);
         let call = b.ins().call(tref, params);
         let r = b.inst_results(call)[0];
@@ -238,8 +232,6 @@ pub(crate) fn compile_gc_trampoline(
         b.switch_to_block(done);
         let zero = b.ins().iconst(I64, 0);
         b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
-        let reds = b.ins().load(I64, TRUSTED, proc_, off::REDUCTIONS);
-        b.ins().set_pinned_reg(reds);
         b.ins().return_(&[out]);
         Ok(())
     })
@@ -258,17 +250,9 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         .declare_function("caravan_entry", Linkage::Local, &sig)?;
     let apply1 = g.apply_fn(1)?;
     define(g, func, sig, |g, b, params| {
-        // The reduction counter is the pinned register: a fresh budget for
-        // the code entered here, and the caller's value back afterwards
-        // (the register is callee-saved for the Rust code that calls us).
-        let saved = b.ins().get_pinned_reg(I64);
-        // The budget the scheduler gave this slice.
-        let budget = b.ins().load(I64, TRUSTED, params[0], off::REDUCTIONS);
-        b.ins().set_pinned_reg(budget);
         let aref = g.module.declare_func_in_func(apply1, b.func);
         let call = b.ins().call(aref, params);
         let r = b.inst_results(call)[0];
-        b.ins().set_pinned_reg(saved);
         b.ins().return_(&[r]);
         Ok(())
     })?;

@@ -174,7 +174,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             let (caller, r) = (field(reply, 0), field(reply, 1));
             if crate::dist::is_proxy(caller) {
                 // The caller is on another node: `{Tag, V}` on the wire.
-                (*proc).reductions -= SEND_REDS;
+                (*proc).charge(SEND_REDS);
                 return crate::dist::reply(r, v).map(|()| UNIT).map_err(Fail::msg);
             }
             let sched = sched_of(proc);
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             let target: &crate::process::Shared = &*target;
             let (m, words) = make_msg(&mut local_of(proc).copy, v)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
-            (*proc).reductions -= SEND_REDS + (words >> 4) as i64;
+            (*proc).charge(SEND_REDS + (words >> 4) as i64);
             let mut rejected = None;
             let woken = {
                 let mut g = target.lock();

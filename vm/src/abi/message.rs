@@ -26,7 +26,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
             if crate::dist::is_proxy(serial) {
                 // A process of another node: encoded by its message type
                 // and written to the connection.
-                p.reductions -= SEND_REDS;
+                p.charge(SEND_REDS);
                 return crate::dist::send(serial, msg)
                     .map(|()| UNIT)
                     .map_err(Fail::msg);
@@ -37,14 +37,14 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                 match sched.lookup_ptr(serial) {
                     Some(t) => &*t,
                     None => {
-                        p.reductions -= SEND_REDS;
+                        p.charge(SEND_REDS);
                         return Ok(UNIT);
                     }
                 }
             };
             let (m, words) = make_msg(&mut local_of(proc).copy, msg)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
-            p.reductions -= SEND_REDS + (words >> 4) as i64;
+            p.charge(SEND_REDS + (words >> 4) as i64);
             let mut rejected = None;
             let mut full = false;
             let woken = {
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                     let i = p.cursor;
                     p.cursor += 1;
                     p.last = Some(i);
-                    p.reductions -= 1;
+                    p.charge(1);
                     if let Some(f) = p.queue[i].frag.take() {
                         let v = p.queue[i].value;
                         p.queue[i].value = crate::gc::take_fragment(p, f, v);

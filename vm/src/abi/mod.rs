@@ -62,6 +62,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_gc_live_words,
         caravan_gc_collections,
         caravan_rt_yield,
+        caravan_rt_tick,
         caravan_rt_yield_now,
         caravan_rt_stack_overflow,
         caravan_rt_alloc,

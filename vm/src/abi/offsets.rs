@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! Process (#[repr(C)], docs/vm-abi.md "The process struct")
-//!   +0   reductions   i64  the count at runtime calls (r15 in between)
+//!   +0   trip         u64  reductions and stack check in one address
 //!   +8   stack_limit  u64  lowest stack address generated code may use
 //!   +16  heap_ptr     u64  bump pointer of the current heap chunk
 //!   +24  heap_limit   u64  end of the current heap chunk
@@ -21,8 +21,8 @@
 use crate::process::Process;
 use std::mem::offset_of;
 
-/// `Process::reductions`.
-pub const REDUCTIONS: i32 = 0;
+/// `Process::trip`.
+pub const TRIP: i32 = 0;
 /// `Process::stack_limit`.
 pub const STACK_LIMIT: i32 = 8;
 /// `Process::heap_ptr`.
@@ -42,7 +42,7 @@ pub const CLOSURE_ARITY: i32 = 8;
 pub const CLOSURE_ENV: i32 = 16;
 
 const _: () = {
-    assert!(offset_of!(Process, reductions) == REDUCTIONS as usize);
+    assert!(offset_of!(Process, trip) == TRIP as usize);
     assert!(offset_of!(Process, stack_limit) == STACK_LIMIT as usize);
     assert!(offset_of!(Process, heap_ptr) == HEAP_PTR as usize);
     assert!(offset_of!(Process, heap_limit) == HEAP_LIMIT as usize);

@@ -19,6 +19,31 @@ pub unsafe extern "C" fn caravan_rt_yield(proc: *mut Process) -> Value {
     UNIT
 }
 
+/// The cold path of a function entry whose stack pointer `sp` fell below
+/// the trip point (`Process::trip`) while it was above `stack_limit`
+/// (generated code tests that first and calls `caravan_rt_stack_overflow`
+/// instead). The reductions the trip point counted are settled: with some
+/// left, the trip point goes back below `sp` and the function runs on;
+/// with none, the slice ends as in [`caravan_rt_yield`]. Called through a
+/// trampoline, whose `exit_fp` tells the scheduler where the next slice's
+/// trip point is measured from.
+///
+/// # Safety
+/// `proc` must be the calling process.
+#[no_mangle]
+pub unsafe extern "C" fn caravan_rt_tick(proc: *mut Process, sp: usize) -> Value {
+    // SAFETY: `proc` is the running process.
+    unsafe {
+        let p = &mut *proc;
+        let left = p.reds_left();
+        if left > 0 {
+            p.rebase(left, sp);
+            return UNIT;
+        }
+        caravan_rt_yield(proc)
+    }
+}
+
 /// `Process.yield ()`: same as [`caravan_rt_yield`].
 ///
 /// # Safety
@@ -169,7 +194,7 @@ pub(crate) unsafe fn spawn_process(
             c.shared.lock().x().links.push((*proc).serial);
             (*proc).shared.lock().x().links.push(c.serial);
         }
-        (*proc).reductions -= SPAWN_REDS;
+        (*proc).charge(SPAWN_REDS);
         sched.push_runnext(child);
         Ok(pid)
     }

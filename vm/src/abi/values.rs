@@ -13,7 +13,7 @@ pub unsafe extern "C" fn caravan_rt_alloc(proc: *mut Process, tag: u64, wosize: 
     // SAFETY: `proc` is the running process; nothing here can panic but
     // allocation failure, which aborts.
     let p = unsafe { &mut *proc };
-    p.reductions -= (wosize >> 4) as i64;
+    p.charge((wosize >> 4) as i64);
     alloc_block(p, tag as u8, wosize as usize) as Value
 }
 

@@ -492,7 +492,7 @@ pub unsafe extern "C" fn caravan_tcp_send(proc: *mut Process, s: Value, data: Va
                     Ok(0) => break Err(NetError::Closed),
                     Ok(n) => {
                         at += n;
-                        (*proc).reductions -= (n >> 10) as i64;
+                        (*proc).charge((n >> 10) as i64);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         if let Err(e) = wait(proc, token, WRITE, None) {
@@ -552,7 +552,7 @@ pub unsafe extern "C" fn caravan_tcp_recv(proc: *mut Process, s: Value, timeout:
                         // Copied out of the scheduler's buffer into the heap
                         // before anything else can use it.
                         let v = alloc_string(&mut *proc, &buf[..n]);
-                        (*proc).reductions -= (n >> 10) as i64;
+                        (*proc).charge((n >> 10) as i64);
                         break Ok(v);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

@@ -558,7 +558,7 @@ impl Scheduler {
                 .det
                 .as_mut()
                 .map(|d| d.slice_budget());
-            proc.reductions = if let Some(budget) = det {
+            let budget = if let Some(budget) = det {
                 budget
             } else if from_runnext {
                 // SAFETY: owning thread, short borrow.
@@ -566,6 +566,17 @@ impl Scheduler {
             } else {
                 CONTEXT_REDS
             };
+            // The trip point is measured from generated code's stack
+            // pointer where the process stopped: the frame of the
+            // trampoline it switched out in (a blocking runtime call, or
+            // `caravan_rt_tick` when its reductions ran out), or (first
+            // run, or a switch outside generated code) its saved context.
+            let sp = if proc.exit_fp != 0 {
+                proc.exit_fp as usize
+            } else {
+                proc.saved_sp
+            };
+            proc.rebase(budget, sp);
             proc.shared
                 .state
                 .store(ProcState::Running as u8, Ordering::Relaxed);
@@ -589,9 +600,9 @@ impl Scheduler {
         }
         // SAFETY: owning thread, short borrow.
         let l = unsafe { self.local() };
-        l.slice_left = proc.reductions;
+        l.slice_left = proc.reds_left();
         if let Some(d) = l.det.as_mut() {
-            d.slice_done(proc.reductions);
+            d.slice_done(l.slice_left);
         }
         let request = std::mem::take(&mut proc.request);
         if request != Request::Exit && proc.shared.kill.load(Ordering::Acquire) {

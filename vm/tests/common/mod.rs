@@ -128,13 +128,17 @@ pub unsafe fn recv_match(
     }
 }
 
-/// Simulates the generated prologue's reduction check.
+/// Simulates the generated prologue's reduction check: the trip point
+/// rises by one reduction; a stack pointer below it (here, the address of
+/// a local) takes the cold path. Test bodies never overflow their stack.
 #[inline(always)]
 pub unsafe fn tick(proc: *mut Process) {
     unsafe {
-        (*proc).reductions -= 1;
-        if (*proc).reductions < 0 {
-            caravan_rt_yield(proc);
+        (*proc).trip += caravan_vm::process::TRIP_PER_RED;
+        let here = 0u8;
+        let sp = std::ptr::addr_of!(here) as usize;
+        if sp < (*proc).trip {
+            caravan_rt_tick(proc, sp);
         }
     }
 }
