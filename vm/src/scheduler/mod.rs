@@ -118,6 +118,14 @@ pub(crate) enum Host {
 }
 
 /// The state shared by all schedulers of one [`crate::run`].
+/// The allocation of a process that ended, dropped in place: memory for
+/// the next spawn, with nothing in it.
+pub(crate) struct DeadProcess(pub(crate) Box<std::mem::MaybeUninit<Process>>);
+
+// SAFETY: the box holds no value (the process was dropped in place), only
+// memory from the global allocator, which any thread may reuse or free.
+unsafe impl Send for DeadProcess {}
+
 pub struct Vm {
     pub(crate) entry: EntryFn,
     /// Every new process's heap limit in words (0: none).
@@ -153,6 +161,16 @@ pub struct Vm {
     /// scheduler fires them.
     orphans: Mutex<TimerHeap>,
     orphan_count: Padded<AtomicUsize>,
+    /// Allocations of ended processes that a scheduler's own cache had no
+    /// room for, for the schedulers whose caches run dry: Go's global
+    /// list of free goroutines (`sched.gFree`) behind the per-P lists.
+    /// When processes end on another scheduler than the one spawning
+    /// them, their memory comes back here in batches instead of being
+    /// freed on one thread and allocated anew on the other.
+    pub(crate) proc_pool: Mutex<Vec<DeadProcess>>,
+    /// `proc_pool`'s length, set under its lock: read without it, so that
+    /// a spawn does not lock an empty pool.
+    pub(crate) proc_pool_len: AtomicUsize,
     /// Next unallocated serial. Schedulers take blocks of
     /// [`SERIAL_BLOCK`], so this atomic is touched once per block.
     next_serial: Padded<AtomicU64>,
@@ -229,6 +247,8 @@ impl Vm {
                 purge_at: usize::MAX,
             }),
             orphan_count: Padded(AtomicUsize::new(0)),
+            proc_pool: Mutex::new(Vec::new()),
+            proc_pool_len: AtomicUsize::new(0),
             next_serial: Padded(AtomicU64::new(1)),
             next_monitor: AtomicU64::new(1),
             host_done: Mutex::new(WordMap::default()),
@@ -400,17 +420,20 @@ impl Vm {
     /// Creates a process with `serial` (not yet queued) and registers it in
     /// the table.
     pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
-        self.new_process_in(serial, Box::new_uninit())
+        self.new_process_in(serial, Box::new_uninit(), None)
     }
 
     /// [`Vm::new_process`] in the allocation `mem` (fresh, or one a
-    /// scheduler kept from a process that ended).
+    /// scheduler kept from a process that ended), with `shared` for its
+    /// shared part if given (a fresh one a scheduler kept, see
+    /// `Scheduler::recycle`).
     pub(crate) fn new_process_in(
         &self,
         serial: u64,
         mut mem: Box<std::mem::MaybeUninit<Process>>,
+        shared: Option<Arc<Shared>>,
     ) -> *mut Process {
-        let shared = Arc::new(Shared::new());
+        let shared = shared.unwrap_or_else(|| Arc::new(Shared::new()));
         self.table.insert(serial, shared.clone());
         let mut p = Process::new(serial, self, shared);
         p.max_heap_words = self.max_heap_words;

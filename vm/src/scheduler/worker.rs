@@ -14,6 +14,10 @@ const STACK_CACHE_MAX: usize = 64;
 /// Dead processes' allocations a scheduler keeps for its next spawns
 /// ([`Scheduler::new_process`]).
 const PROC_CACHE_MAX: usize = 64;
+/// Allocations moved at once between a scheduler's cache and the VM's
+/// pool (`Vm::proc_pool`), and the most the pool keeps.
+const PROC_BATCH: usize = PROC_CACHE_MAX / 2;
+const PROC_POOL_MAX: usize = 4096;
 const STACK_BATCH: usize = 16;
 /// Idle rounds spent spinning (then yielding) before parking.
 const SPIN_ROUNDS: u32 = 8;
@@ -59,6 +63,9 @@ pub(crate) struct Local {
     /// is kept.
     #[allow(clippy::vec_box)]
     proc_cache: Vec<Box<std::mem::MaybeUninit<Process>>>,
+    /// Shared parts of ended processes that nothing else held, reset for
+    /// the next spawn (at most [`PROC_CACHE_MAX`]).
+    shared_cache: Vec<Arc<Shared>>,
     /// Recently used pids (see [`Scheduler::lookup`]).
     pid_cache: Box<[(u64, Option<Arc<Shared>>)]>,
     /// This scheduler's block of serials: next, end.
@@ -481,15 +488,27 @@ impl Scheduler {
     pub(crate) fn new_process(&self, serial: u64) -> *mut Process {
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
+        let vm = self.vm();
+        if l.proc_cache.is_empty() && vm.proc_pool_len.load(Ordering::Relaxed) != 0 {
+            let mut pool = lock(&vm.proc_pool);
+            let keep = pool.len().saturating_sub(PROC_BATCH);
+            l.proc_cache.extend(pool.drain(keep..).map(|d| d.0));
+            vm.proc_pool_len.store(pool.len(), Ordering::Relaxed);
+        }
         match l.proc_cache.pop() {
-            Some(mem) => self.vm().new_process_in(serial, mem),
-            None => self.vm().new_process(serial),
+            Some(mem) => vm.new_process_in(serial, mem, l.shared_cache.pop()),
+            None => vm.new_process_in(serial, Box::new_uninit(), l.shared_cache.pop()),
         }
     }
 
     /// Drops a finished process in place and keeps its allocation for
-    /// [`Scheduler::new_process`] (frees it when the cache is full).
+    /// [`Scheduler::new_process`]: in this scheduler's cache, half of which
+    /// goes to the VM's pool when it is full (freed when both are).
     fn recycle(&self, proc: Box<Process>) {
+        // The shared part too, when nothing else holds it (no watcher, no
+        // cached pid lookup): `get_mut` proves it unique, and it is reset
+        // to a fresh one. The table no longer has it (`finish`).
+        let mut shared = Some(proc.shared.clone());
         let raw = Box::into_raw(proc);
         // SAFETY: `raw` came from a live Box; after the drop its memory is
         // uninitialised, which is what a `MaybeUninit<Process>` may hold,
@@ -500,8 +519,22 @@ impl Scheduler {
         };
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
+        if l.proc_cache.len() == PROC_CACHE_MAX {
+            let vm = self.vm();
+            let mut pool = lock(&vm.proc_pool);
+            let room = PROC_POOL_MAX.saturating_sub(pool.len()).min(PROC_BATCH);
+            let from = PROC_CACHE_MAX - room;
+            pool.extend(l.proc_cache.drain(from..).map(DeadProcess));
+            vm.proc_pool_len.store(pool.len(), Ordering::Relaxed);
+        }
         if l.proc_cache.len() < PROC_CACHE_MAX {
             l.proc_cache.push(mem);
+        }
+        if let Some(sh) = shared.as_mut().and_then(Arc::get_mut) {
+            *sh = Shared::new();
+            if l.shared_cache.len() < PROC_CACHE_MAX {
+                l.shared_cache.extend(shared);
+            }
         }
     }
 
@@ -844,6 +877,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             slice_left: 0,
             stack_cache: Vec::new(),
             proc_cache: Vec::new(),
+            shared_cache: Vec::new(),
             audit: 0,
             serials: (0, 0),
             pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
