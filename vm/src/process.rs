@@ -671,6 +671,47 @@ pub(crate) const OUT_OF_MEMORY: &str = "out of memory";
 mod tests {
     use super::*;
 
+    /// The trip point's bookkeeping (`rebase`, `charge`, `reds_left`): the
+    /// count is exact, and the trip point is never below the stack limit.
+    #[test]
+    fn trip_point_counts_reductions_and_stays_above_the_limit() {
+        let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
+        let limit = 0x7000_0000_usize;
+        p.stack_limit = limit as u64;
+        let sp = limit + (1 << 20);
+        // Room for the whole slice: the trip point is the slice below sp.
+        p.rebase(CONTEXT_REDS, sp);
+        assert_eq!(p.trip, sp - CONTEXT_REDS as usize * TRIP_PER_RED);
+        assert_eq!(p.reds_left(), CONTEXT_REDS);
+        // Each counted entry raises it by one reduction; it trips at sp
+        // exactly when the slice is spent.
+        p.trip += TRIP_PER_RED;
+        assert_eq!(p.reds_left(), CONTEXT_REDS - 1);
+        p.charge(99);
+        assert_eq!(p.reds_left(), CONTEXT_REDS - 100);
+        p.charge(-5);
+        assert_eq!(p.reds_left(), CONTEXT_REDS - 100);
+        p.trip += (CONTEXT_REDS as usize - 100) * TRIP_PER_RED;
+        assert_eq!((p.reds_left(), p.trip), (0, sp));
+        // Overdrawn by a runtime function's charge.
+        p.charge(7);
+        assert_eq!(p.reds_left(), -7);
+        // Little room left on the stack: the trip point stops at the limit
+        // and the count stays exact across the early settle.
+        p.rebase(300, limit + 100 * TRIP_PER_RED);
+        assert_eq!((p.trip, p.reds_left()), (limit, 300));
+        p.trip += 100 * TRIP_PER_RED;
+        assert_eq!(p.reds_left(), 200);
+        p.rebase(p.reds_left(), limit + 50 * TRIP_PER_RED);
+        assert_eq!((p.trip, p.reds_left()), (limit, 200));
+        // Nothing left: the next counted entry trips wherever sp is.
+        for left in [0, -12] {
+            p.rebase(left, sp);
+            assert!(p.trip > usize::MAX >> 17, "above every user address");
+            assert_eq!(p.reds_left(), left);
+        }
+    }
+
     #[test]
     fn per_process_structs_stay_small() {
         // A process that has not run yet costs these (plus its closure copy
