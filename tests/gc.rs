@@ -100,6 +100,32 @@ fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
     }
 }
 
+/// Messages and spawn closures share the program's static data (constant
+/// lists and strings, closures without free variables) instead of copying
+/// it (`heap::is_static_block`): receivers collect many times with it in
+/// their heaps and use it after its sender ended. Run plain and in
+/// torture mode, where a shared block taken for a heap block would be
+/// poisoned or moved.
+#[test]
+fn messages_share_static_data() {
+    let expected = "32 hello ada,hello grace,hello barbara 200200\n".repeat(4) + "done\n";
+    for env in [&[][..], &[("CARAVAN_GC_TORTURE", "1")][..]] {
+        let o = run(
+            "tests/programs/static_messages.cvn",
+            &[],
+            env,
+            Duration::from_secs(120),
+        );
+        assert_eq!(
+            stdout(&o),
+            expected,
+            "{env:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{env:?}: {:?}", o.status);
+    }
+}
+
 #[test]
 fn skynet_with_100_000_processes() {
     let o = run(

@@ -586,7 +586,9 @@ impl Shared {
     }
 }
 
-/// Copies `v` into a fresh fragment (nothing for immediates and literals).
+/// Copies `v` into a fresh fragment (nothing for immediates, literals and
+/// the static blocks of generated code, `heap::is_static_block`: shared,
+/// as the BEAM shares literals).
 /// Returns the message and the words copied, or `None` when memory for
 /// the copy cannot be had (the caller crashes the process that asked,
 /// with `Crashed "out of memory"` — never the VM).
@@ -600,15 +602,16 @@ pub(crate) unsafe fn make_msg(
     scratch: &mut crate::term::CopyScratch,
     v: Value,
 ) -> Option<(Msg, usize)> {
-    use crate::heap::is_literal;
+    use crate::heap::{is_literal, is_static_block};
     // SAFETY: caller's guarantee on `v`.
     if let Some(flat) = unsafe { flat_msg(v) } {
         return flat;
     }
+    let shared = |p| is_literal(p) || is_static_block(p);
     // SAFETY: caller's guarantee on `v`: the calling process's own value
     // (its heap and fragments, or a fragment held under a lock), which
     // nothing else reads until `emit` or `trim` below.
-    let words = unsafe { scratch.plan_owned(v, is_literal) }?;
+    let words = unsafe { scratch.plan_owned(v, shared) }?;
     if words == 0 {
         return Some((Msg::plain(v, None), 0));
     }
@@ -617,7 +620,7 @@ pub(crate) unsafe fn make_msg(
         return None;
     };
     // SAFETY: the fragment has exactly the planned number of words.
-    let value = unsafe { scratch.emit(f.data(), is_literal) };
+    let value = unsafe { scratch.emit(f.data(), shared) };
     scratch.trim();
     Some((Msg::plain(value, Some(f)), words))
 }
@@ -636,7 +639,7 @@ const FLAT_MSG_WORDS: usize = 32;
 unsafe fn flat_msg(v: Value) -> Option<Option<(Msg, usize)>> {
     use crate::heap::is_literal;
     use crate::value::{header_tag, header_wosize, scan_range};
-    if v & 1 != 0 || v == 0 || is_literal(v) {
+    if v & 1 != 0 || v == 0 || is_literal(v) || crate::heap::is_static_block(v) {
         return None;
     }
     // SAFETY: `v` is a block of the caller's (caller's guarantee): its

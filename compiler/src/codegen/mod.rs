@@ -177,6 +177,9 @@ pub(crate) struct Gen {
     /// Read-only data declared since the last finalisation, whose ranges
     /// the VM is told of ([`Gen::note_static_data`]).
     static_data: Vec<DataId>,
+    /// This session's span of static data in the VM
+    /// (`caravan_vm::heap::new_static_span`), if it got one.
+    static_span: Option<usize>,
     /// Interned location strings.
     pub locs: HashMap<String, DataId>,
     /// Source locations of call sites, by the index their calls carry as
@@ -356,6 +359,7 @@ impl Session {
                 strings: HashMap::new(),
                 floats: HashMap::new(),
                 static_data: vec![],
+                static_span: caravan_vm::heap::new_static_span(),
                 locs: HashMap::new(),
                 call_locs: vec![],
                 call_loc_ids: HashMap::new(),
@@ -517,7 +521,16 @@ impl Gen {
     fn note_static_data(&mut self) {
         for id in self.static_data.drain(..) {
             let (p, len) = self.module.get_finalized_data(id);
-            caravan_vm::heap::note_static_data(p as u64, p as u64 + len as u64);
+            let (lo, hi) = (p as u64, p as u64 + len as u64);
+            match self.static_span {
+                // SAFETY: the data lies in this session's JIT arena (one
+                // reservation, `ArenaMemoryProvider`), which cranelift-jit
+                // never unmaps once finalised; the arena holds only code,
+                // these read-only blocks and global cells (which no value
+                // points at).
+                Some(span) => unsafe { caravan_vm::heap::note_static_span(span, lo, hi) },
+                None => caravan_vm::heap::note_static_data(lo, hi),
+            }
         }
     }
 

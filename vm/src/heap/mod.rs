@@ -33,7 +33,7 @@ pub mod alloc;
 use crate::value::{make_header, Value, WORD};
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Words of a heap's first chunk (128 bytes: a process that has only
@@ -542,6 +542,60 @@ pub fn note_static_data(lo: u64, hi: u64) {
         STATIC_LO.fetch_min(lo, Ordering::AcqRel);
         STATIC_HI.fetch_max(hi, Ordering::AcqRel);
     }
+}
+
+/// Most compiling sessions whose static data get a span
+/// ([`new_static_span`]); later ones only widen the coarse range.
+const MAX_STATIC_SPANS: usize = 8;
+
+/// Per compiling session, the lowest and one-past-highest address of its
+/// static data ([`note_static_span`]): u64::MAX..0 while empty.
+static SPANS: [(AtomicU64, AtomicU64); MAX_STATIC_SPANS] =
+    [const { (AtomicU64::new(u64::MAX), AtomicU64::new(0)) }; MAX_STATIC_SPANS];
+static SPAN_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// A span for one compiling session's static data, or `None` when all
+/// [`MAX_STATIC_SPANS`] are taken (its data is then only noted in the
+/// coarse range, and copied when sent).
+pub fn new_static_span() -> Option<usize> {
+    let i = SPAN_COUNT.fetch_add(1, Ordering::AcqRel);
+    (i < MAX_STATIC_SPANS).then_some(i)
+}
+
+/// Records that `lo..hi` holds read-only static data of the session that
+/// owns `span`, as [`note_static_data`] does, and widens the span to
+/// cover it.
+///
+/// # Safety
+/// Everything between the lowest and highest address ever noted for
+/// `span` stays mapped for the life of the process, and every block a
+/// value can point at in it is immutable static data whose fields point
+/// only at such blocks, literals or immediates: [`is_static_block`] lets
+/// messages share these blocks instead of copying them. One session's
+/// JIT arena (a single reservation, never freed once finalised) is such
+/// a region.
+pub unsafe fn note_static_span(span: usize, lo: u64, hi: u64) {
+    note_static_data(lo, hi);
+    if lo < hi {
+        SPANS[span].0.fetch_min(lo, Ordering::AcqRel);
+        SPANS[span].1.fetch_max(hi, Ordering::AcqRel);
+    }
+}
+
+/// True if `p` points into a session's span of static data
+/// ([`note_static_span`]): an immutable block that lives as long as the
+/// process, which a message can share instead of copying. Exact, unlike
+/// [`is_static`]. A span only widens within its arena, so even a read
+/// that mixes an old bound with a new one gives a range inside it.
+#[inline]
+pub fn is_static_block(p: u64) -> bool {
+    if !is_static(p) {
+        return false;
+    }
+    let n = SPAN_COUNT.load(Ordering::Acquire).min(MAX_STATIC_SPANS);
+    SPANS[..n]
+        .iter()
+        .any(|(lo, hi)| p >= lo.load(Ordering::Relaxed) && p < hi.load(Ordering::Relaxed))
 }
 
 /// True if `p` may point into the generated code's read-only static data
