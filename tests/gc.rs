@@ -74,6 +74,21 @@ fn a_server_handling_a_million_messages_keeps_a_bounded_heap() {
     );
 }
 
+/// Runs `file` plain and in torture mode; both print `expected` and
+/// succeed.
+fn plain_and_torture(file: &str, expected: &str) {
+    for env in [&[][..], &[("CARAVAN_GC_TORTURE", "1")][..]] {
+        let o = run(file, &[], env, Duration::from_secs(120));
+        assert_eq!(
+            stdout(&o),
+            expected,
+            "{env:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{env:?}: {:?}", o.status);
+    }
+}
+
 /// The generational collector's edge cases (`tests/programs/generations.cvn`):
 /// `let rec` closures made while collections run (in torture mode, the
 /// program dies of SIGSEGV if a group is split across generations), a list
@@ -83,21 +98,7 @@ fn a_server_handling_a_million_messages_keeps_a_bounded_heap() {
 fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
     let expected = "let rec groups: 396249906\npromoted list: 100001\n\
                     collections ran: true\nadopted messages: 40020000\n";
-    for env in [&[][..], &[("CARAVAN_GC_TORTURE", "1")][..]] {
-        let o = run(
-            "tests/programs/generations.cvn",
-            &[],
-            env,
-            Duration::from_secs(120),
-        );
-        assert_eq!(
-            stdout(&o),
-            expected,
-            "{env:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "{env:?}: {:?}", o.status);
-    }
+    plain_and_torture("tests/programs/generations.cvn", expected);
 }
 
 /// Messages and spawn closures share the program's static data (constant
@@ -109,21 +110,7 @@ fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
 #[test]
 fn messages_share_static_data() {
     let expected = "32 hello ada,hello grace,hello barbara 200200\n".repeat(4) + "done\n";
-    for env in [&[][..], &[("CARAVAN_GC_TORTURE", "1")][..]] {
-        let o = run(
-            "tests/programs/static_messages.cvn",
-            &[],
-            env,
-            Duration::from_secs(120),
-        );
-        assert_eq!(
-            stdout(&o),
-            expected,
-            "{env:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "{env:?}: {:?}", o.status);
-    }
+    plain_and_torture("tests/programs/static_messages.cvn", &expected);
 }
 
 #[test]
