@@ -94,6 +94,30 @@ pub struct VmConfig {
     pub schedule_seed: Option<u64>,
 }
 
+/// How the VM gives memory its processes freed back to the system, set
+/// once by the program that embeds it (the CLI: mimalloc's `mi_collect`,
+/// which frees the calling thread's empty pages and purges them at once).
+/// A scheduler calls it on its own thread when it has had nothing to run
+/// for [`IDLE_RELEASE_MS`]: the allocator keeps freed pages for reuse and
+/// would otherwise only return them on a later allocation, so a server
+/// that went quiet after a burst of processes kept the burst's memory
+/// (Go's background scavenger returns idle memory for the same reason).
+pub fn set_memory_release(release: fn()) {
+    let _ = MEMORY_RELEASE.set(release);
+}
+
+static MEMORY_RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// The function set by [`set_memory_release`], if any.
+pub(crate) fn memory_release() -> Option<fn()> {
+    MEMORY_RELEASE.get().copied()
+}
+
+/// Milliseconds a scheduler stays idle before it gives freed memory back
+/// ([`set_memory_release`]): long enough that a scheduler which idles
+/// between messages (ping-pong, a ring) never pays for it.
+pub const IDLE_RELEASE_MS: u32 = 100;
+
 /// The CPUs this process may use (`std::thread::available_parallelism`,
 /// 1 if unknown), read once: each read opens the cgroup's CPU quota files
 /// (about 20 system calls), and a run asked three times.

@@ -12,6 +12,10 @@
 //! * A process takes a slot when it first runs; on exit the slot goes back
 //!   to a free list (LIFO, so the next process reuses resident pages) after
 //!   `MADV_DONTNEED` on everything but the top [`KEEP_RESIDENT`] bytes.
+//!   At most [`WARM_MAX`] free slots keep those bytes: past that, the
+//!   oldest are released in one batch and kept apart as *cold* slots, so a
+//!   burst of processes does not leave its stacks resident once it ended
+//!   (Go frees its stack cache at each collection for the same reason).
 //! * `stack_limit` = slot low end + guard page + [`RUNTIME_MARGIN`].
 
 use std::ptr;
@@ -35,6 +39,10 @@ pub const SLOTS_PER_REGION: usize = 1024;
 /// Bytes at the top of a slot left resident when it is recycled (the next
 /// process's first frames land there without page faults).
 pub const KEEP_RESIDENT: usize = 16 << 10;
+/// Free slots that may keep their top [`KEEP_RESIDENT`] bytes resident
+/// (at most 16 MiB; typically one 4 KiB page each). When more are free,
+/// the oldest are released down to half of this, in one batch.
+pub const WARM_MAX: usize = 1024;
 
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -48,7 +56,11 @@ struct Pool {
     /// Next never-used slot in the last region, and that region's end.
     carve_next: usize,
     carve_end: usize,
-    free: Vec<usize>,
+    /// Free slots whose top pages may be resident, oldest first; taken
+    /// from the back (LIFO).
+    warm: std::collections::VecDeque<usize>,
+    /// Free slots with no resident page (released past [`WARM_MAX`]).
+    cold: Vec<usize>,
 }
 
 /// A pool of stack slots of one size (one per VM).
@@ -73,7 +85,8 @@ impl StackPool {
                 regions: Vec::new(),
                 carve_next: 0,
                 carve_end: 0,
-                free: Vec::new(),
+                warm: std::collections::VecDeque::new(),
+                cold: Vec::new(),
             }),
         }
     }
@@ -103,7 +116,7 @@ impl StackPool {
     pub fn acquire_batch(&self, out: &mut Vec<usize>, n: usize) -> Result<(), StackError> {
         let mut p = self.lock();
         while out.len() < n {
-            if let Some(s) = p.free.pop() {
+            if let Some(s) = p.warm.pop_back().or_else(|| p.cold.pop()) {
                 out.push(s);
                 continue;
             }
@@ -128,10 +141,33 @@ impl StackPool {
         Ok(())
     }
 
-    /// Returns slots (already [`StackPool::scrub`]bed) to the pool.
+    /// Returns slots (already [`StackPool::scrub`]bed) to the pool. When
+    /// more than [`WARM_MAX`] free slots may hold resident pages, the
+    /// oldest go cold: their top pages are released in one batch
+    /// ([`release_ranges`], outside the lock) before they can be taken
+    /// again.
     pub fn release_batch(&self, slots: &mut Vec<usize>) {
-        let mut p = self.lock();
-        p.free.append(slots);
+        let cooling: Vec<usize> = {
+            let mut p = self.lock();
+            p.warm.extend(slots.drain(..));
+            if p.warm.len() <= WARM_MAX {
+                return;
+            }
+            let n = p.warm.len() - WARM_MAX / 2;
+            p.warm.drain(..n).collect()
+        };
+        let ranges: Vec<Range> = cooling
+            .iter()
+            .map(|&low| Range {
+                start: self.top(low) - KEEP_RESIDENT,
+                len: KEEP_RESIDENT,
+            })
+            .collect();
+        // SAFETY: the slots are free (scrubbed, no process on them) and out
+        // of both lists until they are pushed back below, so nothing
+        // touches their pages meanwhile.
+        unsafe { release_ranges(&ranges) };
+        self.lock().cold.extend(cooling);
     }
 
     /// Releases the pages of a slot except the top [`KEEP_RESIDENT`] bytes
@@ -583,5 +619,37 @@ mod tests {
         let mut f = first;
         f.sort();
         assert_eq!(v, f);
+    }
+
+    /// Past [`WARM_MAX`] free slots, the oldest lose their resident top
+    /// pages; slots are handed out again warm ones first, newest first.
+    #[test]
+    fn free_slots_past_the_warm_limit_release_their_pages() {
+        let pool = StackPool::new(MIN_STACK_SIZE);
+        let n = WARM_MAX + 8;
+        let mut v = Vec::new();
+        pool.acquire_batch(&mut v, n).unwrap();
+        for &low in &v {
+            // SAFETY: the top byte of a slot we hold.
+            unsafe { *((pool.top(low) - 1) as *mut u8) = 1 };
+            assert!(page_resident(pool.top(low) - PAGE));
+        }
+        let order = v.clone();
+        pool.release_batch(&mut v);
+        // The oldest n - WARM_MAX / 2 went cold; the newest stayed warm.
+        let cooled = n - WARM_MAX / 2;
+        for (i, &low) in order.iter().enumerate() {
+            let resident = page_resident(pool.top(low) - PAGE);
+            assert_eq!(resident, i >= cooled, "slot {i} of {n}");
+        }
+        // Warm slots first, the last released first; then cold ones.
+        pool.acquire_batch(&mut v, WARM_MAX / 2 + 1).unwrap();
+        assert_eq!(v[0], order[n - 1]);
+        assert_eq!(v[WARM_MAX / 2 - 1], order[cooled]);
+        assert!(order[..cooled].contains(&v[WARM_MAX / 2]));
+        // A cold slot is usable again (its pages fault back in, zeroed).
+        let low = v[WARM_MAX / 2];
+        // SAFETY: the top byte of a slot we hold.
+        assert_eq!(unsafe { *((pool.top(low) - 1) as *const u8) }, 0);
     }
 }

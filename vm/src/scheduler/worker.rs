@@ -48,6 +48,43 @@ impl Local {
     }
 }
 
+/// An idle scheduler's progress towards giving freed memory back to the
+/// system ([`crate::set_memory_release`]), over one search for work.
+enum Release {
+    /// Nothing armed yet: the next park arms it.
+    Arm,
+    /// Due at this `Vm::precise_ms` time.
+    Due(u32),
+    /// Done, or no release function is set.
+    Done,
+}
+
+impl Release {
+    /// Called at each park of an idle scheduler at `now` (ms): arms the
+    /// release, or runs it once due. Returns how long the park may last
+    /// at most (ms) for the release to run in time, if it is pending.
+    fn step(&mut self, now: u32) -> Option<u32> {
+        if let Release::Arm = self {
+            *self = match crate::memory_release() {
+                Some(_) => Release::Due(now.wrapping_add(crate::IDLE_RELEASE_MS)),
+                None => Release::Done,
+            };
+        }
+        let Release::Due(at) = *self else {
+            return None;
+        };
+        let left = at.wrapping_sub(now) as i32;
+        if left > 0 {
+            return Some(left as u32);
+        }
+        if let Some(release) = crate::memory_release() {
+            release();
+        }
+        *self = Release::Done;
+        None
+    }
+}
+
 /// Scheduler-local state. Only the owning thread touches it: the scheduler
 /// loop, or a runtime function of the process it is running.
 pub(crate) struct Local {
@@ -387,6 +424,10 @@ impl Scheduler {
     fn find_work_spinning(&self, spinning: &mut bool) -> Option<(*mut Process, bool)> {
         let vm = self.vm();
         let mut idle = 0u32;
+        // Giving freed memory back after `IDLE_RELEASE_MS` without work:
+        // armed at the first park of this call (something ran before it),
+        // done at a park past the due time.
+        let mut release = Release::Arm;
         loop {
             if vm.shutdown.load(Ordering::Relaxed) {
                 return None;
@@ -450,13 +491,18 @@ impl Scheduler {
                 }
                 // Idle: park the stacks that are due, and wake up when
                 // the next ones are.
+                let now = vm.precise_ms();
                 let due = self
-                    .park_stacks(vm.precise_ms(), usize::MAX)
+                    .park_stacks(now, usize::MAX)
                     .map(|ms| Instant::now() + std::time::Duration::from_millis(ms as u64));
-                let deadline = match (next_deadline, due) {
+                let mut deadline = match (next_deadline, due) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
+                if let Some(wait) = release.step(now) {
+                    let at = Instant::now() + std::time::Duration::from_millis(wait as u64);
+                    deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                }
                 // Woken by `notify_one`: counted as spinning already.
                 *spinning = self.park(deadline);
                 vm.precise_ms();
