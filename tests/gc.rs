@@ -113,6 +113,19 @@ fn messages_share_static_data() {
     plain_and_torture("tests/programs/static_messages.cvn", &expected);
 }
 
+/// Small messages travel inside their mailbox entries until `receive`
+/// copies them into the receiver's heap (`process::mailbox_msg`): the
+/// receiver collects while they wait unreached and after a selective
+/// receive copied them, then sums them (with fragment messages mixed in).
+/// Run plain and in torture mode, where every allocation collects.
+#[test]
+fn small_messages_wait_in_the_mailbox_across_collections() {
+    plain_and_torture(
+        "tests/programs/small_messages.cvn",
+        "323092 80000\n8016893 80000\ndone\n",
+    );
+}
+
 #[test]
 fn skynet_with_100_000_processes() {
     let o = run(

@@ -456,9 +456,10 @@ impl<'a> Copier<'a> {
             proc.trap_wrap = self.forward(proc.trap_wrap);
             proc.init_closure = self.forward(proc.init_closure);
             proc.init_arg = self.forward(proc.init_arg);
-            // A fragment not yet adopted holds nothing of ours.
+            // A fragment not yet adopted (or a small message not yet
+            // taken) holds nothing of ours.
             for m in proc.queue.iter_mut() {
-                if m.frag.is_none() {
+                if !m.pending() {
                     m.value = self.forward(m.value);
                 }
             }
@@ -907,6 +908,25 @@ pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v:
         }
         drop(f);
         reloc(v)
+    }
+}
+
+/// Takes a small message's words (one block, header first, fields that
+/// are immediates or literals: nothing to relocate) into `p`'s heap and
+/// returns the block.
+///
+/// # Safety
+/// `p` is the running process (allocation may collect, and the message
+/// is not yet one of its roots).
+pub(crate) unsafe fn take_small(p: &mut Process, small: &crate::process::Small) -> Value {
+    let words = small.len as usize;
+    debug_assert!((1..=crate::process::SMALL_MSG_WORDS).contains(&words));
+    // SAFETY: `alloc_block` gives `words` fresh words (one block whose
+    // header we overwrite with the message's).
+    unsafe {
+        let dst = crate::heap::alloc::alloc_block(p, 0, words - 1).sub(1);
+        std::ptr::copy_nonoverlapping(small.words.as_ptr(), dst, words);
+        dst.add(1) as Value
     }
 }
 

@@ -344,11 +344,36 @@ pub enum ProcState {
 /// monitor notice) becomes an ordinary message when the receiver's
 /// `receive` reaches it: the VM then runs the receiver's wrapper function
 /// (for a notice, `value` is that wrapper) and stores the result.
+///
+/// A *small* message (see [`small_msg`]) travels in the entry itself: its
+/// words are in `small` until the receiver takes it, and `value` means
+/// nothing (0) until then.
 pub(crate) struct Msg {
     pub value: Value,
     pub frag: Option<Fragment>,
     pub signal: Option<Box<Signal>>,
+    pub small: Small,
 }
+
+/// The words of a small message not yet taken into the receiver's heap:
+/// one block, header first, `len` words (0: none).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Small {
+    pub len: u32,
+    pub words: [u64; SMALL_MSG_WORDS],
+}
+
+impl Small {
+    /// No small message.
+    pub(crate) const NONE: Small = Small {
+        len: 0,
+        words: [0; SMALL_MSG_WORDS],
+    };
+}
+
+/// Words (header included) of the largest message a mailbox entry holds
+/// itself: `Token k`, `Ping pid`, a pair of ints, `Some x`.
+pub(crate) const SMALL_MSG_WORDS: usize = 3;
 
 impl Msg {
     /// An ordinary message.
@@ -357,7 +382,97 @@ impl Msg {
             value,
             frag,
             signal: None,
+            small: Small::NONE,
         }
+    }
+
+    /// True while the message's blocks are outside the receiver's heap (a
+    /// fragment or small words): `value` is then not one of its roots.
+    #[inline]
+    pub(crate) fn pending(&self) -> bool {
+        self.frag.is_some() || self.small.len != 0
+    }
+}
+
+/// A message for a mailbox, as `send` makes it: a small message (one
+/// block of at most [`SMALL_MSG_WORDS`] words whose fields are immediates
+/// or literals) is carried in the entry itself, with no fragment to
+/// allocate, copy into and free: most messages of rings and ping-pongs,
+/// where those were a fifth of each hop's instructions. Anything else
+/// goes to [`make_msg`]. Returns the message and its size in words.
+///
+/// # Safety
+/// As [`make_msg`].
+#[inline]
+pub(crate) unsafe fn mailbox_msg(
+    scratch: &mut crate::term::CopyScratch,
+    v: Value,
+) -> Option<(Msg, usize)> {
+    // SAFETY: caller's guarantee on `v`.
+    if let Some(small) = unsafe { small_msg(v) } {
+        let len = small.len as usize;
+        let m = Msg {
+            value: 0,
+            frag: None,
+            signal: None,
+            small,
+        };
+        return Some((m, len));
+    }
+    // SAFETY: caller's guarantee on `v`.
+    unsafe { make_msg(scratch, v) }
+}
+
+/// `v`'s words if it is one heap block of at most [`SMALL_MSG_WORDS`]
+/// words (header included) whose fields are all immediates or literals.
+///
+/// # Safety
+/// As [`make_msg`].
+#[inline]
+unsafe fn small_msg(v: Value) -> Option<Small> {
+    // SAFETY: caller's guarantee on `v`.
+    let (h, ws) = unsafe { flat_block(v, SMALL_MSG_WORDS - 1) }?;
+    let mut small = Small {
+        len: (ws + 1) as u32,
+        words: [0; SMALL_MSG_WORDS],
+    };
+    small.words[0] = h;
+    for (i, w) in small.words[1..=ws].iter_mut().enumerate() {
+        // SAFETY: `flat_block` checked that `v` is a block of `ws` fields.
+        *w = unsafe { *(v as *const u64).add(i) };
+    }
+    Some(small)
+}
+
+/// `v`'s header and size in words if it is one heap block (not a literal
+/// or static block) of at most `max_fields` fields, each an immediate or
+/// a literal: its copy is its words.
+///
+/// # Safety
+/// As [`make_msg`].
+#[inline]
+unsafe fn flat_block(v: Value, max_fields: usize) -> Option<(u64, usize)> {
+    use crate::heap::is_literal;
+    use crate::value::{header_tag, header_wosize, scan_range};
+    if v & 1 != 0 || v == 0 || is_literal(v) || crate::heap::is_static_block(v) {
+        return None;
+    }
+    // SAFETY: `v` is a block of the caller's (caller's guarantee): its
+    // header is the word before it, its fields follow.
+    unsafe {
+        let h = *(v as *const u64).sub(1);
+        let ws = header_wosize(h) as usize;
+        if ws > max_fields {
+            return None;
+        }
+        let (a, b) = scan_range(header_tag(h), ws);
+        for i in a..b {
+            let f = *(v as *const u64).add(i);
+            if f & 1 == 0 && f != 0 && !is_literal(f) {
+                return None;
+            }
+        }
+        Some((h, ws))
     }
 }
 
@@ -446,7 +561,7 @@ pub(crate) struct Inner {
     /// The parked process while `state == Waiting`, else null.
     pub proc: *mut Process,
     /// Messages sent and not yet moved to the private queue, in order.
-    pub inbox: Vec<Msg>,
+    pub inbox: VecDeque<Msg>,
     /// Words of the messages in `inbox` (their fragments, saturating),
     /// counted against the process's heap limit: a mailbox flooded past it
     /// ends the process, as Erlang's `max_heap_size` counts an on-heap
@@ -546,7 +661,7 @@ impl Shared {
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
                 park_queued: false,
-                inbox: Vec::new(),
+                inbox: VecDeque::new(),
                 inbox_words: 0,
                 exit_reason: None,
                 traps: false,
@@ -637,26 +752,10 @@ const FLAT_MSG_WORDS: usize = 32;
 /// As [`make_msg`].
 #[inline]
 unsafe fn flat_msg(v: Value) -> Option<Option<(Msg, usize)>> {
-    use crate::heap::is_literal;
-    use crate::value::{header_tag, header_wosize, scan_range};
-    if v & 1 != 0 || v == 0 || is_literal(v) || crate::heap::is_static_block(v) {
-        return None;
-    }
-    // SAFETY: `v` is a block of the caller's (caller's guarantee): its
-    // header is the word before it, its fields follow.
+    // SAFETY: caller's guarantee on `v`.
+    let (_, ws) = unsafe { flat_block(v, FLAT_MSG_WORDS) }?;
+    // SAFETY: `flat_block` checked that `v` is a block of `ws` fields.
     unsafe {
-        let h = *(v as *const u64).sub(1);
-        let ws = header_wosize(h) as usize;
-        if ws > FLAT_MSG_WORDS {
-            return None;
-        }
-        let (a, b) = scan_range(header_tag(h), ws);
-        for i in a..b {
-            let f = *(v as *const u64).add(i);
-            if f & 1 == 0 && f != 0 && !is_literal(f) {
-                return None;
-            }
-        }
         let Some(frag) = Fragment::try_new(ws + 1) else {
             return Some(None);
         };

@@ -42,7 +42,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     }
                 }
             };
-            let (m, words) = make_msg(&mut local_of(proc).copy, msg)
+            let (m, words) = mailbox_msg(&mut local_of(proc).copy, msg)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             p.charge(SEND_REDS + (words >> 4) as i64);
             let mut rejected = None;
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     full = true;
                     std::ptr::null_mut()
                 } else {
-                    g.inbox.push(m);
+                    g.inbox.push_back(m);
                     g.inbox_words = g
                         .inbox_words
                         .saturating_add(words.min(u32::MAX as usize) as u32);
@@ -139,10 +139,7 @@ fn refill(p: &mut Process) -> bool {
     g.inbox_words = 0;
     if p.queue.is_empty() {
         // Swap buffers: no allocation in the steady state.
-        let spare: Vec<Msg> = Vec::from(std::mem::take(&mut p.queue));
-        let full = std::mem::replace(&mut g.inbox, spare);
-        drop(g);
-        p.queue = VecDeque::from(full);
+        std::mem::swap(&mut p.queue, &mut g.inbox);
     } else {
         p.queue.extend(g.inbox.drain(..));
     }
@@ -175,7 +172,11 @@ pub unsafe extern "C" fn caravan_rt_recv_next(proc: *mut Process, timeout_ms: i6
                     p.cursor += 1;
                     p.last = Some(i);
                     p.charge(1);
-                    if let Some(f) = p.queue[i].frag.take() {
+                    if p.queue[i].small.len != 0 {
+                        let small = std::mem::replace(&mut p.queue[i].small, Small::NONE);
+                        p.queue[i].value = crate::gc::take_small(p, &small);
+                        crate::gc::maybe_collect(p);
+                    } else if let Some(f) = p.queue[i].frag.take() {
                         let v = p.queue[i].value;
                         p.queue[i].value = crate::gc::take_fragment(p, f, v);
                         // Taken messages grow the heap: collect here too

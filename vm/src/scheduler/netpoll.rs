@@ -111,6 +111,7 @@ impl Vm {
             value,
             frag,
             signal: Some(Box::new(Signal::Tcp(event))),
+            small: crate::process::Small::NONE,
         };
         let mut rejected = None;
         let woken = {
@@ -119,7 +120,7 @@ impl Vm {
                 rejected = Some(m);
                 std::ptr::null_mut()
             } else {
-                g.inbox.push(m);
+                g.inbox.push_back(m);
                 sh.wake_if(&mut g, |k| k == WaitKind::Receive)
             }
         };
