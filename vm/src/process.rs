@@ -561,7 +561,7 @@ pub(crate) struct Inner {
     /// The parked process while `state == Waiting`, else null.
     pub proc: *mut Process,
     /// Messages sent and not yet moved to the private queue, in order.
-    pub inbox: VecDeque<Msg>,
+    pub inbox: Vec<Msg>,
     /// Words of the messages in `inbox` (their fragments, saturating),
     /// counted against the process's heap limit: a mailbox flooded past it
     /// ends the process, as Erlang's `max_heap_size` counts an on-heap
@@ -661,7 +661,7 @@ impl Shared {
                 waiting_for: WaitKind::Sleep,
                 proc: std::ptr::null_mut(),
                 park_queued: false,
-                inbox: VecDeque::new(),
+                inbox: Vec::new(),
                 inbox_words: 0,
                 exit_reason: None,
                 traps: false,
@@ -836,7 +836,8 @@ mod tests {
         // (`reds_zero`). Still mimalloc's 448-byte size class.
         assert!(p <= 448, "Process is {p} bytes");
         assert!(s <= 128, "Shared is {s} bytes");
-        assert_eq!(size_of::<Msg>(), 24);
+        // value, fragment, signal, and a small message's three words.
+        assert_eq!(size_of::<Msg>(), 56);
     }
 
     /// A block of the sender's, as in its heap: header, then fields.

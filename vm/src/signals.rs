@@ -32,7 +32,6 @@ use crate::scheduler::Scheduler;
 use crate::value::{
     field, header, header_tag, header_wosize, is_block, is_immediate, of_bool, Value, UNIT,
 };
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 /// Monitor handles: raw block, word 0 = watcher serial, word 1 = watched
@@ -161,7 +160,7 @@ pub(crate) fn deliver_exit(
             Effect::Nothing => return,
             Effect::Message => {
                 g.inbox
-                    .push_back(signal_msg(UNIT, None, exit_signal(from, reason)));
+                    .push(signal_msg(UNIT, None, exit_signal(from, reason)));
                 (sh.wake_if(&mut g, |k| k == WaitKind::Receive), true)
             }
             Effect::End => (kill_locked(&sh, &mut g, reason.clone()), false),
@@ -207,7 +206,7 @@ pub(crate) unsafe fn signal_self(proc: *mut Process, from: u64, reason: ExitReas
             Effect::Nothing => false,
             Effect::Message => {
                 g.inbox
-                    .push_back(signal_msg(UNIT, None, exit_signal(from, &reason)));
+                    .push(signal_msg(UNIT, None, exit_signal(from, &reason)));
                 false
             }
             Effect::End => true,
@@ -245,7 +244,7 @@ pub(crate) fn deliver_down(
             std::ptr::null_mut()
         } else {
             let s = Signal::Down { reference, reason };
-            g.inbox.push_back(signal_msg(wrap.value, wrap.frag, s));
+            g.inbox.push(signal_msg(wrap.value, wrap.frag, s));
             sh.wake_if(&mut g, |k| k == WaitKind::Receive)
         }
     };
@@ -626,15 +625,15 @@ pub unsafe extern "C" fn caravan_rt_demonitor(proc: *mut Process, m: Value) -> V
                 matches!(e.signal.as_deref(), Some(Signal::Down { reference: r, .. })
                     | Some(Signal::Done { reference: Some(r) }) if *r == reference)
             };
-            let purged: VecDeque<Msg> = match sched.lookup(watcher) {
+            let purged: Vec<Msg> = match sched.lookup(watcher) {
                 Some(w) => {
                     let mut g = w.lock();
-                    let (out, keep): (VecDeque<Msg>, VecDeque<Msg>) =
+                    let (out, keep): (Vec<Msg>, Vec<Msg>) =
                         std::mem::take(&mut g.inbox).into_iter().partition(is_ref);
                     g.inbox = keep;
                     out
                 }
-                None => VecDeque::new(),
+                None => Vec::new(),
             };
             drop(purged);
             let p = &mut *proc;

@@ -91,7 +91,7 @@ pub(crate) fn fire(sched: &Scheduler, to: &Arc<Shared>, s: &mut SendTimer) {
             rejected = Some(msg);
             std::ptr::null_mut()
         } else {
-            g.inbox.push_back(msg);
+            g.inbox.push(msg);
             to.wake_if(&mut g, |k| k == WaitKind::Receive)
         }
     };

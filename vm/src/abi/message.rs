@@ -59,7 +59,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     full = true;
                     std::ptr::null_mut()
                 } else {
-                    g.inbox.push_back(m);
+                    g.inbox.push(m);
                     g.inbox_words = g
                         .inbox_words
                         .saturating_add(words.min(u32::MAX as usize) as u32);
@@ -138,8 +138,14 @@ fn refill(p: &mut Process) -> bool {
     }
     g.inbox_words = 0;
     if p.queue.is_empty() {
-        // Swap buffers: no allocation in the steady state.
-        std::mem::swap(&mut p.queue, &mut g.inbox);
+        // Swap buffers: no allocation in the steady state. `clear` puts
+        // the empty deque's head back at 0, so the conversion to a `Vec`
+        // moves nothing (it would make the deque contiguous otherwise).
+        p.queue.clear();
+        let spare: Vec<Msg> = Vec::from(std::mem::take(&mut p.queue));
+        let full = std::mem::replace(&mut g.inbox, spare);
+        drop(g);
+        p.queue = VecDeque::from(full);
     } else {
         p.queue.extend(g.inbox.drain(..));
     }

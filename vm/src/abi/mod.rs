@@ -21,7 +21,7 @@ use crate::heap::literal_copy;
 use crate::io::report_crash;
 use crate::process::{mailbox_msg, make_msg, Small};
 use crate::process::{
-    pid_of_serial, serial_of_pid, ExitReason, Process, Request, Signal, WaitKind, Watcher,
+    pid_of_serial, serial_of_pid, ExitReason, Msg, Process, Request, Signal, WaitKind, Watcher,
 };
 use crate::safepoint::{
     crash, deadline_after, exit_now, exit_reason_value, guard, local_of, sched_of, switch_out, Fail,
@@ -31,6 +31,7 @@ use crate::value::{
     self, field, header, header_tag, header_wosize, int_of, is_block, is_immediate, of_bool, Value,
     RECV_TIMEOUT, TAG_REPLY, TAG_STRING, UNIT,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Reductions charged for a `spawn` (on top of the caller's own).

@@ -706,7 +706,7 @@ pub(crate) fn node_event(vm: &Vm, up: bool, name: &str) {
             if g.state == ProcState::Exited {
                 std::ptr::null_mut()
             } else {
-                g.inbox.push_back(Msg {
+                g.inbox.push(Msg {
                     value: m.value,
                     frag: m.frag,
                     signal: Some(Box::new(Signal::Node {
@@ -733,7 +733,7 @@ pub(crate) fn deliver(vm: &Vm, to: u64, value: Value, frag: Option<Fragment>) {
             return;
         }
         let words = frag.as_ref().map_or(0, |f| f.words());
-        g.inbox.push_back(Msg::plain(value, frag));
+        g.inbox.push(Msg::plain(value, frag));
         g.inbox_words = g
             .inbox_words
             .saturating_add(words.min(u32::MAX as usize) as u32);

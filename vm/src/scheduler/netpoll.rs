@@ -120,7 +120,7 @@ impl Vm {
                 rejected = Some(m);
                 std::ptr::null_mut()
             } else {
-                g.inbox.push_back(m);
+                g.inbox.push(m);
                 sh.wake_if(&mut g, |k| k == WaitKind::Receive)
             }
         };
