@@ -357,7 +357,7 @@ pub(crate) struct Msg {
 
 /// The words of a small message not yet taken into the receiver's heap:
 /// one block, header first, `len` words (0: none).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct Small {
     pub len: u32,
     pub words: [u64; SMALL_MSG_WORDS],

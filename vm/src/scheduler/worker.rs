@@ -53,8 +53,8 @@ impl Local {
 enum Release {
     /// Nothing armed yet: the next park arms it.
     Arm,
-    /// Due at this `Vm::precise_ms` time.
-    Due(u32),
+    /// Due at this `Vm::precise_ms` time, with the function to call.
+    Due(u32, fn()),
     /// Done, or no release function is set.
     Done,
 }
@@ -66,20 +66,18 @@ impl Release {
     fn step(&mut self, now: u32) -> Option<u32> {
         if let Release::Arm = self {
             *self = match crate::memory_release() {
-                Some(_) => Release::Due(now.wrapping_add(crate::IDLE_RELEASE_MS)),
+                Some(f) => Release::Due(now.wrapping_add(crate::IDLE_RELEASE_MS), f),
                 None => Release::Done,
             };
         }
-        let Release::Due(at) = *self else {
+        let Release::Due(at, release) = *self else {
             return None;
         };
         let left = at.wrapping_sub(now) as i32;
         if left > 0 {
             return Some(left as u32);
         }
-        if let Some(release) = crate::memory_release() {
-            release();
-        }
+        release();
         *self = Release::Done;
         None
     }
