@@ -158,6 +158,13 @@ impl Scheduler {
                 p.lowest_sp = p.saved_sp;
                 ranges.push(range);
             }
+            // Empty mailbox buffers and bookkeeping go too: a process that
+            // has answered one `call` keeps a few entries' capacity (56
+            // bytes each) and its call bookkeeping otherwise.
+            if p.queue.is_empty() && p.queue.capacity() != 0 {
+                p.queue = Default::default();
+            }
+            g.shrink_idle();
         };
         // SAFETY: the ranges' stacks were copied out, and their processes
         // wait for `parks_released` to reach `batch` before running.

@@ -490,9 +490,17 @@ impl Scheduler {
                 // Idle: park the stacks that are due, and wake up when
                 // the next ones are.
                 let now = vm.precise_ms();
+                // SAFETY: owning thread, short borrow.
+                let batches = unsafe { self.local() }.park_batches;
                 let due = self
                     .park_stacks(now, usize::MAX)
                     .map(|ms| Instant::now() + std::time::Duration::from_millis(ms as u64));
+                // A sweep frees what the parked processes held (copied
+                // stacks aside): give it back too, once idle again.
+                // SAFETY: as above.
+                if unsafe { self.local() }.park_batches != batches {
+                    release = Release::Arm;
+                }
                 let mut deadline = match (next_deadline, due) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
