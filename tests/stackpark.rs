@@ -117,8 +117,8 @@ fn a_burst_of_processes_gives_its_memory_back() {
     assert_eq!(stdout(&o), format!("answers: {n}\n"));
     let (before, after) = (rss_line_kb(&o, "before"), rss_line_kb(&o, "after"));
     // Under half a KB per ended process (a kept stack page alone is 4 KiB;
-    // measured: about 220 B, mostly the process table's grown capacity and
-    // the bounded caches of slots and process structures).
+    // measured: about 205 B, mostly the bounded caches of slots and
+    // process structures; the process table gives its capacity back).
     assert!(
         after < before + n / 2,
         "RSS {before} kB before the burst, {after} kB after its {n} processes ended"
