@@ -832,10 +832,19 @@ impl Fx<'_, '_> {
                 self.b.ins().iadd_imm_s(a, off as i64)
             }
             TExpr::Block(tag, fields) => {
+                // Right to left, as OCaml evaluates constructor and tuple
+                // arguments: in a list literal `[e1; ...; en]` (nested
+                // `::` blocks) each element is then evaluated with only
+                // the list built so far live, not every element before
+                // it. Left to right, `n` elements that call kept up to
+                // `n` values live across each call: stack maps and
+                // register allocation quadratic or worse (4,000 calls took
+                // 6.6 s to compile, 20,000 over 4 minutes).
                 let mut vals = vec![];
-                for f in fields {
+                for f in fields.iter().rev() {
                     vals.push(self.expr(f)?);
                 }
+                vals.reverse();
                 if vals.is_empty() {
                     self.imm(0)
                 } else {
