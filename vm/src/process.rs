@@ -654,10 +654,14 @@ impl Inner {
     }
 
     /// Frees what an idle process holds for nothing: empty mailbox
-    /// buffers, and the call/watch bookkeeping once nothing is left in it
+    /// buffers (the inbox and the process's private `queue`, 56 bytes an
+    /// entry), and the call/watch bookkeeping once nothing is left in it
     /// (a process that answered one `call` keeps about 400 bytes of it
     /// otherwise). Run when its stack is parked.
-    pub(crate) fn shrink_idle(&mut self) {
+    pub(crate) fn shrink_idle(&mut self, queue: &mut VecDeque<Msg>) {
+        if queue.is_empty() && queue.capacity() != 0 {
+            *queue = VecDeque::new();
+        }
         if self.inbox.is_empty() && self.inbox.capacity() != 0 {
             self.inbox = Vec::new();
         }

@@ -158,13 +158,8 @@ impl Scheduler {
                 p.lowest_sp = p.saved_sp;
                 ranges.push(range);
             }
-            // Empty mailbox buffers and bookkeeping go too: a process that
-            // has answered one `call` keeps a few entries' capacity (56
-            // bytes each) and its call bookkeeping otherwise.
-            if p.queue.is_empty() && p.queue.capacity() != 0 {
-                p.queue = Default::default();
-            }
-            g.shrink_idle();
+            // Empty mailbox buffers and bookkeeping go too.
+            g.shrink_idle(&mut p.queue);
         };
         // SAFETY: the ranges' stacks were copied out, and their processes
         // wait for `parks_released` to reach `batch` before running.
