@@ -44,6 +44,12 @@ struct Fx<'a, 'g> {
     /// of a function whose checks are deferred to the first call on each
     /// path ([`Fx::tail`]).
     pending_check: Option<Loc>,
+    /// The function being compiled (its own calls are what
+    /// [`Fx::unroll`] inlines).
+    func: FuncId,
+    /// Inside a copy of the function's body that [`Fx::unroll`] inlined
+    /// (one level: its calls are calls).
+    unrolling: bool,
 }
 
 /// The target of a call [`Fx::call`] emits.
@@ -73,6 +79,10 @@ enum BaseTest {
 /// [`Fx::inline_base_case`] copies into its callers.
 const TINY_NODES: usize = 8;
 
+/// Size limit, in expression nodes, of a function body that [`Fx::unroll`]
+/// copies into the function's own calls.
+const UNROLL_NODES: usize = 40;
+
 /// Compiles `lambda` into `func`. `free` lists its free variables in env
 /// order. With `init`, the body is the program's top-level items instead.
 pub(crate) fn compile_function(
@@ -86,6 +96,9 @@ pub(crate) fn compile_function(
     let arity = lambda.params.len().min(MAX_ARITY);
     let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
     ctx.func.signature = caravan_sig(arity);
+    // Named as the module declared it, so that a dump (`CARAVAN_DUMP`)
+    // shows the function's calls of itself as such.
+    ctx.func.name = cranelift_codegen::ir::UserFuncName::user(0, func.as_u32());
     let mut fctx = std::mem::take(&mut g.fctx);
     let fconfig = g.module.isa().frontend_config();
     {
@@ -107,6 +120,8 @@ pub(crate) fn compile_function(
             fn_loc: Default::default(),
             handlers: vec![],
             pending_check: None,
+            func,
+            unrolling: false,
         };
         let loc = Loc {
             file: lambda.file,
@@ -1141,6 +1156,13 @@ impl Fx<'_, '_> {
             vals.push(self.expr(e)?);
         }
         self.at(loc);
+        if let (TExpr::Global(gid), Some((func, arity, _))) = (f, known) {
+            if func == self.func && arity == vals.len() {
+                if let Some(r) = self.unroll(*gid, &vals, tail)? {
+                    return Ok(r);
+                }
+            }
+        }
         // A base case the callee would return at once: tested here.
         let mut inlined = None;
         if let (TExpr::Global(gid), Some((_, arity, _))) = (f, known) {
@@ -1170,6 +1192,60 @@ impl Fx<'_, '_> {
             }
         }
         self.apply_values(fv, &vals, tail, boxed)
+    }
+
+    /// Recursive inlining ("unrolling"): a call of the top-level function
+    /// being compiled, from its own body, is replaced by a copy of that
+    /// body with the arguments for the parameters, when the body is small
+    /// ([`UNROLL_NODES`]) and defines no function, `try` or `receive`.
+    /// One level only: the copy's own calls are calls. fib's calls then
+    /// make half as many frames, returns and reduction checks — the
+    /// copy counts no reduction of its own, as the BEAM counts none for a
+    /// call its compiler inlined (every cycle of calls still counts at
+    /// least one per two calls it makes). GCC inlines recursive calls the
+    /// same way (`max-inline-recursive-depth`); OCaml's flambda has
+    /// `[@unrolled n]`.
+    ///
+    /// `Some(r)`: the copy was compiled, `r` as [`Fx::apply`] returns it
+    /// (`None` in tail position, where the copy ends its own paths);
+    /// `None`: the body does not qualify, or this is already a copy.
+    fn unroll(
+        &mut self,
+        gid: GlobalId,
+        vals: &[Value],
+        tail: bool,
+    ) -> Result<Option<Option<Value>>, CodegenError> {
+        if self.unrolling {
+            return Ok(None);
+        }
+        let Some(lam) = self.g.global_lambdas.get(&gid) else {
+            return Ok(None);
+        };
+        if lam.params.len() != vals.len() || vals.len() > MAX_ARITY || !unrollable(&lam.body) {
+            return Ok(None);
+        }
+        let (params, body) = (lam.params.clone(), lam.body.clone());
+        // The copy binds the function's own variables (its parameters are
+        // the caller's): the caller's bindings come back afterwards.
+        let saved = self.vars.clone();
+        for (&p, &v) in params.iter().zip(vals) {
+            self.vars.insert(
+                p,
+                Var {
+                    value: v,
+                    known: None,
+                },
+            );
+        }
+        self.unrolling = true;
+        let r = if tail {
+            self.tail(&body).map(|()| None)
+        } else {
+            self.expr(&body).map(Some)
+        };
+        self.unrolling = false;
+        self.vars = saved;
+        r.map(Some)
     }
 
     /// Partial inlining of a top-level function's base case at a direct
@@ -2099,7 +2175,8 @@ fn free_vars(l: &TLambda) -> Vec<VarId> {
 /// the stack check: fib's base case `if n < 2 then n` returns without
 /// either, and each path that calls still checks once before its first
 /// call, so every cycle of calls still counts a reduction per call made
-/// (LANGUAGE.md §2: preemption by reductions) and every frame that calls
+/// (per two calls where [`Fx::unroll`] copied a function into its own
+/// calls; LANGUAGE.md §2: preemption by reductions) and every frame that calls
 /// has checked its stack. A path that calls nothing ends without growing
 /// the stack past its own frame (the VM keeps 64 KiB below the limit for
 /// it, as for the runtime's frames). The idea is leaf functions without
@@ -2119,6 +2196,28 @@ fn defers_check(e: &TExpr) -> bool {
         }
         e => calls_nothing(e),
     }
+}
+
+/// True for a body [`Fx::unroll`] may copy: at most [`UNROLL_NODES`]
+/// nodes, none of which defines a function (its code would be compiled
+/// twice), handles exceptions or receives (their landing pads and
+/// loops are one per site).
+fn unrollable(body: &TExpr) -> bool {
+    let mut work = vec![body];
+    let mut nodes = 0;
+    while let Some(e) = work.pop() {
+        nodes += 1;
+        if nodes > UNROLL_NODES {
+            return false;
+        }
+        match e {
+            TExpr::Lambda(_) | TExpr::LetRec(..) | TExpr::Try { .. } | TExpr::Receive { .. } => {
+                return false
+            }
+            e => crate::typed::visit::for_each_child(e, |c, _| work.push(c)),
+        }
+    }
+    true
 }
 
 /// True when evaluating `e` never calls generated code, never blocks and

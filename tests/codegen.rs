@@ -1,0 +1,67 @@
+//! The shape of the code the compiler emits, read from `CARAVAN_DUMP`
+//! (the CLIF of the functions whose name contains its value, on stderr).
+
+mod support;
+
+use std::time::Duration;
+use support::{stderr, stdout, Run};
+
+/// The number of direct calls a dumped function makes to itself: its
+/// `function u0:N(` header, the `fnK = colocated u0:N` reference to the
+/// same function, and the `call fnK(` / `return_call fnK(` instructions.
+fn self_calls(clif: &str) -> usize {
+    let first = clif.lines().next().expect("a dumped function");
+    let id = first
+        .strip_prefix("function ")
+        .and_then(|r| r.split('(').next())
+        .expect("`function u0:N(` header");
+    let decl = format!("= colocated {id} ");
+    let fref = clif
+        .lines()
+        .find(|l| l.contains(&decl))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a reference to the function itself");
+    let call = format!("call {fref}(");
+    clif.lines().filter(|l| l.contains(&call)).count()
+}
+
+/// fib's body calls fib twice; each call is compiled as a copy of the
+/// body (one level of recursive inlining), whose own two calls are calls:
+/// four in all, each two levels down, so fib 40 makes half the frames and
+/// reduction checks. (Without the unrolling: two.)
+#[test]
+fn calls_of_a_small_function_from_its_body_are_unrolled_one_level() {
+    let out = Run {
+        args: &["20"],
+        env: &[("CARAVAN_DUMP", "fib")],
+        ..Default::default()
+    }
+    .file("bench/cvn/fib.cvn", Duration::from_secs(60));
+    assert_eq!(stdout(&out), "6765\n");
+    let err = stderr(&out);
+    assert_eq!(self_calls(&err), 4, "fib's CLIF:\n{err}");
+}
+
+/// A body that defines a function is not copied (its code would be
+/// compiled twice): its calls stay calls.
+#[test]
+fn a_body_with_a_function_literal_is_not_unrolled() {
+    let dir = std::env::temp_dir().join(format!("caravan-codegen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("walk.cvn");
+    std::fs::write(
+        &file,
+        "let rec walk n = if n = 0 then 0 else List.fold_left (fun a x -> a + x) 0 [n] + walk (n - 1)\n\
+         let () = print_endline (string_of_int (walk 10))\n",
+    )
+    .expect("write program");
+    let out = Run {
+        env: &[("CARAVAN_DUMP", "walk")],
+        ..Default::default()
+    }
+    .file(file.to_str().expect("utf-8 path"), Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(stdout(&out), "55\n");
+    let err = stderr(&out);
+    assert_eq!(self_calls(&err), 1, "walk's CLIF:\n{err}");
+}
