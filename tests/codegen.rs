@@ -42,26 +42,47 @@ fn calls_of_a_small_function_from_its_body_are_unrolled_one_level() {
     assert_eq!(self_calls(&err), 4, "fib's CLIF:\n{err}");
 }
 
-/// A body that defines a function is not copied (its code would be
-/// compiled twice): its calls stay calls.
-#[test]
-fn a_body_with_a_function_literal_is_not_unrolled() {
-    let dir = std::env::temp_dir().join(format!("caravan-codegen-{}", std::process::id()));
+/// Runs `source` with `CARAVAN_DUMP=dump`: its output and the dump.
+fn dumped(name: &str, source: &str, dump: &str) -> (String, String) {
+    let dir = std::env::temp_dir().join(format!("caravan-codegen-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("walk.cvn");
-    std::fs::write(
-        &file,
-        "let rec walk n = if n = 0 then 0 else List.fold_left (fun a x -> a + x) 0 [n] + walk (n - 1)\n\
-         let () = print_endline (string_of_int (walk 10))\n",
-    )
-    .expect("write program");
+    let file = dir.join(format!("{name}.cvn"));
+    std::fs::write(&file, source).expect("write program");
     let out = Run {
-        env: &[("CARAVAN_DUMP", "walk")],
+        env: &[("CARAVAN_DUMP", dump)],
         ..Default::default()
     }
     .file(file.to_str().expect("utf-8 path"), Duration::from_secs(60));
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(stdout(&out), "55\n");
-    let err = stderr(&out);
+    (stdout(&out), stderr(&out))
+}
+
+/// A local `let rec` function is unrolled as a top-level one: its copy
+/// reads the same free variables (`k`).
+#[test]
+fn calls_of_a_local_function_from_its_body_are_unrolled_too() {
+    let (out, err) = dumped(
+        "local",
+        "let scaled k n =\n\
+         \x20 let rec sfib i = if i < 2 then i * k else sfib (i - 1) + sfib (i - 2) in\n\
+         \x20 sfib n\n\
+         let () = print_endline (string_of_int (scaled 3 20))\n",
+        "sfib",
+    );
+    assert_eq!(out, "20295\n");
+    assert_eq!(self_calls(&err), 4, "sfib's CLIF:\n{err}");
+}
+
+/// A body that defines a function is not copied (its code would be
+/// compiled twice): its calls stay calls.
+#[test]
+fn a_body_with_a_function_literal_is_not_unrolled() {
+    let (out, err) = dumped(
+        "walk",
+        "let rec walk n = if n = 0 then 0 else List.fold_left (fun a x -> a + x) 0 [n] + walk (n - 1)\n\
+         let () = print_endline (string_of_int (walk 10))\n",
+        "walk",
+    );
+    assert_eq!(out, "55\n");
     assert_eq!(self_calls(&err), 1, "walk's CLIF:\n{err}");
 }

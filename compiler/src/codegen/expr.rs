@@ -47,9 +47,10 @@ struct Fx<'a, 'g> {
     /// The function being compiled (its own calls are what
     /// [`Fx::unroll`] inlines).
     func: FuncId,
-    /// Inside a copy of the function's body that [`Fx::unroll`] inlined
-    /// (one level: its calls are calls).
-    unrolling: bool,
+    /// Its parameters and body, when [`Fx::unroll`] may copy them into its
+    /// calls of itself ([`unrollable`]); taken while a copy is compiled
+    /// (one level: the copy's calls are calls).
+    own: Option<(Vec<VarId>, Box<TExpr>)>,
 }
 
 /// The target of a call [`Fx::call`] emits.
@@ -121,7 +122,8 @@ pub(crate) fn compile_function(
             handlers: vec![],
             pending_check: None,
             func,
-            unrolling: false,
+            own: (!init && lambda.params.len() <= MAX_ARITY && unrollable(&lambda.body))
+                .then(|| (lambda.params.clone(), lambda.body.clone())),
         };
         let loc = Loc {
             file: lambda.file,
@@ -1156,9 +1158,9 @@ impl Fx<'_, '_> {
             vals.push(self.expr(e)?);
         }
         self.at(loc);
-        if let (TExpr::Global(gid), Some((func, arity, _))) = (f, known) {
+        if let Some((func, arity, _)) = known {
             if func == self.func && arity == vals.len() {
-                if let Some(r) = self.unroll(*gid, &vals, tail)? {
+                if let Some(r) = self.unroll(&vals, tail)? {
                     return Ok(r);
                 }
             }
@@ -1194,37 +1196,34 @@ impl Fx<'_, '_> {
         self.apply_values(fv, &vals, tail, boxed)
     }
 
-    /// Recursive inlining ("unrolling"): a call of the top-level function
-    /// being compiled, from its own body, is replaced by a copy of that
-    /// body with the arguments for the parameters, when the body is small
-    /// ([`UNROLL_NODES`]) and defines no function, `try` or `receive`.
-    /// One level only: the copy's own calls are calls. fib's calls then
-    /// make half as many frames, returns and reduction checks — the
-    /// copy counts no reduction of its own, as the BEAM counts none for a
-    /// call its compiler inlined (every cycle of calls still counts at
-    /// least one per two calls it makes). GCC inlines recursive calls the
-    /// same way (`max-inline-recursive-depth`); OCaml's flambda has
-    /// `[@unrolled n]`.
+    /// Recursive inlining ("unrolling"): a call of the function being
+    /// compiled (top-level or local `let rec`), from its own body, is
+    /// replaced by a copy of that body with the arguments for the
+    /// parameters, when the body is small ([`UNROLL_NODES`]) and defines no
+    /// function, `try` or `receive`. One level only: the copy's own calls
+    /// are calls. fib's calls then make half as many frames, returns and
+    /// reduction checks — the copy counts no reduction of its own, as the
+    /// BEAM counts none for a call its compiler inlined (every cycle of
+    /// calls still counts at least one per two calls it makes). A local
+    /// function's copy reads the same free variables: it runs in the same
+    /// closure. GCC inlines recursive calls the same way
+    /// (`max-inline-recursive-depth`); OCaml's flambda has `[@unrolled n]`.
     ///
     /// `Some(r)`: the copy was compiled, `r` as [`Fx::apply`] returns it
     /// (`None` in tail position, where the copy ends its own paths);
     /// `None`: the body does not qualify, or this is already a copy.
     fn unroll(
         &mut self,
-        gid: GlobalId,
         vals: &[Value],
         tail: bool,
     ) -> Result<Option<Option<Value>>, CodegenError> {
-        if self.unrolling {
-            return Ok(None);
-        }
-        let Some(lam) = self.g.global_lambdas.get(&gid) else {
+        let Some((params, body)) = self.own.take() else {
             return Ok(None);
         };
-        if lam.params.len() != vals.len() || vals.len() > MAX_ARITY || !unrollable(&lam.body) {
+        if params.len() != vals.len() {
+            self.own = Some((params, body));
             return Ok(None);
         }
-        let (params, body) = (lam.params.clone(), lam.body.clone());
         // The copy binds the function's own variables (its parameters are
         // the caller's): the caller's bindings come back afterwards.
         let saved = self.vars.clone();
@@ -1237,14 +1236,13 @@ impl Fx<'_, '_> {
                 },
             );
         }
-        self.unrolling = true;
         let r = if tail {
             self.tail(&body).map(|()| None)
         } else {
             self.expr(&body).map(Some)
         };
-        self.unrolling = false;
         self.vars = saved;
+        self.own = Some((params, body));
         r.map(Some)
     }
 
