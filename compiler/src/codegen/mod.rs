@@ -23,9 +23,9 @@
 //!   ran out.
 //! - Inlining: a call whose callee returns at once on a tiny pure test
 //!   tests it at the call site (partial inlining of the base case); a
-//!   call of a small top-level function from its own body is a copy of
-//!   the body, one level deep (recursive inlining, as GCC's
-//!   `max-inline-recursive-depth`): fib makes half the calls.
+//!   call of a small function (top-level or local `let rec`) from its own
+//!   body is a copy of the body, one level deep (recursive inlining, as
+//!   GCC's `max-inline-recursive-depth`): fib makes half the calls.
 //! - Pattern matching is compiled arm by arm into tests on tags and
 //!   immediates (a backtracking automaton, Augustsson 1985).
 //!
