@@ -1392,40 +1392,26 @@ impl Fx<'_, '_> {
     /// `params`, and integer arithmetic and comparisons (of immediate
     /// types) that cannot fail, allocate or call.
     fn tiny_pure(&mut self, e: &TExpr, params: &[VarId]) -> bool {
-        let mut work = vec![e];
-        let mut nodes = 0;
-        while let Some(e) = work.pop() {
-            nodes += 1;
-            if nodes > TINY_NODES {
-                return false;
-            }
-            match e {
-                TExpr::Imm(_) => {}
-                TExpr::Local(v) if params.contains(v) => {}
-                TExpr::Prim(
-                    Prim::AddInt
-                    | Prim::SubInt
-                    | Prim::MulInt
-                    | Prim::NegInt
-                    | Prim::AndInt
-                    | Prim::OrInt
-                    | Prim::XorInt
-                    | Prim::Not,
-                    a,
-                    _,
-                    _,
-                ) => work.extend(a.iter()),
-                TExpr::Prim(p, a, t, _) if p.is_comparison() && self.g.is_immediate_type(*t) => {
-                    work.extend(a.iter())
-                }
-                TExpr::And(a, b) | TExpr::Or(a, b) => {
-                    work.push(a);
-                    work.push(b);
-                }
-                _ => return false,
-            }
-        }
-        true
+        let g = &mut *self.g;
+        small_tree(e, TINY_NODES, |e| match e {
+            TExpr::Imm(_) => Some(false),
+            TExpr::Local(v) if params.contains(v) => Some(false),
+            TExpr::Prim(
+                Prim::AddInt
+                | Prim::SubInt
+                | Prim::MulInt
+                | Prim::NegInt
+                | Prim::AndInt
+                | Prim::OrInt
+                | Prim::XorInt
+                | Prim::Not,
+                ..,
+            )
+            | TExpr::And(..)
+            | TExpr::Or(..) => Some(true),
+            TExpr::Prim(p, _, t, _) if p.is_comparison() && g.is_immediate_type(*t) => Some(true),
+            _ => None,
+        })
     }
 
     /// Applies a closure value to arguments (generic path).
@@ -2201,18 +2187,32 @@ fn defers_check(e: &TExpr) -> bool {
 /// twice), handles exceptions or receives (their landing pads and
 /// loops are one per site).
 fn unrollable(body: &TExpr) -> bool {
-    let mut work = vec![body];
+    small_tree(body, UNROLL_NODES, |e| match e {
+        TExpr::Lambda(_) | TExpr::LetRec(..) | TExpr::Try { .. } | TExpr::Receive { .. } => None,
+        _ => Some(true),
+    })
+}
+
+/// True when `e` has at most `limit` nodes and `node` accepts each one it
+/// reaches: `None` rejects the tree, `Some(true)` accepts the node and
+/// looks at its children, `Some(false)` accepts it as a leaf. Iterative,
+/// and stops at the limit: the terms may be huge.
+fn small_tree<'e>(
+    e: &'e TExpr,
+    limit: usize,
+    mut node: impl FnMut(&'e TExpr) -> Option<bool>,
+) -> bool {
+    let mut work = vec![e];
     let mut nodes = 0;
     while let Some(e) = work.pop() {
         nodes += 1;
-        if nodes > UNROLL_NODES {
+        if nodes > limit {
             return false;
         }
-        match e {
-            TExpr::Lambda(_) | TExpr::LetRec(..) | TExpr::Try { .. } | TExpr::Receive { .. } => {
-                return false
-            }
-            e => crate::typed::visit::for_each_child(e, |c, _| work.push(c)),
+        match node(e) {
+            None => return false,
+            Some(true) => crate::typed::visit::for_each_child(e, |c, _| work.push(c)),
+            Some(false) => {}
         }
     }
     true
@@ -2225,31 +2225,22 @@ fn unrollable(body: &TExpr) -> bool {
 /// a builtin, a function literal, `receive`, `try`, a raise) counts as a
 /// call. Iterative: the terms may nest a million deep.
 fn calls_nothing(e: &TExpr) -> bool {
-    let mut work = vec![e];
-    while let Some(e) = work.pop() {
-        let leaf = match e {
-            TExpr::Imm(_)
-            | TExpr::Float(_)
-            | TExpr::Str(_)
-            | TExpr::Local(_)
-            | TExpr::Global(_) => true,
-            TExpr::Block(..)
-            | TExpr::Field(..)
-            | TExpr::Update(..)
-            | TExpr::If(..)
-            | TExpr::Seq(..)
-            | TExpr::And(..)
-            | TExpr::Or(..)
-            | TExpr::Let(..)
-            | TExpr::Match(..) => false,
-            TExpr::Prim(p, ..) if prim_calls_nothing(*p) => false,
-            _ => return false,
-        };
-        if !leaf {
-            crate::typed::visit::for_each_child(e, |c, _| work.push(c));
+    small_tree(e, usize::MAX, |e| match e {
+        TExpr::Imm(_) | TExpr::Float(_) | TExpr::Str(_) | TExpr::Local(_) | TExpr::Global(_) => {
+            Some(false)
         }
-    }
-    true
+        TExpr::Block(..)
+        | TExpr::Field(..)
+        | TExpr::Update(..)
+        | TExpr::If(..)
+        | TExpr::Seq(..)
+        | TExpr::And(..)
+        | TExpr::Or(..)
+        | TExpr::Let(..)
+        | TExpr::Match(..) => Some(true),
+        TExpr::Prim(p, ..) if prim_calls_nothing(*p) => Some(true),
+        _ => None,
+    })
 }
 
 /// The prims [`calls_nothing`] accepts: inline arithmetic and comparisons
