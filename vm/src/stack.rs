@@ -32,6 +32,15 @@ pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
 /// Stack kept usable below `stack_limit` for runtime functions (ABI: at
 /// least 64 KiB above the guard page).
 pub const RUNTIME_MARGIN: usize = 64 << 10;
+/// Largest stack frame (bytes below the caller's stack pointer) a
+/// generated function may allocate before any check: a function's
+/// prologue check runs after Cranelift's prologue made its frame, so the
+/// runtime functions its cold path calls have `RUNTIME_MARGIN` less the
+/// frame (at least 48 KiB). A function with a larger frame is entered
+/// through a check of `sp - frame` against `stack_limit` that grows the
+/// stack first (`caravan_rt_stack_reserve`; Go's prologue compares
+/// `sp - framesize` for its big frames the same way).
+pub const MAX_UNCHECKED_FRAME: usize = 16 << 10;
 /// Smallest accepted slot size.
 pub const MIN_STACK_SIZE: usize = RUNTIME_MARGIN + PAGE + (64 << 10);
 /// Slots reserved per `mmap`.

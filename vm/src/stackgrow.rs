@@ -105,6 +105,7 @@ std::arch::global_asm!(
     "mov rbp, rsp",
     ".cfi_def_cfa_register rbp",
     "mov rdx, rbp",
+    "xor ecx, ecx",
     "call {grow}",
     // rax: how far the frames moved. rsp == rbp == this frame's old place.
     "add rsp, rax",
@@ -116,6 +117,30 @@ std::arch::global_asm!(
     "ret",
     ".cfi_endproc",
     ".size caravan_rt_stack_overflow, .-caravan_rt_stack_overflow",
+    "",
+    ".p2align 4",
+    ".globl caravan_rt_stack_reserve",
+    ".hidden caravan_rt_stack_reserve",
+    ".type caravan_rt_stack_reserve,@function",
+    // caravan_rt_stack_reserve(proc: rdi, loc: rsi, bytes: rdx) -> unit,
+    // System V: as above, growing until `bytes` fit above the new limit.
+    "caravan_rt_stack_reserve:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "mov rcx, rdx",
+    "mov rdx, rbp",
+    "call {grow}",
+    "add rsp, rax",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "mov eax, 1",
+    "ret",
+    ".cfi_endproc",
+    ".size caravan_rt_stack_reserve, .-caravan_rt_stack_reserve",
     "",
     ".p2align 4",
     ".globl caravan_stack_return",
@@ -141,6 +166,13 @@ extern "C" {
     /// (`docs/vm-abi.md`): grows the stack, or crashes the process.
     /// Declared without parameters: only its address is used.
     pub fn caravan_rt_stack_overflow();
+    /// `caravan_rt_stack_reserve(proc, loc, bytes) -> unit` (System V):
+    /// the runtime function the entry of a function with a large frame
+    /// calls when `bytes` (its frame) do not fit between its stack pointer
+    /// and `stack_limit` (`docs/vm-abi.md`, "Large frames"): grows the
+    /// stack until they do, or crashes the process with `"stack
+    /// overflow"`. Declared without parameters: only its address is used.
+    pub fn caravan_rt_stack_reserve();
     fn caravan_stack_return();
 }
 
@@ -157,13 +189,23 @@ unsafe fn word(addr: usize) -> usize {
 /// Grows the running process's stack (see the module doc) and returns how
 /// many bytes its frames moved (new − old address); never returns if it
 /// cannot, crashing the process with `Crashed "stack overflow"` (`loc`:
-/// the overflowing function's definition, or null).
+/// the overflowing function's definition, or null). The new stack is
+/// twice the old one (at least [`FIRST_GROWN`]), or larger until `need`
+/// bytes fit between the caller's stack pointer and the new
+/// `stack_limit` (a large frame about to be entered; 0 for a prologue's
+/// overflow).
 ///
 /// # Safety
-/// Called only from the `caravan_rt_stack_overflow` stub, by generated
-/// code through its collector trampoline: `proc` is the running process,
-/// `stub_fp` the stub's frame pointer on the process's slot.
-unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) -> isize {
+/// Called only from the `caravan_rt_stack_overflow` and
+/// `caravan_rt_stack_reserve` stubs, by generated code through its
+/// collector trampoline: `proc` is the running process, `stub_fp` the
+/// stub's frame pointer on the process's slot.
+unsafe extern "C" fn grow(
+    proc: *mut Process,
+    loc: *const u8,
+    stub_fp: usize,
+    need: usize,
+) -> isize {
     let overflow = move || -> ! {
         let fail = Fail {
             reason: ExitReason::crashed("stack overflow"),
@@ -184,7 +226,7 @@ unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) ->
             Some(g) => (g.low, g.low + g.len),
         };
         let cur_len = cur_top - cur_low;
-        let len = match &p.grown {
+        let mut len = match &p.grown {
             None => FIRST_GROWN.max(2 * cur_len).min(limit),
             Some(_) => (2 * cur_len).min(limit),
         };
@@ -225,7 +267,15 @@ unsafe extern "C" fn grow(proc: *mut Process, loc: *const u8, stub_fp: usize) ->
             boundary + 16
         };
         let used = old_end - stub_fp;
-        if used + 32 + PAGE + RUNTIME_MARGIN >= len {
+        // Room for the frames, the way back to the slot, the guard page,
+        // the runtime's margin and the frame about to be entered.
+        let room = used
+            .saturating_add(need)
+            .saturating_add(32 + PAGE + RUNTIME_MARGIN);
+        while len <= room && len < limit {
+            len = len.saturating_mul(2).min(limit);
+        }
+        if room >= len {
             overflow();
         }
         let Ok(low) = crate::stack::map_grown(len) else {

@@ -413,6 +413,7 @@ fn symbols_list_every_runtime_function() {
         "caravan_rt_yield",
         "caravan_rt_tick",
         "caravan_rt_stack_overflow",
+        "caravan_rt_stack_reserve",
         "caravan_rt_alloc",
         "caravan_rt_fail",
         "caravan_rt_spawn",

@@ -215,9 +215,14 @@ pub(crate) fn compile_function(
     } else {
         Tier::Optimized
     };
-    g.define_function(func, Some(&lambda.name), &mut ctx, tier)
+    let loc = Loc {
+        file: lambda.file,
+        span: lambda.span,
+    };
+    let body = g
+        .define_function(func, Some(&lambda.name), &mut ctx, tier, Some(loc))
         .map_err(|e| CodegenError(format!("{}: {}", lambda.name, e.0)))?;
-    g.note_compiled(func, &ctx);
+    g.note_compiled(body, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
     g.ctx = ctx;

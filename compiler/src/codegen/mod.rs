@@ -225,6 +225,23 @@ pub(crate) struct Gen {
     pub trampolines: HashMap<String, FuncId>,
     /// Trampolines declared but not defined yet: (symbol, parameters).
     pub pending_tramps: Vec<(String, usize)>,
+    /// Functions with large frames whose checking entry is not defined
+    /// yet ([`Gen::define_function`]).
+    pub pending_frame_checks: Vec<FrameCheck>,
+}
+
+/// A function whose frame is larger than
+/// [`caravan_vm::stack::MAX_UNCHECKED_FRAME`]: its code is defined as
+/// `body`, and `entry` (the id its callers and closures use) checks that
+/// `frame` bytes fit above the stack limit before it tail-calls `body`.
+pub(crate) struct FrameCheck {
+    pub entry: FuncId,
+    pub body: FuncId,
+    pub sig: Signature,
+    /// Bytes below the caller's SP the body's frame takes.
+    pub frame: usize,
+    /// The function's definition, for a `"stack overflow"` crash.
+    pub loc: Loc,
 }
 
 /// A safepoint of one function: (return offset in the function, frame size
@@ -373,6 +390,7 @@ impl Session {
                 pending_apply: vec![],
                 pending_pap: vec![],
                 pending_wrappers: vec![],
+                pending_frame_checks: vec![],
                 ctx,
                 fctx: cranelift_frontend::FunctionBuilderContext::new(),
                 compiled: 0,
@@ -657,6 +675,10 @@ impl Gen {
                 runtime::compile_apply(self, n)?;
                 continue;
             }
+            if let Some(c) = self.pending_frame_checks.pop() {
+                runtime::compile_frame_check(self, c)?;
+                continue;
+            }
             return Ok(());
         }
     }
@@ -665,17 +687,26 @@ impl Gen {
         runtime::compile_entry(self)
     }
 
-    /// Compiles the function in `ctx` as `func`, at `tier`. With
+    /// Compiles the function in `ctx` as `func`, at `tier`, and returns
+    /// the id its code is defined under: `func`, or — for a Caravan
+    /// function (`defined_at`: its definition) whose frame is larger than
+    /// [`caravan_vm::stack::MAX_UNCHECKED_FRAME`] — a new id, `func` then
+    /// being the entry that checks the frame fits first
+    /// ([`runtime::compile_frame_check`], queued). With
     /// `CARAVAN_DUMP=<part of name>`, prints the CLIF and the machine code
     /// of functions whose name contains it: `name` for a lambda, the
     /// linkage name (looked up only then) for a generated helper.
+    ///
+    /// Errors: Cranelift's, and a helper (no `defined_at`) with a large
+    /// frame.
     pub(crate) fn define_function(
         &mut self,
         func: FuncId,
         name: Option<&str>,
         ctx: &mut cranelift_codegen::Context,
         tier: Tier,
-    ) -> Result<(), CodegenError> {
+        defined_at: Option<Loc>,
+    ) -> Result<FuncId, CodegenError> {
         let dumping = self.dump.as_deref().is_some_and(|d| match name {
             Some(n) => n.contains(d),
             None => self
@@ -703,21 +734,49 @@ impl Gen {
         ctx.compile(isa, &mut ctrl)
             .map_err(|e| CodegenError(format!("{:?}", e.inner)))?;
         let code = ctx.compiled_code().expect("just compiled");
+        // Bytes below the caller's SP: the frame under FP, FP and the
+        // return address.
+        let frame = code
+            .buffer
+            .frame_layout()
+            .map_or(0, |l| l.frame_to_fp_offset as usize)
+            + 16;
+        let body = if frame <= caravan_vm::stack::MAX_UNCHECKED_FRAME {
+            func
+        } else {
+            let Some(loc) = defined_at else {
+                return Err(CodegenError(format!(
+                    "a generated helper has a {frame}-byte stack frame"
+                )));
+            };
+            let n = self.fresh_name("large_frame");
+            let body = self
+                .module
+                .declare_function(&n, Linkage::Local, &ctx.func.signature)?;
+            self.pending_frame_checks.push(FrameCheck {
+                entry: func,
+                body,
+                sig: ctx.func.signature.clone(),
+                frame,
+                loc,
+            });
+            body
+        };
         let relocs: Vec<_> = code
             .buffer
             .relocs()
             .iter()
-            .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, func))
+            .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, body))
             .collect();
         let align = align.max(code.buffer.alignment as u64);
         self.module
-            .define_function_bytes(func, align, code.code_buffer(), &relocs)?;
+            .define_function_bytes(body, align, code.code_buffer(), &relocs)?;
         if dumping {
             if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
                 eprintln!("{text}");
             }
         }
-        Ok(())
+        Ok(body)
     }
 
     /// Hands the stack maps of newly finalised functions to the collector.

@@ -17,6 +17,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
     ("caravan_rt_tick", 2),
     ("caravan_rt_stack_overflow", 2),
+    ("caravan_rt_stack_reserve", 3),
     ("caravan_rt_alloc", 3),
     ("caravan_rt_fail", 3),
     ("caravan_rt_failwith", 3),
@@ -59,7 +60,7 @@ fn define(
         b.finalize(fconfig);
     }
     g.fctx = fctx;
-    g.define_function(func, None, &mut ctx, Tier::Optimized)?;
+    let func = g.define_function(func, None, &mut ctx, Tier::Optimized, None)?;
     g.note_compiled(func, &ctx);
     g.compiled += 1;
     g.module.clear_context(&mut ctx);
@@ -257,4 +258,47 @@ pub(crate) fn compile_entry(g: &mut Gen) -> Result<FuncId, CodegenError> {
         Ok(())
     })?;
     Ok(func)
+}
+
+/// The entry of a function whose frame is larger than
+/// [`caravan_vm::stack::MAX_UNCHECKED_FRAME`] (`docs/vm-abi.md`, "Large
+/// frames"): compares `sp - frame` with the stack limit, has the stack
+/// grown until the frame fits when it does not (`caravan_rt_stack_reserve`,
+/// which crashes the process with `"stack overflow"` past the whole-stack
+/// limit), then tail-calls the function's code. The body's own prologue
+/// check then runs with its frame above the limit, as a small function's
+/// does; without this entry, such a frame reached past the slot's guard
+/// page (the VM aborted, or the frame overwrote the slot below). After
+/// Go's prologue for frames larger than `StackBig`.
+pub(crate) fn compile_frame_check(g: &mut Gen, c: super::FrameCheck) -> Result<(), CodegenError> {
+    let reserve = g.gc_trampoline("caravan_rt_stack_reserve", 3)?;
+    let loc = g.loc_data(c.loc)?;
+    define(g, c.entry, c.sig, |g, b, params| {
+        let proc_ = params[0];
+        // The arguments are live across the call (which may collect).
+        for &v in &params[1..] {
+            b.declare_value_needs_stack_map(v);
+        }
+        let grow = b.create_block();
+        let go = b.create_block();
+        b.set_cold_block(grow);
+        let sp = b.ins().get_stack_pointer(I64);
+        let low = b.ins().iadd_imm_s(sp, -(c.frame as i64));
+        let limit = b.ins().load(I64, TRUSTED, proc_, off::STACK_LIMIT);
+        let short = b.ins().icmp(IntCC::UnsignedLessThan, low, limit);
+        b.ins().brif(short, grow, &[], go, &[]);
+        b.switch_to_block(grow);
+        let rref = g.module.declare_func_in_func(reserve, b.func);
+        let gv = g.module.declare_data_in_func(loc, b.func);
+        let lv = b.ins().symbol_value(I64, gv);
+        let bytes = b.ins().iconst(I64, c.frame as i64);
+        let call = b.ins().call(rref, &[proc_, lv, bytes]);
+        let unit = b.inst_results(call)[0];
+        b.declare_value_needs_stack_map(unit);
+        b.ins().jump(go, &[]);
+        b.switch_to_block(go);
+        let bref = g.module.declare_func_in_func(c.body, b.func);
+        b.ins().return_call(bref, params);
+        Ok(())
+    })
 }

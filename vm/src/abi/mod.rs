@@ -50,7 +50,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_rt_alive, caravan_rt_demonitor, caravan_rt_exit_signal, caravan_rt_link,
         caravan_rt_monitor, caravan_rt_spawn_link, caravan_rt_trap_exits,
     };
-    use crate::stackgrow::caravan_rt_stack_overflow;
+    use crate::stackgrow::{caravan_rt_stack_overflow, caravan_rt_stack_reserve};
     macro_rules! syms {
         ($($f:ident),* $(,)?) => { vec![$((stringify!($f), $f as *const u8)),*] };
     }
@@ -65,6 +65,7 @@ pub(crate) fn symbol_table() -> Vec<(&'static str, *const u8)> {
         caravan_rt_tick,
         caravan_rt_yield_now,
         caravan_rt_stack_overflow,
+        caravan_rt_stack_reserve,
         caravan_rt_alloc,
         caravan_rt_alloc_string,
         caravan_rt_fail,
