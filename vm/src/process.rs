@@ -69,6 +69,32 @@ pub struct Process {
     /// called that function collects on its way back to generated code
     /// (`caravan_rt_gc_after`).
     pub gc_pending: u64,
+    // The fields one message hop touches (scheduling, switching, the
+    // mailbox, the nursery's bookkeeping) come first, in the first four
+    // cache lines; the rest is cold. A ring of 1,000 processes touches
+    // each process once per lap, after the rest evicted it: every line it
+    // touches is a miss.
+    /// The value of `trip` at which the slice's reductions run out (it
+    /// may lie below `trip`: the slice is overdrawn). Set with `trip` by
+    /// [`Process::rebase`].
+    pub(crate) reds_zero: usize,
+    /// Saved stack pointer while switched out.
+    pub(crate) saved_sp: usize,
+    pub(crate) shared: Arc<Shared>,
+    /// The scheduler currently running this process (set at each switch-in;
+    /// a process migrates between schedulers when stolen).
+    pub(crate) sched: *const crate::scheduler::Scheduler,
+    /// Low address of the stack slot, 0 until the process first runs.
+    pub(crate) stack_low: usize,
+    /// Lowest stack pointer seen at a switch (decides whether the stack's
+    /// pages must be released at exit).
+    pub(crate) lowest_sp: usize,
+    /// The stack while the process is blocked and its pages are released
+    /// (`scheduler::stackpark`); copied back before it runs.
+    pub(crate) parked_stack: Option<Box<ParkedStack>>,
+    /// The process's grown stack (`crate::stackgrow`), `None` while it
+    /// runs on its slot.
+    pub(crate) grown: Option<Box<crate::stackgrow::Grown>>,
     /// Collections are skipped while this is non-zero (generated code
     /// entered from Rust, e.g. a signal wrapper run inside `recv_next`:
     /// the frames below it are not walkable).
@@ -78,52 +104,6 @@ pub struct Process {
     /// Collect when the nursery holds this many words
     /// ([`Process::young_words`]): the nursery's size.
     pub(crate) gc_threshold: usize,
-    /// Words live after the last collection (after a minor one: the
-    /// survivors plus the old generation, its garbage included).
-    pub(crate) gc_live: usize,
-    /// Allocations through the collecting allocator since the last
-    /// collection (torture mode).
-    pub(crate) gc_allocs: u64,
-    /// Reductions used in the slices that ran out (a slice is
-    /// `CONTEXT_REDS`), for introspection.
-    pub(crate) reds_done: u64,
-    /// The value of `trip` at which the slice's reductions run out (it
-    /// may lie below `trip`: the slice is overdrawn). Set with `trip` by
-    /// [`Process::rebase`].
-    pub(crate) reds_zero: usize,
-
-    pub(crate) serial: u64,
-    pub(crate) vm: *const crate::scheduler::Vm,
-    /// The scheduler currently running this process (set at each switch-in;
-    /// a process migrates between schedulers when stolen).
-    pub(crate) sched: *const crate::scheduler::Scheduler,
-    pub(crate) shared: Arc<Shared>,
-    /// The nursery: the chunks young blocks are bump-allocated in, and
-    /// adopted message fragments (see `gc` for the generations).
-    pub(crate) heap: Heap,
-    /// The survivor space and the old generation, from the first
-    /// collection on (most processes never collect).
-    pub(crate) gens: Option<Box<crate::gc::Generations>>,
-    /// Blocks of `heap::LARGE_WORDS` words or more, never copied.
-    pub(crate) large: crate::heap::LargeSpace,
-    /// Erlang's `max_heap_size`, in words (0: no limit): past it the
-    /// process crashes with `Crashed "heap limit"` (see `gc`).
-    pub(crate) max_heap_words: usize,
-    /// Low address of the stack slot, 0 until the process first runs.
-    pub(crate) stack_low: usize,
-    /// Saved stack pointer while switched out.
-    pub(crate) saved_sp: usize,
-    /// Lowest stack pointer seen at a switch (decides whether the stack's
-    /// pages must be released at exit).
-    pub(crate) lowest_sp: usize,
-    /// The process's grown stack (`crate::stackgrow`), `None` while it
-    /// runs on its slot.
-    pub(crate) grown: Option<Box<crate::stackgrow::Grown>>,
-    /// The stack while the process is blocked and its pages are released
-    /// (`scheduler::stackpark`); copied back before it runs.
-    pub(crate) parked_stack: Option<Box<ParkedStack>>,
-    /// What the process asks of its scheduler when it switches out.
-    pub(crate) request: Request,
     /// Private mailbox: messages moved from the inbox, in arrival order.
     pub(crate) queue: VecDeque<Msg>,
     /// Selective receive: index in `queue` of the next message to return.
@@ -133,6 +113,32 @@ pub struct Process {
     /// The current receive's deadline: `None` until its first `recv_next`,
     /// then `Some(None)` for no deadline.
     pub(crate) recv_deadline: Option<Option<Instant>>,
+    /// What the process asks of its scheduler when it switches out.
+    pub(crate) request: Request,
+    pub(crate) serial: u64,
+    pub(crate) vm: *const crate::scheduler::Vm,
+    // Cold: collections, spawning, calls, exits (a hop allocates through
+    // `heap_ptr` and `heap_limit`; `heap` is for a new chunk).
+    /// The nursery: the chunks young blocks are bump-allocated in, and
+    /// adopted message fragments (see `gc` for the generations).
+    pub(crate) heap: Heap,
+    /// Words live after the last collection (after a minor one: the
+    /// survivors plus the old generation, its garbage included).
+    pub(crate) gc_live: usize,
+    /// Allocations through the collecting allocator since the last
+    /// collection (torture mode).
+    pub(crate) gc_allocs: u64,
+    /// Reductions used in the slices that ran out (a slice is
+    /// `CONTEXT_REDS`), for introspection.
+    pub(crate) reds_done: u64,
+    /// The survivor space and the old generation, from the first
+    /// collection on (most processes never collect).
+    pub(crate) gens: Option<Box<crate::gc::Generations>>,
+    /// Blocks of `heap::LARGE_WORDS` words or more, never copied.
+    pub(crate) large: crate::heap::LargeSpace,
+    /// Erlang's `max_heap_size`, in words (0: no limit): past it the
+    /// process crashes with `Crashed "heap limit"` (see `gc`).
+    pub(crate) max_heap_words: usize,
     pub(crate) init_closure: Value,
     pub(crate) init_arg: Value,
     pub(crate) next_call_ref: u64,
@@ -885,6 +891,24 @@ mod tests {
         assert!(s <= 128, "Shared is {s} bytes");
         // value, fragment, signal, and a small message's three words.
         assert_eq!(size_of::<Msg>(), 56);
+        // The fields a message hop touches stay in the first four cache
+        // lines (see the struct).
+        use std::mem::offset_of;
+        let hot_end = [
+            offset_of!(Process, reds_zero) + 8,
+            offset_of!(Process, saved_sp) + 8,
+            offset_of!(Process, shared) + 8,
+            offset_of!(Process, parked_stack) + 8,
+            offset_of!(Process, gc_threshold) + 8,
+            offset_of!(Process, queue) + size_of::<VecDeque<Msg>>(),
+            offset_of!(Process, last) + size_of::<Option<usize>>(),
+            offset_of!(Process, recv_deadline) + size_of::<Option<Option<Instant>>>(),
+            offset_of!(Process, request) + size_of::<Request>(),
+            offset_of!(Process, vm) + 8,
+        ];
+        for end in hot_end {
+            assert!(end <= 4 * 64, "a hot field ends at byte {end}");
+        }
     }
 
     /// A block of the sender's, as in its heap: header, then fields.
