@@ -52,6 +52,43 @@ impl Local {
     }
 }
 
+/// Asks the cache for the hot part of `p` (its first four lines, see
+/// `Process`) without waiting for it.
+///
+/// Why: a process that wakes another (a send) makes it the next to run on
+/// this core; when the woken one last ran long ago (a ring of 1,000
+/// processes), each of its lines is a cache miss, taken one after another
+/// as the scheduler reads it. Started at the wake-up, the loads overlap
+/// with the rest of the sender's slice.
+#[inline(always)]
+fn prefetch_process(p: *mut Process) {
+    #[cfg(target_arch = "x86_64")]
+    for line in 0..4 {
+        // SAFETY: a prefetch is only a hint: it never faults, whatever the
+        // address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>((p as *const i8).wrapping_add(line * 64));
+        }
+    }
+}
+
+/// Asks the cache for the stack lines a process switched in at `sp` uses
+/// first: the saved context just above `sp`, and the frames of the
+/// runtime functions it returns through and calls again just below it.
+#[inline(always)]
+fn prefetch_stack(sp: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in -6isize..4 {
+        // SAFETY: a prefetch is only a hint: it never faults, whatever the
+        // address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>((sp as *const i8).wrapping_offset(line * 64));
+        }
+    }
+}
+
 /// Pushes `p` on a local run queue, then hands the oldest half to `spill`
 /// (the global queue) if it holds more than [`LOCAL_MAX`].
 #[inline]
@@ -227,6 +264,8 @@ impl Scheduler {
     /// already there moves to the back of the local queue, where other
     /// schedulers may steal it.
     pub(crate) fn push_runnext(&self, p: *mut Process) {
+        // It runs next, on this core: start loading its hot lines now.
+        prefetch_process(p);
         let old = self.slot().runnext.swap(p, Ordering::AcqRel);
         // SAFETY: called on the owning thread, no other `Local` borrow live.
         let l = unsafe { self.local() };
@@ -628,6 +667,7 @@ impl Scheduler {
         let sp_to = {
             // SAFETY: we own `p` (taken from a queue); nothing else aliases it.
             let proc = unsafe { &mut *p };
+            prefetch_stack(proc.saved_sp);
             if proc.shared.kill.load(Ordering::Acquire) {
                 // An exit signal ended it while it was queued.
                 proc.exit_reason = Some(crate::signals::take_pending_exit(&proc.shared));
