@@ -65,9 +65,8 @@ impl Hasher for SerialHasher {
 type SerialMap<V> = std::collections::HashMap<u64, V, BuildHasherDefault<SerialHasher>>;
 
 /// Live processes by serial, in [`TABLE_SHARDS`] shards ([`shard_of`],
-/// laid out by [`SerialHasher`]). A dead process's
-/// entry is removed when it exits; holders of its `Arc<Shared>` still see
-/// it as `Exited`.
+/// laid out by [`SerialHasher`]). A dead process's entry is removed when
+/// it exits; holders of its `Arc<Shared>` still see it as `Exited`.
 pub(crate) struct ProcTable {
     shards: Box<[Mutex<SerialMap<Arc<Shared>>>]>,
 }

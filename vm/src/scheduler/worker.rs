@@ -62,15 +62,7 @@ impl Local {
 /// with the rest of the sender's slice.
 #[inline(always)]
 fn prefetch_process(p: *mut Process) {
-    #[cfg(target_arch = "x86_64")]
-    for line in 0..4 {
-        // SAFETY: a prefetch is only a hint: it never faults, whatever the
-        // address.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>((p as *const i8).wrapping_add(line * 64));
-        }
-    }
+    prefetch_lines(p as usize, 0..4);
 }
 
 /// Asks the cache for the stack lines a process switched in at `sp` uses
@@ -78,15 +70,23 @@ fn prefetch_process(p: *mut Process) {
 /// runtime functions it returns through and calls again just below it.
 #[inline(always)]
 fn prefetch_stack(sp: usize) {
+    prefetch_lines(sp, -6..4);
+}
+
+/// Prefetches the 64-byte lines `lines` (in lines, relative to `addr`).
+#[inline(always)]
+fn prefetch_lines(addr: usize, lines: std::ops::Range<isize>) {
     #[cfg(target_arch = "x86_64")]
-    for line in -6isize..4 {
+    for line in lines {
         // SAFETY: a prefetch is only a hint: it never faults, whatever the
         // address.
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>((sp as *const i8).wrapping_offset(line * 64));
+            _mm_prefetch::<_MM_HINT_T0>((addr as *const i8).wrapping_offset(line * 64));
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (addr, lines);
 }
 
 /// Pushes `p` on a local run queue, then hands the oldest half to `spill`
