@@ -2,6 +2,7 @@
 //! repl, lsp).
 
 mod new;
+mod prelude_cache;
 mod repl;
 mod test_runner;
 
@@ -304,7 +305,8 @@ fn check(file: PathBuf) -> ExitCode {
     let path = file.display().to_string();
     // The compiler grows its stack where it recurses (`stack::deep`), so
     // deep input needs no big thread here.
-    match caravan_compiler::driver::check_source(&path, &text) {
+    let prelude = prelude_cache::load();
+    match caravan_compiler::driver::check_source_with_prelude(&path, &text, prelude) {
         Ok(_) => ExitCode::SUCCESS,
         Err((sources, diags)) => {
             report(&sources, &diags);
@@ -432,7 +434,9 @@ fn run(
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
         gc_torture: torture,
     };
-    let compiled = match caravan_compiler::driver::check_source(&path, &text).and_then(|c| {
+    let prelude = prelude_cache::load();
+    let checked = caravan_compiler::driver::check_source_with_prelude(&path, &text, prelude);
+    let compiled = match checked.and_then(|c| {
         if timings {
             eprintln!(
                 "caravan: checked in {:.2} ms",

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 
 mod labels;
+pub(crate) mod snapshot;
 
 /// The next id for a declared exception (`caravan_vm::exn`).
 static NEXT_EXCEPTION: AtomicU32 = AtomicU32::new(caravan_vm::exn::FIRST_USER);

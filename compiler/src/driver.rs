@@ -23,12 +23,23 @@ pub struct Checked {
 /// same directory as `path`, loaded (and checked first) on demand. A cycle
 /// of modules is an error (E0130). Returns every diagnostic on failure.
 pub fn check_source(path: &str, text: &str) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
+    check_source_with_prelude(path, text, None)
+}
+
+/// [`check_source`], starting from `prelude` (the prelude already checked,
+/// [`crate::prelude`]) instead of parsing and checking it, when given. The
+/// result is the same either way.
+pub fn check_source_with_prelude(
+    path: &str,
+    text: &str,
+    prelude: Option<crate::prelude::Prelude>,
+) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
     // The fast path checks only the standard modules the program uses.
     // A program with errors is checked again against all of them, so its
     // diagnostics (names suggested from modules it does not use, say) are
     // exactly those of the whole standard library.
-    check_source_with(path, text, StdlibPart::Used)
-        .or_else(|_| check_source_with(path, text, StdlibPart::All))
+    check_source_with(path, text, StdlibPart::Used, prelude)
+        .or_else(|_| check_source_with(path, text, StdlibPart::All, None))
 }
 
 /// Which standard modules a program is checked with.
@@ -46,6 +57,7 @@ fn check_source_with(
     path: &str,
     text: &str,
     part: StdlibPart,
+    prelude: Option<crate::prelude::Prelude>,
 ) -> Result<Checked, (SourceMap, Vec<Diagnostic>)> {
     let mut sources = SourceMap::default();
     // Every standard module has its file id (the same ids whichever
@@ -79,7 +91,12 @@ fn check_source_with(
         // only add noise about unknown modules.
         return Err((sources, diags));
     }
-    let mut checker = Checker::new();
+    debug_assert_eq!(stdlib_files[0], crate::prelude::PRELUDE_FILE);
+    let prelude_checked = prelude.is_some();
+    let mut checker = match prelude {
+        Some(p) => p.into_checker(),
+        None => Checker::new(),
+    };
     checker.record_index = false;
     let used = (part == StdlibPart::Used).then(|| {
         std::iter::once(&main)
@@ -88,7 +105,13 @@ fn check_source_with(
             .map(|(name, _)| name)
             .collect::<Vec<_>>()
     });
-    check_stdlib_into(&mut checker, &stdlib_files, used, &mut diags);
+    check_stdlib_into(
+        &mut checker,
+        &stdlib_files,
+        used,
+        prelude_checked,
+        &mut diags,
+    );
     for (name, file, module) in &order {
         checker.check_module(*file, Some(name), module);
     }
@@ -119,7 +142,9 @@ fn add_stdlib_files(sources: &mut SourceMap) -> Vec<FileId> {
 /// [`caravan_stdlib::MODULES`]' order (each module after those it uses):
 /// all of them when `used` is `None`, else the prelude, the modules
 /// `used` names and the standard modules they name in turn. `files` are
-/// the modules' file ids, in the same order.
+/// the modules' file ids, in the same order. With `prelude_checked`, the
+/// checker already holds the prelude ([`crate::prelude::Prelude`], which
+/// names no other module): it is neither parsed nor checked again.
 ///
 /// One backward sweep finds the closure: a standard module only names
 /// modules before it (its own name aside), so by the time the sweep
@@ -128,6 +153,7 @@ fn check_stdlib_into(
     checker: &mut Checker,
     files: &[FileId],
     used: Option<Vec<String>>,
+    prelude_checked: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     let modules = caravan_stdlib::MODULES;
@@ -150,7 +176,7 @@ fn check_stdlib_into(
     }
     let mut parsed: Vec<Option<crate::ast::Module>> = vec![None; modules.len()];
     for i in (0..modules.len()).rev() {
-        if !needed[i] {
+        if !needed[i] || (i == 0 && prelude_checked) {
             continue;
         }
         match parse::parse_module(files[i], modules[i].1) {
@@ -199,7 +225,7 @@ fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {
     checker.record_index = index;
     let files = add_stdlib_files(&mut sources);
     let mut diags = vec![];
-    check_stdlib_into(&mut checker, &files, None, &mut diags);
+    check_stdlib_into(&mut checker, &files, None, false, &mut diags);
     diags.extend(checker.diagnostics());
     (checker, sources, diags)
 }

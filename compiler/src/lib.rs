@@ -13,6 +13,7 @@ pub mod ide;
 pub mod lexer;
 pub mod modules;
 pub mod parse;
+pub mod prelude;
 pub mod printf;
 pub mod query;
 pub mod repl;

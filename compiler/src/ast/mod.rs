@@ -4,8 +4,10 @@
 
 pub mod visit;
 
+use serde::{Deserialize, Serialize};
+
 /// Byte range `start..end` in one source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Span {
     /// First byte.
     pub start: usize,

@@ -12,6 +12,7 @@ pub mod visit;
 use crate::ast::Span;
 use crate::diagnostic::FileId;
 use crate::types::Ty;
+use serde::{Deserialize, Serialize};
 
 /// A local variable, unique within a program.
 pub type VarId = u32;
@@ -23,7 +24,7 @@ pub type ExternId = u32;
 /// How a constructor is represented at run time (as OCaml: constant
 /// constructors are immediates numbered in order, the others are blocks
 /// tagged in order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CtorRepr {
     /// An immediate int.
     Constant(u32),
@@ -37,7 +38,7 @@ pub enum CtorRepr {
 /// A constructor in a pattern: its representation and, for
 /// exhaustiveness checking, its type and index among the type's
 /// constructors in declaration order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CtorRef {
     /// Run-time representation.
     pub repr: CtorRepr,
@@ -52,7 +53,7 @@ pub struct CtorRef {
 }
 
 /// A resolved pattern.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum TPat {
     /// `_`
     Wild,
@@ -100,7 +101,7 @@ impl TPat {
 }
 
 /// One arm.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TArm {
     /// The pattern.
     pub pat: TPat,
@@ -113,7 +114,7 @@ pub struct TArm {
 /// A resolved function literal: `fun p1 ... pn -> body` with the
 /// parameters already bound to variables (destructuring patterns become a
 /// `Match` in the body).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TLambda {
     /// Parameters.
     pub params: Vec<VarId>,
@@ -130,7 +131,7 @@ pub struct TLambda {
 }
 
 /// A source location for run-time crash messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Loc {
     /// The file.
     pub file: FileId,
@@ -139,7 +140,7 @@ pub struct Loc {
 }
 
 /// A resolved expression.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum TExpr {
     /// An immediate: int, char, bool, unit, constant constructor (already
     /// the untagged number, e.g. `true` = 1).
@@ -218,7 +219,7 @@ pub enum TExpr {
 }
 
 /// Compiler intrinsics: externals whose symbol starts with `%`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Prim {
     /// `%addint`
     AddInt,
@@ -384,7 +385,7 @@ impl Prim {
 }
 
 /// A builtin declared by `external`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExternInfo {
     /// Qualified name, for messages.
     pub name: String,
@@ -397,7 +398,7 @@ pub struct ExternInfo {
 }
 
 /// A top-level value binding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GlobalInfo {
     /// Qualified name (`List.map`).
     pub name: String,
@@ -406,7 +407,7 @@ pub struct GlobalInfo {
 }
 
 /// One top-level definition, in evaluation order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TItem {
     /// `let rec f = fun ... and g = ...` (or a single non-recursive function):
     /// top-level functions, compiled to code with static closures.
@@ -421,7 +422,7 @@ pub enum TItem {
 }
 
 /// A whole checked program.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TProgram {
     /// Items of every module in initialisation order.
     pub items: Vec<TItem>,

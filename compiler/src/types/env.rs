@@ -5,10 +5,11 @@ use super::{Ty, TypeId};
 use crate::ast::Span;
 use crate::diagnostic::FileId;
 use crate::typed::{CtorRepr, ExternId, GlobalId, VarId};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// What a type name stands for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TypeKind {
     /// `int`, `list`, …: known to the compiler.
     Builtin,
@@ -27,7 +28,7 @@ pub enum TypeKind {
 }
 
 /// A declared type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TypeDecl {
     /// Its name as written.
     pub name: String,
@@ -42,7 +43,7 @@ pub struct TypeDecl {
 }
 
 /// A constructor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CtorInfo {
     /// Its name.
     pub name: String,
@@ -59,7 +60,7 @@ pub struct CtorInfo {
 }
 
 /// How a value name is implemented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ValueKind {
     /// A local variable.
     Local(VarId),
@@ -70,7 +71,7 @@ pub enum ValueKind {
 }
 
 /// A value in scope: its type scheme and implementation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValueInfo {
     /// Type (generic variables are quantified).
     pub ty: Ty,
@@ -81,7 +82,7 @@ pub struct ValueInfo {
 }
 
 /// What a module exports (also used for the module being checked).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModuleEnv {
     /// Values by name (later definitions replace earlier ones).
     pub values: HashMap<String, ValueInfo>,

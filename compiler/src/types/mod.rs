@@ -12,6 +12,8 @@ pub mod env;
 pub mod printer;
 pub mod variance;
 
+use serde::{Deserialize, Serialize};
+
 /// A type: an index into [`Types`].
 pub type Ty = u32;
 
@@ -23,7 +25,7 @@ pub type TypeId = u32;
 pub const GENERIC: u32 = u32::MAX;
 
 /// One node of the type arena.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TyNode {
     /// A variable: unbound (`link == None`) at `level`, or an alias of `link`.
     Var {
@@ -46,7 +48,7 @@ pub enum TyNode {
 /// The label of a function parameter, as OCaml types it: arrows with
 /// different labels do not unify. Names are interned in [`Types`]
 /// ([`Types::label`], [`Types::label_name`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Label {
     /// An ordinary parameter: `a -> b`.
     Positional,
@@ -97,7 +99,7 @@ pub mod builtin {
 }
 
 /// The type arena.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Types {
     nodes: Vec<TyNode>,
     next_var: u32,

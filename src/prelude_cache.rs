@@ -1,0 +1,168 @@
+//! The pre-checked prelude in the user's cache: `caravan run` and `caravan
+//! check` start from the checker's state after the prelude
+//! ([`caravan_compiler::prelude::Prelude`]) instead of parsing and checking
+//! it on every start, as Go keeps compiled packages in `GOCACHE`.
+//!
+//! The file is `$CARAVAN_CACHE_DIR/prelude-<build id>.bin`; without that
+//! variable the directory is `caravan` in the platform's cache directory
+//! (`$XDG_CACHE_HOME`, else `~/.cache`, on Linux). The build id is the
+//! GNU build id the linker put in this executable (a hash of its
+//! contents), so a rebuilt or another `caravan` never reads a state it did
+//! not write. The first run of a build checks the prelude from source and
+//! writes the file (to a temporary name, then renamed: concurrent runs
+//! each write a whole file, and readers see one or none). A missing,
+//! unreadable, unwritable or damaged file is never an error: the prelude
+//! is then checked from source, as before. `CARAVAN_CACHE_DIR=` (empty)
+//! turns the cache off.
+
+use caravan_compiler::prelude::Prelude;
+use std::path::PathBuf;
+
+/// The checked prelude: read from the cache, or checked now and written
+/// to it. `None` when there is no build id or no cache directory (the
+/// caller checks the prelude from source).
+pub fn load() -> Option<Prelude> {
+    let id = build_id()?;
+    let dir = cache_dir()?;
+    let path = dir.join(format!("prelude-{id}.bin"));
+    if let Some(p) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| Prelude::from_bytes(&b))
+    {
+        return Some(p);
+    }
+    let p = Prelude::check()?;
+    store(&dir, &path, &p.to_bytes());
+    Some(p)
+}
+
+/// Writes `bytes` to `path` through a temporary file in `dir` and a
+/// rename. Errors are ignored: the next run tries again.
+fn store(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) {
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(
+        ".prelude-{}-{}.tmp",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    ));
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+        return;
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
+
+/// `$CARAVAN_CACHE_DIR` (empty: no cache), else `caravan` in the
+/// platform's cache directory.
+fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("CARAVAN_CACHE_DIR") {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => dirs::cache_dir().map(|d| d.join("caravan")),
+    }
+}
+
+/// This executable's GNU build id (`.note.gnu.build-id`), in hex: read
+/// from the note in the program headers the loader mapped, found with
+/// `dl_iterate_phdr` (its first object is the executable). `None` if the
+/// executable has none (linked without `--build-id`) or off Linux.
+#[cfg(target_os = "linux")]
+pub fn build_id() -> Option<String> {
+    use std::ffi::{c_int, c_void};
+
+    /// `NT_GNU_BUILD_ID`, the note type of a build id (owner "GNU").
+    const NT_GNU_BUILD_ID: u32 = 3;
+
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: the loader passes a valid `dl_phdr_info` for the duration
+        // of the call, and `data` is the `Option<Vec<u8>>` `build_id` lent.
+        let (info, out) = unsafe { (&*info, &mut *data.cast::<Option<Vec<u8>>>()) };
+        for i in 0..usize::from(info.dlpi_phnum) {
+            // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type != libc::PT_NOTE {
+                continue;
+            }
+            let start = (info.dlpi_addr + ph.p_vaddr) as *const u8;
+            // SAFETY: a PT_NOTE segment lies inside a loaded segment of the
+            // object (the loader mapped it, readable, for its lifetime).
+            let notes = unsafe { std::slice::from_raw_parts(start, ph.p_memsz as usize) };
+            if let Some(id) = find_build_id(notes) {
+                *out = Some(id.to_vec());
+                break;
+            }
+        }
+        1 // stop after the first object: the executable
+    }
+
+    /// The build id among `notes` (ELF note entries: name size, descriptor
+    /// size and type as 4-byte words, then the name and the descriptor,
+    /// each padded to 4 bytes).
+    fn find_build_id(mut notes: &[u8]) -> Option<&[u8]> {
+        let word = |b: &[u8], i: usize| -> Option<u32> {
+            Some(u32::from_ne_bytes(b.get(i..i + 4)?.try_into().ok()?))
+        };
+        let pad = |n: usize| n.checked_add(3).map(|n| n & !3);
+        while notes.len() >= 12 {
+            let namesz = word(notes, 0)? as usize;
+            let descsz = word(notes, 4)? as usize;
+            let kind = word(notes, 8)?;
+            let name_end = 12usize.checked_add(pad(namesz)?)?;
+            let desc_end = name_end.checked_add(pad(descsz)?)?;
+            let name = notes.get(12..12 + namesz)?;
+            let desc = notes.get(name_end..name_end.checked_add(descsz)?)?;
+            if kind == NT_GNU_BUILD_ID && name == b"GNU\0" && !desc.is_empty() {
+                return Some(desc);
+            }
+            notes = notes.get(desc_end..)?;
+        }
+        None
+    }
+
+    let mut id: Option<Vec<u8>> = None;
+    // SAFETY: the callback only reads what the loader hands it and writes
+    // `id`, which outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(first_object), (&mut id as *mut Option<Vec<u8>>).cast());
+    }
+    let id = id?;
+    Some(id.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn build_id() -> Option<String> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_build_id_is_the_one_the_linker_wrote() {
+        let id = build_id().expect("Rust's linker invocation passes --build-id");
+        assert!(
+            id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(build_id().as_deref(), Some(&*id), "the same on every call");
+        // The same id readelf finds in the file.
+        let exe = std::env::current_exe().unwrap();
+        if let Ok(out) = std::process::Command::new("readelf")
+            .arg("-n")
+            .arg(&exe)
+            .output()
+        {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains(&format!("Build ID: {id}")), "{text}");
+        }
+    }
+}
