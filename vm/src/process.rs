@@ -443,9 +443,17 @@ unsafe fn small_msg(v: Value) -> Option<Small> {
         words: [0; SMALL_MSG_WORDS],
     };
     small.words[0] = h;
-    for (i, w) in small.words[1..=ws].iter_mut().enumerate() {
-        // SAFETY: `flat_block` checked that `v` is a block of `ws` fields.
-        *w = unsafe { *(v as *const u64).add(i) };
+    // A loop of fixed length with the test inside, not `words[1..=ws]`:
+    // that one became a `memcpy` call of `ws` words into the stack, and
+    // reading `small` back after it stalled on store forwarding (half of
+    // `caravan_rt_send`'s samples in ring on an Intel Xeon). This one is
+    // two conditional loads into registers.
+    for i in 0..SMALL_MSG_WORDS - 1 {
+        if i < ws {
+            // SAFETY: `flat_block` checked that `v` is a block of `ws`
+            // fields, and `i < ws`.
+            small.words[i + 1] = unsafe { *(v as *const u64).add(i) };
+        }
     }
     Some(small)
 }
