@@ -703,6 +703,14 @@ pub(crate) struct Shared {
     /// An exit signal is pending (`Extra::pending_exit`): the scheduler
     /// ends the process instead of running it.
     pub kill: AtomicBool,
+    /// The inbox may hold messages: set (under the lock) by every push,
+    /// cleared (under the lock) when the owner finds it empty or takes it.
+    /// Read without the lock by the owner's `refill`, which then skips
+    /// locking an empty inbox. A stale `false` costs nothing but a round
+    /// trip: a process only waits after `park_process` checked the inbox
+    /// under the lock, and that check sets the flag again when it finds
+    /// mail.
+    pub mail: AtomicBool,
     /// When the current wait began, in `Vm::coarse_ms` milliseconds
     /// (written and read under the lock, while `state == Waiting`; here
     /// rather than in `Inner` only because it fits in padding).
@@ -716,6 +724,7 @@ impl Shared {
             state: AtomicU8::new(ProcState::Runnable as u8),
             wait_seq: AtomicU64::new(0),
             kill: AtomicBool::new(false),
+            mail: AtomicBool::new(false),
             blocked_at: std::sync::atomic::AtomicU32::new(0),
             inner: Mutex::new(Inner {
                 state: ProcState::Runnable,
@@ -734,6 +743,13 @@ impl Shared {
     #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the inbox as holding mail ([`Shared::mail`]): called, under
+    /// the lock, after every push to `Inner::inbox`.
+    #[inline]
+    pub(crate) fn note_mail(&self) {
+        self.mail.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[inline]

@@ -245,6 +245,7 @@ pub(crate) fn deliver_down(
         } else {
             let s = Signal::Down { reference, reason };
             g.inbox.push(signal_msg(wrap.value, wrap.frag, s));
+            sh.note_mail();
             sh.wake_if(&mut g, |k| k == WaitKind::Receive)
         }
     };

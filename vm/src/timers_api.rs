@@ -92,6 +92,7 @@ pub(crate) fn fire(sched: &Scheduler, to: &Arc<Shared>, s: &mut SendTimer) {
             std::ptr::null_mut()
         } else {
             g.inbox.push(msg);
+            to.note_mail();
             to.wake_if(&mut g, |k| k == WaitKind::Receive)
         }
     };

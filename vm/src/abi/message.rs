@@ -60,6 +60,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     std::ptr::null_mut()
                 } else {
                     g.inbox.push(m);
+                    target.note_mail();
                     g.inbox_words = g
                         .inbox_words
                         .saturating_add(words.min(u32::MAX as usize) as u32);
@@ -132,7 +133,16 @@ pub unsafe extern "C" fn caravan_rt_recv_start(
 /// Moves the inbox (messages sent so far) behind the private queue.
 /// Returns false if the inbox was empty.
 fn refill(p: &mut Process) -> bool {
+    // Without the lock: an empty inbox (the common case before a
+    // receive blocks) costs no lock round trip. See `Shared::mail` for
+    // why a stale answer is harmless.
+    if !p.shared.mail.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     let mut g = p.shared.lock();
+    p.shared
+        .mail
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     if g.inbox.is_empty() {
         return false;
     }

@@ -715,6 +715,7 @@ pub(crate) fn node_event(vm: &Vm, up: bool, name: &str) {
                     })),
                     small: m.small,
                 });
+                sh.note_mail();
                 sh.wake_if(&mut g, |k| k == WaitKind::Receive)
             }
         };
@@ -734,6 +735,7 @@ pub(crate) fn deliver(vm: &Vm, to: u64, value: Value, frag: Option<Fragment>) {
         }
         let words = frag.as_ref().map_or(0, |f| f.words());
         g.inbox.push(Msg::plain(value, frag));
+        sh.note_mail();
         g.inbox_words = g
             .inbox_words
             .saturating_add(words.min(u32::MAX as usize) as u32);

@@ -121,6 +121,7 @@ impl Vm {
                 std::ptr::null_mut()
             } else {
                 g.inbox.push(m);
+                sh.note_mail();
                 sh.wake_if(&mut g, |k| k == WaitKind::Receive)
             }
         };

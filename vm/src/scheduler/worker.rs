@@ -817,6 +817,10 @@ impl Scheduler {
             return;
         }
         if ready {
+            if kind == WaitKind::Receive {
+                // Mail that `refill` did not see (`Shared::mail`).
+                sh.note_mail();
+            }
             drop(g);
             sh.state.store(ProcState::Runnable as u8, Ordering::Relaxed);
             self.push_local(p);
