@@ -812,7 +812,7 @@ impl Scheduler {
             // Ended by an exit signal before it could wait.
             drop(g);
             // SAFETY: still ours: it was not parked.
-            unsafe { (*p).exit_reason = Some(crate::signals::take_pending_exit(&sh)) };
+            unsafe { (*p).exit_reason = Some(crate::signals::take_pending_exit(sh)) };
             self.finish(p);
             return;
         }
@@ -829,7 +829,7 @@ impl Scheduler {
         sh.set_state(&mut g, ProcState::Waiting);
         g.waiting_for = kind;
         g.proc = p;
-        self.note_blocked(&sh, &mut g, serial);
+        self.note_blocked(sh, &mut g, serial);
         let seq = sh.wait_seq.load(Ordering::Relaxed);
         drop(g);
         // From here on `p` may already run elsewhere (and end): do not
