@@ -26,6 +26,15 @@ fn run_with_cache(cache: &Path, file: &str) -> Output {
     .file(file, Duration::from_secs(60))
 }
 
+/// `caravan run FILE` with the cache turned off (`CARAVAN_CACHE_DIR=`).
+fn run_without_cache(file: &str) -> Output {
+    Run {
+        env: &[("CARAVAN_CACHE_DIR", "")],
+        ..Default::default()
+    }
+    .file(file, Duration::from_secs(60))
+}
+
 /// The files in `dir`, by name.
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -113,11 +122,7 @@ fn an_unusable_cache_directory_only_costs_the_check() {
         stderr(&out)
     );
     // Turned off with an empty CARAVAN_CACHE_DIR.
-    let out = Run {
-        env: &[("CARAVAN_CACHE_DIR", "")],
-        ..Default::default()
-    }
-    .file("examples/hello.cvn", Duration::from_secs(60));
+    let out = run_without_cache("examples/hello.cvn");
     assert_eq!(stdout(&out), "Hello, world!\n", "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -156,11 +161,7 @@ fn programs_behave_the_same_with_and_without_the_cached_prelude() {
     .unwrap();
     let with = run_with_cache(&cache, prog.to_str().unwrap());
     let again = run_with_cache(&cache, prog.to_str().unwrap());
-    let without = Run {
-        env: &[("CARAVAN_CACHE_DIR", "")],
-        ..Default::default()
-    }
-    .file(prog.to_str().unwrap(), Duration::from_secs(60));
+    let without = run_without_cache(prog.to_str().unwrap());
     assert_eq!(
         stdout(&without),
         "mine 5\nnot found\n1,2,3\n",

@@ -217,6 +217,20 @@ pub fn stdlib_checked_indexed(index: bool) -> (Checker, SourceMap, Vec<Diagnosti
         .clone()
 }
 
+/// A checker (without the semantic index) that checked the prelude and the
+/// standard modules it names (none today), as every program starts;
+/// `None` if they have errors. What [`crate::prelude::Prelude`] saves.
+pub(crate) fn checked_prelude_only() -> Option<Checker> {
+    let mut sources = SourceMap::default();
+    let files = add_stdlib_files(&mut sources);
+    debug_assert_eq!(files[0], crate::prelude::PRELUDE_FILE);
+    let mut checker = Checker::new();
+    checker.record_index = false;
+    let mut diags = vec![];
+    check_stdlib_into(&mut checker, &files, Some(vec![]), false, &mut diags);
+    (diags.is_empty() && checker.diagnostics().is_empty()).then_some(checker)
+}
+
 /// Parses and checks the standard library (with or without the semantic
 /// index).
 fn check_stdlib(index: bool) -> (Checker, SourceMap, Vec<Diagnostic>) {

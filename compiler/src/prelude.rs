@@ -28,18 +28,9 @@ impl Prelude {
     /// (a broken standard library: programs are then checked from source
     /// and report them).
     pub fn check() -> Option<Prelude> {
-        let (name, src) = caravan_stdlib::MODULES[0];
-        debug_assert_eq!(name, "Prelude");
-        let module = crate::parse::parse_module(PRELUDE_FILE, src).ok()?;
-        if !crate::modules::module_refs(&module).is_empty() {
-            // The snapshot stands for the prelude alone: one that names
-            // other standard modules is checked from source.
-            return None;
-        }
-        let mut checker = Checker::new();
-        checker.record_index = false;
-        checker.check_module(PRELUDE_FILE, Some(name), &module);
-        let state = checker.into_checked_prelude()?;
+        // `None` too if the prelude named other standard modules: the
+        // saved state stands for the prelude alone.
+        let state = crate::driver::checked_prelude_only()?.into_checked_prelude()?;
         Some(Prelude { state })
     }
 
@@ -50,8 +41,7 @@ impl Prelude {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&source_hash().to_le_bytes());
-        let out = postcard::to_extend(&self.state, out).expect("writing to a Vec cannot fail");
-        let mut out = out;
+        let mut out = postcard::to_extend(&self.state, out).expect("writing to a Vec cannot fail");
         let sum = checksum(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
