@@ -35,6 +35,16 @@ fn run_without_cache(file: &str) -> Output {
     .file(file, Duration::from_secs(60))
 }
 
+/// Hello world ran as always: its line, exit 0, nothing on stderr.
+fn assert_hello(out: &Output) {
+    assert_eq!(stdout(out), "Hello, world!\n", "{}", stderr(out));
+    assert!(
+        out.status.success() && stderr(out).is_empty(),
+        "{}",
+        stderr(out)
+    );
+}
+
 /// The files in `dir`, by name.
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -89,12 +99,7 @@ fn a_damaged_cache_file_is_checked_again_and_replaced() {
     ] {
         std::fs::write(cache.join(&name), &bad).unwrap();
         let out = run_with_cache(&cache, "examples/hello.cvn");
-        assert_eq!(stdout(&out), "Hello, world!\n", "{}", stderr(&out));
-        assert!(
-            out.status.success() && stderr(&out).is_empty(),
-            "{}",
-            stderr(&out)
-        );
+        assert_hello(&out);
         // Rewritten with the checked prelude (the same length: the
         // encoding differs only in the order of hash-map entries).
         let now = std::fs::read(cache.join(&name)).unwrap();
@@ -115,12 +120,7 @@ fn an_unusable_cache_directory_only_costs_the_check() {
     let file = dir.join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
     let out = run_with_cache(&file, "examples/hello.cvn");
-    assert_eq!(stdout(&out), "Hello, world!\n", "{}", stderr(&out));
-    assert!(
-        out.status.success() && stderr(&out).is_empty(),
-        "{}",
-        stderr(&out)
-    );
+    assert_hello(&out);
     // Turned off with an empty CARAVAN_CACHE_DIR.
     let out = run_without_cache("examples/hello.cvn");
     assert_eq!(stdout(&out), "Hello, world!\n", "{}", stderr(&out));
