@@ -92,12 +92,14 @@ fn plain_and_torture(file: &str, expected: &str) {
 /// The generational collector's edge cases (`tests/programs/generations.cvn`):
 /// `let rec` closures made while collections run (in torture mode, the
 /// program dies of SIGSEGV if a group is split across generations), a list
-/// promoted in several steps, and big messages adopted into a full
-/// nursery. Run plain and in torture mode.
+/// promoted in several steps, big messages adopted into a full nursery,
+/// and big strings in messages and a spawned closure taken as large
+/// objects. Run plain and in torture mode.
 #[test]
 fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
     let expected = "let rec groups: 396249906\npromoted list: 100001\n\
-                    collections ran: true\nadopted messages: 40020000\n";
+                    collections ran: true\nadopted messages: 40020000\n\
+                    big strings: 651968\nclosure string: 50000\n";
     plain_and_torture("tests/programs/generations.cvn", expected);
 }
 

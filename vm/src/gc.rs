@@ -878,12 +878,28 @@ pub const COPY_MESSAGE_WORDS: usize = 512;
 /// # Safety
 /// `v` is the message's value, pointing into `f` (or outside it: a literal
 /// or an immediate); `p` is the running process.
-pub(crate) unsafe fn take_fragment(p: &mut Process, f: crate::heap::Fragment, v: Value) -> Value {
+pub(crate) unsafe fn take_fragment(
+    p: &mut Process,
+    mut f: crate::heap::Fragment,
+    v: Value,
+) -> Value {
     let words = f.words();
-    if words > COPY_MESSAGE_WORDS {
-        p.heap.adopt(f);
+    // A large block with pointers may point into the main chunk, which
+    // then stays where it is.
+    if words == 0 || words > COPY_MESSAGE_WORDS || f.large_has_pointers() {
+        p.adopt(f);
         note_growth(p);
         return v;
+    }
+    // Large blocks (big strings, without pointers) become large objects
+    // as they are; the small rest is copied below.
+    let large = f.take_large();
+    if !large.is_empty() {
+        let mut large = large;
+        if p.large.adopt(&mut large).is_none() {
+            p.heap.adopt_chunks(large);
+        }
+        note_growth(p);
     }
     let src = f.data() as u64;
     let src_end = src + (words * WORD) as u64;
@@ -1035,5 +1051,124 @@ mod tests {
             "the nursery grew to {most} words (threshold {})",
             p.gc_threshold
         );
+    }
+
+    /// A block of the sender's, as in its heap: header, then fields.
+    fn block(tag: u8, fields: &[u64]) -> Vec<u64> {
+        let mut b = vec![make_header(fields.len() as u64, tag)];
+        b.extend_from_slice(fields);
+        b
+    }
+
+    /// The value of a block made by [`block`].
+    fn value_of(b: &[u64]) -> Value {
+        b.as_ptr() as u64 + WORD as u64
+    }
+
+    /// A string block of `len` bytes, all `byte`.
+    fn string_block(len: usize, byte: u8) -> Vec<u64> {
+        let ws = crate::value::string_wosize(len);
+        let mut f = vec![u64::from_ne_bytes([byte; 8]); ws];
+        f[0] = len as u64;
+        block(crate::value::TAG_STRING, &f)
+    }
+
+    /// A message `Str (s, 7)` with a 100 KB string travels with the string
+    /// in a chunk of its own, which the receiver takes as a large object:
+    /// its collections, major ones included, mark the string and never
+    /// copy it. Before, the string was part of the message's fragment,
+    /// which a minor collection kept whole but the next major collection
+    /// copied (10 MB string messages: 18 % of the receiver's time went to
+    /// copying each one again), so this test failed on the string's
+    /// address after `collect_major`.
+    #[test]
+    fn a_big_string_in_a_message_is_never_copied_by_the_receiver() {
+        use crate::value::{field, string_bytes};
+        let s = string_block(100_000, b'x');
+        let msg = block(0, &[value_of(&s), crate::value::of_int(7)]);
+        let mut scratch = crate::term::CopyScratch::default();
+        // SAFETY: `msg` and `s` are valid blocks nobody else reads.
+        let (m, words) = unsafe { crate::process::make_msg(&mut scratch, value_of(&msg)) }.unwrap();
+        assert_eq!(words, 3 + s.len(), "the pair and the string, each once");
+        let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
+        // SAFETY: the message's value points into its fragment; `p` runs
+        // no generated code (`exit_fp` 0: its roots are `roots` alone).
+        unsafe {
+            let v = take_fragment(&mut p, m.frag.unwrap(), m.value);
+            assert_eq!(p.large.len(), 1, "the string is a large object");
+            let str_at = field(v, 0);
+            let mut roots = [v];
+            collect_minor(&mut p, &mut roots);
+            collect_major(&mut p, &mut roots);
+            collect_major(&mut p, &mut roots);
+            assert_eq!(field(roots[0], 0), str_at, "the string was copied");
+            assert_eq!(field(roots[0], 1), crate::value::of_int(7));
+            let bytes = string_bytes(field(roots[0], 0));
+            assert_eq!(bytes.len(), 100_000);
+            assert!(bytes.iter().all(|&b| b == b'x'));
+            // Unreached, it is freed.
+            collect_major(&mut p, &mut []);
+            assert_eq!(p.large.len(), 0);
+            assert_eq!(p.large.words(), 0);
+        }
+    }
+
+    /// A big block that holds pointers (a 3,000-field tuple of strings)
+    /// also travels in a chunk of its own; the rest of the message (what
+    /// it points at) is then adopted as it is, since the big block points
+    /// into it, and every field reads right after collections. Sharing
+    /// inside the message is kept.
+    #[test]
+    fn a_big_block_with_pointers_keeps_the_message_it_points_into() {
+        use crate::value::{field, string_bytes};
+        let strs: Vec<Vec<u64>> = (0..3)
+            .map(|i| string_block(10 + i, b'a' + i as u8))
+            .collect();
+        let fields: Vec<u64> = (0..3000).map(|i| value_of(&strs[i % 3])).collect();
+        let big = block(0, &fields);
+        let mut scratch = crate::term::CopyScratch::default();
+        // SAFETY: as above.
+        let (m, _) = unsafe { crate::process::make_msg(&mut scratch, value_of(&big)) }.unwrap();
+        let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
+        // SAFETY: as above.
+        unsafe {
+            let v = take_fragment(&mut p, m.frag.unwrap(), m.value);
+            assert_eq!(p.large.len(), 1);
+            let mut roots = [v];
+            for _ in 0..3 {
+                collect_minor(&mut p, &mut roots);
+                collect_major(&mut p, &mut roots);
+            }
+            let v = roots[0];
+            for i in 0..3000 {
+                let s = field(v, i);
+                assert_eq!(s, field(v, i % 3), "sharing kept");
+                assert_eq!(string_bytes(s), vec![b'a' + (i % 3) as u8; 10 + i % 3]);
+            }
+        }
+    }
+
+    /// A message whose root is itself big (a bare 20 KB string): nothing
+    /// is left for the main chunk, and the string is still taken whole.
+    #[test]
+    fn a_message_that_is_one_big_string_is_taken_whole() {
+        let s = string_block(20_000, b'z');
+        let mut scratch = crate::term::CopyScratch::default();
+        // SAFETY: as above.
+        let (m, words) = unsafe { crate::process::make_msg(&mut scratch, value_of(&s)) }.unwrap();
+        assert_eq!(words, s.len());
+        let f = m.frag.unwrap();
+        assert_eq!((f.words(), f.total_words()), (0, s.len()));
+        let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
+        // SAFETY: as above.
+        unsafe {
+            let v = take_fragment(&mut p, f, m.value);
+            assert_eq!(p.large.len(), 1);
+            assert_eq!(p.heap.words(), 0, "no empty fragment adopted");
+            let mut roots = [v];
+            collect_major(&mut p, &mut roots);
+            assert_eq!(roots[0], v);
+            assert_eq!(crate::value::string_bytes(v), vec![b'z'; 20_000]);
+        }
     }
 }

@@ -87,7 +87,7 @@ impl Frozen {
 
     /// Words held (0 for an immediate or a literal).
     pub fn words(&self) -> usize {
-        self.frag.as_ref().map_or(0, |f| f.words())
+        self.frag.as_ref().map_or(0, |f| f.total_words())
     }
 
     /// A frozen pair `(v, n)` — `v` deep-copied, `n` an int that
@@ -380,7 +380,7 @@ pub unsafe extern "C" fn caravan_rt_try_call_wait(
                         // across the allocation).
                         let b = alloc_block(p, 0, 1);
                         if let Some(f) = m.frag.take() {
-                            p.heap.adopt(f);
+                            p.adopt(f);
                         }
                         *b = m.value;
                         return Ok(b as Value);

@@ -242,6 +242,22 @@ impl Process {
         pid_of_serial(self.serial)
     }
 
+    /// Takes a message's (or a spawned closure's) fragment into this
+    /// process's heap without copying it: its large blocks become young
+    /// large objects, the rest is linked in as an adopted fragment (kept
+    /// apart from the nursery, see `gc::Generations`). The caller then
+    /// calls `gc::note_growth`.
+    pub(crate) fn adopt(&mut self, mut f: Fragment) {
+        let mut large = f.take_large();
+        if !large.is_empty() && self.large.adopt(&mut large).is_none() {
+            // The index could not grow: the rest join as fragments.
+            self.heap.adopt_chunks(large);
+        }
+        if f.words() > 0 {
+            self.heap.adopt(f);
+        }
+    }
+
     /// Words held by this process's heap: its chunks in every generation
     /// (free space included), adopted messages and large objects.
     pub fn heap_words(&self) -> usize {
@@ -803,18 +819,35 @@ pub(crate) unsafe fn make_msg(
     // SAFETY: caller's guarantee on `v`: the calling process's own value
     // (its heap and fragments, or a fragment held under a lock), which
     // nothing else reads until `emit` or `trim` below.
-    let words = unsafe { scratch.plan_owned(v, shared) }?;
-    if words == 0 {
+    let words = unsafe { scratch.plan_message(v, shared) }?;
+    let n_large = scratch.large_sizes().len();
+    if words == 0 && n_large == 0 {
         return Some((Msg::plain(v, None), 0));
     }
-    let Some(f) = Fragment::try_new(words) else {
+    let Some(mut f) = Fragment::try_new(words) else {
         scratch.trim();
         return None;
     };
-    // SAFETY: the fragment has exactly the planned number of words.
-    let value = unsafe { scratch.emit(f.data(), shared) };
+    // Big blocks (strings, mostly) each get a chunk of their own, which
+    // the receiver's large-object space takes as it is.
+    let mut large = Vec::with_capacity(n_large);
+    let mut total = words;
+    for ws in scratch.large_sizes() {
+        match f.try_add_large(ws + 1) {
+            Some(d) => large.push(d),
+            None => break,
+        }
+        total += ws + 1;
+    }
+    if large.len() < n_large {
+        scratch.trim();
+        return None;
+    }
+    // SAFETY: the fragment has exactly the planned number of words, and
+    // each large destination its block's.
+    let value = unsafe { scratch.emit_split(f.data(), &large, shared) };
     scratch.trim();
-    Some((Msg::plain(value, Some(f)), words))
+    Some((Msg::plain(value, Some(f)), total))
 }
 
 /// Blocks of at most this many words take [`flat_msg`]'s path.

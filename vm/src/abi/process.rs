@@ -186,7 +186,7 @@ pub(crate) unsafe fn spawn_process(
         }
         c.init_closure = m.value;
         if let Some(f) = m.frag {
-            c.heap.adopt(f);
+            c.adopt(f);
         }
         let pid = pid_of_serial(c.serial);
         c.init_arg = pid;

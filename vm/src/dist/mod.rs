@@ -733,7 +733,7 @@ pub(crate) fn deliver(vm: &Vm, to: u64, value: Value, frag: Option<Fragment>) {
         if g.state == ProcState::Exited || g.inbox.try_reserve(1).is_err() {
             return;
         }
-        let words = frag.as_ref().map_or(0, |f| f.words());
+        let words = frag.as_ref().map_or(0, |f| f.total_words());
         g.inbox.push(Msg::plain(value, frag));
         sh.note_mail();
         g.inbox_words = g

@@ -297,7 +297,14 @@ impl Heap {
     }
 
     /// Links a message fragment into this heap (the receiver "adopts" it).
-    pub fn adopt(&mut self, frag: Fragment) {
+    /// Large blocks chained to the fragment belong in a [`LargeSpace`]
+    /// (`Process::adopt`); given here, they are linked in as fragments of
+    /// their own (one block each: still valid, only copied again by a
+    /// major collection).
+    pub fn adopt(&mut self, mut frag: Fragment) {
+        let large = frag.take_large();
+        debug_assert!(large.is_empty(), "adopted a fragment with large blocks");
+        self.adopt_chunks(large);
         let c = frag.0.as_ptr();
         std::mem::forget(frag);
         // SAFETY: the fragment's chunk is owned by us from now on.
@@ -306,6 +313,23 @@ impl Heap {
             self.words += (*c).words;
         }
         self.adopted = c;
+    }
+}
+
+impl Heap {
+    /// Links each of `large`'s chunks in as an adopted fragment of its own
+    /// (the fallback when a [`LargeSpace`] cannot take them).
+    pub fn adopt_chunks(&mut self, mut large: LargeChunks) {
+        while !large.0.is_null() {
+            // SAFETY: a chunk of the chain, ours; unlinked from it before
+            // it becomes a fragment.
+            unsafe {
+                let c = large.0;
+                large.0 = (*c).next;
+                (*c).next = ptr::null_mut();
+                self.adopt(Fragment(NonNull::new_unchecked(c)));
+            }
+        }
     }
 }
 
@@ -341,18 +365,71 @@ impl Drop for Heap {
 /// An exactly-sized chunk holding a copied message (or a spawned closure)
 /// until a heap adopts it. Dropping it frees it (a message to a dead
 /// process, a late reply).
+///
+/// A message's blocks of [`LARGE_WORDS`] words or more may travel in
+/// chunks of their own, one block each, chained behind the main chunk
+/// (its `next` link, unused while the fragment is not adopted): the
+/// receiver takes them into its [`LargeSpace`] as they are
+/// ([`Fragment::take_large`]), so a big string is copied once, by its
+/// sender, and never again by the receiver's collector.
 pub struct Fragment(NonNull<ChunkHeader>);
 
 // SAFETY: a fragment is plain memory owned by exactly one message.
 unsafe impl Send for Fragment {}
 
 impl Fragment {
-    /// A fragment of `words` words (must be non-zero); `None` if memory is
-    /// exhausted — the caller crashes the process that asked for it (a
-    /// sender whose message cannot be copied), never the VM.
+    /// A fragment of `words` words (0 only when large blocks are added
+    /// with [`Fragment::try_add_large`]); `None` if memory is exhausted —
+    /// the caller crashes the process that asked for it (a sender whose
+    /// message cannot be copied), never the VM.
     pub fn try_new(words: usize) -> Option<Self> {
-        debug_assert!(words > 0);
         try_chunk_alloc(words).map(Fragment)
+    }
+
+    /// Chains a chunk of `words` words (one large block, header included)
+    /// behind the main chunk and returns its payload; `None` if memory is
+    /// exhausted (the fragment, and what it holds, stays as it was).
+    pub fn try_add_large(&mut self, words: usize) -> Option<*mut u64> {
+        let c = try_chunk_alloc(words)?.as_ptr();
+        // SAFETY: `c` is fresh; the main chunk is ours and its `next` link
+        // heads the chain of large chunks.
+        unsafe {
+            let main = self.0.as_ptr();
+            (*c).next = (*main).next;
+            (*main).next = c;
+            Some(chunk_data(c))
+        }
+    }
+
+    /// Unlinks the chunks of the large blocks ([`Fragment::try_add_large`])
+    /// and gives them back, for a [`LargeSpace`] to take.
+    pub fn take_large(&mut self) -> LargeChunks {
+        // SAFETY: the main chunk is ours; its chain passes to the result.
+        unsafe {
+            let main = self.0.as_ptr();
+            LargeChunks(std::mem::replace(&mut (*main).next, ptr::null_mut()))
+        }
+    }
+
+    /// Whether a large block that holds pointers travels with this one
+    /// (it may point into the main chunk, which must then not move).
+    pub fn large_has_pointers(&self) -> bool {
+        // SAFETY: the main chunk and its chain are ours.
+        unsafe {
+            let mut c = (*self.0.as_ptr()).next;
+            while !c.is_null() {
+                let h = *chunk_data(c);
+                let (a, b) = crate::value::scan_range(
+                    crate::value::header_tag(h),
+                    crate::value::header_wosize(h) as usize,
+                );
+                if a < b {
+                    return true;
+                }
+                c = (*c).next;
+            }
+        }
+        false
     }
 
     /// Start of the payload (8-byte aligned, `words` words).
@@ -361,24 +438,75 @@ impl Fragment {
         unsafe { chunk_data(self.0.as_ptr()) }
     }
 
-    /// Payload size in words.
+    /// Payload size in words of the main chunk (large blocks not counted).
     pub fn words(&self) -> usize {
         // SAFETY: the chunk is live while the fragment exists.
         unsafe { (*self.0.as_ptr()).words }
     }
 
-    /// Overwrites the payload with [`POISON`] (torture mode, before a
-    /// collection frees a dead fragment).
+    /// Words of the main chunk and of every large block chained behind it.
+    pub fn total_words(&self) -> usize {
+        // SAFETY: the main chunk and its chain are ours.
+        unsafe {
+            let mut n = 0;
+            let mut c = self.0.as_ptr();
+            while !c.is_null() {
+                n += (*c).words;
+                c = (*c).next;
+            }
+            n
+        }
+    }
+
+    /// Overwrites the payload, large blocks included, with [`POISON`]
+    /// (torture mode, before a collection frees a dead fragment).
     pub fn poison(&mut self) {
-        // SAFETY: the fragment's payload is `words()` words we own.
-        unsafe { std::slice::from_raw_parts_mut(self.data(), self.words()).fill(POISON) }
+        // SAFETY: the main chunk and its chain are ours.
+        unsafe {
+            let mut c = self.0.as_ptr();
+            while !c.is_null() {
+                std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
+                c = (*c).next;
+            }
+        }
     }
 }
 
 impl Drop for Fragment {
     fn drop(&mut self) {
-        // SAFETY: we own the chunk and nobody uses it after us.
-        unsafe { chunk_free(self.0.as_ptr()) }
+        // SAFETY: we own the chunk and its chain; nobody uses them after us.
+        unsafe {
+            drop(self.take_large());
+            chunk_free(self.0.as_ptr())
+        }
+    }
+}
+
+/// The chunks of a message's large blocks, one block each, taken from its
+/// [`Fragment`]; freed when dropped unless a [`LargeSpace`] adopts them.
+pub struct LargeChunks(*mut ChunkHeader);
+
+// SAFETY: plain memory owned by exactly one message or process.
+unsafe impl Send for LargeChunks {}
+
+impl LargeChunks {
+    /// True when there is no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl Drop for LargeChunks {
+    fn drop(&mut self) {
+        let mut c = self.0;
+        while !c.is_null() {
+            // SAFETY: every chunk of the chain is ours, freed once.
+            unsafe {
+                let next = (*c).next;
+                chunk_free(c);
+                c = next;
+            }
+        }
     }
 }
 
@@ -426,6 +554,30 @@ impl LargeSpace {
     /// Words held (headers included).
     pub fn words(&self) -> usize {
         self.words
+    }
+
+    /// Takes a message's large blocks as young large objects, without
+    /// copying them; returns the words taken, or `None` if memory for the
+    /// index cannot be had (the chunks not taken are then given back).
+    pub fn adopt(&mut self, chunks: &mut LargeChunks) -> Option<usize> {
+        let mut taken = 0;
+        while !chunks.0.is_null() {
+            if self.objs.try_reserve(1).is_err() {
+                self.words += taken;
+                return None;
+            }
+            let c = chunks.0;
+            // SAFETY: a chunk of the chain, ours; unlinked before it is
+            // pushed, so `chunks` no longer frees it.
+            unsafe {
+                chunks.0 = (*c).next;
+                (*c).next = ptr::null_mut();
+                taken += (*c).words;
+                self.objs.push(NonNull::new_unchecked(c));
+            }
+        }
+        self.words += taken;
+        Some(taken)
     }
 
     /// Words of the objects allocated since the last collection (few:

@@ -43,6 +43,11 @@ fn is_visited(h: u64) -> bool {
     h & (3 << 8) == VISITED
 }
 
+/// A destination offset with this bit set names a block planned into a
+/// chunk of its own ([`CopyScratch::plan_message`]): the low bits are its
+/// index in [`CopyScratch::large_sizes`].
+const OWN_CHUNK: u64 = 1 << 63;
+
 /// Reusable buffers of the deep copy (one per scheduler, so a send
 /// allocates nothing but its fragment in the steady state).
 ///
@@ -79,6 +84,8 @@ pub struct CopyScratch {
     map: WordMap<u32>,
     /// Blocks whose fields are still to be walked (indices in `order`).
     work: Vec<u32>,
+    /// Blocks planned into chunks of their own (indices in `order`).
+    large: Vec<u32>,
     total: usize,
     root: Value,
     /// This copy forwards through source headers (`plan_owned`).
@@ -86,6 +93,9 @@ pub struct CopyScratch {
     /// Source headers are overwritten and must be put back
     /// ([`CopyScratch::unmark`]).
     marked: bool,
+    /// Blocks of [`crate::heap::LARGE_WORDS`] words or more are planned
+    /// into chunks of their own ([`CopyScratch::plan_message`]).
+    split: bool,
 }
 
 impl CopyScratch {
@@ -132,8 +142,18 @@ impl CopyScratch {
         }
         // SAFETY: `src` points to a live block (caller's guarantee).
         let h = unsafe { header(src) };
+        let ws = header_wosize(h) as usize;
+        if self.split && ws >= crate::heap::LARGE_WORDS {
+            if self.large.try_reserve(1).is_err() {
+                return false;
+            }
+            self.offsets.push(OWN_CHUNK | self.large.len() as u64);
+            self.large.push(idx as u32);
+        } else {
+            self.offsets.push(self.total as u64);
+            self.total += 1 + ws;
+        }
         self.order.push(src);
-        self.offsets.push(self.total as u64);
         self.headers.push(h);
         if self.marks(src) {
             self.marked = true;
@@ -155,8 +175,6 @@ impl CopyScratch {
         } else if idx > SMALL_COPY {
             self.map.insert(src, idx as u32);
         }
-        let ws = header_wosize(h) as usize;
-        self.total += 1 + ws;
         let (a, b) = scan_range(header_tag(h), ws);
         if a < b {
             if self.work.len() == self.work.capacity()
@@ -196,6 +214,7 @@ impl CopyScratch {
     /// well formed, and nobody mutates them during the copy.
     pub unsafe fn plan(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
         self.owned = false;
+        self.split = false;
         // SAFETY: caller's guarantee.
         unsafe { self.plan_inner(v, skip) }
     }
@@ -214,8 +233,37 @@ impl CopyScratch {
     /// held under a lock.
     pub unsafe fn plan_owned(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
         self.owned = true;
+        self.split = false;
         // SAFETY: caller's guarantee.
         unsafe { self.plan_inner(v, skip) }
+    }
+
+    /// As [`CopyScratch::plan_owned`], for a message: every block of
+    /// [`crate::heap::LARGE_WORDS`] words or more (a big string, mostly)
+    /// is planned into a chunk of its own, sized by
+    /// [`CopyScratch::large_sizes`], which the receiver takes into its
+    /// large-object space as it is — so the receiver's collections mark it
+    /// instead of copying it again (the BEAM keeps big binaries off the
+    /// process heap for the same reason). Returns the words of everything
+    /// else (0 when there is nothing else); [`CopyScratch::emit_split`]
+    /// copies.
+    ///
+    /// # Safety
+    /// As [`CopyScratch::plan_owned`].
+    pub unsafe fn plan_message(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
+        self.owned = true;
+        self.split = true;
+        // SAFETY: caller's guarantee.
+        unsafe { self.plan_inner(v, skip) }
+    }
+
+    /// The field counts (wosize) of the blocks the last plan put in chunks
+    /// of their own, in the order [`CopyScratch::emit_split`] wants their
+    /// destinations; each needs `wosize + 1` words, header included.
+    pub fn large_sizes(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.large
+            .iter()
+            .map(|&i| header_wosize(self.headers[i as usize]) as usize)
     }
 
     /// # Safety
@@ -227,6 +275,7 @@ impl CopyScratch {
         self.offsets.clear();
         self.headers.clear();
         self.work.clear();
+        self.large.clear();
         // Not cleared when empty: a table kept from an earlier large copy
         // would cost a pass over its buckets on every send.
         if !self.map.is_empty() {
@@ -280,23 +329,52 @@ impl CopyScratch {
     /// owned plan, the source's headers are back as they were.
     ///
     /// # Safety
-    /// `plan` was just called on a value that is still unchanged, with the
-    /// same `skip`; `dst` is valid for writes of `plan`'s result in words
-    /// and 8-byte aligned.
+    /// `plan`, `plan_owned` or `plan_message` (with no block put in a
+    /// chunk of its own) was just called on a value that is still
+    /// unchanged, with the same `skip`; `dst` is valid for writes of the
+    /// plan's result in words and 8-byte aligned.
     pub unsafe fn emit(&mut self, dst: *mut u64, skip: impl Fn(u64) -> bool) -> Value {
+        // SAFETY: caller's guarantee.
+        unsafe { self.emit_split(dst, &[], skip) }
+    }
+
+    /// Pass 2 of [`CopyScratch::plan_message`]: as [`CopyScratch::emit`],
+    /// and block `j` of [`CopyScratch::large_sizes`] goes to `large[j]`
+    /// (its header there, then its fields).
+    ///
+    /// # Safety
+    /// As `emit`; besides, `large` has one destination per entry of
+    /// `large_sizes`, each valid for writes of `wosize + 1` words, 8-byte
+    /// aligned, and overlapping nothing else.
+    pub unsafe fn emit_split(
+        &mut self,
+        dst: *mut u64,
+        large: &[*mut u64],
+        skip: impl Fn(u64) -> bool,
+    ) -> Value {
         if self.order.is_empty() {
             return self.root;
         }
+        debug_assert_eq!(large.len(), self.large.len());
+        // Where block `k` of the plan goes (its header).
+        let dest = |offsets: &[u64], k: usize| {
+            let off = offsets[k];
+            if off & OWN_CHUNK != 0 {
+                large[(off & !OWN_CHUNK) as usize]
+            } else {
+                // SAFETY: every offset is inside `dst` by construction.
+                unsafe { dst.add(off as usize) }
+            }
+        };
         // SAFETY: every source block was live during `plan` and still is;
-        // every destination offset is inside `dst` by construction.
+        // every destination is inside `dst` or one of `large`.
         let root = unsafe {
             for i in 0..self.order.len() {
                 let src = self.order[i];
-                let off = self.offsets[i] as usize;
                 let h = self.headers[i];
                 let ws = header_wosize(h) as usize;
                 let tag = header_tag(h);
-                let d = dst.add(off);
+                let d = dest(&self.offsets, i);
                 *d = make_header(ws as u64, tag);
                 let dfields = d.add(1);
                 std::ptr::copy_nonoverlapping(src as *const u64, dfields, ws);
@@ -305,11 +383,11 @@ impl CopyScratch {
                     let f = *dfields.add(j);
                     if is_block(f) && !skip(f) {
                         let k = self.find(f).expect("copy: block missing from plan");
-                        *dfields.add(j) = dst.add(self.offsets[k] as usize + 1) as u64;
+                        *dfields.add(j) = dest(&self.offsets, k).add(1) as u64;
                     }
                 }
             }
-            dst.add(self.offsets[0] as usize + 1) as u64
+            dest(&self.offsets, 0).add(1) as u64
         };
         self.unmark();
         root
