@@ -93,13 +93,15 @@ fn plain_and_torture(file: &str, expected: &str) {
 /// `let rec` closures made while collections run (in torture mode, the
 /// program dies of SIGSEGV if a group is split across generations), a list
 /// promoted in several steps, big messages adopted into a full nursery,
-/// and big strings in messages and a spawned closure taken as large
-/// objects. Run plain and in torture mode.
+/// big strings in messages and a spawned closure taken as large objects,
+/// and one string shared by twenty receivers after its sender ended. Run
+/// plain and in torture mode.
 #[test]
 fn generations_keep_let_rec_groups_promoted_lists_and_adopted_messages() {
     let expected = "let rec groups: 396249906\npromoted list: 100001\n\
                     collections ran: true\nadopted messages: 40020000\n\
-                    big strings: 651968\nclosure string: 50000\n";
+                    big strings: 651968\nclosure string: 50000\n\
+                    shared string: 802240\n";
     plain_and_torture("tests/programs/generations.cvn", expected);
 }
 

@@ -893,12 +893,7 @@ pub(crate) unsafe fn take_fragment(
     }
     // Large blocks (big strings, without pointers) become large objects
     // as they are; the small rest is copied below.
-    let large = f.take_large();
-    if !large.is_empty() {
-        let mut large = large;
-        if p.large.adopt(&mut large).is_none() {
-            p.heap.adopt_chunks(large);
-        }
+    if p.large.adopt(f.take_large()) > 0 {
         note_growth(p);
     }
     let src = f.data() as u64;
@@ -1088,7 +1083,8 @@ mod tests {
         let msg = block(0, &[value_of(&s), crate::value::of_int(7)]);
         let mut scratch = crate::term::CopyScratch::default();
         // SAFETY: `msg` and `s` are valid blocks nobody else reads.
-        let (m, words) = unsafe { crate::process::make_msg(&mut scratch, value_of(&msg)) }.unwrap();
+        let (m, words) =
+            unsafe { crate::process::make_msg(&mut scratch, None, value_of(&msg)) }.unwrap();
         assert_eq!(words, 3 + s.len(), "the pair and the string, each once");
         let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
         // SAFETY: the message's value points into its fragment; `p` runs
@@ -1128,7 +1124,8 @@ mod tests {
         let big = block(0, &fields);
         let mut scratch = crate::term::CopyScratch::default();
         // SAFETY: as above.
-        let (m, _) = unsafe { crate::process::make_msg(&mut scratch, value_of(&big)) }.unwrap();
+        let (m, _) =
+            unsafe { crate::process::make_msg(&mut scratch, None, value_of(&big)) }.unwrap();
         let mut p = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
         // SAFETY: as above.
         unsafe {
@@ -1155,7 +1152,8 @@ mod tests {
         let s = string_block(20_000, b'z');
         let mut scratch = crate::term::CopyScratch::default();
         // SAFETY: as above.
-        let (m, words) = unsafe { crate::process::make_msg(&mut scratch, value_of(&s)) }.unwrap();
+        let (m, words) =
+            unsafe { crate::process::make_msg(&mut scratch, None, value_of(&s)) }.unwrap();
         assert_eq!(words, s.len());
         let f = m.frag.unwrap();
         assert_eq!((f.words(), f.total_words()), (0, s.len()));
@@ -1169,6 +1167,64 @@ mod tests {
             collect_major(&mut p, &mut roots);
             assert_eq!(roots[0], v);
             assert_eq!(crate::value::string_bytes(v), vec![b'z'; 20_000]);
+        }
+    }
+
+    /// A big string of the sender's own (a large object in its heap) is
+    /// shared by the message, not copied: the receiver's value points at
+    /// the sender's block, which lives on, held, after the sender is gone
+    /// and after the receiver's collections; each hold is given up when
+    /// its message is dropped or its receiver lets go of the string.
+    #[test]
+    fn a_big_string_of_the_senders_is_shared_and_held() {
+        use crate::heap::other_holders;
+        use crate::value::{field, string_bytes, TAG_STRING};
+        let mut sender = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
+        let len = 50_000;
+        let s = crate::heap::alloc::alloc_string(&mut sender, &vec![b'k'; len]);
+        assert_eq!(header_tag(unsafe { crate::value::header(s) }), TAG_STRING);
+        assert!(sender.large.holds(s), "a big string is a large object");
+        let pair = block(0, &[s, crate::value::of_int(3)]);
+        let mut scratch = crate::term::CopyScratch::default();
+        // SAFETY: `pair` and the sender's string are valid and read by no
+        // other thread; the receivers run no generated code.
+        unsafe {
+            let send = |scratch: &mut crate::term::CopyScratch, sender: &Process| {
+                crate::process::make_msg(scratch, Some(&sender.large), value_of(&pair)).unwrap()
+            };
+            let (m1, words) = send(&mut scratch, &sender);
+            assert_eq!(words, 3, "the string is not copied");
+            let (m2, _) = send(&mut scratch, &sender);
+            assert_eq!(other_holders(s), 2, "each message holds it");
+            // A message dropped unreceived gives its hold up.
+            drop(m2);
+            assert_eq!(other_holders(s), 1);
+            let mut r = Process::new(2, std::ptr::null(), Arc::new(Shared::new()));
+            let v = take_fragment(&mut r, m1.frag.unwrap(), m1.value);
+            assert_eq!(field(v, 0), s, "the receiver reads the sender's block");
+            // The sender ends: the receiver's hold keeps the string.
+            drop(sender);
+            assert_eq!(other_holders(s), 0, "the receiver holds it alone");
+            let mut roots = [v];
+            collect_minor(&mut r, &mut roots);
+            collect_major(&mut r, &mut roots);
+            assert_eq!(field(roots[0], 0), s);
+            assert_eq!(string_bytes(s), vec![b'k'; len]);
+            // The receiver sends it on: shared again, from its own space.
+            let (m3, words) =
+                crate::process::make_msg(&mut scratch, Some(&r.large), field(roots[0], 0)).unwrap();
+            assert_eq!((words, m3.value), (0, s), "a bare shared string");
+            assert_eq!(other_holders(s), 1);
+            let mut r2 = Process::new(3, std::ptr::null(), Arc::new(Shared::new()));
+            let v2 = take_fragment(&mut r2, m3.frag.unwrap(), m3.value);
+            assert_eq!(v2, s);
+            // The first receiver lets go of it; the second still reads it.
+            collect_major(&mut r, &mut []);
+            assert_eq!(r.large.len(), 0);
+            assert_eq!(other_holders(s), 0);
+            let mut roots = [v2];
+            collect_major(&mut r2, &mut roots);
+            assert_eq!(string_bytes(roots[0]), vec![b'k'; len]);
         }
     }
 }

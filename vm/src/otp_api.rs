@@ -49,8 +49,9 @@ impl Frozen {
     pub unsafe fn freeze(proc: *mut Process, v: Value) -> Option<(Frozen, usize)> {
         // SAFETY: the running process's scheduler, on its own thread; the
         // borrow of its local state ends with this statement.
-        let (m, words) =
-            unsafe { crate::process::make_msg(&mut (*(*proc).sched).local().copy, v) }?;
+        let (m, words) = unsafe {
+            crate::process::make_msg(&mut (*(*proc).sched).local().copy, Some(&(*proc).large), v)
+        }?;
         Some((
             Frozen {
                 value: m.value,

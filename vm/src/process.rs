@@ -248,11 +248,7 @@ impl Process {
     /// apart from the nursery, see `gc::Generations`). The caller then
     /// calls `gc::note_growth`.
     pub(crate) fn adopt(&mut self, mut f: Fragment) {
-        let mut large = f.take_large();
-        if !large.is_empty() && self.large.adopt(&mut large).is_none() {
-            // The index could not grow: the rest join as fragments.
-            self.heap.adopt_chunks(large);
-        }
+        self.large.adopt(f.take_large());
         if f.words() > 0 {
             self.heap.adopt(f);
         }
@@ -428,6 +424,7 @@ impl Msg {
 #[inline]
 pub(crate) unsafe fn mailbox_msg(
     scratch: &mut crate::term::CopyScratch,
+    sender: Option<&crate::heap::LargeSpace>,
     v: Value,
 ) -> Option<(Msg, usize)> {
     // SAFETY: caller's guarantee on `v`.
@@ -442,7 +439,7 @@ pub(crate) unsafe fn mailbox_msg(
         return Some((m, len));
     }
     // SAFETY: caller's guarantee on `v`.
-    unsafe { make_msg(scratch, v) }
+    unsafe { make_msg(scratch, sender, v) }
 }
 
 /// `v`'s words if it is one heap block of at most [`SMALL_MSG_WORDS`]
@@ -796,7 +793,9 @@ impl Shared {
 
 /// Copies `v` into a fresh fragment (nothing for immediates, literals and
 /// the static blocks of generated code, `heap::is_static_block`: shared,
-/// as the BEAM shares literals).
+/// as the BEAM shares literals). Big blocks travel in chunks of their own,
+/// and big strings among `sender`'s large objects (the calling process's)
+/// are shared, not copied ([`crate::term::CopyScratch::plan_message`]).
 /// Returns the message and the words copied, or `None` when memory for
 /// the copy cannot be had (the caller crashes the process that asked,
 /// with `Crashed "out of memory"` — never the VM).
@@ -808,6 +807,7 @@ impl Shared {
 /// the source's headers: [`crate::term::CopyScratch::plan_owned`]).
 pub(crate) unsafe fn make_msg(
     scratch: &mut crate::term::CopyScratch,
+    sender: Option<&crate::heap::LargeSpace>,
     v: Value,
 ) -> Option<(Msg, usize)> {
     use crate::heap::{is_literal, is_static_block};
@@ -819,9 +819,9 @@ pub(crate) unsafe fn make_msg(
     // SAFETY: caller's guarantee on `v`: the calling process's own value
     // (its heap and fragments, or a fragment held under a lock), which
     // nothing else reads until `emit` or `trim` below.
-    let words = unsafe { scratch.plan_message(v, shared) }?;
+    let words = unsafe { scratch.plan_message(v, shared, sender) }?;
     let n_large = scratch.large_sizes().len();
-    if words == 0 && n_large == 0 {
+    if words == 0 && n_large == 0 && scratch.shared_blocks().len() == 0 {
         return Some((Msg::plain(v, None), 0));
     }
     let Some(mut f) = Fragment::try_new(words) else {
@@ -840,6 +840,21 @@ pub(crate) unsafe fn make_msg(
         total += ws + 1;
     }
     if large.len() < n_large {
+        scratch.trim();
+        return None;
+    }
+    // Big strings of the sender's are shared, not copied: the message
+    // holds them.
+    let mut held = true;
+    for b in scratch.shared_blocks() {
+        // SAFETY: the plan found `b` among the sender's large objects.
+        held = held
+            && unsafe {
+                crate::heap::LargeSpace::share(b);
+                f.try_add_shared(b)
+            };
+    }
+    if !held {
         scratch.trim();
         return None;
     }
@@ -983,7 +998,7 @@ mod tests {
         let token = block(0, &[of_int(41)]);
         let v = token.as_ptr() as u64 + 8;
         // SAFETY: `v` is a valid block nobody else reads.
-        let (m, words) = unsafe { make_msg(&mut scratch, v) }.unwrap();
+        let (m, words) = unsafe { make_msg(&mut scratch, None, v) }.unwrap();
         assert_eq!(words, 2);
         assert_ne!(m.value, v, "copied, not shared");
         // SAFETY: the copy is a block of one field.
@@ -994,14 +1009,14 @@ mod tests {
         // A string: raw bytes, never scanned.
         let s = block(TAG_STRING, &[5, u64::from_le_bytes(*b"hello\0\0\0")]);
         // SAFETY: as above.
-        let (m, words) = unsafe { make_msg(&mut scratch, s.as_ptr() as u64 + 8) }.unwrap();
+        let (m, words) = unsafe { make_msg(&mut scratch, None, s.as_ptr() as u64 + 8) }.unwrap();
         assert_eq!(words, 3);
         // SAFETY: a string block.
         assert_eq!(unsafe { crate::value::string_bytes(m.value) }, b"hello");
         // A pair pointing at the token: the general copier copies both.
         let pair = block(0, &[v, of_int(1)]);
         // SAFETY: as above.
-        let (m, words) = unsafe { make_msg(&mut scratch, pair.as_ptr() as u64 + 8) }.unwrap();
+        let (m, words) = unsafe { make_msg(&mut scratch, None, pair.as_ptr() as u64 + 8) }.unwrap();
         assert_eq!(words, 5);
         // SAFETY: the copy is a pair whose field 0 is a copied token.
         unsafe {

@@ -560,7 +560,7 @@ pub unsafe extern "C" fn caravan_rt_monitor(
             *b = watcher;
             *b.add(1) = watched;
             *b.add(2) = reference;
-            let (m, _) = make_msg(&mut sched.local().copy, wrap)
+            let (m, _) = make_msg(&mut sched.local().copy, None, wrap)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             let mut wrap = Some(m);
             if let Some(sh) = sched.lookup(watched) {

@@ -139,7 +139,7 @@ pub unsafe extern "C" fn caravan_rt_send_after(
             let Some(deadline) = crate::safepoint::deadline_after(ms) else {
                 return Ok(of_int(id as i64));
             };
-            let (m, words) = make_msg(&mut sched.local().copy, msg)
+            let (m, words) = make_msg(&mut sched.local().copy, Some(&(*proc).large), msg)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             (*proc).charge(crate::abi::SEND_REDS + (words >> 4) as i64);
             shard(id).insert(id, ());

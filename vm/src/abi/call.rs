@@ -183,7 +183,7 @@ pub unsafe extern "C" fn caravan_rt_reply(proc: *mut Process, reply: Value, v: V
             };
             // SAFETY: borrowed from the pid cache, stable during this call.
             let target: &crate::process::Shared = &*target;
-            let (m, words) = make_msg(&mut local_of(proc).copy, v)
+            let (m, words) = make_msg(&mut local_of(proc).copy, Some(&(*proc).large), v)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             (*proc).charge(SEND_REDS + (words >> 4) as i64);
             let mut rejected = None;

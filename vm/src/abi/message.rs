@@ -42,7 +42,7 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                     }
                 }
             };
-            let (m, words) = mailbox_msg(&mut local_of(proc).copy, msg)
+            let (m, words) = mailbox_msg(&mut local_of(proc).copy, Some(&p.large), msg)
                 .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
             p.charge(SEND_REDS + (words >> 4) as i64);
             let mut rejected = None;

@@ -176,7 +176,7 @@ pub(crate) unsafe fn spawn_process(
     // SAFETY: `proc` is the running process; the child is ours until queued.
     unsafe {
         let sched = sched_of(proc);
-        let (m, _) = make_msg(&mut local_of(proc).copy, closure)
+        let (m, _) = make_msg(&mut local_of(proc).copy, Some(&(*proc).large), closure)
             .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?;
         let child = sched.new_process(sched.next_serial());
         let c = &mut *child;

@@ -177,9 +177,13 @@ pub unsafe extern "C" fn caravan_node_monitor_nodes(
     unsafe {
         guard(proc, || {
             let Some(n) = node() else { return Ok(UNIT) };
-            let m = crate::process::make_msg(&mut crate::safepoint::local_of(proc).copy, wrap)
-                .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?
-                .0;
+            let m = crate::process::make_msg(
+                &mut crate::safepoint::local_of(proc).copy,
+                Some(&(*proc).large),
+                wrap,
+            )
+            .ok_or_else(|| Fail::msg(crate::process::OUT_OF_MEMORY))?
+            .0;
             n.state()
                 .node_watchers
                 .push((serial_of_pid(pid), Arc::new(Mutex::new(Some(m)))));

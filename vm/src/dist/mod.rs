@@ -692,7 +692,11 @@ pub(crate) fn node_event(vm: &Vm, up: bool, name: &str) {
                     // SAFETY: the stored wrapper is a valid value of its
                     // fragment, which stays alive under the lock.
                     unsafe {
-                        crate::process::make_msg(&mut crate::term::CopyScratch::default(), *value)
+                        crate::process::make_msg(
+                            &mut crate::term::CopyScratch::default(),
+                            None,
+                            *value,
+                        )
                     }
                     .map(|x| x.0)
                 }

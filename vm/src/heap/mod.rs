@@ -105,6 +105,44 @@ unsafe fn chunk_data(c: *mut ChunkHeader) -> *mut u64 {
     unsafe { (c as *mut u64).add(CHUNK_HEADER_WORDS) }
 }
 
+/// Flag in the `words` of a chunk chained behind a message fragment that
+/// holds no block but a pointer to a large object the message shares
+/// ([`Fragment::try_add_shared`]).
+const REF_CHUNK: usize = 1 << 62;
+
+/// The owner count of a large object's chunk, kept in its `next` link
+/// (unused once the chunk is a large object): the number of *other*
+/// processes, messages and frozen values holding it, 0 when one owner has
+/// it alone (as `Arc`, offset by one so a fresh chunk needs no write).
+///
+/// # Safety
+/// `c` is a live large-object chunk.
+#[inline]
+unsafe fn owners(c: *mut ChunkHeader) -> &'static AtomicUsize {
+    // SAFETY: `next` is a pointer-sized, aligned field of a live chunk;
+    // while the chunk is a large object it is only accessed atomically.
+    unsafe { &*(ptr::addr_of_mut!((*c).next) as *const AtomicUsize) }
+}
+
+/// Gives up one owner's hold on large-object chunk `c`, freeing it when
+/// that was the last.
+///
+/// # Safety
+/// `c` is a live large-object chunk the caller holds, not used by the
+/// caller afterwards.
+unsafe fn release_large(c: *mut ChunkHeader) {
+    // SAFETY: the caller's hold keeps `c` live until here.
+    unsafe {
+        let n = owners(c);
+        // Alone (0): nobody else can take a hold meanwhile (only holders
+        // share). Else the owner that takes the count below zero is last.
+        if n.load(Ordering::Acquire) == 0 || n.fetch_sub(1, Ordering::Release) == 0 {
+            std::sync::atomic::fence(Ordering::Acquire);
+            chunk_free(c);
+        }
+    }
+}
+
 /// What torture mode writes over reused and dead heap memory: even (so
 /// it reads as a pointer) and far outside any mapping, so a stale pointer
 /// followed through it faults at once.
@@ -319,15 +357,13 @@ impl Heap {
 impl Heap {
     /// Links each of `large`'s chunks in as an adopted fragment of its own
     /// (the fallback when a [`LargeSpace`] cannot take them).
+    /// A shared large object among them cannot be a fragment: its hold
+    /// is kept for good (leaked, never freed under a reader).
     pub fn adopt_chunks(&mut self, mut large: LargeChunks) {
-        while !large.0.is_null() {
-            // SAFETY: a chunk of the chain, ours; unlinked from it before
-            // it becomes a fragment.
-            unsafe {
-                let c = large.0;
-                large.0 = (*c).next;
-                (*c).next = ptr::null_mut();
-                self.adopt(Fragment(NonNull::new_unchecked(c)));
+        while let Some((c, shared)) = large.pop() {
+            if !shared {
+                // SAFETY: `c` is ours and unlinked.
+                self.adopt(Fragment(unsafe { NonNull::new_unchecked(c) }));
             }
         }
     }
@@ -401,8 +437,38 @@ impl Fragment {
         }
     }
 
+    /// Chains a hold on a large object (a big string of the sender's,
+    /// which the message shares instead of copying: the caller has taken
+    /// the hold with [`LargeSpace::share`]); `false` if memory for the
+    /// link cannot be had (the hold is then given up).
+    ///
+    /// # Safety
+    /// `block` is the large object's field 0, held by the caller for this
+    /// fragment.
+    pub unsafe fn try_add_shared(&mut self, block: u64) -> bool {
+        // SAFETY: a large object's block is the first payload word of its
+        // chunk, which follows the chunk's header.
+        let target = unsafe { (block as *mut u64).sub(1 + CHUNK_HEADER_WORDS) } as *mut ChunkHeader;
+        let Some(c) = try_chunk_alloc(1) else {
+            // SAFETY: the caller's hold, given up.
+            unsafe { release_large(target) };
+            return false;
+        };
+        // SAFETY: `c` is fresh, one payload word; the main chunk is ours.
+        unsafe {
+            let c = c.as_ptr();
+            (*c).words = 1 | REF_CHUNK;
+            *chunk_data(c) = target as u64;
+            let main = self.0.as_ptr();
+            (*c).next = (*main).next;
+            (*main).next = c;
+        }
+        true
+    }
+
     /// Unlinks the chunks of the large blocks ([`Fragment::try_add_large`])
-    /// and gives them back, for a [`LargeSpace`] to take.
+    /// and the holds on shared ones ([`Fragment::try_add_shared`]) and
+    /// gives them back, for a [`LargeSpace`] to take.
     pub fn take_large(&mut self) -> LargeChunks {
         // SAFETY: the main chunk is ours; its chain passes to the result.
         unsafe {
@@ -418,6 +484,11 @@ impl Fragment {
         unsafe {
             let mut c = (*self.0.as_ptr()).next;
             while !c.is_null() {
+                if (*c).words & REF_CHUNK != 0 {
+                    // A shared big string: no pointers.
+                    c = (*c).next;
+                    continue;
+                }
                 let h = *chunk_data(c);
                 let (a, b) = crate::value::scan_range(
                     crate::value::header_tag(h),
@@ -444,28 +515,36 @@ impl Fragment {
         unsafe { (*self.0.as_ptr()).words }
     }
 
-    /// Words of the main chunk and of every large block chained behind it.
+    /// Words of the main chunk and of every large block chained behind it
+    /// (shared ones included).
     pub fn total_words(&self) -> usize {
-        // SAFETY: the main chunk and its chain are ours.
+        // SAFETY: the main chunk and its chain are ours; a held large
+        // object is live.
         unsafe {
             let mut n = 0;
             let mut c = self.0.as_ptr();
             while !c.is_null() {
-                n += (*c).words;
+                n += match (*c).words {
+                    w if w & REF_CHUNK != 0 => (*(*chunk_data(c) as *mut ChunkHeader)).words,
+                    w => w,
+                };
                 c = (*c).next;
             }
             n
         }
     }
 
-    /// Overwrites the payload, large blocks included, with [`POISON`]
-    /// (torture mode, before a collection frees a dead fragment).
+    /// Overwrites the payload, large blocks included (shared ones not:
+    /// others read them), with [`POISON`] (torture mode, before a
+    /// collection frees a dead fragment).
     pub fn poison(&mut self) {
         // SAFETY: the main chunk and its chain are ours.
         unsafe {
             let mut c = self.0.as_ptr();
             while !c.is_null() {
-                std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
+                if (*c).words & REF_CHUNK == 0 {
+                    std::slice::from_raw_parts_mut(chunk_data(c), (*c).words).fill(POISON);
+                }
                 c = (*c).next;
             }
         }
@@ -494,17 +573,42 @@ impl LargeChunks {
     pub fn is_empty(&self) -> bool {
         self.0.is_null()
     }
+
+    /// Unlinks the first chunk: a large block's own chunk (`false`), or a
+    /// shared large object whose hold passes to the caller (`true`; the
+    /// link that held it is freed).
+    fn pop(&mut self) -> Option<(*mut ChunkHeader, bool)> {
+        let c = self.0;
+        if c.is_null() {
+            return None;
+        }
+        // SAFETY: a chunk of the chain, ours; unlinked before it is given
+        // out (or freed, for a link).
+        unsafe {
+            self.0 = (*c).next;
+            (*c).next = ptr::null_mut();
+            if (*c).words & REF_CHUNK != 0 {
+                let target = *chunk_data(c) as *mut ChunkHeader;
+                (*c).words &= !REF_CHUNK;
+                chunk_free(c);
+                Some((target, true))
+            } else {
+                Some((c, false))
+            }
+        }
+    }
 }
 
 impl Drop for LargeChunks {
     fn drop(&mut self) {
-        let mut c = self.0;
-        while !c.is_null() {
-            // SAFETY: every chunk of the chain is ours, freed once.
+        while let Some((c, shared)) = self.pop() {
+            // SAFETY: `c` is ours (or our hold on it), given up once.
             unsafe {
-                let next = (*c).next;
-                chunk_free(c);
-                c = next;
+                if shared {
+                    release_large(c);
+                } else {
+                    chunk_free(c);
+                }
             }
         }
     }
@@ -518,6 +622,23 @@ impl Drop for LargeChunks {
 /// objects: allocated one by one in the process's [`LargeSpace`], never
 /// copied by the collector.
 pub const LARGE_WORDS: usize = 2048;
+
+/// How many holds large object `block` (field 0) has besides one: 0 when
+/// one owner has it alone (tests).
+///
+/// # Safety
+/// `block` is a live large object.
+#[doc(hidden)]
+pub unsafe fn other_holders(block: u64) -> usize {
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        let c = (block as *mut u64).sub(1 + CHUNK_HEADER_WORDS) as *mut ChunkHeader;
+        owners(c).load(Ordering::Acquire)
+    }
+}
+
+/// How many of the newest large objects [`LargeSpace::holds`] looks at.
+const HOLDS_SCAN: usize = 64;
 
 /// A process's large objects: one chunk per block, freed by the collector
 /// when unreachable and all at once when the process exits.
@@ -559,25 +680,44 @@ impl LargeSpace {
     /// Takes a message's large blocks as young large objects, without
     /// copying them; returns the words taken, or `None` if memory for the
     /// index cannot be had (the chunks not taken are then given back).
-    pub fn adopt(&mut self, chunks: &mut LargeChunks) -> Option<usize> {
+    pub fn adopt(&mut self, mut chunks: LargeChunks) -> usize {
         let mut taken = 0;
-        while !chunks.0.is_null() {
-            if self.objs.try_reserve(1).is_err() {
-                self.words += taken;
-                return None;
-            }
-            let c = chunks.0;
-            // SAFETY: a chunk of the chain, ours; unlinked before it is
-            // pushed, so `chunks` no longer frees it.
+        while let Some((c, _)) = chunks.pop() {
+            // SAFETY: a large-object chunk (ours, or our hold on it), live.
             unsafe {
-                chunks.0 = (*c).next;
-                (*c).next = ptr::null_mut();
                 taken += (*c).words;
                 self.objs.push(NonNull::new_unchecked(c));
             }
         }
         self.words += taken;
-        Some(taken)
+        taken
+    }
+
+    /// Whether `block` (a block's field 0) is one of this space's large
+    /// objects. Looks at the newest objects only (a string about to be
+    /// sent was most likely made or received lately): an older one is
+    /// reported absent, and the caller copies it instead.
+    pub fn holds(&self, block: u64) -> bool {
+        self.objs
+            .iter()
+            .rev()
+            .take(HOLDS_SCAN)
+            // SAFETY: a live chunk of this space.
+            .any(|c| unsafe { chunk_data(c.as_ptr()) } as u64 + WORD as u64 == block)
+    }
+
+    /// Takes one more hold on large object `block` (field 0), for a
+    /// message or a frozen value that shares it with this space's owner.
+    ///
+    /// # Safety
+    /// `holds(block)` is true.
+    pub unsafe fn share(block: u64) {
+        // SAFETY: the caller's guarantee: a live large-object chunk, held
+        // by the calling process (so its count cannot reach zero now).
+        unsafe {
+            let c = (block as *mut u64).sub(1 + CHUNK_HEADER_WORDS) as *mut ChunkHeader;
+            owners(c).fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Words of the objects allocated since the last collection (few:
@@ -632,7 +772,7 @@ impl LargeSpace {
                 if k {
                     words += (*c.as_ptr()).words;
                 } else {
-                    chunk_free(c.as_ptr());
+                    release_large(c.as_ptr());
                 }
             }
             k
@@ -647,8 +787,8 @@ impl LargeSpace {
 impl Drop for LargeSpace {
     fn drop(&mut self) {
         for c in self.objs.drain(..) {
-            // SAFETY: every chunk is owned by this space.
-            unsafe { chunk_free(c.as_ptr()) }
+            // SAFETY: every chunk is held by this space.
+            unsafe { release_large(c.as_ptr()) }
         }
     }
 }

@@ -47,6 +47,18 @@ fn is_visited(h: u64) -> bool {
 /// chunk of its own ([`CopyScratch::plan_message`]): the low bits are its
 /// index in [`CopyScratch::large_sizes`].
 const OWN_CHUNK: u64 = 1 << 63;
+/// A destination offset with this bit set names a big string shared with
+/// the receiver, not copied ([`CopyScratch::plan_message`]): the low bits
+/// are its index in [`CopyScratch::shared_blocks`].
+const SHARED: u64 = 1 << 62;
+
+/// Whether header `h` is a string's of [`crate::heap::LARGE_WORDS`] words
+/// or more: a large object, immutable, which messages share.
+#[inline]
+fn is_big_string(h: u64) -> bool {
+    header_tag(h) == crate::value::TAG_STRING
+        && header_wosize(h) as usize >= crate::heap::LARGE_WORDS
+}
 
 /// Reusable buffers of the deep copy (one per scheduler, so a send
 /// allocates nothing but its fragment in the steady state).
@@ -86,6 +98,10 @@ pub struct CopyScratch {
     work: Vec<u32>,
     /// Blocks planned into chunks of their own (indices in `order`).
     large: Vec<u32>,
+    /// Big strings shared with the receiver (indices in `order`).
+    shared: Vec<u32>,
+    /// The sender's large objects, during a `plan_message` that shares.
+    sender: Option<*const crate::heap::LargeSpace>,
     total: usize,
     root: Value,
     /// This copy forwards through source headers (`plan_owned`).
@@ -99,10 +115,14 @@ pub struct CopyScratch {
 }
 
 impl CopyScratch {
-    /// Whether `src`'s header holds its forwarding index in this copy.
+    /// Whether block `src`, whose header is `h` (as it is now, or as it
+    /// was before this plan marked it), holds its forwarding index in its
+    /// header in this copy. Big strings never do: one may be shared with
+    /// other processes ([`crate::heap::LargeSpace::share`]), which read
+    /// its header meanwhile.
     #[inline]
-    fn marks(&self, src: u64) -> bool {
-        self.owned && !crate::heap::is_static(src)
+    fn marks(&self, src: u64, h: u64) -> bool {
+        self.owned && !crate::heap::is_static(src) && !is_big_string(h)
     }
 
     /// The index in `order` of `src`, if it was seen.
@@ -111,10 +131,16 @@ impl CopyScratch {
     /// `src` must point to a live block.
     #[inline]
     unsafe fn find(&self, src: u64) -> Option<usize> {
-        if self.marks(src) {
+        if self.owned && !crate::heap::is_static(src) {
             // SAFETY: caller's guarantee.
             let h = unsafe { header(src) };
-            return is_visited(h).then_some(header_wosize(h) as usize);
+            if is_visited(h) {
+                return Some(header_wosize(h) as usize);
+            }
+            if self.marks(src, h) {
+                return None;
+            }
+            return self.map.get(&src).map(|&i| i as usize);
         }
         if !self.owned && self.order.len() <= SMALL_COPY {
             self.order.iter().position(|&s| s == src)
@@ -144,18 +170,31 @@ impl CopyScratch {
         let h = unsafe { header(src) };
         let ws = header_wosize(h) as usize;
         if self.split && ws >= crate::heap::LARGE_WORDS {
-            if self.large.try_reserve(1).is_err() {
+            if self.large.try_reserve(1).is_err() || self.shared.try_reserve(1).is_err() {
                 return false;
             }
-            self.offsets.push(OWN_CHUNK | self.large.len() as u64);
-            self.large.push(idx as u32);
+            // A big string of the sender's large-object space is shared,
+            // not copied.
+            let shares = is_big_string(h)
+                && self
+                    .sender
+                    // SAFETY: `plan_message`'s contract: the sender's
+                    // space, unchanged during the plan.
+                    .is_some_and(|l| unsafe { (*l).holds(src) });
+            if shares {
+                self.offsets.push(SHARED | self.shared.len() as u64);
+                self.shared.push(idx as u32);
+            } else {
+                self.offsets.push(OWN_CHUNK | self.large.len() as u64);
+                self.large.push(idx as u32);
+            }
         } else {
             self.offsets.push(self.total as u64);
             self.total += 1 + ws;
         }
         self.order.push(src);
         self.headers.push(h);
-        if self.marks(src) {
+        if self.marks(src, h) {
             self.marked = true;
             // SAFETY: a block of the calling process's own value
             // (`plan_owned`'s contract), not static data: writable, and
@@ -215,6 +254,7 @@ impl CopyScratch {
     pub unsafe fn plan(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
         self.owned = false;
         self.split = false;
+        self.sender = None;
         // SAFETY: caller's guarantee.
         unsafe { self.plan_inner(v, skip) }
     }
@@ -234,6 +274,7 @@ impl CopyScratch {
     pub unsafe fn plan_owned(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
         self.owned = true;
         self.split = false;
+        self.sender = None;
         // SAFETY: caller's guarantee.
         unsafe { self.plan_inner(v, skip) }
     }
@@ -243,16 +284,27 @@ impl CopyScratch {
     /// is planned into a chunk of its own, sized by
     /// [`CopyScratch::large_sizes`], which the receiver takes into its
     /// large-object space as it is — so the receiver's collections mark it
-    /// instead of copying it again (the BEAM keeps big binaries off the
-    /// process heap for the same reason). Returns the words of everything
-    /// else (0 when there is nothing else); [`CopyScratch::emit_split`]
-    /// copies.
+    /// instead of copying it again. A big string that is one of `sender`'s
+    /// large objects ([`crate::heap::LargeSpace::holds`]) is not copied
+    /// at all: it is listed by [`CopyScratch::shared_blocks`] for the
+    /// caller to share ([`crate::heap::LargeSpace::share`]), and the copy
+    /// points at it — strings are immutable, so the receiver cannot tell
+    /// (the BEAM's reference-counted binaries). Returns the words of
+    /// everything else (0 when there is nothing else);
+    /// [`CopyScratch::emit_split`] copies.
     ///
     /// # Safety
-    /// As [`CopyScratch::plan_owned`].
-    pub unsafe fn plan_message(&mut self, v: Value, skip: impl Fn(u64) -> bool) -> Option<usize> {
+    /// As [`CopyScratch::plan_owned`]; `sender`, if given, is the calling
+    /// process's large-object space, unchanged until `emit_split`.
+    pub unsafe fn plan_message(
+        &mut self,
+        v: Value,
+        skip: impl Fn(u64) -> bool,
+        sender: Option<&crate::heap::LargeSpace>,
+    ) -> Option<usize> {
         self.owned = true;
         self.split = true;
+        self.sender = sender.map(|l| l as *const _);
         // SAFETY: caller's guarantee.
         unsafe { self.plan_inner(v, skip) }
     }
@@ -266,6 +318,12 @@ impl CopyScratch {
             .map(|&i| header_wosize(self.headers[i as usize]) as usize)
     }
 
+    /// The big strings the last plan shares instead of copying (field-0
+    /// addresses of the sender's large objects).
+    pub fn shared_blocks(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.shared.iter().map(|&i| self.order[i as usize])
+    }
+
     /// # Safety
     /// As [`CopyScratch::plan_owned`] when `self.owned`, else as
     /// [`CopyScratch::plan`].
@@ -276,6 +334,7 @@ impl CopyScratch {
         self.headers.clear();
         self.work.clear();
         self.large.clear();
+        self.shared.clear();
         // Not cleared when empty: a table kept from an earlier large copy
         // would cost a pass over its buckets on every send.
         if !self.map.is_empty() {
@@ -314,7 +373,7 @@ impl CopyScratch {
             return;
         }
         for (i, &src) in self.order.iter().enumerate() {
-            if !crate::heap::is_static(src) {
+            if self.marks(src, self.headers[i]) {
                 // SAFETY: the plan overwrote this header (a writable block
                 // of the owned value) and kept the original.
                 unsafe { *(src as *mut u64).sub(1) = self.headers[i] };
@@ -357,10 +416,13 @@ impl CopyScratch {
         }
         debug_assert_eq!(large.len(), self.large.len());
         // Where block `k` of the plan goes (its header).
-        let dest = |offsets: &[u64], k: usize| {
+        let dest = |order: &[u64], offsets: &[u64], k: usize| {
             let off = offsets[k];
             if off & OWN_CHUNK != 0 {
                 large[(off & !OWN_CHUNK) as usize]
+            } else if off & SHARED != 0 {
+                // Not copied: the copy points at the block itself.
+                (order[k] as *mut u64).wrapping_sub(1)
             } else {
                 // SAFETY: every offset is inside `dst` by construction.
                 unsafe { dst.add(off as usize) }
@@ -370,11 +432,14 @@ impl CopyScratch {
         // every destination is inside `dst` or one of `large`.
         let root = unsafe {
             for i in 0..self.order.len() {
+                if self.offsets[i] & SHARED != 0 {
+                    continue;
+                }
                 let src = self.order[i];
                 let h = self.headers[i];
                 let ws = header_wosize(h) as usize;
                 let tag = header_tag(h);
-                let d = dest(&self.offsets, i);
+                let d = dest(&self.order, &self.offsets, i);
                 *d = make_header(ws as u64, tag);
                 let dfields = d.add(1);
                 std::ptr::copy_nonoverlapping(src as *const u64, dfields, ws);
@@ -383,11 +448,11 @@ impl CopyScratch {
                     let f = *dfields.add(j);
                     if is_block(f) && !skip(f) {
                         let k = self.find(f).expect("copy: block missing from plan");
-                        *dfields.add(j) = dest(&self.offsets, k).add(1) as u64;
+                        *dfields.add(j) = dest(&self.order, &self.offsets, k).add(1) as u64;
                     }
                 }
             }
-            dest(&self.offsets, 0).add(1) as u64
+            dest(&self.order, &self.offsets, 0).add(1) as u64
         };
         self.unmark();
         root
