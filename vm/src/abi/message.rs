@@ -81,7 +81,13 @@ pub unsafe extern "C" fn caravan_rt_send(proc: *mut Process, pid: Value, msg: Va
                             ExitReason::crashed(crate::gc::HEAP_LIMIT),
                         )
                     } else {
-                        target.wake_if(&mut g, |k| k == WaitKind::Receive)
+                        let w = target.wake_if(&mut g, |k| k == WaitKind::Receive);
+                        if !w.is_null() {
+                            // SAFETY: `w` was just woken under the lock:
+                            // parked, run by no thread until we queue it.
+                            take_inbox(target, &mut g, &mut *w);
+                        }
+                        w
                     }
                 }
             };
@@ -139,10 +145,21 @@ fn refill(p: &mut Process) -> bool {
     if !p.shared.mail.load(std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
-    let mut g = p.shared.lock();
-    p.shared
-        .mail
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a process's `shared` outlives it; the borrow does not
+    // alias `p`'s own fields, which `take_inbox` writes.
+    let sh = unsafe { &*Arc::as_ptr(&p.shared) };
+    let mut g = sh.lock();
+    take_inbox(sh, &mut g, p)
+}
+
+/// Moves `sh`'s inbox behind `p`'s private queue, under the lock `g`;
+/// returns false if the inbox was empty. Run by the owner (`refill`), or
+/// by the sender that wakes a process blocked in `receive`, for it: the
+/// woken process then finds its message without taking its lock again
+/// (a Go channel send hands its value to a waiting receiver the same
+/// way), which saves one lock round trip a hop in a ring.
+fn take_inbox(sh: &crate::process::Shared, g: &mut crate::process::Inner, p: &mut Process) -> bool {
+    sh.mail.store(false, std::sync::atomic::Ordering::Relaxed);
     if g.inbox.is_empty() {
         return false;
     }
@@ -154,7 +171,6 @@ fn refill(p: &mut Process) -> bool {
         p.queue.clear();
         let spare: Vec<Msg> = Vec::from(std::mem::take(&mut p.queue));
         let full = std::mem::replace(&mut g.inbox, spare);
-        drop(g);
         p.queue = VecDeque::from(full);
     } else {
         p.queue.extend(g.inbox.drain(..));
