@@ -264,8 +264,18 @@ impl Scheduler {
     /// already there moves to the back of the local queue, where other
     /// schedulers may steal it.
     pub(crate) fn push_runnext(&self, p: *mut Process) {
-        // It runs next, on this core: start loading its hot lines now.
+        // It runs next, on this core: start loading its hot lines now,
+        // and the top of its stack (a switch pops its saved registers
+        // there first).
         prefetch_process(p);
+        // SAFETY: `p` is live and queued by us alone: nobody runs it yet.
+        let (sp, heap) = unsafe { ((*p).saved_sp, (*p).heap_ptr) };
+        prefetch_stack(sp);
+        // Where it allocates next: a ring's processes come back to their
+        // nursery long after its lines left the cache, and a store that
+        // misses holds up the next lock (a locked instruction waits for
+        // the store buffer to drain).
+        prefetch_lines(heap as usize, 0..2);
         let old = self.slot().runnext.swap(p, Ordering::AcqRel);
         // SAFETY: called on the owning thread, no other `Local` borrow live.
         let l = unsafe { self.local() };
