@@ -144,6 +144,11 @@ const DEAD_SHARDS: usize = 16;
 /// of the VM.
 pub(crate) struct DeadTable {
     shards: Box<[Mutex<WordMap<ExitReason>>]>,
+    /// Entries ever inserted: while 0 (no process ended abnormally), a
+    /// lookup takes no lock — `join` on a process that ended `Normal` is
+    /// the common case (spawn-and-exit: two atomic operations less a
+    /// process).
+    len: AtomicUsize,
 }
 
 impl DeadTable {
@@ -152,12 +157,23 @@ impl DeadTable {
             shards: (0..DEAD_SHARDS)
                 .map(|_| Mutex::new(WordMap::default()))
                 .collect(),
+            len: AtomicUsize::new(0),
         }
     }
+    /// Records `serial`'s exit reason; call before the process leaves the
+    /// process table, so that a lookup that misses the table finds it.
     pub(crate) fn insert(&self, serial: u64, r: ExitReason) {
-        lock(&self.shards[serial as usize % DEAD_SHARDS]).insert(serial, r);
+        let mut shard = lock(&self.shards[serial as usize % DEAD_SHARDS]);
+        shard.insert(serial, r);
+        self.len.fetch_add(1, Ordering::Release);
     }
+    /// `serial`'s stored exit reason. A caller that found `serial` gone
+    /// from the process table (under its lock) sees an insert made before
+    /// the removal: the count is then not 0.
     pub(crate) fn get(&self, serial: u64) -> Option<ExitReason> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         lock(&self.shards[serial as usize % DEAD_SHARDS])
             .get(&serial)
             .cloned()
@@ -218,6 +234,18 @@ mod tests {
         assert_eq!(len, window as usize);
         let capacity: usize = t.shards.iter().map(|s| lock(s).capacity()).sum();
         assert!(capacity <= 8 * window as usize, "{capacity}");
+    }
+
+    /// Lookups before any abnormal exit take the lock-free path and find
+    /// nothing; once a reason is stored, it is found and others are not.
+    #[test]
+    fn the_dead_table_finds_stored_reasons_only() {
+        let d = DeadTable::new();
+        assert!(d.get(7).is_none());
+        d.insert(7, ExitReason::crashed("boom"));
+        assert!(matches!(d.get(7), Some(ExitReason::Crashed(ref m)) if &**m == b"boom"));
+        assert!(d.get(8).is_none());
+        assert!(d.get(7 + DEAD_SHARDS as u64).is_none());
     }
 
     /// A burst of processes that all ended leaves no big table behind:
