@@ -352,9 +352,7 @@ impl Heap {
         }
         self.adopted = c;
     }
-}
 
-impl Heap {
     /// Links each of `large`'s chunks in as an adopted fragment of its own
     /// (the fallback when a [`LargeSpace`] cannot take them).
     /// A shared large object among them cannot be a fragment: its hold
