@@ -1182,7 +1182,9 @@ mod tests {
         let mut sender = Process::new(1, std::ptr::null(), Arc::new(Shared::new()));
         let len = 50_000;
         let s = crate::heap::alloc::alloc_string(&mut sender, &vec![b'k'; len]);
-        assert_eq!(header_tag(unsafe { crate::value::header(s) }), TAG_STRING);
+        // SAFETY: `s` is the block `alloc_string` just made.
+        let h = unsafe { crate::value::header(s) };
+        assert_eq!(header_tag(h), TAG_STRING);
         assert!(sender.large.holds(s), "a big string is a large object");
         let pair = block(0, &[s, crate::value::of_int(3)]);
         let mut scratch = crate::term::CopyScratch::default();
