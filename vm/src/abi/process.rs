@@ -231,7 +231,10 @@ pub unsafe extern "C" fn caravan_rt_join(proc: *mut Process, pid: Value) -> Valu
             }
             let sched = sched_of(proc);
             let vm = sched.vm();
-            let now = match sched.lookup(t) {
+            // Not through the pid cache: an entry left there would hold
+            // the child's shared part after it ends, which could then not
+            // be reused for the next spawn (a join is seldom repeated).
+            let now = match vm.table.get(t) {
                 None => Some(vm.dead_reason(t)),
                 Some(sh) => {
                     let mut g = sh.lock();

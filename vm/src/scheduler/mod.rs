@@ -119,8 +119,14 @@ pub(crate) enum Host {
 
 /// The state shared by all schedulers of one [`crate::run`].
 /// The allocation of a process that ended, dropped in place: memory for
-/// the next spawn, with nothing in it.
-pub(crate) struct DeadProcess(pub(crate) Box<std::mem::MaybeUninit<Process>>);
+/// the next spawn, with nothing in it; and, when one was free, a shared
+/// part reset for a new process (so a core that spawns gets back the
+/// shared parts of the processes that ended on another, instead of
+/// allocating while that one frees).
+pub(crate) struct DeadProcess(
+    pub(crate) Box<std::mem::MaybeUninit<Process>>,
+    pub(crate) Option<Arc<Shared>>,
+);
 
 // SAFETY: the box holds no value (the process was dropped in place), only
 // memory from the global allocator, which any thread may reuse or free.

@@ -612,7 +612,10 @@ impl Scheduler {
         if l.proc_cache.is_empty() && vm.proc_pool_len.load(Ordering::Relaxed) != 0 {
             let mut pool = lock(&vm.proc_pool);
             let keep = pool.len().saturating_sub(PROC_BATCH);
-            l.proc_cache.extend(pool.drain(keep..).map(|d| d.0));
+            for DeadProcess(mem, shared) in pool.drain(keep..) {
+                l.proc_cache.push(mem);
+                l.shared_cache.extend(shared);
+            }
             vm.proc_pool_len.store(pool.len(), Ordering::Relaxed);
         }
         match l.proc_cache.pop() {
@@ -644,7 +647,12 @@ impl Scheduler {
             let mut pool = lock(&vm.proc_pool);
             let room = PROC_POOL_MAX.saturating_sub(pool.len()).min(PROC_BATCH);
             let from = PROC_CACHE_MAX - room;
-            pool.extend(l.proc_cache.drain(from..).map(DeadProcess));
+            let shared = &mut l.shared_cache;
+            pool.extend(
+                l.proc_cache
+                    .drain(from..)
+                    .map(|mem| DeadProcess(mem, shared.pop())),
+            );
             vm.proc_pool_len.store(pool.len(), Ordering::Relaxed);
         }
         if l.proc_cache.len() < PROC_CACHE_MAX {
