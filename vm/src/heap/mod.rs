@@ -335,14 +335,13 @@ impl Heap {
     }
 
     /// Links a message fragment into this heap (the receiver "adopts" it).
-    /// Large blocks chained to the fragment belong in a [`LargeSpace`]
-    /// (`Process::adopt`); given here, they are linked in as fragments of
-    /// their own (one block each: still valid, only copied again by a
-    /// major collection).
+    /// Its large blocks, if any, must have been taken first (they belong
+    /// in a [`LargeSpace`]: `Process::adopt`); left on it, they are leaked
+    /// rather than freed under the message's pointers.
     pub fn adopt(&mut self, mut frag: Fragment) {
         let large = frag.take_large();
         debug_assert!(large.is_empty(), "adopted a fragment with large blocks");
-        self.adopt_chunks(large);
+        std::mem::forget(large);
         let c = frag.0.as_ptr();
         std::mem::forget(frag);
         // SAFETY: the fragment's chunk is owned by us from now on.
@@ -351,19 +350,6 @@ impl Heap {
             self.words += (*c).words;
         }
         self.adopted = c;
-    }
-
-    /// Links each of `large`'s chunks in as an adopted fragment of its own
-    /// (the fallback when a [`LargeSpace`] cannot take them).
-    /// A shared large object among them cannot be a fragment: its hold
-    /// is kept for good (leaked, never freed under a reader).
-    pub fn adopt_chunks(&mut self, mut large: LargeChunks) {
-        while let Some((c, shared)) = large.pop() {
-            if !shared {
-                // SAFETY: `c` is ours and unlinked.
-                self.adopt(Fragment(unsafe { NonNull::new_unchecked(c) }));
-            }
-        }
     }
 }
 
@@ -622,12 +608,12 @@ impl Drop for LargeChunks {
 pub const LARGE_WORDS: usize = 2048;
 
 /// How many holds large object `block` (field 0) has besides one: 0 when
-/// one owner has it alone (tests).
+/// one owner has it alone.
 ///
 /// # Safety
 /// `block` is a live large object.
-#[doc(hidden)]
-pub unsafe fn other_holders(block: u64) -> usize {
+#[cfg(test)]
+pub(crate) unsafe fn other_holders(block: u64) -> usize {
     // SAFETY: the caller's guarantee.
     unsafe {
         let c = (block as *mut u64).sub(1 + CHUNK_HEADER_WORDS) as *mut ChunkHeader;
