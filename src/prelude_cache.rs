@@ -14,6 +14,13 @@
 //! unreadable, unwritable or damaged file is never an error: the prelude
 //! is then checked from source, as before. `CARAVAN_CACHE_DIR=` (empty)
 //! turns the cache off.
+//!
+//! Each build writes its own file, so a developer who rebuilds often would
+//! collect one 16 KB file per build (47 in a day on the machine where this
+//! was noticed). A build that writes its file also removes all but the
+//! [`KEEP_OTHERS`] most recently written files of other builds ([`prune`]),
+//! as Go trims `GOCACHE`: a build whose file was removed checks the
+//! prelude once more on its next run and writes it again.
 
 use caravan_compiler::prelude::Prelude;
 use std::path::PathBuf;
@@ -32,15 +39,58 @@ pub fn load() -> Option<Prelude> {
         return Some(p);
     }
     let p = Prelude::check()?;
-    store(&dir, &path, &p.to_bytes());
+    if store(&dir, &path, &p.to_bytes()) {
+        prune(&dir, &path);
+    }
     Some(p)
 }
 
-/// Writes `bytes` to `path` through a temporary file in `dir` and a
-/// rename. Errors are ignored: the next run tries again.
-fn store(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) {
-    if std::fs::create_dir_all(dir).is_err() {
+/// Files of other builds kept when a build writes its own.
+pub const KEEP_OTHERS: usize = 4;
+
+/// Removes from `dir` the prelude files of other builds than `ours` except
+/// the [`KEEP_OTHERS`] most recently modified, and temporary files of
+/// writers that died more than an hour ago. Errors are ignored (another
+/// run may be pruning too).
+fn prune(dir: &std::path::Path, ours: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
+    };
+    let now = std::time::SystemTime::now();
+    let mut others = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path == ours {
+            continue;
+        }
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(modified) = e.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        if name.starts_with("prelude-") && name.ends_with(".bin") {
+            others.push((modified, path));
+        } else if name.starts_with(".prelude-")
+            && name.ends_with(".tmp")
+            && now
+                .duration_since(modified)
+                .is_ok_and(|d| d.as_secs() > 3600)
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    others.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, path) in others.into_iter().skip(KEEP_OTHERS) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in `dir` and a
+/// rename; true if it was written. Errors are ignored: the next run tries
+/// again.
+fn store(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
     }
     let tmp = dir.join(format!(
         ".prelude-{}-{}.tmp",
@@ -50,9 +100,10 @@ fn store(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) {
             .map_or(0, |d| d.subsec_nanos())
     ));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok() {
-        return;
+        return true;
     }
     let _ = std::fs::remove_file(&tmp);
+    false
 }
 
 /// `$CARAVAN_CACHE_DIR` (empty: no cache), else `caravan` in the
@@ -144,6 +195,50 @@ pub fn build_id() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writing a build's file keeps it and the [`KEEP_OTHERS`] newest files
+    /// of other builds; older ones, and temporary files of writers that
+    /// died long ago, go. Other files in the directory stay.
+    #[test]
+    fn writing_a_builds_file_prunes_old_builds() {
+        let dir = std::env::temp_dir().join(format!("caravan-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = std::time::SystemTime::now();
+        let age = |secs: u64| now - std::time::Duration::from_secs(secs);
+        let make = |name: &str, modified: std::time::SystemTime| {
+            let f = std::fs::File::create(dir.join(name)).unwrap();
+            f.set_modified(modified).unwrap();
+        };
+        // Seven other builds, b0 the newest; ours is the oldest of all.
+        for i in 0..7u64 {
+            make(&format!("prelude-b{i}.bin"), age(100 * (i + 1)));
+        }
+        make("prelude-ours.bin", age(10_000));
+        make(".prelude-1-2.tmp", age(7200));
+        make(".prelude-3-4.tmp", age(10));
+        make("notes.txt", age(10_000));
+        let ours = dir.join("prelude-ours.bin");
+        prune(&dir, &ours);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".prelude-3-4.tmp",
+                "notes.txt",
+                "prelude-b0.bin",
+                "prelude-b1.bin",
+                "prelude-b2.bin",
+                "prelude-b3.bin",
+                "prelude-ours.bin",
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     #[cfg(target_os = "linux")]

@@ -82,6 +82,39 @@ fn the_first_run_writes_the_prelude_and_later_runs_read_it() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// A build writing its file leaves at most four files of other builds
+/// (the most recently written), so rebuilding does not fill the cache
+/// directory; a later run of this build reads its file as before.
+#[test]
+fn a_new_build_keeps_four_files_of_other_builds() {
+    let cache = scratch("prune");
+    let now = std::time::SystemTime::now();
+    for i in 0..6u64 {
+        let f = std::fs::File::create(cache.join(format!("prelude-old{i}.bin"))).unwrap();
+        f.set_modified(now - Duration::from_secs(3600 * (i + 1)))
+            .unwrap();
+    }
+    let out = run_with_cache(&cache, "examples/hello.cvn");
+    assert_hello(&out);
+    let names = files(&cache);
+    let ours: Vec<&String> = names.iter().filter(|n| !n.contains("-old")).collect();
+    assert_eq!(ours.len(), 1, "{names:?}");
+    let others: Vec<&String> = names.iter().filter(|n| n.contains("-old")).collect();
+    assert_eq!(
+        others,
+        [
+            "prelude-old0.bin",
+            "prelude-old1.bin",
+            "prelude-old2.bin",
+            "prelude-old3.bin"
+        ],
+        "the four newest stay"
+    );
+    assert_hello(&run_with_cache(&cache, "examples/hello.cvn"));
+    assert_eq!(files(&cache), names, "reading prunes nothing");
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 #[test]
 fn a_damaged_cache_file_is_checked_again_and_replaced() {
     let cache = scratch("damaged");
