@@ -79,7 +79,7 @@ fn prune(dir: &std::path::Path, ours: &std::path::Path) {
             let _ = std::fs::remove_file(&path);
         }
     }
-    others.sort_by(|a, b| b.0.cmp(&a.0));
+    others.sort_by_key(|o| std::cmp::Reverse(o.0));
     for (_, path) in others.into_iter().skip(KEEP_OTHERS) {
         let _ = std::fs::remove_file(path);
     }
