@@ -18,9 +18,11 @@
 //! Each build writes its own file, so a developer who rebuilds often would
 //! collect one 16 KB file per build (47 in a day on the machine where this
 //! was noticed). A build that writes its file also removes all but the
-//! [`KEEP_OTHERS`] most recently written files of other builds ([`prune`]),
+//! [`KEEP_OTHERS`] most recently used files of other builds ([`prune`]),
 //! as Go trims `GOCACHE`: a build whose file was removed checks the
-//! prelude once more on its next run and writes it again.
+//! prelude once more on its next run and writes it again. A read marks a
+//! file as used (its modification time, refreshed at most once a day, as
+//! Go refreshes its cache entries' times at most once an hour).
 
 use caravan_compiler::prelude::Prelude;
 use std::path::PathBuf;
@@ -32,10 +34,7 @@ pub fn load() -> Option<Prelude> {
     let id = build_id()?;
     let dir = cache_dir()?;
     let path = dir.join(format!("prelude-{id}.bin"));
-    if let Some(p) = std::fs::read(&path)
-        .ok()
-        .and_then(|b| Prelude::from_bytes(&b))
-    {
+    if let Some(p) = read_and_keep(&path).and_then(|b| Prelude::from_bytes(&b)) {
         return Some(p);
     }
     let p = Prelude::check()?;
@@ -48,8 +47,44 @@ pub fn load() -> Option<Prelude> {
 /// Files of other builds kept when a build writes its own.
 pub const KEEP_OTHERS: usize = 4;
 
-/// Removes from `dir` the prelude files of other builds than `ours` except
-/// the [`KEEP_OTHERS`] most recently modified, and temporary files of
+/// A file whose modification time is older than this (s) gets it set to
+/// now when it is read, so that [`prune`], which keeps the most recently
+/// modified files, keeps the builds in use.
+const TOUCH_AFTER_S: u64 = 24 * 3600;
+
+/// The bytes of `path`; its modification time is set to now if it was
+/// more than [`TOUCH_AFTER_S`] ago (one `fstat` per read, a `futimens` at
+/// most once a day).
+fn read_and_keep(path: &std::path::Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let now = std::time::SystemTime::now();
+    let stale = f.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+        now.duration_since(t)
+            .is_ok_and(|d| d.as_secs() > TOUCH_AFTER_S)
+    });
+    if stale {
+        // Opened read-only: set the time through a path-based open for
+        // writing; a read-only file or directory only costs the refresh.
+        if let Ok(w) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = w.set_modified(now);
+        }
+    }
+    Some(bytes)
+}
+
+/// True for `prelude-<hex>.bin`, the name of a build's file.
+fn is_prelude_file(name: &str) -> bool {
+    name.strip_prefix("prelude-")
+        .and_then(|r| r.strip_suffix(".bin"))
+        .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Removes from `dir` the prelude files (`prelude-<hex>.bin`) of other
+/// builds than `ours` except the [`KEEP_OTHERS`] most recently modified
+/// (written, or read on a later day), and temporary files of
 /// writers that died more than an hour ago. Errors are ignored (another
 /// run may be pruning too).
 fn prune(dir: &std::path::Path, ours: &std::path::Path) {
@@ -68,7 +103,7 @@ fn prune(dir: &std::path::Path, ours: &std::path::Path) {
         let Ok(modified) = e.metadata().and_then(|m| m.modified()) else {
             continue;
         };
-        if name.starts_with("prelude-") && name.ends_with(".bin") {
+        if is_prelude_file(&name) {
             others.push((modified, path));
         } else if name.starts_with(".prelude-")
             && name.ends_with(".tmp")
@@ -215,6 +250,7 @@ mod tests {
             make(&format!("prelude-b{i}.bin"), age(100 * (i + 1)));
         }
         make("prelude-ours.bin", age(10_000));
+        make("prelude-not-a-build.bin", age(20_000));
         make(".prelude-1-2.tmp", age(7200));
         make(".prelude-3-4.tmp", age(10));
         make("notes.txt", age(10_000));
@@ -234,9 +270,50 @@ mod tests {
                 "prelude-b1.bin",
                 "prelude-b2.bin",
                 "prelude-b3.bin",
+                "prelude-not-a-build.bin",
                 "prelude-ours.bin",
             ]
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Reading a build's file marks it as used when its time is over a day
+    /// old (so that other builds' pruning keeps it), and leaves a recent
+    /// time alone (no write on every start).
+    #[test]
+    fn reading_a_file_written_days_ago_marks_it_used() {
+        let dir = std::env::temp_dir().join(format!("caravan-touch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = std::time::SystemTime::now();
+        let old = now - std::time::Duration::from_secs(3 * 24 * 3600);
+        let recent = now - std::time::Duration::from_secs(3600);
+        for (name, t) in [("old", old), ("recent", recent)] {
+            std::fs::write(dir.join(name), b"bytes").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(dir.join(name))
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        let modified = |name: &str| {
+            std::fs::metadata(dir.join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        assert_eq!(
+            read_and_keep(&dir.join("old")).as_deref(),
+            Some(&b"bytes"[..])
+        );
+        assert_eq!(
+            read_and_keep(&dir.join("recent")).as_deref(),
+            Some(&b"bytes"[..])
+        );
+        assert!(modified("old") >= now, "refreshed");
+        assert_eq!(modified("recent"), recent, "left alone");
+        assert_eq!(read_and_keep(&dir.join("missing")), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

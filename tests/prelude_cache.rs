@@ -90,23 +90,23 @@ fn a_new_build_keeps_four_files_of_other_builds() {
     let cache = scratch("prune");
     let now = std::time::SystemTime::now();
     for i in 0..6u64 {
-        let f = std::fs::File::create(cache.join(format!("prelude-old{i}.bin"))).unwrap();
+        let f = std::fs::File::create(cache.join(format!("prelude-0dd{i}.bin"))).unwrap();
         f.set_modified(now - Duration::from_secs(3600 * (i + 1)))
             .unwrap();
     }
     let out = run_with_cache(&cache, "examples/hello.cvn");
     assert_hello(&out);
     let names = files(&cache);
-    let ours: Vec<&String> = names.iter().filter(|n| !n.contains("-old")).collect();
+    let ours: Vec<&String> = names.iter().filter(|n| !n.contains("-0dd")).collect();
     assert_eq!(ours.len(), 1, "{names:?}");
-    let others: Vec<&String> = names.iter().filter(|n| n.contains("-old")).collect();
+    let others: Vec<&String> = names.iter().filter(|n| n.contains("-0dd")).collect();
     assert_eq!(
         others,
         [
-            "prelude-old0.bin",
-            "prelude-old1.bin",
-            "prelude-old2.bin",
-            "prelude-old3.bin"
+            "prelude-0dd0.bin",
+            "prelude-0dd1.bin",
+            "prelude-0dd2.bin",
+            "prelude-0dd3.bin"
         ],
         "the four newest stay"
     );

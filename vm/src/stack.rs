@@ -149,12 +149,12 @@ impl StackPool {
                 p.carve_next += self.slot_size;
             }
         }
-        // On an error the fresh slots are lost to the pool (they have no
-        // guard); it only happens when the system is out of mappings.
-        install_guards(&fresh)?;
-        out.extend_from_slice(&fresh);
+        // The slots whose guard could not be installed (the system is out
+        // of mappings) are lost to the pool; the others are used.
+        let (guarded, err) = install_guards(&fresh);
+        out.extend_from_slice(&fresh[..guarded]);
         if out.is_empty() && n > 0 {
-            return Err(StackError("cannot reserve process stacks (mmap failed)"));
+            return Err(err.unwrap_or(StackError("cannot reserve process stacks (mmap failed)")));
         }
         Ok(())
     }
@@ -387,16 +387,20 @@ fn page_resident(addr: usize) -> bool {
 
 /// Installs the guard pages of the fresh slots `lows`: one
 /// `process_madvise(MADV_GUARD_INSTALL)` on our own pidfd per 64 of them
-/// (Linux 6.13 and later; each `madvise` also walks and locks the page
-/// tables, so a batch of 16 costs about one call instead of 16: 0.37 →
-/// 0.30 µs a slot measured from C), else [`install_guard`] slot by slot
-/// for what the calls did not cover.
-fn install_guards(lows: &[usize]) -> Result<(), StackError> {
-    let mut rest = lows;
-    if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT && BATCH_OK.load(Ordering::Relaxed) {
+/// where the kernel allows it (Linux 6.13 and later: 0.37 → 0.30 µs a
+/// slot measured from C, the page-table walk being most of the cost), else
+/// [`install_guard`] slot by slot for what the calls did not cover.
+/// Returns how many slots, from the front, have their guard, and the
+/// error that stopped it before the end.
+fn install_guards(lows: &[usize]) -> (usize, Option<StackError>) {
+    let mut done_slots = 0;
+    if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT
+        && GUARD_BATCH_OK.load(Ordering::Relaxed)
+    {
         if let Some(fd) = self_pidfd() {
             let mut iov = [Range { start: 0, len: 0 }; 64];
-            while !rest.is_empty() {
+            while done_slots < lows.len() {
+                let rest = &lows[done_slots..];
                 let k = rest.len().min(iov.len());
                 for (r, &low) in iov.iter_mut().zip(&rest[..k]) {
                     *r = Range {
@@ -418,20 +422,30 @@ fn install_guards(lows: &[usize]) -> Result<(), StackError> {
                     )
                 };
                 if done < 0 || done as usize != k * PAGE {
-                    // Not allowed (older kernel), or partly done: the rest
-                    // one by one (installing a guard twice is harmless).
+                    // Refused (older kernel, a seccomp filter): never
+                    // again. Partly done: the rest one by one (installing
+                    // a guard twice is harmless).
+                    if done < 0 {
+                        GUARD_BATCH_OK.store(false, Ordering::Relaxed);
+                    }
                     break;
                 }
                 GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
-                rest = &rest[k..];
+                done_slots += k;
             }
         }
     }
-    for &low in rest {
-        install_guard(low)?;
+    for &low in &lows[done_slots..] {
+        if let Err(e) = install_guard(low) {
+            return (done_slots, Some(e));
+        }
+        done_slots += 1;
     }
-    Ok(())
+    (done_slots, None)
 }
+
+/// False once `process_madvise(MADV_GUARD_INSTALL)` was refused.
+static GUARD_BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 fn install_guard(low: usize) -> Result<(), StackError> {
     let mode = GUARD_MODE.load(Ordering::Relaxed);
@@ -638,10 +652,11 @@ mod tests {
                 if pid == 0 {
                     // SAFETY: the default action for SIGSEGV (another test
                     // of this binary may have installed the VM's handler,
-                    // which aborts on a guard page); then a write inside
-                    // the slot's mapping (guard or not: the point of the
-                    // test).
+                    // which aborts on a guard page) and no core dump; then
+                    // a write inside the slot's mapping (guard or not: the
+                    // point of the test).
                     unsafe {
+                        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
                         libc::signal(libc::SIGSEGV, libc::SIG_DFL);
                         std::ptr::write_volatile(addr as *mut u8, 1);
                         libc::_exit(0);
