@@ -231,20 +231,33 @@ pub fn build_id() -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A fresh, empty directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("caravan-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Writes `bytes` to `path`, then sets its modification time.
+    fn write_at(path: &std::path::Path, bytes: &[u8], modified: std::time::SystemTime) {
+        std::fs::write(path, bytes).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|f| f.set_modified(modified))
+            .unwrap();
+    }
+
     /// Writing a build's file keeps it and the [`KEEP_OTHERS`] newest files
     /// of other builds; older ones, and temporary files of writers that
     /// died long ago, go. Other files in the directory stay.
     #[test]
     fn writing_a_builds_file_prunes_old_builds() {
-        let dir = std::env::temp_dir().join(format!("caravan-prune-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("prune");
         let now = std::time::SystemTime::now();
         let age = |secs: u64| now - std::time::Duration::from_secs(secs);
-        let make = |name: &str, modified: std::time::SystemTime| {
-            let f = std::fs::File::create(dir.join(name)).unwrap();
-            f.set_modified(modified).unwrap();
-        };
+        let make = |name: &str, modified| write_at(&dir.join(name), b"", modified);
         // Seven other builds, b0 the newest; ours is the oldest of all.
         for i in 0..7u64 {
             make(&format!("prelude-b{i}.bin"), age(100 * (i + 1)));
@@ -282,20 +295,12 @@ mod tests {
     /// time alone (no write on every start).
     #[test]
     fn reading_a_file_written_days_ago_marks_it_used() {
-        let dir = std::env::temp_dir().join(format!("caravan-touch-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("touch");
         let now = std::time::SystemTime::now();
         let old = now - std::time::Duration::from_secs(3 * 24 * 3600);
         let recent = now - std::time::Duration::from_secs(3600);
         for (name, t) in [("old", old), ("recent", recent)] {
-            std::fs::write(dir.join(name), b"bytes").unwrap();
-            std::fs::File::options()
-                .append(true)
-                .open(dir.join(name))
-                .unwrap()
-                .set_modified(t)
-                .unwrap();
+            write_at(&dir.join(name), b"bytes", t);
         }
         let modified = |name: &str| {
             std::fs::metadata(dir.join(name))
