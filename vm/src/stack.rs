@@ -19,7 +19,7 @@
 //! * `stack_limit` = slot low end + guard page + [`RUNTIME_MARGIN`].
 
 use std::ptr;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Page size assumed for guards and rounding (x86_64 Linux).
@@ -326,7 +326,7 @@ fn self_pidfd() -> Option<libc::c_int> {
     })
 }
 /// False once `process_madvise` was refused.
-static BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static BATCH_OK: AtomicBool = AtomicBool::new(true);
 
 /// Releases the pages of parked stacks (`MADV_DONTNEED`): one
 /// `process_madvise` call on our own pidfd for the whole batch where the
@@ -338,39 +338,55 @@ static BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// nothing live: the stacks were copied out by [`StackPool::park`] and their
 /// processes do not run until the release is over.
 pub unsafe fn release_ranges(ranges: &[Range]) {
-    let fd = self_pidfd();
-    let mut rest = ranges;
-    if let Some(fd) = fd.filter(|_| BATCH_OK.load(Ordering::Relaxed)) {
-        while !rest.is_empty() {
-            let n = rest.len().min(1024);
-            let want: usize = rest[..n].iter().map(|r| r.len).sum();
-            // SAFETY: `Range` has the layout of `iovec`; the ranges are the
-            // caller's (see above).
-            let done = unsafe {
-                libc::syscall(
-                    libc::SYS_process_madvise,
-                    fd,
-                    rest.as_ptr() as *const libc::iovec,
-                    n,
-                    libc::MADV_DONTNEED,
-                    0,
-                )
-            };
-            if done < 0 || done as usize != want {
-                // Not allowed here (older kernel), or partly done: the
-                // ranges one by one (advising twice is harmless).
-                if done < 0 {
-                    BATCH_OK.store(false, Ordering::Relaxed);
-                }
-                break;
-            }
-            rest = &rest[n..];
-        }
-    }
-    for r in rest {
+    // SAFETY: the caller's guarantee (see above).
+    let done = unsafe { advise_batch(ranges, libc::MADV_DONTNEED, &BATCH_OK) };
+    for r in &ranges[done..] {
         // SAFETY: the caller's guarantee.
         unsafe { libc::madvise(r.start as *mut libc::c_void, r.len, libc::MADV_DONTNEED) };
     }
+}
+
+/// Applies `advice` to `ranges` with `process_madvise` on our own pidfd,
+/// up to 1024 ranges (`IOV_MAX`) a call, where the kernel allows it
+/// (Linux 6.13 and later accept any advice for the caller itself).
+/// Returns how many ranges, from the front, were advised; the caller
+/// advises the rest one by one (advising twice is harmless). A refused
+/// call (older kernel, a seccomp filter) clears `ok`, so that the calls
+/// are not tried again for this kind of advice.
+///
+/// # Safety
+/// `advice` on every range is sound (the caller's own stack memory, in
+/// the state that advice expects).
+unsafe fn advise_batch(ranges: &[Range], advice: libc::c_int, ok: &AtomicBool) -> usize {
+    let Some(fd) = self_pidfd().filter(|_| ok.load(Ordering::Relaxed)) else {
+        return 0;
+    };
+    let mut done_ranges = 0;
+    while done_ranges < ranges.len() {
+        let rest = &ranges[done_ranges..];
+        let n = rest.len().min(1024);
+        let want: usize = rest[..n].iter().map(|r| r.len).sum();
+        // SAFETY: `Range` has the layout of `iovec`; the advice on these
+        // ranges is the caller's to justify.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                fd,
+                rest.as_ptr() as *const libc::iovec,
+                n,
+                advice,
+                0,
+            )
+        };
+        if done < 0 || done as usize != want {
+            if done < 0 {
+                ok.store(false, Ordering::Relaxed);
+            }
+            break;
+        }
+        done_ranges += n;
+    }
+    done_ranges
 }
 
 /// Releases of shallow slots between two `mincore` audits.
@@ -386,66 +402,40 @@ fn page_resident(addr: usize) -> bool {
 }
 
 /// Installs the guard pages of the fresh slots `lows`: one
-/// `process_madvise(MADV_GUARD_INSTALL)` on our own pidfd per 64 of them
-/// where the kernel allows it (Linux 6.13 and later: 0.37 → 0.30 µs a
+/// `process_madvise(MADV_GUARD_INSTALL)` ([`advise_batch`]) where the
+/// kernel allows it (Linux 6.13 and later: 0.37 → 0.30 µs a
 /// slot measured from C, the page-table walk being most of the cost), else
 /// [`install_guard`] slot by slot for what the calls did not cover.
 /// Returns how many slots, from the front, have their guard, and the
 /// error that stopped it before the end.
 fn install_guards(lows: &[usize]) -> (usize, Option<StackError>) {
-    let mut done_slots = 0;
-    if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT
-        && GUARD_BATCH_OK.load(Ordering::Relaxed)
-    {
-        if let Some(fd) = self_pidfd() {
-            let mut iov = [Range { start: 0, len: 0 }; 64];
-            while done_slots < lows.len() {
-                let rest = &lows[done_slots..];
-                let k = rest.len().min(iov.len());
-                for (r, &low) in iov.iter_mut().zip(&rest[..k]) {
-                    *r = Range {
-                        start: low,
-                        len: PAGE,
-                    };
-                }
-                // SAFETY: `Range` has the layout of `iovec`; each range is
-                // the lowest page of a slot of our own mapping that no one
-                // uses yet.
-                let done = unsafe {
-                    libc::syscall(
-                        libc::SYS_process_madvise,
-                        fd,
-                        iov.as_ptr() as *const libc::iovec,
-                        k,
-                        MADV_GUARD_INSTALL,
-                        0,
-                    )
-                };
-                if done < 0 || done as usize != k * PAGE {
-                    // Refused (older kernel, a seccomp filter): never
-                    // again. Partly done: the rest one by one (installing
-                    // a guard twice is harmless).
-                    if done < 0 {
-                        GUARD_BATCH_OK.store(false, Ordering::Relaxed);
-                    }
-                    break;
-                }
-                GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
-                done_slots += k;
-            }
+    let mut guarded = 0;
+    if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
+        let guards: Vec<Range> = lows
+            .iter()
+            .map(|&low| Range {
+                start: low,
+                len: PAGE,
+            })
+            .collect();
+        // SAFETY: each range is the lowest page of a slot of our own
+        // mapping that no one uses yet.
+        guarded = unsafe { advise_batch(&guards, MADV_GUARD_INSTALL, &GUARD_BATCH_OK) };
+        if guarded > 0 {
+            GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
         }
     }
-    for &low in &lows[done_slots..] {
+    for &low in &lows[guarded..] {
         if let Err(e) = install_guard(low) {
-            return (done_slots, Some(e));
+            return (guarded, Some(e));
         }
-        done_slots += 1;
+        guarded += 1;
     }
-    (done_slots, None)
+    (guarded, None)
 }
 
 /// False once `process_madvise(MADV_GUARD_INSTALL)` was refused.
-static GUARD_BATCH_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static GUARD_BATCH_OK: AtomicBool = AtomicBool::new(true);
 
 fn install_guard(low: usize) -> Result<(), StackError> {
     let mode = GUARD_MODE.load(Ordering::Relaxed);
@@ -631,8 +621,7 @@ pub fn ensure_altstack() {
 mod tests {
     use super::*;
 
-    /// Every fresh slot of a batch gets its guard page, also past the
-    /// first 64 (one `process_madvise` call covers 64 slots): a write to
+    /// Every fresh slot of a 70-slot batch gets its guard page: a write to
     /// any of them kills a forked child with SIGSEGV, and a write just
     /// above it does not.
     #[test]
