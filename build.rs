@@ -19,6 +19,15 @@
 //!   longer hides them from an attacker who finds a memory bug (shared
 //!   libraries, stacks, the heap and generated code are still placed at
 //!   random), as for Go's and most OCaml binaries.
+//! * with GCC's unwinder linked in statically (`libgcc_eh.a`) rather than
+//!   loaded as `libgcc_s.so.1`, GNU toolchain only. Loading that library
+//!   costs the dynamic loader an open, its mappings and relocations, and
+//!   runs its constructor (`__cpu_indicator_init`), which executes `cpuid`
+//!   13 times; in a virtual machine each `cpuid` traps to the hypervisor
+//!   (6.4 µs apiece on the benchmark VM). Hello world: 545 → 495 page
+//!   faults, 3.41 → 3.01 ms of CPU (`perf stat`, 30 runs), median wall
+//!   4.60 → 4.34 ms (61 interleaved runs, release build). Panics unwind
+//!   and backtraces print as before: it is the same unwinder.
 
 fn main() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/hot-text.ld");
@@ -31,5 +40,32 @@ fn main() {
     let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");
     if linux && gnu {
         println!("cargo:rustc-link-arg-bins=-no-pie");
+        static_unwinder();
+    }
+}
+
+/// Makes `-lgcc_s`, which std's `unwind` crate asks for, find GCC's static
+/// unwinder for the binaries: a `libgcc_s.a` link to `libgcc_eh.a` in a
+/// directory searched before the compiler's own (the linker takes the
+/// first directory holding either form of the library). Does nothing if
+/// `gcc` does not name an existing `libgcc_eh.a`; the shared library is
+/// then linked as before.
+fn static_unwinder() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("static-gcc");
+    let Ok(found) = std::process::Command::new("gcc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+    else {
+        return;
+    };
+    let eh = std::path::PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    if !eh.is_absolute() || !eh.exists() {
+        return;
+    }
+    let _ = std::fs::create_dir_all(&out);
+    let link = out.join("libgcc_s.a");
+    let _ = std::fs::remove_file(&link);
+    if std::os::unix::fs::symlink(&eh, &link).is_ok() {
+        println!("cargo:rustc-link-arg-bins=-L{}", out.display());
     }
 }
