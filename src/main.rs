@@ -471,6 +471,7 @@ fn run(
         max_stack_size: max_stack_mb.map_or(caravan_vm::stackgrow::DEFAULT_MAX_STACK, |mb| {
             (mb as usize) << 20
         }),
+        host_exits: true,
         ..Default::default()
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);

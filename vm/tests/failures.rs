@@ -476,6 +476,55 @@ fn run_returns_even_if_a_scheduler_is_stuck_in_a_system_call() {
     );
 }
 
+/// With `host_exits` (the CLI's `caravan run`), `run` returns the status
+/// given to `exit` once the schedulers stopped, without freeing or
+/// joining them: also while one is stuck in a blocking system call, and
+/// with another process still waiting for a message.
+#[test]
+fn a_host_that_exits_gets_the_status_without_joining_the_schedulers() {
+    use std::sync::atomic::AtomicBool;
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    unsafe extern "C" fn blocks(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        STARTED.store(true, Ordering::SeqCst);
+        unsafe { blocking_section(proc, || libc::usleep(3_000_000)) };
+        UNIT
+    }
+    unsafe extern "C" fn waits(proc: *mut Process, _c: Value, _s: Value) -> Value {
+        unsafe { caravan_rt_recv_next(proc, i64::MAX) };
+        UNIT
+    }
+    unsafe extern "C" fn main(proc: *mut Process, _c: Value, _a: Value) -> Value {
+        unsafe {
+            spawn(proc, waits, &[]);
+            spawn(proc, blocks, &[]);
+            while !STARTED.load(Ordering::SeqCst) {
+                caravan_rt_yield_now(proc);
+            }
+            caravan_rt_exit(proc, of_int(7))
+        }
+    }
+    let closure = literal_closure(main, &[]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::time::Instant::now();
+    std::thread::spawn(move || {
+        let cfg = VmConfig {
+            schedulers: 2,
+            host_exits: true,
+            ..Default::default()
+        };
+        let _ = tx.send(run(cfg, entry, closure));
+    });
+    let status = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("run returned");
+    assert_eq!(status, 7);
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
 #[test]
 fn guard_page_hit_is_reported_as_fatal() {
     unsafe extern "C" fn touches_guard(proc: *mut Process, _c: Value, _s: Value) -> Value {

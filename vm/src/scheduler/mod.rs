@@ -200,6 +200,9 @@ pub struct Vm {
     /// [`stackpark::PARK_AFTER_MS`], or `CARAVAN_PARK_AFTER_MS`; `u32::MAX`
     /// (never) with `CARAVAN_NO_STACK_PARK=1`, only to measure the cost.
     park_after_ms: u32,
+    /// [`crate::VmConfig::host_exits`]: a stopped scheduler parks for good
+    /// instead of freeing its processes and ending its thread.
+    pub(crate) host_exits: bool,
 }
 
 /// Why a `call` fails when its callee exits `Normal` without replying.
@@ -273,6 +276,7 @@ impl Vm {
                     .unwrap_or(stackpark::PARK_AFTER_MS)
                     .min(u32::MAX / 4)
             },
+            host_exits: false,
         }
     }
 

@@ -1046,6 +1046,16 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
     while let Some((p, from_runnext)) = sched.find_work() {
         sched.run(p, from_runnext);
     }
+    if vm.host_exits {
+        // The host ends the OS process as soon as every scheduler stopped
+        // (`Runtime::stop_for_exit`): nothing is freed, and the thread
+        // waits here to end with it.
+        std::mem::forget(_stopped);
+        vm.scheduler_stopped();
+        loop {
+            std::thread::park();
+        }
+    }
     sched.drain();
     // SAFETY: owning thread, no overlapping borrow.
     let cache = std::mem::take(&mut unsafe { sched.local() }.stack_cache);
