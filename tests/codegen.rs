@@ -86,3 +86,41 @@ fn a_body_with_a_function_literal_is_not_unrolled() {
     assert_eq!(out, "55\n");
     assert_eq!(self_calls(&err), 1, "walk's CLIF:\n{err}");
 }
+
+/// Runtime trampolines of one parameter count share the code of the first
+/// one compiled, with the call retargeted: this program reaches about a
+/// dozen (`string_of_int`, `print_string`, `(^)`, `( ** )`, the allocator,
+/// ...) of two counts, so two are compiled, and each builtin is still the
+/// one called, also when every allocation collects.
+#[test]
+fn trampolines_of_one_parameter_count_share_their_code() {
+    let source = "let () =\n\
+                  \x20 let a = string_of_int 42 in\n\
+                  \x20 let b = string_of_float 1.5 in\n\
+                  \x20 let c = int_of_string \"17\" in\n\
+                  \x20 print_string (a ^ \"|\" ^ b ^ \"|\");\n\
+                  \x20 print_endline (string_of_int (c + 1));\n\
+                  \x20 prerr_string \"err\\n\";\n\
+                  \x20 print_endline (string_of_float (2.0 ** 3.0))\n";
+    let (out, err) = dumped("trampolines", source, "__trampoline");
+    assert_eq!(out, "42|1.5|18\n8.\n");
+    let compiled = err.lines().filter(|l| l.starts_with("function ")).count();
+    assert_eq!(compiled, 2, "trampolines compiled:\n{err}");
+    assert!(err.contains("err\n"), "{err}");
+    let dir = std::env::temp_dir().join(format!("caravan-codegen-{}-torture", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("trampolines.cvn");
+    std::fs::write(&file, source).expect("write program");
+    let tortured = Run {
+        env: &[("CARAVAN_GC_TORTURE", "1")],
+        ..Default::default()
+    }
+    .file(file.to_str().expect("utf-8 path"), Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        stdout(&tortured),
+        "42|1.5|18\n8.\n",
+        "{}",
+        stderr(&tortured)
+    );
+}

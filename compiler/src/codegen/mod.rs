@@ -225,6 +225,9 @@ pub(crate) struct Gen {
     pub trampolines: HashMap<String, FuncId>,
     /// Trampolines declared but not defined yet: (symbol, parameters).
     pub pending_tramps: Vec<(String, usize)>,
+    /// The first trampoline compiled for each parameter count, whose code
+    /// the others of that count reuse ([`runtime::TrampolineTemplate`]).
+    pub tramp_templates: HashMap<usize, runtime::TrampolineTemplate>,
     /// Functions with large frames whose checking entry is not defined
     /// yet ([`Gen::define_function`]).
     pub pending_frame_checks: Vec<FrameCheck>,
@@ -369,6 +372,7 @@ impl Session {
                 pending_maps: vec![],
                 trampolines: HashMap::new(),
                 pending_tramps: vec![],
+                tramp_templates: HashMap::new(),
                 opts,
                 imports: HashMap::new(),
                 global_fns: HashMap::new(),
@@ -720,16 +724,9 @@ impl Gen {
             ctx.set_disasm(true);
             eprintln!("{} ({tier:?})", ctx.func.display());
         }
-        // As `JITModule::define_function`, with the tier's ISA, and at the
-        // ISA's preferred function alignment (32 bytes on x86-64, after
-        // wasmtime#8573) where the JIT uses the minimum (1 byte): fib
-        // started 12 bytes into a cache line in one build and 34 in the
-        // next: its placement depended on what was compiled before it.
-        let isa: &dyn cranelift_codegen::isa::TargetIsa = match tier {
-            Tier::Optimized => self.module.isa(),
-            Tier::Baseline => &*self.baseline_isa,
-        };
-        let align = isa.function_alignment().preferred as u64;
+        // As `JITModule::define_function`, with the tier's ISA, and at
+        // its preferred alignment ([`Gen::relocs_and_align`]).
+        let isa = self.tier_isa(tier);
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
         ctx.compile(isa, &mut ctrl)
             .map_err(|e| CodegenError(format!("{:?}", e.inner)))?;
@@ -762,13 +759,7 @@ impl Gen {
             });
             body
         };
-        let relocs: Vec<_> = code
-            .buffer
-            .relocs()
-            .iter()
-            .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, body))
-            .collect();
-        let align = align.max(code.buffer.alignment as u64);
+        let (relocs, align) = self.relocs_and_align(ctx, code, body, tier);
         self.module
             .define_function_bytes(body, align, code.code_buffer(), &relocs)?;
         if dumping {
@@ -777,6 +768,37 @@ impl Gen {
             }
         }
         Ok(body)
+    }
+
+    /// The ISA that compiles functions of `tier`.
+    fn tier_isa(&self, tier: Tier) -> &dyn cranelift_codegen::isa::TargetIsa {
+        match tier {
+            Tier::Optimized => self.module.isa(),
+            Tier::Baseline => &*self.baseline_isa,
+        }
+    }
+
+    /// The relocations of `code` (compiled from `ctx` as `func`) and the
+    /// alignment to define it at: the tier ISA's preferred function
+    /// alignment (32 bytes on x86-64, after wasmtime#8573) where the JIT
+    /// uses the minimum (1 byte): fib started 12 bytes into a cache line
+    /// in one build and 34 in the next, its placement depending on what
+    /// was compiled before it.
+    pub(crate) fn relocs_and_align(
+        &self,
+        ctx: &cranelift_codegen::Context,
+        code: &cranelift_codegen::CompiledCode,
+        func: FuncId,
+        tier: Tier,
+    ) -> (Vec<cranelift_module::ModuleReloc>, u64) {
+        let relocs = code
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| cranelift_module::ModuleReloc::from_mach_reloc(r, &ctx.func, func))
+            .collect();
+        let align = self.tier_isa(tier).function_alignment().preferred as u64;
+        (relocs, align.max(code.buffer.alignment as u64))
     }
 
     /// Hands the stack maps of newly finalised functions to the collector.

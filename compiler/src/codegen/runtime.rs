@@ -10,7 +10,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, ModuleRelocTarget};
 
 /// The runtime functions generated code calls directly (besides those
 /// named by `external` declarations), with their parameter counts.
@@ -45,6 +45,28 @@ fn define(
         &[cranelift_codegen::ir::Value],
     ) -> Result<(), CodegenError>,
 ) -> Result<(), CodegenError> {
+    define_keeping(g, func, sig, build, false).map(|_| ())
+}
+
+/// A function's code as `define_function_bytes` takes it: bytes,
+/// relocations, alignment.
+type KeptCode = (Vec<u8>, Vec<ModuleReloc>, u64);
+
+/// [`define`], also returning the function's code as
+/// `define_function_bytes` took it when `keep` is set and the function
+/// has no stack maps, call-site locations or exception handlers (so that
+/// the bytes and relocations are all there is to it).
+fn define_keeping(
+    g: &mut Gen,
+    func: FuncId,
+    sig: Signature,
+    build: impl FnOnce(
+        &mut Gen,
+        &mut FunctionBuilder,
+        &[cranelift_codegen::ir::Value],
+    ) -> Result<(), CodegenError>,
+    keep: bool,
+) -> Result<Option<KeptCode>, CodegenError> {
     let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
     ctx.func.signature = sig;
     let mut fctx = std::mem::take(&mut g.fctx);
@@ -63,9 +85,35 @@ fn define(
     let func = g.define_function(func, None, &mut ctx, Tier::Optimized, None)?;
     g.note_compiled(func, &ctx);
     g.compiled += 1;
+    let kept = keep
+        .then(|| {
+            let plain = g
+                .pending_maps
+                .last()
+                .is_some_and(|m| m.0 == func && m.2.is_empty() && m.3.is_empty() && m.4.is_empty());
+            let code = ctx.compiled_code()?;
+            plain.then(|| {
+                let (relocs, align) = g.relocs_and_align(&ctx, code, func, Tier::Optimized);
+                (code.code_buffer().to_vec(), relocs, align)
+            })
+        })
+        .flatten();
     g.module.clear_context(&mut ctx);
     g.ctx = ctx;
-    Ok(())
+    Ok(kept)
+}
+
+/// The code of a compiled runtime trampoline ([`compile_gc_trampoline`]),
+/// kept to define the other trampolines of the same parameter count with:
+/// they differ only in the function they call, one relocation. hello
+/// world has five trampolines of two parameter counts; compiling each took
+/// 26-88 µs, copying one a few.
+pub(crate) struct TrampolineTemplate {
+    bytes: Vec<u8>,
+    relocs: Vec<ModuleReloc>,
+    align: u64,
+    /// The runtime function the template calls.
+    target: FuncId,
 }
 
 /// `apply_n(proc, clo, a1..an)`: applies a closure of any arity to `n`
@@ -210,32 +258,78 @@ pub(crate) fn compile_gc_trampoline(
     n: usize,
 ) -> Result<(), CodegenError> {
     let target = g.import(symbol, n)?;
+    if let Some(t) = g.tramp_templates.get(&n) {
+        let relocs: Vec<ModuleReloc> = t
+            .relocs
+            .iter()
+            .map(|r| ModuleReloc {
+                name: if refers_to(r, t.target) {
+                    ModuleRelocTarget::from(target)
+                } else {
+                    r.name.clone()
+                },
+                ..r.clone()
+            })
+            .collect();
+        g.module
+            .define_function_bytes(func, t.align, &t.bytes, &relocs)?;
+        g.pending_maps
+            .push((func, t.bytes.len() as u32, vec![], vec![], vec![]));
+        g.compiled += 1;
+        return Ok(());
+    }
     let after = g.import("caravan_rt_gc_after", 2)?;
-    define(g, func, super::trampoline_sig(n), |g, b, params| {
-        let proc_ = params[0];
-        let fp = b.ins().get_frame_pointer(I64);
-        b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
-        let tref = g.module.declare_func_in_func(target, b.func);
-        let call = b.ins().call(tref, params);
-        let r = b.inst_results(call)[0];
-        let collect = b.create_block();
-        let done = b.create_block();
-        let out = b.append_block_param(done, I64);
-        b.set_cold_block(collect);
-        let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
-        b.ins()
-            .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
-        b.switch_to_block(collect);
-        let aref = g.module.declare_func_in_func(after, b.func);
-        let call = b.ins().call(aref, &[proc_, r]);
-        let moved = b.inst_results(call)[0];
-        b.ins().jump(done, &[BlockArg::Value(moved)]);
-        b.switch_to_block(done);
-        let zero = b.ins().iconst(I64, 0);
-        b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
-        b.ins().return_(&[out]);
-        Ok(())
-    })
+    let kept = define_keeping(
+        g,
+        func,
+        super::trampoline_sig(n),
+        |g, b, params| {
+            let proc_ = params[0];
+            let fp = b.ins().get_frame_pointer(I64);
+            b.ins().store(TRUSTED, fp, proc_, off::EXIT_FP);
+            let tref = g.module.declare_func_in_func(target, b.func);
+            let call = b.ins().call(tref, params);
+            let r = b.inst_results(call)[0];
+            let collect = b.create_block();
+            let done = b.create_block();
+            let out = b.append_block_param(done, I64);
+            b.set_cold_block(collect);
+            let pending = b.ins().load(I64, TRUSTED, proc_, off::GC_PENDING);
+            b.ins()
+                .brif(pending, collect, &[], done, &[BlockArg::Value(r)]);
+            b.switch_to_block(collect);
+            let aref = g.module.declare_func_in_func(after, b.func);
+            let call = b.ins().call(aref, &[proc_, r]);
+            let moved = b.inst_results(call)[0];
+            b.ins().jump(done, &[BlockArg::Value(moved)]);
+            b.switch_to_block(done);
+            let zero = b.ins().iconst(I64, 0);
+            b.ins().store(TRUSTED, zero, proc_, off::EXIT_FP);
+            b.ins().return_(&[out]);
+            Ok(())
+        },
+        true,
+    )?;
+    // The template must call `target` through exactly one relocation.
+    if let Some((bytes, relocs, align)) = kept {
+        if relocs.iter().filter(|r| refers_to(r, target)).count() == 1 {
+            g.tramp_templates.insert(
+                n,
+                TrampolineTemplate {
+                    bytes,
+                    relocs,
+                    align,
+                    target,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// True if relocation `r` refers to function `f`.
+fn refers_to(r: &ModuleReloc, f: FuncId) -> bool {
+    matches!(r.name, ModuleRelocTarget::User { namespace: 0, index } if index == f.as_u32())
 }
 
 /// `entry(proc, closure, arg) -> value` with the System V convention: the
