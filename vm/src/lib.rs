@@ -66,6 +66,10 @@ pub const EXIT_VM_FAILURE: i32 = 70;
 /// to finish their current slice before returning without them.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How long [`run`] lets a program run before it starts the sysmon thread
+/// (half of its 10 ms tick).
+const SYSMON_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// VM configuration.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -162,11 +166,14 @@ impl Default for VmConfig {
 pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
     let mut rt = Runtime::start_schedulers(config, entry);
     rt.vm.start_process(main_closure, scheduler::Host::Main);
-    // Started after the main process, the sysmon thread's creation
-    // overlaps the program's first slice instead of delaying it (its first
-    // tick is 10 ms away anyway): 0.04-0.36 ms of hello world.
-    rt.start_sysmon();
-    rt.vm.wait_exit_requested();
+    // The sysmon thread's first look is 10 ms away anyway, so it is only
+    // started once the program has run for half of that: a program that
+    // ends sooner (hello world) never pays for the thread, and one that
+    // runs on gets its first look when it would have.
+    if !rt.vm.wait_exit_requested_for(SYSMON_DELAY) {
+        rt.start_sysmon_after(SYSMON_DELAY);
+        rt.vm.wait_exit_requested();
+    }
     if rt.vm.host_exits {
         rt.stop_for_exit()
     } else {
@@ -283,14 +290,21 @@ impl Runtime {
     /// schedulers stay stuck. A deterministic schedule has none: its one
     /// thread decides alone.
     fn start_sysmon(&mut self) {
+        self.start_sysmon_after(std::time::Duration::ZERO);
+    }
+
+    /// [`Runtime::start_sysmon`] `late` after the VM started: its first
+    /// look comes as soon after the start as for one started at once.
+    fn start_sysmon_after(&mut self, late: std::time::Duration) {
         if self.vm.schedule_seed.is_some() {
             return;
         }
         let vm2 = self.vm.clone();
+        let first = scheduler::SYSMON_TICK.saturating_sub(late);
         self.sysmon = std::thread::Builder::new()
             .name("caravan-sysmon".into())
             .stack_size(64 << 10)
-            .spawn(move || scheduler::sysmon_main(vm2))
+            .spawn(move || scheduler::sysmon_main(vm2, first))
             .ok();
     }
 

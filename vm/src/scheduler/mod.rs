@@ -50,7 +50,7 @@ mod worker;
 
 pub use det::{now, schedule_seed, virtual_ms};
 pub(crate) use park::Parker;
-pub(crate) use sysmon::sysmon_main;
+pub(crate) use sysmon::{sysmon_main, SYSMON_TICK};
 pub(crate) use table::{DeadTable, ProcTable};
 pub(crate) use timers::Timer;
 pub use worker::Scheduler;
@@ -329,6 +329,25 @@ impl Vm {
         while !self.shutdown.load(Ordering::SeqCst) {
             d = self.host_cv.wait(d).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// [`Vm::wait_exit_requested`] for at most `limit`; true if the exit
+    /// was requested.
+    pub(crate) fn wait_exit_requested_for(&self, limit: std::time::Duration) -> bool {
+        let until = Instant::now() + limit;
+        let mut d = lock(&self.host_done);
+        while !self.shutdown.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            d = self
+                .host_cv
+                .wait_timeout(d, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 
     fn report_to_host(&self, serial: u64, reason: ExitReason, crashed: bool) {

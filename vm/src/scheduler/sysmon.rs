@@ -6,7 +6,7 @@ use super::*;
 
 /// Sysmon period while some scheduler runs a process, and at most when
 /// all are idle.
-const SYSMON_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+pub(crate) const SYSMON_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 const SYSMON_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Sysmon polls for I/O when nobody has for this long (Go's sysmon: 10 ms).
@@ -16,11 +16,14 @@ pub(crate) const NETPOLL_EVERY_MS: u64 = 10;
 /// in the same slice at two consecutive ticks is stuck (a system call
 /// outside `blocking_section`, a huge copy): its `runnext` and timers are
 /// handed off and parked schedulers are woken to steal its queue.
-pub(crate) fn sysmon_main(vm: Arc<Vm>) {
+///
+/// `first_tick`: the wait before the first look (a sysmon started late
+/// keeps its first look [`SYSMON_TICK`] after the VM's start).
+pub(crate) fn sysmon_main(vm: Arc<Vm>, first_tick: std::time::Duration) {
     let n = vm.slots.len();
     let mut last = vec![u64::MAX; n];
     let mut handled = vec![false; n];
-    let mut tick = SYSMON_TICK;
+    let mut tick = first_tick;
     loop {
         {
             let d = lock(&vm.done);
