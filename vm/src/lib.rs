@@ -164,8 +164,13 @@ impl Default for VmConfig {
 /// `run` returns — typically a static block or one made with
 /// [`literal_block`].
 pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
-    let mut rt = Runtime::start_schedulers(config, entry);
+    // Scheduler 0 starts first and the program is queued for it; the
+    // others are started while it begins running: making a thread costs
+    // the starting one 50-100 µs here.
+    let mut rt = Runtime::prepare(config, entry);
+    rt.spawn_schedulers(1);
     rt.vm.start_process(main_closure, scheduler::Host::Main);
+    rt.spawn_schedulers(usize::MAX);
     // The sysmon thread's first look is 10 ms away anyway, so it is only
     // started once the program has run for half of that: a program that
     // ends sooner (hello world) never pays for the thread, and one that
@@ -193,6 +198,9 @@ pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
 pub struct Runtime {
     vm: Arc<scheduler::Vm>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The run queues of the schedulers whose threads are not started yet
+    /// (the next indexes after `threads`).
+    unstarted: Vec<crossbeam_deque::Worker<scheduler::ProcPtr>>,
     sysmon: Option<std::thread::JoinHandle<()>>,
     failed: bool,
 }
@@ -248,6 +256,14 @@ impl Runtime {
 
     /// Starts the schedulers only ([`Runtime::start_sysmon`] is to follow).
     fn start_schedulers(config: VmConfig, entry: EntryFn) -> Runtime {
+        let mut rt = Runtime::prepare(config, entry);
+        rt.spawn_schedulers(usize::MAX);
+        rt
+    }
+
+    /// Makes the VM without starting any thread
+    /// ([`Runtime::spawn_schedulers`] starts them).
+    fn prepare(config: VmConfig, entry: EntryFn) -> Runtime {
         use crossbeam_deque::Worker;
         stack::install_fault_handler();
         let det = config.schedule_seed.is_some();
@@ -259,30 +275,36 @@ impl Runtime {
         vm.host_exits = config.host_exits;
         vm.max_stack = config.max_stack_size.next_multiple_of(stack::PAGE);
         let vm = Arc::new(vm);
-        let mut threads = Vec::with_capacity(n);
-        let mut failed = false;
-        for (i, w) in workers.into_iter().enumerate() {
-            let vm2 = vm.clone();
+        dist::attach(&vm);
+        Runtime {
+            vm,
+            threads: Vec::with_capacity(n),
+            unstarted: workers,
+            sysmon: None,
+            failed: false,
+        }
+    }
+
+    /// Starts the threads of up to `count` more schedulers, in index
+    /// order. A scheduler that starts after work was queued finds it before
+    /// it first parks.
+    fn spawn_schedulers(&mut self, count: usize) {
+        let take = count.min(self.unstarted.len());
+        for w in self.unstarted.drain(..take).collect::<Vec<_>>() {
+            let i = self.threads.len();
+            let vm2 = self.vm.clone();
             let t = std::thread::Builder::new()
                 .name(format!("caravan-sched-{i}"))
                 .spawn(move || scheduler::scheduler_main(vm2, i, w));
             match t {
-                Ok(t) => threads.push(t),
+                Ok(t) => self.threads.push(t),
                 Err(_) => {
-                    failed = true;
-                    break;
+                    self.failed = true;
+                    self.unstarted.clear();
+                    self.vm.request_exit(EXIT_VM_FAILURE);
+                    return;
                 }
             }
-        }
-        if failed {
-            vm.request_exit(EXIT_VM_FAILURE);
-        }
-        dist::attach(&vm);
-        Runtime {
-            vm,
-            threads,
-            sysmon: None,
-            failed,
         }
     }
 
@@ -342,6 +364,7 @@ impl Runtime {
             threads,
             sysmon,
             mut failed,
+            ..
         } = self;
         vm.request_exit(0);
         dist::stop();
@@ -379,6 +402,7 @@ impl Runtime {
             threads,
             sysmon,
             failed,
+            ..
         } = self;
         vm.request_exit(0);
         dist::stop();
