@@ -164,11 +164,10 @@ impl Default for VmConfig {
 /// `run` returns — typically a static block or one made with
 /// [`literal_block`].
 pub fn run(config: VmConfig, entry: EntryFn, main_closure: Value) -> i32 {
-    // Scheduler 0 starts first and the program is queued for it; the
-    // others are started while it begins running: making a thread costs
-    // the starting one 50-100 µs here.
+    // The program is queued before any scheduler thread exists, so the
+    // first one finds it as soon as it starts; the others are made while
+    // it runs (making a thread costs the maker 50-100 µs here).
     let mut rt = Runtime::prepare(config, entry);
-    rt.spawn_schedulers(1);
     rt.vm.start_process(main_closure, scheduler::Host::Main);
     rt.spawn_schedulers(usize::MAX);
     // The sysmon thread's first look is 10 ms away anyway, so it is only
