@@ -157,8 +157,9 @@ pub(crate) struct Local {
     /// Shared parts of ended processes that nothing else held, reset for
     /// the next spawn (at most [`PROC_CACHE_MAX`]).
     shared_cache: Vec<Arc<Shared>>,
-    /// Recently used pids (see [`Scheduler::lookup`]).
-    pid_cache: Box<[(u64, Option<Arc<Shared>>)]>,
+    /// Recently used pids (see [`Scheduler::lookup`]): [`PID_CACHE`]
+    /// entries, made at the first lookup ([`pid_entry`]).
+    pid_cache: Box<[PidEntry]>,
     /// This scheduler's block of serials: next, end.
     serials: (u64, u64),
     /// Counts stack releases (for the periodic residency audit).
@@ -217,7 +218,7 @@ impl Scheduler {
     pub(crate) fn lookup(&self, serial: u64) -> Option<Arc<Shared>> {
         // SAFETY: owning thread, short borrow.
         let l = unsafe { self.local() };
-        let e = &mut l.pid_cache[serial as usize % PID_CACHE];
+        let e = pid_entry(&mut l.pid_cache, serial);
         if e.0 == serial {
             if let Some(sh) = &e.1 {
                 return Some(sh.clone());
@@ -235,7 +236,7 @@ impl Scheduler {
     pub(crate) fn lookup_ptr(&self, serial: u64) -> Option<*const Shared> {
         // SAFETY: owning thread, short borrow.
         let l = unsafe { self.local() };
-        let e = &mut l.pid_cache[serial as usize % PID_CACHE];
+        let e = pid_entry(&mut l.pid_cache, serial);
         if e.0 != serial || e.1.is_none() {
             let sh = self.vm().table.get(serial)?;
             *e = (serial, Some(sh));
@@ -1002,6 +1003,22 @@ impl Scheduler {
     }
 }
 
+/// A pid-cache entry: a serial and the shared part of its process.
+type PidEntry = (u64, Option<Arc<Shared>>);
+
+/// The entry of the pid cache `cache` for `serial`. The cache is made at
+/// the first lookup rather than when the scheduler starts: it is 64 KiB,
+/// zeroed by a `memset` that faulted its 16 pages in on every scheduler's
+/// way to its first process, also in programs that never look a pid up
+/// (hello world).
+#[inline]
+fn pid_entry(cache: &mut Box<[PidEntry]>, serial: u64) -> &mut PidEntry {
+    if cache.is_empty() {
+        *cache = (0..PID_CACHE).map(|_| (0, None)).collect();
+    }
+    &mut cache[serial as usize % PID_CACHE]
+}
+
 /// Body of a scheduler thread.
 pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>) {
     /// Reports the stop (also when unwinding from a VM bug).
@@ -1032,7 +1049,7 @@ pub(crate) fn scheduler_main(vm: Arc<Vm>, index: usize, worker: Worker<ProcPtr>)
             shared_cache: Vec::new(),
             audit: 0,
             serials: (0, 0),
-            pid_cache: (0..PID_CACHE).map(|_| (0, None)).collect(),
+            pid_cache: Box::new([]),
             copy: CopyScratch::default(),
             cmp_work: Vec::new(),
             io_buf: Vec::new(),
