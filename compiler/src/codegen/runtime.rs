@@ -33,17 +33,29 @@ pub const RUNTIME_FUNCTIONS: &[(&str, usize)] = &[
 
 const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 
+/// What builds a helper's body: given the entry block's parameters, it
+/// emits the instructions.
+trait BuildBody:
+    FnOnce(&mut Gen, &mut FunctionBuilder, &[cranelift_codegen::ir::Value]) -> Result<(), CodegenError>
+{
+}
+
+impl<F> BuildBody for F where
+    F: FnOnce(
+        &mut Gen,
+        &mut FunctionBuilder,
+        &[cranelift_codegen::ir::Value],
+    ) -> Result<(), CodegenError>
+{
+}
+
 /// Builds a helper with `build` and compiles it (at [`Tier::Optimized`]:
 /// helpers are small but on hot paths).
 fn define(
     g: &mut Gen,
     func: FuncId,
     sig: Signature,
-    build: impl FnOnce(
-        &mut Gen,
-        &mut FunctionBuilder,
-        &[cranelift_codegen::ir::Value],
-    ) -> Result<(), CodegenError>,
+    build: impl BuildBody,
 ) -> Result<(), CodegenError> {
     define_keeping(g, func, sig, build, false).map(|_| ())
 }
@@ -60,11 +72,7 @@ fn define_keeping(
     g: &mut Gen,
     func: FuncId,
     sig: Signature,
-    build: impl FnOnce(
-        &mut Gen,
-        &mut FunctionBuilder,
-        &[cranelift_codegen::ir::Value],
-    ) -> Result<(), CodegenError>,
+    build: impl BuildBody,
     keep: bool,
 ) -> Result<Option<KeptCode>, CodegenError> {
     let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
@@ -310,9 +318,12 @@ pub(crate) fn compile_gc_trampoline(
         },
         true,
     )?;
-    // The template must call `target` through exactly one relocation.
+    // The template must call `target` through exactly one relocation, and
+    // refer to nothing of its own (an offset in the function would name
+    // this function, not the copy).
     if let Some((bytes, relocs, align)) = kept {
-        if relocs.iter().filter(|r| refers_to(r, target)).count() == 1 {
+        let own = |r: &ModuleReloc| matches!(r.name, ModuleRelocTarget::FunctionOffset(..));
+        if relocs.iter().filter(|r| refers_to(r, target)).count() == 1 && !relocs.iter().any(own) {
             g.tramp_templates.insert(
                 n,
                 TrampolineTemplate {
