@@ -430,6 +430,11 @@ fn run(
     // collects (a test mode for the collector's roots).
     let torture = std::env::var_os("CARAVAN_GC_TORTURE").is_some_and(|v| v != "0");
     caravan_vm::gc::set_torture(torture);
+    // CARAVAN_STACK_TORTURE=1: processes move to new stacks every few
+    // calls of added depth (a test mode for stack growth).
+    caravan_vm::stackgrow::set_torture(
+        std::env::var_os("CARAVAN_STACK_TORTURE").is_some_and(|v| v != "0"),
+    );
     let opts = caravan_compiler::codegen::Options {
         no_reductions: std::env::var_os("CARAVAN_NO_REDUCTIONS").is_some(),
         gc_torture: torture,

@@ -2,7 +2,9 @@
 //! messages keeps a bounded heap; a 100,000-process skynet sums right;
 //! stack overflow crashes only its process; and the whole example suite and
 //! the differential corpus pass in GC torture mode (every allocation goes
-//! to the runtime and collects), which makes a missing root fail fast.
+//! to the runtime and collects), which makes a missing root fail fast, and
+//! in stack torture mode (processes move to new stacks every few calls),
+//! which makes an address kept into a moved stack fail fast.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -192,9 +194,19 @@ fn stacks_grow_past_the_slot_up_to_the_limit() {
     assert_eq!(o.status.code(), Some(1));
 }
 
-/// Runs `(file, args, expected stdout)` cases in GC torture mode, a few at
-/// a time.
+/// Runs `(file, args, expected stdout)` cases in GC torture mode, with
+/// stacks moving too (stack torture), a few at a time.
 fn torture(cases: Vec<(String, Vec<String>, String)>) {
+    run_cases(
+        cases,
+        &[("CARAVAN_GC_TORTURE", "1"), ("CARAVAN_STACK_TORTURE", "1")],
+        "GC torture",
+    );
+}
+
+/// Runs `(file, args, expected stdout)` cases with `env`, a few at a time;
+/// `mode` names the run in failures.
+fn run_cases(cases: Vec<(String, Vec<String>, String)>, env: &[(&str, &str)], mode: &str) {
     let cases = std::sync::Mutex::new(cases.into_iter());
     let failures = std::sync::Mutex::new(vec![]);
     std::thread::scope(|s| {
@@ -204,12 +216,7 @@ fn torture(cases: Vec<(String, Vec<String>, String)>) {
                     return;
                 };
                 let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-                let o = run(
-                    &file,
-                    &a,
-                    &[("CARAVAN_GC_TORTURE", "1")],
-                    Duration::from_secs(300),
-                );
+                let o = run(&file, &a, env, Duration::from_secs(300));
                 if stdout(&o) != expected {
                     failures.lock().unwrap().push(format!(
                         "{file}: got {:?}…, stderr {}",
@@ -223,7 +230,7 @@ fn torture(cases: Vec<(String, Vec<String>, String)>) {
     let f = failures.into_inner().unwrap();
     assert!(
         f.is_empty(),
-        "{} failures under GC torture:\n{}",
+        "{} failures under {mode}:\n{}",
         f.len(),
         f.join("\n")
     );
@@ -262,6 +269,30 @@ fn examples_pass_in_gc_torture_mode() {
             golden("deep_stacks"),
         ),
     ]);
+}
+
+/// Every program of the differential corpus, the deep ones included, with
+/// processes moving to a new stack every few calls of added depth
+/// (`CARAVAN_STACK_TORTURE`), on this build (debug assertions check each
+/// move's frame walk). Fails without `stack_addrs_at_their_uses` in the
+/// code generator: 076_lambda_calculus and 245_grown_stack_in_closure then
+/// read spilled values from the stack they moved off.
+#[test]
+fn the_differential_corpus_passes_with_stacks_moving_every_few_calls() {
+    let dir = root().join("tests/differential");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    let mut cases = vec![];
+    for e in entries {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "cvn") {
+            let expected = std::fs::read_to_string(p.with_extension("out")).unwrap();
+            let rel = p.strip_prefix(root()).unwrap().display().to_string();
+            cases.push((rel, vec![], expected));
+        }
+    }
+    assert!(cases.len() >= 200);
+    run_cases(cases, &[("CARAVAN_STACK_TORTURE", "1")], "stack torture");
 }
 
 #[test]

@@ -16,10 +16,12 @@
 //!   touched cost memory) and copies every generated frame — from the
 //!   stub's frame up to the entry trampoline's frame, found by walking the
 //!   frame-pointer chain while return addresses are in generated code — to
-//!   its top. Generated code never
-//!   takes the address of a stack slot, so the only words that point into
-//!   the stack are the saved frame pointers of that chain (and
-//!   `Process::exit_fp`): each is moved by the same delta. It returns the
+//!   its top. Generated code keeps no address of a stack slot across a
+//!   call (the code generator recomputes each `stack_addr` at its use:
+//!   `docs/vm-abi.md`, "Grown stacks"), so the only words that point
+//!   into the stack are the saved frame pointers of that chain (and
+//!   `Process::exit_fp`): each is moved by the same delta. Stack torture
+//!   mode ([`set_torture`]) tests that rule. It returns the
 //!   delta; the stub moves `rsp` by it and returns into the trampoline,
 //!   now on the grown stack, which returns into the overflowing function.
 //! * The entry trampoline's return address on the grown stack is replaced
@@ -46,6 +48,7 @@ use crate::process::ExitReason;
 use crate::process::Process;
 use crate::safepoint::{crash, Fail};
 use crate::stack::{PAGE, RUNTIME_MARGIN};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Default whole-stack limit of a process in bytes: 1 GiB, as OCaml 5's
 /// default (`OCAMLRUNPARAM=l=128M` words).
@@ -53,6 +56,32 @@ pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 
 /// Size of a process's first grown stack in bytes (then doubled each time).
 pub const FIRST_GROWN: usize = 4 << 20;
+
+/// Bytes between a process's stack pointer and its stack limit, at least,
+/// after a move in stack torture mode ([`set_torture`]); also how far below
+/// the top of its slot a process's first limit is.
+pub const TORTURE_GAP: usize = 4 << 10;
+
+static TORTURE: AtomicBool = AtomicBool::new(false);
+
+/// Stack torture mode (`CARAVAN_STACK_TORTURE=1`), a test mode for code
+/// that must survive a process's stack moving: a process's first stack
+/// limit is [`TORTURE_GAP`] below the top of its slot, and each move makes
+/// a stack just big enough for the frames plus a quarter (at least
+/// `TORTURE_GAP`), so any process a few calls deep moves, and a deep one
+/// moves about every 25 % of added depth (O(log depth) moves, each
+/// copying the whole stack). A value that keeps an address into the old
+/// stack across a call — a spilled slot's address a compiler kept in a
+/// register — then reads stale data at once, where normally it takes a
+/// recursion past the slot.
+pub fn set_torture(on: bool) {
+    TORTURE.store(on, Ordering::Relaxed);
+}
+
+/// Whether stack torture mode is on.
+pub fn torture() -> bool {
+    TORTURE.load(Ordering::Relaxed)
+}
 
 /// A process's grown stack, and those it outgrew but still ran on during
 /// its current slice.
@@ -226,11 +255,12 @@ unsafe extern "C" fn grow(
             Some(g) => (g.low, g.low + g.len),
         };
         let cur_len = cur_top - cur_low;
+        let torture = torture();
         let mut len = match &p.grown {
             None => FIRST_GROWN.max(2 * cur_len).min(limit),
             Some(_) => (2 * cur_len).min(limit),
         };
-        if p.gc_inhibit != 0 || len <= cur_len {
+        if p.gc_inhibit != 0 || (len <= cur_len && !torture) {
             overflow();
         }
         let in_stack = |a: usize| a > cur_low && a < cur_top;
@@ -274,6 +304,12 @@ unsafe extern "C" fn grow(
             .saturating_add(32 + PAGE + RUNTIME_MARGIN);
         while len <= room && len < limit {
             len = len.saturating_mul(2).min(limit);
+        }
+        if torture {
+            // Just room for the frames and a quarter more (at least
+            // TORTURE_GAP): the process moves again soon.
+            let gap = (used / 4).max(TORTURE_GAP);
+            len = room.saturating_add(gap).next_multiple_of(PAGE).min(limit);
         }
         if room >= len {
             overflow();

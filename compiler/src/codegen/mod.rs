@@ -145,6 +145,11 @@ pub(crate) struct Gen {
     /// The ISA of [`Tier::Baseline`] (the module's own is the optimising
     /// one).
     pub baseline_isa: cranelift_codegen::isa::OwnedTargetIsa,
+    /// The optimising ISA's flags with `opt_level = none`: compiles a
+    /// [`Tier::Optimized`] function after [`Gen::define_function`] has run
+    /// Cranelift's mid-end itself and put every stack-slot address next to
+    /// its use ([`stack_addrs_at_their_uses`]).
+    pub late_isa: cranelift_codegen::isa::OwnedTargetIsa,
     /// The program so far (the REPL appends phrases to it).
     pub program: TProgram,
     /// All sources.
@@ -346,6 +351,7 @@ impl Session {
         let host = cranelift_native::builder().map_err(|m| CodegenError(m.to_string()))?;
         let isa = host.finish(settings::Flags::new(flags.clone()))?;
         flags.set("opt_level", "none")?;
+        let late_isa = host.finish(settings::Flags::new(flags.clone()))?;
         flags.set("regalloc_algorithm", "single_pass")?;
         let baseline_isa = host.finish(settings::Flags::new(flags))?;
         let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
@@ -362,6 +368,7 @@ impl Session {
             gen: Gen {
                 module,
                 baseline_isa,
+                late_isa,
                 program,
                 sources,
                 checker,
@@ -726,8 +733,19 @@ impl Gen {
         }
         // As `JITModule::define_function`, with the tier's ISA, and at
         // its preferred alignment ([`Gen::relocs_and_align`]).
-        let isa = self.tier_isa(tier);
         let mut ctrl = cranelift_codegen::control::ControlPlane::default();
+        let isa = match tier {
+            Tier::Optimized => {
+                // The mid-end (GVN, LICM) shares one `stack_addr` among
+                // the reloads of a stack-map slot; see
+                // `stack_addrs_at_their_uses`. `compile` would run it
+                // again: the rest of the way is at `opt_level = none`.
+                ctx.optimize(self.module.isa(), &mut ctrl)?;
+                stack_addrs_at_their_uses(&mut ctx.func);
+                &*self.late_isa
+            }
+            Tier::Baseline => &*self.baseline_isa,
+        };
         ctx.compile(isa, &mut ctrl)
             .map_err(|e| CodegenError(format!("{:?}", e.inner)))?;
         let code = ctx.compiled_code().expect("just compiled");
@@ -1120,5 +1138,50 @@ impl Gen {
             self.checker.types.node(t),
             TyNode::Con(crate::types::builtin::UNIT, _)
         )
+    }
+}
+
+/// Gives every use of a stack-slot address its own `stack_addr`, placed
+/// right before the using instruction.
+///
+/// A process's stack moves when it grows (`caravan_vm::stackgrow`, Go's
+/// copying stacks), which is sound only if no address into the stack is
+/// live across a call: the grower relocates the frame-pointer chain and
+/// nothing else. Generated code takes no addresses of its own, but
+/// `cranelift_frontend` spills the values a stack map names into stack
+/// slots and reloads them through `stack_addr` + `load`. Cranelift's
+/// mid-end treats `stack_addr` as pure, so GVN merges the reloads'
+/// addresses and LICM hoists them, and a load the x86-64 backend folds
+/// into an ALU instruction takes its address in a register: the merged
+/// address then lives across calls in a callee-saved register (`leaq
+/// 0x20(%rsp), %rbx` before a call, `addq (%rbx), %rcx` after it). Once
+/// the stack has moved, such a reload reads the old stack: values from
+/// before the move, and pointers the collector has since forwarded.
+///
+/// Run after `Context::optimize` and before lowering with no mid-end
+/// (`opt_level = none`): every address is then computed from the stack
+/// pointer at its use, after any call before it. The addresses the mid-end
+/// shared are left without uses, and lowering skips them.
+fn stack_addrs_at_their_uses(func: &mut cranelift_codegen::ir::Function) {
+    use cranelift_codegen::cursor::{Cursor, FuncCursor};
+    use cranelift_codegen::ir::{InstBuilder, InstructionData, ValueDef};
+    let mut pos = FuncCursor::new(func);
+    while pos.next_block().is_some() {
+        while let Some(inst) = pos.next_inst() {
+            for i in 0..pos.func.dfg.inst_args(inst).len() {
+                let arg = pos.func.dfg.inst_args(inst)[i];
+                let ValueDef::Result(def, _) = pos.func.dfg.value_def(arg) else {
+                    continue;
+                };
+                if let InstructionData::StackAddr {
+                    stack_slot, offset, ..
+                } = pos.func.dfg.insts[def]
+                {
+                    let ty = pos.func.dfg.value_type(arg);
+                    let fresh = pos.ins().stack_addr(ty, stack_slot, offset);
+                    pos.func.dfg.inst_args_mut(inst)[i] = fresh;
+                }
+            }
+        }
     }
 }
