@@ -77,7 +77,7 @@ pub struct VmConfig {
     /// number of available cores.
     pub schedulers: usize,
     /// Bytes per process stack slot, guard page included (rounded up to
-    /// pages, at least [`stack::MIN_STACK_SIZE`]). Default 256 KiB; deeper
+    /// pages, at least [`stack::MIN_STACK_SIZE`]). Default 128 KiB; deeper
     /// recursion grows the stack ([`stackgrow`]).
     pub stack_size: usize,
     /// Every process's heap limit in words (Erlang's `max_heap_size`;

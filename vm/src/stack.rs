@@ -24,11 +24,16 @@ use std::sync::Mutex;
 
 /// Page size assumed for guards and rounding (x86_64 Linux).
 pub const PAGE: usize = 4096;
-/// Default slot size: 256 KiB (including the guard page). Deeper
-/// recursion moves to a grown stack (`crate::stackgrow`); a small slot
-/// keeps an idle process's page tables small (one 4 KiB page-table page
-/// maps 2 MiB: eight slots, not two).
-pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
+/// Default slot size: 128 KiB (including the guard page), which leaves
+/// generated code 60 KiB of frames above `stack_limit`. Deeper recursion
+/// moves to a grown stack (`crate::stackgrow`); a small slot keeps an idle
+/// process's page tables small: one 4 KiB page-table page maps 2 MiB,
+/// sixteen slots (about 256 B a process). Page tables are new memory a
+/// spawn pays for: with 256 KiB slots, spawning 10 M processes zeroed
+/// 5 GB of them (14 % of the run's CPU time); 128 KiB slots took the run
+/// from 40.3 and 38.5 s to 35.9 and 34.9 s (`bench/cvn/growth_spawn.cvn`,
+/// interleaved runs).
+pub const DEFAULT_STACK_SIZE: usize = 128 << 10;
 /// Stack kept usable below `stack_limit` for runtime functions (ABI: at
 /// least 64 KiB above the guard page).
 pub const RUNTIME_MARGIN: usize = 64 << 10;
@@ -41,8 +46,8 @@ pub const RUNTIME_MARGIN: usize = 64 << 10;
 /// stack first (`caravan_rt_stack_reserve`; Go's prologue compares
 /// `sp - framesize` for its big frames the same way).
 pub const MAX_UNCHECKED_FRAME: usize = 16 << 10;
-/// Smallest accepted slot size.
-pub const MIN_STACK_SIZE: usize = RUNTIME_MARGIN + PAGE + (64 << 10);
+/// Smallest accepted slot size (56 KiB of frames above `stack_limit`).
+pub const MIN_STACK_SIZE: usize = RUNTIME_MARGIN + PAGE + (56 << 10);
 /// Slots reserved per `mmap`.
 pub const SLOTS_PER_REGION: usize = 1024;
 /// Bytes at the top of a slot left resident when it is recycled (the next
