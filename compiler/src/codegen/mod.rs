@@ -1182,6 +1182,30 @@ fn stack_addrs_at_their_uses(func: &mut cranelift_codegen::ir::Function) {
                     pos.func.dfg.inst_args_mut(inst)[i] = fresh;
                 }
             }
+            // Branch arguments are not rewritten: none may carry an address.
+            debug_assert!(
+                pos.func.dfg.inst_values(inst).all(|v| {
+                    let ValueDef::Result(def, _) = pos.func.dfg.value_def(v) else {
+                        return true;
+                    };
+                    if !matches!(pos.func.dfg.insts[def], InstructionData::StackAddr { .. }) {
+                        return true;
+                    }
+                    // Its `stack_addr` is one of those just before it.
+                    let mut prev = pos.func.layout.prev_inst(inst);
+                    while let Some(q) = prev {
+                        if q == def {
+                            return true;
+                        }
+                        if !matches!(pos.func.dfg.insts[q], InstructionData::StackAddr { .. }) {
+                            break;
+                        }
+                        prev = pos.func.layout.prev_inst(q);
+                    }
+                    false
+                }),
+                "a stack address used away from its stack_addr"
+            );
         }
     }
 }
