@@ -95,7 +95,7 @@ pub(crate) fn compile_function(
     init: bool,
 ) -> Result<(), CodegenError> {
     let arity = lambda.params.len().min(MAX_ARITY);
-    let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
+    let mut ctx = g.take_context();
     ctx.func.signature = caravan_sig(arity);
     // Named as the module declared it, so that a dump (`CARAVAN_DUMP`)
     // shows the function's calls of itself as such.
@@ -224,8 +224,7 @@ pub(crate) fn compile_function(
         .map_err(|e| CodegenError(format!("{}: {}", lambda.name, e.0)))?;
     g.note_compiled(body, &ctx);
     g.compiled += 1;
-    g.module.clear_context(&mut ctx);
-    g.ctx = ctx;
+    g.keep_context(ctx);
     Ok(())
 }
 

@@ -205,7 +205,11 @@ pub(crate) struct Gen {
     pub pending_apply: Vec<usize>,
     pub pending_pap: Vec<(usize, usize)>,
     pub pending_wrappers: Vec<ExternId>,
-    pub ctx: cranelift_codegen::Context,
+    /// The compilation context functions are built in, reused (boxed: a
+    /// `Context` is 7 KB, and every frame that held or moved one by value
+    /// touched that much more of the main thread's stack); `None` while a
+    /// function is being built ([`Gen::take_context`]).
+    pub ctx: Option<Box<cranelift_codegen::Context>>,
     pub fctx: cranelift_frontend::FunctionBuilderContext,
     pub compiled: usize,
     pub next_name: usize,
@@ -316,7 +320,7 @@ pub(crate) fn header(tag: u8, wosize: usize) -> u64 {
 /// each phrase into the same JIT module, so earlier definitions stay
 /// callable. [`compile`] is one session used once.
 pub struct Session {
-    gen: Gen,
+    gen: Box<Gen>,
 }
 
 // SAFETY: the JIT module's raw pointers refer to its own code and data,
@@ -363,9 +367,8 @@ impl Session {
             ArenaMemoryProvider::new_with_size(1 << 30).map_err(|e| CodegenError(e.to_string()))?,
         ));
         let module = JITModule::new(jb);
-        let ctx = module.make_context();
         Ok(Session {
-            gen: Gen {
+            gen: Box::new(Gen {
                 module,
                 baseline_isa,
                 late_isa,
@@ -402,14 +405,14 @@ impl Session {
                 pending_pap: vec![],
                 pending_wrappers: vec![],
                 pending_frame_checks: vec![],
-                ctx,
+                ctx: None,
                 fctx: cranelift_frontend::FunctionBuilderContext::new(),
                 compiled: 0,
                 next_name: 0,
                 max_arity: 0,
                 dump: std::env::var("CARAVAN_DUMP").ok(),
                 closed_world: false,
-            },
+            }),
         })
     }
 
@@ -786,6 +789,22 @@ impl Gen {
             }
         }
         Ok(body)
+    }
+
+    /// The compilation context to build a function in: the one kept from
+    /// the last function (cleared), or a new one when none is kept (the
+    /// first function, or one built while another is being built). Give it
+    /// back with [`Gen::keep_context`].
+    pub(crate) fn take_context(&mut self) -> Box<cranelift_codegen::Context> {
+        self.ctx
+            .take()
+            .unwrap_or_else(|| Box::new(self.module.make_context()))
+    }
+
+    /// Clears `ctx` and keeps it for the next function.
+    pub(crate) fn keep_context(&mut self, mut ctx: Box<cranelift_codegen::Context>) {
+        self.module.clear_context(&mut ctx);
+        self.ctx = Some(ctx);
     }
 
     /// The ISA that compiles functions of `tier`.

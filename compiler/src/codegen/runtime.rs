@@ -75,7 +75,7 @@ fn define_keeping(
     build: impl BuildBody,
     keep: bool,
 ) -> Result<Option<KeptCode>, CodegenError> {
-    let mut ctx = std::mem::replace(&mut g.ctx, g.module.make_context());
+    let mut ctx = g.take_context();
     ctx.func.signature = sig;
     let mut fctx = std::mem::take(&mut g.fctx);
     let fconfig = g.module.isa().frontend_config();
@@ -106,8 +106,7 @@ fn define_keeping(
             })
         })
         .flatten();
-    g.module.clear_context(&mut ctx);
-    g.ctx = ctx;
+    g.keep_context(ctx);
     Ok(kept)
 }
 
