@@ -78,21 +78,26 @@ fn large_frames_grow_the_stack_before_they_are_made() {
     let path = dir.join("large_frames.cvn");
     std::fs::write(&path, format!("{}{MAIN}", big(9000))).unwrap();
     let bin = bin();
-    let o = Run {
-        opts: &["--max-stack-mb", "8"],
-        bin: bin.as_deref(),
-        ..Default::default()
+    // Also with stacks moving every few calls (stack torture): a large
+    // frame's `caravan_rt_stack_reserve` then moves the stack too.
+    for env in [&[][..], &[("CARAVAN_STACK_TORTURE", "1")][..]] {
+        let o = Run {
+            opts: &["--max-stack-mb", "8"],
+            bin: bin.as_deref(),
+            env,
+            ..Default::default()
+        }
+        .file(path.to_str().unwrap(), Duration::from_secs(300));
+        let err = stderr(&o);
+        assert_eq!(
+            stdout(&o),
+            "depths with a wrong result: 0\n\
+             neighbours exited normally: 50\n\
+             down: crashed: stack overflow\n\
+             end\n",
+            "{env:?}: stderr: {err}"
+        );
+        assert!(o.status.success(), "{env:?}: {:?}: {err}", o.status);
     }
-    .file(path.to_str().unwrap(), Duration::from_secs(300));
-    let err = stderr(&o);
-    assert_eq!(
-        stdout(&o),
-        "depths with a wrong result: 0\n\
-         neighbours exited normally: 50\n\
-         down: crashed: stack overflow\n\
-         end\n",
-        "stderr: {err}"
-    );
-    assert!(o.status.success(), "{:?}: {err}", o.status);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -261,9 +261,13 @@ unsafe extern "C" fn grow(
             Some(_) => (2 * cur_len).min(limit),
         };
         let real_limit = cur_low + PAGE + RUNTIME_MARGIN;
-        if torture && (p.gc_inhibit != 0 || len <= cur_len) && stub_fp > real_limit {
+        if torture
+            && (p.gc_inhibit != 0 || len <= cur_len)
+            && stub_fp.saturating_sub(need) > real_limit
+        {
             // Torture's limit was above the real one, and the frames
-            // cannot (or need not) move: go on with the real limit.
+            // cannot (or need not) move: go on with the real limit (room
+            // for the `need` bytes of a large frame included).
             p.stack_limit = real_limit as u64;
             p.rebase(p.reds_left(), stub_fp);
             return 0;
