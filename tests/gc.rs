@@ -279,37 +279,22 @@ fn examples_pass_in_gc_torture_mode() {
 /// read spilled values from the stack they moved off.
 #[test]
 fn the_differential_corpus_passes_with_stacks_moving_every_few_calls() {
-    let dir = root().join("tests/differential");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
-    entries.sort_by_key(|e| e.path());
-    let mut cases = vec![];
-    for e in entries {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "cvn") {
-            let expected = std::fs::read_to_string(p.with_extension("out")).unwrap();
-            let rel = p.strip_prefix(root()).unwrap().display().to_string();
-            cases.push((rel, vec![], expected));
-        }
-    }
+    let cases = corpus(|_| true);
     assert!(cases.len() >= 200);
     run_cases(cases, &[("CARAVAN_STACK_TORTURE", "1")], "stack torture");
 }
 
-#[test]
-fn the_differential_corpus_passes_in_gc_torture_mode() {
+/// The differential corpus's `(program, no arguments, expected output)`
+/// cases, in name order, whose text `keep` accepts.
+fn corpus(keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<String>, String)> {
     let dir = root().join("tests/differential");
-    let mut cases = vec![];
     let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
     entries.sort_by_key(|e| e.path());
+    let mut cases = vec![];
     for e in entries {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "cvn") {
-            // Under torture every allocation walks the whole stack: a
-            // program allocating at a depth of 10^6 frames would take
-            // hours. Such programs say so; `deep_stacks.cvn` covers grown
-            // stacks under torture.
-            let text = std::fs::read_to_string(&p).unwrap();
-            if text.contains("(* gc-torture: skip") {
+            if !keep(&std::fs::read_to_string(&p).unwrap()) {
                 continue;
             }
             let expected = std::fs::read_to_string(p.with_extension("out")).unwrap();
@@ -317,6 +302,15 @@ fn the_differential_corpus_passes_in_gc_torture_mode() {
             cases.push((rel, vec![], expected));
         }
     }
+    cases
+}
+
+#[test]
+fn the_differential_corpus_passes_in_gc_torture_mode() {
+    // Under torture every allocation walks the whole stack: a program
+    // allocating at a depth of 10^6 frames would take hours. Such programs
+    // say so; `deep_stacks.cvn` covers grown stacks under torture.
+    let mut cases = corpus(|text| !text.contains("(* gc-torture: skip"));
     assert!(cases.len() >= 100);
     // Without an optimised binary, a sample (every 5th program) keeps the
     // debug test suite fast; CI runs them all with the release build.
