@@ -321,7 +321,10 @@ unsafe extern "C" fn grow(
             // Just room for the frames and a quarter more (at least
             // TORTURE_GAP): the process moves again soon.
             let gap = (used / 4).max(TORTURE_GAP);
-            len = room.saturating_add(gap).next_multiple_of(PAGE).min(limit);
+            len = room
+                .saturating_add(gap)
+                .checked_next_multiple_of(PAGE)
+                .map_or(limit, |l| l.min(limit));
         }
         if room >= len {
             overflow();
