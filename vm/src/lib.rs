@@ -388,9 +388,7 @@ impl Runtime {
         io::stdout_flush();
         status
     }
-}
 
-impl Runtime {
     /// [`Runtime::shutdown`] for a host that exits right after
     /// ([`VmConfig::host_exits`]): stops the schedulers (each parks for
     /// good once it stopped running processes) and flushes the output, but

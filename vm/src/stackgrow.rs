@@ -83,6 +83,17 @@ pub fn torture() -> bool {
     TORTURE.load(Ordering::Relaxed)
 }
 
+/// The `stack_limit` a process starts with on a slot whose limit is
+/// `limit` and whose top is `top`: `limit`, or [`TORTURE_GAP`] below the
+/// top in stack torture mode.
+pub(crate) fn first_limit(limit: usize, top: usize) -> usize {
+    if torture() {
+        top - TORTURE_GAP
+    } else {
+        limit
+    }
+}
+
 /// A process's grown stack, and those it outgrew but still ran on during
 /// its current slice.
 #[derive(Debug)]

@@ -697,11 +697,9 @@ impl Scheduler {
                 match self.take_stack() {
                     Ok(low) => {
                         proc.stack_low = low;
-                        proc.stack_limit = self.vm().stacks.limit(low) as u64;
                         let top = self.vm().stacks.top(low);
-                        if crate::stackgrow::torture() {
-                            proc.stack_limit = (top - crate::stackgrow::TORTURE_GAP) as u64;
-                        }
+                        proc.stack_limit =
+                            crate::stackgrow::first_limit(self.vm().stacks.limit(low), top) as u64;
                         // SAFETY: the slot is ours and unused; its top is
                         // page aligned.
                         proc.saved_sp = unsafe {
