@@ -481,8 +481,9 @@ fn run(
     };
     let status = caravan_vm::run(config, compiled.entry, compiled.main_closure);
     if timings {
+        let (parked, moved) = caravan_vm::scheduler::stack_stats();
         eprintln!(
-            "caravan: ran by {:.2} ms",
+            "caravan: ran by {:.2} ms; stacks parked: {parked}, of which left their slot: {moved}",
             t0.elapsed().as_secs_f64() * 1000.0
         );
     }

@@ -199,7 +199,11 @@ fn stacks_grow_past_the_slot_up_to_the_limit() {
 fn torture(cases: Vec<(String, Vec<String>, String)>) {
     run_cases(
         cases,
-        &[("CARAVAN_GC_TORTURE", "1"), ("CARAVAN_STACK_TORTURE", "1")],
+        &[
+            ("CARAVAN_GC_TORTURE", "1"),
+            ("CARAVAN_STACK_TORTURE", "1"),
+            ("CARAVAN_PARK_AFTER_MS", "0"),
+        ],
         "GC torture",
     );
 }
@@ -273,7 +277,9 @@ fn examples_pass_in_gc_torture_mode() {
 
 /// Every program of the differential corpus, the deep ones included, with
 /// processes moving to a new stack every few calls of added depth
-/// (`CARAVAN_STACK_TORTURE`), on this build (debug assertions check each
+/// (`CARAVAN_STACK_TORTURE`), and every blocked process's stack parked
+/// as soon as its scheduler looks and put back into another slot
+/// (`CARAVAN_PARK_AFTER_MS=0`), on this build (debug assertions check each
 /// move's frame walk). Fails without `stack_addrs_at_their_uses` in the
 /// code generator: 076_lambda_calculus and 245_grown_stack_in_closure then
 /// read spilled values from the stack they moved off.
@@ -281,7 +287,14 @@ fn examples_pass_in_gc_torture_mode() {
 fn the_differential_corpus_passes_with_stacks_moving_every_few_calls() {
     let cases = corpus(|_| true);
     assert!(cases.len() >= 200);
-    run_cases(cases, &[("CARAVAN_STACK_TORTURE", "1")], "stack torture");
+    run_cases(
+        cases,
+        &[
+            ("CARAVAN_STACK_TORTURE", "1"),
+            ("CARAVAN_PARK_AFTER_MS", "0"),
+        ],
+        "stack torture",
+    );
 }
 
 /// The differential corpus's `(program, no arguments, expected output)`

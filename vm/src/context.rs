@@ -20,6 +20,12 @@
 
 use core::arch::global_asm;
 
+/// Offset (bytes) of the saved `rbp` in the frame [`switch`] leaves at a
+/// switched-out context's stack pointer: a reserved word, `r15`, `r14`,
+/// `r13`, `r12`, `rbx`, then `rbp` and the return address (`init_stack`
+/// builds the same frame).
+pub const SAVED_RBP: usize = 48;
+
 /// MXCSR default (all exceptions masked, round to nearest).
 const MXCSR_DEFAULT: u64 = 0x1F80;
 /// x87 control word default (extended precision, exceptions masked).

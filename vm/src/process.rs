@@ -303,9 +303,15 @@ pub(crate) struct ParkedStack {
     /// The used bytes: from the saved stack pointer up to the slot's top.
     pub bytes: Box<[u8]>,
     /// The scheduler whose batch released the pages, and that batch (see
-    /// `Scheduler::wait_park_released`).
+    /// `Scheduler::wait_park_released`); 0 when no page was released (the
+    /// stack left its slot).
     pub sched: u32,
     pub batch: u64,
+    /// The slot the bytes came from, when they may go back into any slot
+    /// (`stack::movable`): the process gave that slot up when it was
+    /// parked (`Process::stack_low` is 0) and takes one when it next runs.
+    /// 0 when they go back into their own slot, which the process kept.
+    pub from_low: usize,
 }
 
 /// What a process asks its scheduler when it switches out.

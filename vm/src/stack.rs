@@ -246,6 +246,42 @@ impl StackPool {
         )
     }
 
+    /// Puts a parked stack's bytes below the top of slot `low`, which may
+    /// differ from the slot `from_low` they were parked from, and returns
+    /// how far they moved (new − old address). Every word that pointed
+    /// into the old slot is moved by that delta: [`movable`] proved those
+    /// are the saved frame pointers of the chain (for any other stack, this
+    /// would be wrong). On a slot whose top page is still resident (one a
+    /// process just left: the pool is LIFO) this costs no page fault, where
+    /// putting the bytes back in their own slot faults in a zeroed page:
+    /// the point of moving (Go's stacks move freely between allocations
+    /// the same way, Go 1.4 "Contiguous stacks").
+    ///
+    /// # Safety
+    /// `bytes` came from [`StackPool::park`] of slot `from_low`, for which
+    /// [`movable`] held, and the process has not run since; `low` is a
+    /// slot of this pool the caller owns and nothing runs on.
+    pub unsafe fn unpark_moved(&self, low: usize, bytes: &[u8], from_low: usize) -> isize {
+        let (top, from_top) = (self.top(low), self.top(from_low));
+        let delta = top.wrapping_sub(from_top);
+        let at = top - bytes.len();
+        // SAFETY: the top `bytes.len()` bytes of an unused slot we own.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
+        let mut a = at;
+        while a < top {
+            // SAFETY: inside the copy just made; `park` copies from a saved
+            // stack pointer, which is word aligned.
+            unsafe {
+                let w = *(a as *const usize);
+                if w >= from_low && w <= from_top {
+                    *(a as *mut usize) = w.wrapping_add(delta);
+                }
+            }
+            a += 8;
+        }
+        delta as isize
+    }
+
     /// Copies a parked stack's bytes back below the slot's top (the pages
     /// fault in again, zeroed, as they are written).
     ///
@@ -259,6 +295,47 @@ impl StackPool {
             ptr::copy_nonoverlapping(bytes.as_ptr(), (top - bytes.len()) as *mut u8, bytes.len())
         };
     }
+}
+
+/// Whether the parked bytes of a stack switched out at `sp` in the slot
+/// `[low, top)` may be put back in another slot ([`StackPool::unpark_moved`]):
+/// true if the only words among them that hold an address of the slot are
+/// the saved frame pointers of one chain, starting at the switch frame's
+/// saved `rbp` ([`crate::context::SAVED_RBP`]), each pointing to the next,
+/// upwards. Generated frames keep no other address of their stack (the
+/// rule stack growth relies on, tested by stack torture); the Rust frames
+/// at both ends of a blocked process's stack (`process_start`, the
+/// blocking runtime function, the switch) usually keep none either, but
+/// nothing promises it, so this checks, word by word, the copy about to be
+/// moved: any other word whose value falls in the slot (an address of a
+/// Rust local, or an integer that only looks like one) keeps the stack in
+/// its slot. Costs one pass over the bytes (a few hundred, typically).
+///
+/// `bytes` are the slot's bytes from `sp` up to `top`.
+pub fn movable(bytes: &[u8], sp: usize, low: usize, top: usize) -> bool {
+    debug_assert_eq!(bytes.len(), top - sp);
+    let in_slot = |v: usize| v >= low && v <= top;
+    // The next word of the chain, or none once it left the slot (0 above
+    // the outermost frame: `caravan_vm_start` clears rbp).
+    let mut chain = Some(sp + crate::context::SAVED_RBP);
+    for (i, w) in bytes.chunks_exact(8).enumerate() {
+        let a = sp + 8 * i;
+        let v = usize::from_ne_bytes(w.try_into().expect("8 bytes"));
+        if chain == Some(a) {
+            chain = if !in_slot(v) {
+                None
+            } else if v > a && v < top && v % 8 == 0 {
+                Some(v)
+            } else {
+                return false;
+            };
+        } else if in_slot(v) {
+            return false;
+        }
+    }
+    // A chain that pointed past the bytes (it cannot: `v < top`) or into a
+    // word the scan skipped (unaligned) would be cut: refuse it.
+    chain.is_none()
 }
 
 /// Reserves `len` bytes of stack memory: an anonymous `MAP_NORESERVE`
@@ -693,6 +770,82 @@ mod tests {
         // SAFETY: probing a page we just unmapped: mincore reports ENOMEM.
         let r = unsafe { libc::mincore(low as *mut libc::c_void, PAGE, v.as_mut_ptr()) };
         assert_eq!(r, -1);
+    }
+
+    /// Writes a switched-out stack at the top of slot `low` the way
+    /// `context::switch` and frame-pointer-keeping code leave one: the
+    /// switch frame (its saved rbp at `SAVED_RBP`), then three frames
+    /// linked upwards, the outermost with a saved rbp of 0, with data words
+    /// between them (`data`, then an address outside the slot, an odd
+    /// integer). Returns the saved stack pointer and the chain's addresses.
+    fn fake_stack(pool: &StackPool, low: usize, data: usize) -> (usize, Vec<usize>) {
+        let top = pool.top(low);
+        let sp = top - 256;
+        let frames = [sp + 64, sp + 128, sp + 192];
+        let mut words = [0usize; 32];
+        words[crate::context::SAVED_RBP / 8] = frames[0];
+        words[7] = 0x40_1000; // a return address
+        for (i, &f) in frames.iter().enumerate() {
+            let at = (f - sp) / 8;
+            words[at] = frames.get(i + 1).copied().unwrap_or(0);
+            words[at + 1] = 0x40_2000 + i;
+            words[at + 2] = data;
+            words[at + 3] = 0x1234_5679;
+            words[at + 4] = &words as *const _ as usize;
+        }
+        // SAFETY: the top 256 bytes of a slot the test owns.
+        unsafe { ptr::copy_nonoverlapping(words.as_ptr(), sp as *mut usize, words.len()) };
+        (sp, frames.to_vec())
+    }
+
+    /// A parked stack whose only addresses of its slot are the frame chain
+    /// moves to another slot with the chain (and nothing else) moved by the
+    /// slots' distance; one holding any other address of its slot, or a
+    /// chain that does not go upwards, stays.
+    #[test]
+    fn parked_stacks_move_only_when_the_frame_chain_is_their_only_address() {
+        let pool = StackPool::new(DEFAULT_STACK_SIZE);
+        let mut v = Vec::new();
+        pool.acquire_batch(&mut v, 2).unwrap();
+        let (a, b) = (v[0], v[1]);
+        let (top_a, top_b) = (pool.top(a), pool.top(b));
+        let (sp, frames) = fake_stack(&pool, a, 77);
+        // SAFETY: slot `a` holds the switched-out stack written above.
+        let (bytes, _) = unsafe { pool.park(a, sp, sp) };
+        assert!(movable(&bytes, sp, a, top_a));
+        // SAFETY: parked from `a`, movable; `b` is ours and unused.
+        let delta = unsafe { pool.unpark_moved(b, &bytes, a) };
+        assert_eq!(delta, top_b.wrapping_sub(top_a) as isize);
+        let moved = |x: usize| x.wrapping_add_signed(delta);
+        let new_sp = moved(sp);
+        // SAFETY: the bytes just written below `b`'s top.
+        let word = |x: usize| unsafe { *(x as *const usize) };
+        assert_eq!(word(new_sp + crate::context::SAVED_RBP), moved(frames[0]));
+        assert_eq!(word(moved(frames[0])), moved(frames[1]));
+        assert_eq!(word(moved(frames[1])), moved(frames[2]));
+        assert_eq!(word(moved(frames[2])), 0);
+        for &f in &frames {
+            assert_eq!(word(moved(f) + 16), 77);
+            assert_eq!(word(moved(f) + 24), 0x1234_5679);
+        }
+        // Any other word holding an address of the slot (its top included)
+        // keeps the stack in place.
+        for data in [sp + 8, top_a, a, a + PAGE + 5 * 8] {
+            let (sp, _) = fake_stack(&pool, a, data);
+            // SAFETY: as above.
+            let (bytes, _) = unsafe { pool.park(a, sp, sp) };
+            assert!(!movable(&bytes, sp, a, top_a), "{data:#x} was not seen");
+        }
+        // A chain that points down, or at an unaligned word.
+        for bad in [sp + 8, sp + 100] {
+            let (sp, _) = fake_stack(&pool, a, 77);
+            // SAFETY: a word of the fake stack.
+            unsafe { *((sp + 64) as *mut usize) = bad };
+            // SAFETY: as above.
+            let (bytes, _) = unsafe { pool.park(a, sp, sp) };
+            assert!(!movable(&bytes, sp, a, top_a), "chain to {bad:#x}");
+        }
+        pool.release_batch(&mut v);
     }
 
     #[test]

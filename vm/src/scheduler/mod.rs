@@ -50,6 +50,7 @@ mod worker;
 
 pub use det::{now, schedule_seed, virtual_ms};
 pub(crate) use park::Parker;
+pub use stackpark::stack_stats;
 pub(crate) use sysmon::{sysmon_main, SYSMON_TICK};
 pub(crate) use table::{DeadTable, ProcTable};
 pub(crate) use timers::Timer;

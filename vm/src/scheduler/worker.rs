@@ -586,6 +586,20 @@ impl Scheduler {
         }
     }
 
+    /// A slot for a process that left `from` (0: none) when its stack was
+    /// parked: the cache's last one, but in stack torture mode never
+    /// `from` itself, so that the move is tested.
+    fn take_stack_except(&self, from: usize) -> Result<usize, &'static str> {
+        let low = self.take_stack()?;
+        if low != from || from == 0 || !crate::stackgrow::torture() {
+            return Ok(low);
+        }
+        let other = self.take_stack();
+        // SAFETY: owning thread, no overlapping borrow.
+        unsafe { self.local() }.stack_cache.push(low);
+        other
+    }
+
     fn take_stack(&self) -> Result<usize, &'static str> {
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
@@ -667,7 +681,7 @@ impl Scheduler {
         }
     }
 
-    fn release_stack(&self, low: usize, lowest_sp: usize) {
+    pub(crate) fn release_stack(&self, low: usize, lowest_sp: usize) {
         let vm = self.vm();
         // SAFETY: owning thread, no overlapping borrow.
         let l = unsafe { self.local() };
@@ -694,17 +708,25 @@ impl Scheduler {
                 return;
             }
             if proc.stack_low == 0 {
-                match self.take_stack() {
+                // Its first run, or its stack was parked out of its slot.
+                let from = proc.parked_stack.as_ref().map_or(0, |s| s.from_low);
+                match self.take_stack_except(from) {
                     Ok(low) => {
                         proc.stack_low = low;
                         let top = self.vm().stacks.top(low);
                         proc.stack_limit =
                             crate::stackgrow::first_limit(self.vm().stacks.limit(low), top) as u64;
-                        // SAFETY: the slot is ours and unused; its top is
-                        // page aligned.
-                        proc.saved_sp = unsafe {
-                            context::init_stack(top, crate::safepoint::process_start, p as usize)
-                        };
+                        if proc.parked_stack.is_none() {
+                            // SAFETY: the slot is ours and unused; its top
+                            // is page aligned.
+                            proc.saved_sp = unsafe {
+                                context::init_stack(
+                                    top,
+                                    crate::safepoint::process_start,
+                                    p as usize,
+                                )
+                            };
+                        }
                     }
                     Err(msg) => {
                         report_crash(proc.serial, msg.as_bytes(), None);
