@@ -12,7 +12,8 @@
 //! * A process takes a slot when it first runs; on exit the slot goes back
 //!   to a free list (LIFO, so the next process reuses resident pages) after
 //!   `MADV_DONTNEED` on everything but the top [`KEEP_RESIDENT`] bytes.
-//!   At most [`WARM_MAX`] free slots keep those bytes: past that, the
+//!   At most [`WARM_MAX`] free slots keep those bytes ([`WARM_IDLE`] once
+//!   the VM idles): past that, the
 //!   oldest are released in one batch and kept apart as *cold* slots, so a
 //!   burst of processes does not leave its stacks resident once it ended
 //!   (Go frees its stack cache at each collection for the same reason).
@@ -54,9 +55,19 @@ pub const SLOTS_PER_REGION: usize = 1024;
 /// process's first frames land there without page faults).
 pub const KEEP_RESIDENT: usize = 16 << 10;
 /// Free slots that may keep their top [`KEEP_RESIDENT`] bytes resident
-/// (at most 16 MiB; typically one 4 KiB page each). When more are free,
-/// the oldest are released down to half of this, in one batch.
-pub const WARM_MAX: usize = 1024;
+/// while the VM is busy (typically one 4 KiB page each: 128 MiB at most).
+/// When more are free, the oldest are released down to half of this, in
+/// one batch. Parked stacks leave their slots (`movable`) as fast as new
+/// and waking processes take slots, but not in step: with 1,024, a run
+/// spawning 2 M processes that block for seconds (`growth_spawn.cvn`)
+/// released 1.7 M slots' pages and faulted 1.2 M back in; 16 Ki and 64 Ki
+/// took its spawning from 3.0 to 2.6 and 2.3 s (release builds,
+/// interleaved). Once a scheduler idles, [`WARM_IDLE`] applies.
+pub const WARM_MAX: usize = 32 << 10;
+/// Free slots that keep their resident top page once a scheduler has had
+/// nothing to run for `crate::IDLE_RELEASE_MS` ([`StackPool::cool`]): a
+/// quiet VM keeps at most 4 MiB of free stack pages.
+pub const WARM_IDLE: usize = 1024;
 
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -179,6 +190,27 @@ impl StackPool {
             let n = p.warm.len() - WARM_MAX / 2;
             p.warm.drain(..n).collect()
         };
+        self.cool_slots(cooling);
+    }
+
+    /// Releases the resident top pages of the oldest free slots past the
+    /// newest `keep` (one batch), as [`StackPool::release_batch`] does past
+    /// [`WARM_MAX`]: called with [`WARM_IDLE`] by a scheduler that idles.
+    pub fn cool(&self, keep: usize) {
+        let cooling: Vec<usize> = {
+            let mut p = self.lock();
+            let n = p.warm.len().saturating_sub(keep);
+            if n == 0 {
+                return;
+            }
+            p.warm.drain(..n).collect()
+        };
+        self.cool_slots(cooling);
+    }
+
+    /// Releases the top pages of free slots taken out of `warm`, then puts
+    /// them in `cold`.
+    fn cool_slots(&self, cooling: Vec<usize>) {
         let ranges: Vec<Range> = cooling
             .iter()
             .map(|&low| Range {
@@ -846,6 +878,30 @@ mod tests {
             assert!(!movable(&bytes, sp, a, top_a), "chain to {bad:#x}");
         }
         pool.release_batch(&mut v);
+    }
+
+    /// An idle VM keeps the top pages of only the newest `keep` free slots.
+    #[test]
+    fn cooling_keeps_only_the_newest_free_slots_resident() {
+        let pool = StackPool::new(MIN_STACK_SIZE);
+        let (n, keep) = (40, 10);
+        let mut v = Vec::new();
+        pool.acquire_batch(&mut v, n).unwrap();
+        for &low in &v {
+            // SAFETY: the top byte of a slot we hold.
+            unsafe { *((pool.top(low) - 1) as *mut u8) = 1 };
+        }
+        let order = v.clone();
+        pool.release_batch(&mut v);
+        assert!(order.iter().all(|&low| page_resident(pool.top(low) - PAGE)));
+        pool.cool(keep);
+        for (i, &low) in order.iter().enumerate() {
+            let resident = page_resident(pool.top(low) - PAGE);
+            assert_eq!(resident, i >= n - keep, "slot {i} of {n}");
+        }
+        // Nothing more to cool.
+        pool.cool(keep);
+        assert!(page_resident(pool.top(order[n - 1]) - PAGE));
     }
 
     #[test]

@@ -105,13 +105,15 @@ fn push_bounded(worker: &Worker<ProcPtr>, p: ProcPtr, mut spill: impl FnMut(Proc
 }
 
 /// An idle scheduler's progress towards giving freed memory back to the
-/// system ([`crate::set_memory_release`]), over one search for work.
+/// system, over one search for work: the resident pages of free stack
+/// slots past [`crate::stack::WARM_IDLE`], and what the allocator keeps
+/// ([`crate::set_memory_release`], if set).
 enum Release {
     /// Nothing armed yet: the next park arms it.
     Arm,
-    /// Due at this `Vm::precise_ms` time, with the function to call.
-    Due(u32, fn()),
-    /// Done, or no release function is set.
+    /// Due at this `Vm::precise_ms` time.
+    Due(u32),
+    /// Done.
     Done,
 }
 
@@ -119,21 +121,21 @@ impl Release {
     /// Called at each park of an idle scheduler at `now` (ms): arms the
     /// release, or runs it once due. Returns how long the park may last
     /// at most (ms) for the release to run in time, if it is pending.
-    fn step(&mut self, now: u32) -> Option<u32> {
+    fn step(&mut self, now: u32, stacks: &crate::stack::StackPool) -> Option<u32> {
         if let Release::Arm = self {
-            *self = match crate::memory_release() {
-                Some(f) => Release::Due(now.wrapping_add(crate::IDLE_RELEASE_MS), f),
-                None => Release::Done,
-            };
+            *self = Release::Due(now.wrapping_add(crate::IDLE_RELEASE_MS));
         }
-        let Release::Due(at, release) = *self else {
+        let Release::Due(at) = *self else {
             return None;
         };
         let left = at.wrapping_sub(now) as i32;
         if left > 0 {
             return Some(left as u32);
         }
-        release();
+        stacks.cool(crate::stack::WARM_IDLE);
+        if let Some(release) = crate::memory_release() {
+            release();
+        }
         *self = Release::Done;
         None
     }
@@ -574,7 +576,7 @@ impl Scheduler {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if let Some(wait) = release.step(now) {
+                if let Some(wait) = release.step(now, &vm.stacks) {
                     let at = Instant::now() + std::time::Duration::from_millis(wait as u64);
                     deadline = Some(deadline.map_or(at, |d| d.min(at)));
                 }
