@@ -55,9 +55,10 @@ pub const SLOTS_PER_REGION: usize = 1024;
 /// process's first frames land there without page faults).
 pub const KEEP_RESIDENT: usize = 16 << 10;
 /// Free slots that may keep their top [`KEEP_RESIDENT`] bytes resident
-/// while the VM is busy (typically one 4 KiB page each: 128 MiB at most).
-/// When more are free, the oldest are released down to half of this, in
-/// one batch. Parked stacks leave their slots (`movable`) as fast as new
+/// while the VM is busy (typically one 4 KiB page each, 128 MiB; 512 MiB
+/// if every one had used its 16 KiB). When more are free, the oldest
+/// eighth of this is released in one batch (4 Ki slots: on kernels before
+/// 6.13, one `madvise` each). Parked stacks leave their slots (`movable`) as fast as new
 /// and waking processes take slots, but not in step: with 1,024, a run
 /// spawning 2 M processes that block for seconds (`growth_spawn.cvn`)
 /// released 1.7 M slots' pages and faulted 1.2 M back in; 16 Ki and 64 Ki
@@ -187,7 +188,7 @@ impl StackPool {
             if p.warm.len() <= WARM_MAX {
                 return;
             }
-            let n = p.warm.len() - WARM_MAX / 2;
+            let n = p.warm.len() - (WARM_MAX - WARM_MAX / 8);
             p.warm.drain(..n).collect()
         };
         self.cool_slots(cooling);
@@ -332,8 +333,7 @@ impl StackPool {
 /// Whether the parked bytes of a stack switched out at `sp` in the slot
 /// `[low, top)` may be put back in another slot ([`StackPool::unpark_moved`]):
 /// true if the only words among them that hold an address of the slot are
-/// the saved frame pointers of one chain, starting at the switch frame's
-/// saved `rbp` ([`crate::context::SAVED_RBP`]), each pointing to the next,
+/// the saved frame pointers of one chain, each pointing to the next,
 /// upwards. Generated frames keep no other address of their stack (the
 /// rule stack growth relies on, tested by stack torture); the Rust frames
 /// at both ends of a blocked process's stack (`process_start`, the
@@ -343,16 +343,48 @@ impl StackPool {
 /// Rust local, or an integer that only looks like one) keeps the stack in
 /// its slot. Costs one pass over the bytes (a few hundred, typically).
 ///
+/// The chain starts at the switch frame's saved `rbp`
+/// ([`crate::context::SAVED_RBP`]) when that is an address of the slot:
+/// the Rust frames below the generated ones left `rbp` alone. When one of
+/// them used `rbp` for something else (Rust keeps no frame pointers), it
+/// saved the generated caller's `rbp` on entry, right below its return
+/// address into generated code (LLVM pushes `rbp` first): the lowest word
+/// for which `is_code` holds is taken as that return address, and the
+/// chain starts just below it.
+///
 /// `bytes` are the slot's bytes from `sp` up to `top`.
-pub fn movable(bytes: &[u8], sp: usize, low: usize, top: usize) -> bool {
+pub fn movable(
+    bytes: &[u8],
+    sp: usize,
+    low: usize,
+    top: usize,
+    is_code: impl Fn(usize) -> bool,
+) -> bool {
     debug_assert_eq!(bytes.len(), top - sp);
     let in_slot = |v: usize| v >= low && v <= top;
+    let words: Vec<usize> = bytes
+        .chunks_exact(8)
+        .map(|w| usize::from_ne_bytes(w.try_into().expect("8 bytes")))
+        .collect();
+    let first = crate::context::SAVED_RBP / 8;
+    if words.len() <= first {
+        return false;
+    }
+    let start = if in_slot(words[first]) {
+        Some(first)
+    } else {
+        (first + 2..words.len())
+            .find(|&i| is_code(words[i]))
+            .map(|r| r - 1)
+            .filter(|&i| in_slot(words[i]))
+    };
     // The next word of the chain, or none once it left the slot (0 above
     // the outermost frame: `caravan_vm_start` clears rbp).
-    let mut chain = Some(sp + crate::context::SAVED_RBP);
-    for (i, w) in bytes.chunks_exact(8).enumerate() {
+    let mut chain = start.map(|i| sp + 8 * i);
+    // Word 0 is the switch frame's reserved word (`context::switch` leaves
+    // it as it was and never reads it): whatever it holds, dead.
+    for (i, &v) in words.iter().enumerate().skip(1) {
         let a = sp + 8 * i;
-        let v = usize::from_ne_bytes(w.try_into().expect("8 bytes"));
         if chain == Some(a) {
             chain = if !in_slot(v) {
                 None
@@ -365,8 +397,8 @@ pub fn movable(bytes: &[u8], sp: usize, low: usize, top: usize) -> bool {
             return false;
         }
     }
-    // A chain that pointed past the bytes (it cannot: `v < top`) or into a
-    // word the scan skipped (unaligned) would be cut: refuse it.
+    // A chain into a word the scan did not reach cannot happen (`v < top`,
+    // aligned); refuse it all the same.
     chain.is_none()
 }
 
@@ -836,6 +868,8 @@ mod tests {
     /// chain that does not go upwards, stays.
     #[test]
     fn parked_stacks_move_only_when_the_frame_chain_is_their_only_address() {
+        // The fake stack's return addresses into "generated code".
+        let is_code = |v: usize| (0x40_2000..0x40_2003).contains(&v);
         let pool = StackPool::new(DEFAULT_STACK_SIZE);
         let mut v = Vec::new();
         pool.acquire_batch(&mut v, 2).unwrap();
@@ -844,7 +878,7 @@ mod tests {
         let (sp, frames) = fake_stack(&pool, a, 77);
         // SAFETY: slot `a` holds the switched-out stack written above.
         let (bytes, _) = unsafe { pool.park(a, sp, sp) };
-        assert!(movable(&bytes, sp, a, top_a));
+        assert!(movable(&bytes, sp, a, top_a, is_code));
         // SAFETY: parked from `a`, movable; `b` is ours and unused.
         let delta = unsafe { pool.unpark_moved(b, &bytes, a) };
         assert_eq!(delta, top_b.wrapping_sub(top_a) as isize);
@@ -860,13 +894,42 @@ mod tests {
             assert_eq!(word(moved(f) + 16), 77);
             assert_eq!(word(moved(f) + 24), 0x1234_5679);
         }
+        // The switch frame's reserved word is never read: whatever it
+        // holds does not matter.
+        let (sp, _) = fake_stack(&pool, a, 77);
+        // SAFETY: the first word of the fake stack.
+        unsafe { *(sp as *mut usize) = sp + 64 };
+        // SAFETY: as above.
+        let (bytes, _) = unsafe { pool.park(a, sp, sp) };
+        assert!(movable(&bytes, sp, a, top_a, is_code));
+        // A Rust frame that used rbp for data: the chain starts below the
+        // lowest return address into generated code instead (word 9, the
+        // first frame's; the rbp saved at word 8 points to the second).
+        let (sp, frames) = fake_stack(&pool, a, 77);
+        // SAFETY: a word of the fake stack.
+        unsafe { *((sp + crate::context::SAVED_RBP) as *mut usize) = 0x08be_96b6 };
+        // SAFETY: as above.
+        let (bytes, _) = unsafe { pool.park(a, sp, sp) };
+        assert!(movable(&bytes, sp, a, top_a, is_code));
+        assert!(!movable(&bytes, sp, a, top_a, |_| false));
+        // SAFETY: parked from `a`, movable; `b` is ours and unused.
+        let delta = unsafe { pool.unpark_moved(b, &bytes, a) };
+        let moved = |x: usize| x.wrapping_add_signed(delta);
+        // SAFETY: the bytes just written below `b`'s top.
+        let word = |x: usize| unsafe { *(x as *const usize) };
+        assert_eq!(word(moved(sp + crate::context::SAVED_RBP)), 0x08be_96b6);
+        assert_eq!(word(moved(frames[0])), moved(frames[1]));
+        assert_eq!(word(moved(frames[1])), moved(frames[2]));
         // Any other word holding an address of the slot (its top included)
         // keeps the stack in place.
         for data in [sp + 8, top_a, a, a + PAGE + 5 * 8] {
             let (sp, _) = fake_stack(&pool, a, data);
             // SAFETY: as above.
             let (bytes, _) = unsafe { pool.park(a, sp, sp) };
-            assert!(!movable(&bytes, sp, a, top_a), "{data:#x} was not seen");
+            assert!(
+                !movable(&bytes, sp, a, top_a, is_code),
+                "{data:#x} was not seen"
+            );
         }
         // A chain that points down, or at an unaligned word.
         for bad in [sp + 8, sp + 100] {
@@ -875,7 +938,7 @@ mod tests {
             unsafe { *((sp + 64) as *mut usize) = bad };
             // SAFETY: as above.
             let (bytes, _) = unsafe { pool.park(a, sp, sp) };
-            assert!(!movable(&bytes, sp, a, top_a), "chain to {bad:#x}");
+            assert!(!movable(&bytes, sp, a, top_a, is_code), "chain to {bad:#x}");
         }
         pool.release_batch(&mut v);
     }
@@ -960,19 +1023,20 @@ mod tests {
         }
         let order = v.clone();
         pool.release_batch(&mut v);
-        // The oldest n - WARM_MAX / 2 went cold; the newest stayed warm.
-        let cooled = n - WARM_MAX / 2;
+        // The oldest went cold, down to `kept`; the newest stayed warm.
+        let kept = WARM_MAX - WARM_MAX / 8;
+        let cooled = n - kept;
         for (i, &low) in order.iter().enumerate() {
             let resident = page_resident(pool.top(low) - PAGE);
             assert_eq!(resident, i >= cooled, "slot {i} of {n}");
         }
         // Warm slots first, the last released first; then cold ones.
-        pool.acquire_batch(&mut v, WARM_MAX / 2 + 1).unwrap();
+        pool.acquire_batch(&mut v, kept + 1).unwrap();
         assert_eq!(v[0], order[n - 1]);
-        assert_eq!(v[WARM_MAX / 2 - 1], order[cooled]);
-        assert!(order[..cooled].contains(&v[WARM_MAX / 2]));
+        assert_eq!(v[kept - 1], order[cooled]);
+        assert!(order[..cooled].contains(&v[kept]));
         // A cold slot is usable again (its pages fault back in, zeroed).
-        let low = v[WARM_MAX / 2];
+        let low = v[kept];
         // SAFETY: the top byte of a slot we hold.
         assert_eq!(unsafe { *((pool.top(low) - 1) as *const u8) }, 0);
     }

@@ -144,7 +144,9 @@ impl Scheduler {
             if !due(now, stamp, after) {
                 break Some(until(now, stamp, after));
             }
-            if ranges.len() == limit.min(MAX_BATCH) {
+            // Stacks parked in place and stacks that left their slot both
+            // count: each costs a copy (and a slot's release).
+            if ranges.len() + freed.len() >= limit.min(MAX_BATCH) {
                 break Some(0);
             }
             // SAFETY: owning thread, short borrow.
@@ -181,7 +183,9 @@ impl Scheduler {
                 // Rust frames between generated ones (`gc_inhibit`) are
                 // never moved, whatever their words look like.
                 let moves = p.gc_inhibit == 0
-                    && crate::stack::movable(&bytes, p.saved_sp, low, vm.stacks.top(low));
+                    && crate::stack::movable(&bytes, p.saved_sp, low, vm.stacks.top(low), |pc| {
+                        crate::gc::is_generated_pc(pc as u64)
+                    });
                 if moves {
                     // The slot is free now: the next process to run here
                     // (maybe this one) takes it with its top page resident.
