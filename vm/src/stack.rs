@@ -362,29 +362,29 @@ pub fn movable(
 ) -> bool {
     debug_assert_eq!(bytes.len(), top - sp);
     let in_slot = |v: usize| v >= low && v <= top;
-    let words: Vec<usize> = bytes
-        .chunks_exact(8)
-        .map(|w| usize::from_ne_bytes(w.try_into().expect("8 bytes")))
-        .collect();
+    let n = bytes.len() / 8;
+    // SAFETY: `i < n`: inside `bytes` (read unaligned: a boxed byte slice
+    // promises no alignment).
+    let word = |i: usize| unsafe { (bytes.as_ptr() as *const usize).add(i).read_unaligned() };
     let first = crate::context::SAVED_RBP / 8;
-    if words.len() <= first {
+    if n <= first {
         return false;
     }
-    let start = if in_slot(words[first]) {
+    let start = if in_slot(word(first)) {
         Some(first)
     } else {
-        (first + 2..words.len())
-            .find(|&i| is_code(words[i]))
+        (first + 2..n)
+            .find(|&i| is_code(word(i)))
             .map(|r| r - 1)
-            .filter(|&i| in_slot(words[i]))
+            .filter(|&i| in_slot(word(i)))
     };
     // The next word of the chain, or none once it left the slot (0 above
     // the outermost frame: `caravan_vm_start` clears rbp).
     let mut chain = start.map(|i| sp + 8 * i);
     // Word 0 is the switch frame's reserved word (`context::switch` leaves
     // it as it was and never reads it): whatever it holds, dead.
-    for (i, &v) in words.iter().enumerate().skip(1) {
-        let a = sp + 8 * i;
+    for i in 1..n {
+        let (a, v) = (sp + 8 * i, word(i));
         if chain == Some(a) {
             chain = if !in_slot(v) {
                 None
